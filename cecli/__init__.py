@@ -1,0 +1,72 @@
+"""cecli: score saved model outputs with cross-entropy.
+
+The Python API is a short list of names::
+
+    import cecli
+    cecli.categorical_cross_entropy(labels, probs)
+    cecli.binary_cross_entropy(targets, probs, from_logits=False)
+    cecli.multilabel_cross_entropy(targets, probs)
+    acc = cecli.Accumulator("categorical"); acc.update(labels, probs); acc.result()
+
+Every problem with the inputs raises :class:`cecli.CecliError`.
+
+The names are imported on first use, so that ``import cecli`` (and the
+``cecli --version`` and ``--help`` that depend on it) does not pay for NumPy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from cecli._version import __version__
+from cecli.errors import CecliError
+
+if TYPE_CHECKING:
+    from cecli.accumulate import Accumulator, ClassSummary, RowFacts, Summary
+    from cecli.losses import (
+        LossResult,
+        SampleScores,
+        binary_cross_entropy,
+        categorical_cross_entropy,
+        multilabel_cross_entropy,
+    )
+
+_LAZY = {
+    "Accumulator": "cecli.accumulate",
+    "ClassSummary": "cecli.accumulate",
+    "RowFacts": "cecli.accumulate",
+    "Summary": "cecli.accumulate",
+    "LossResult": "cecli.losses",
+    "SampleScores": "cecli.losses",
+    "binary_cross_entropy": "cecli.losses",
+    "categorical_cross_entropy": "cecli.losses",
+    "multilabel_cross_entropy": "cecli.losses",
+}
+
+__all__ = [
+    "Accumulator",
+    "CecliError",
+    "ClassSummary",
+    "LossResult",
+    "RowFacts",
+    "SampleScores",
+    "Summary",
+    "__version__",
+    "binary_cross_entropy",
+    "categorical_cross_entropy",
+    "multilabel_cross_entropy",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cecli' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,401 @@
+"""Row-blocked, multithreaded NumPy kernels behind the per-sample losses.
+
+The public functions in :mod:`cecli.losses` validate and interpret their
+inputs; the two hot paths (class-index targets against logits or against
+probabilities) are done here, over an ``N x K`` array in row blocks that stay
+in the CPU's cache, on a small pool of threads (NumPy releases the GIL inside
+its ufunc loops, so the blocks of two threads run at the same time). Nothing
+here allocates an ``N x K`` temporary.
+
+How the work is laid out, and why (each choice was measured with
+``benchmarks/bench_core.py``):
+
+* Two loop orders, picked by the number of columns. Narrow arrays (few
+  classes) are copied block by block into a transposed ``K x B`` scratch
+  buffer, so that every reduction over classes runs along the *outer* axis,
+  which NumPy vectorises across the ``B`` rows; reducing a ``B x 10`` block
+  along its short inner axis costs a function call per row and is several
+  times slower. Wide arrays are reduced along their rows.
+* Only the passes over all ``N x K`` values run block by block. The per-row
+  arithmetic (a log, a few adds) and the gathers of the true class run once
+  per thread, over the thread's whole range: every NumPy call hands the GIL
+  to the other thread and back, and on a virtual machine whose second CPU
+  has gone idle each hand-over is slow, so the threads make as few calls as
+  they can.
+
+A kernel never raises for bad values: it returns ``None`` and lets the caller
+run a slower pass that finds every bad row and writes a useful message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Arrays with at most this many columns use the transposed loop order.
+NARROW_COLUMNS = 64
+#: Target size of one block of input, in bytes: a thread's block and its
+#: scratch copies fit, with the other thread's, in the shared L3 cache.
+BLOCK_BYTES = 1 << 20
+#: Inputs smaller than this many bytes are not worth a second thread.
+PARALLEL_MIN_BYTES = 1 << 21
+
+_T = TypeVar("_T")
+_pool: ThreadPoolExecutor | None = None
+
+
+def n_threads() -> int:
+    """Threads to use: ``CECLI_NUM_THREADS`` if set, else the CPUs this process may run on."""
+    setting = os.environ.get("CECLI_NUM_THREADS", "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def map_row_ranges(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) -> list[_T]:
+    """Call ``work(start, stop)`` on contiguous row ranges covering ``0..n_rows``.
+
+    Large inputs are split into one range per thread and run on a shared
+    pool; the results come back in row order.
+    """
+    threads = n_threads()
+    if threads == 1 or n_rows * row_bytes < PARALLEL_MIN_BYTES or n_rows < 2 * threads:
+        return [work(0, n_rows)]
+    global _pool
+    if _pool is None or _pool._max_workers != threads:
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cecli")
+    edges = np.linspace(0, n_rows, threads + 1).astype(int)
+    futures = [_pool.submit(work, int(a), int(b)) for a, b in itertools.pairwise(edges)]
+    return [future.result() for future in futures]
+
+
+def map_blocks(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) -> list[_T]:
+    """Call ``work(lo, hi)`` on row blocks of about :data:`BLOCK_BYTES`; results in row order."""
+    step = max(1, BLOCK_BYTES // max(1, row_bytes))
+
+    def run(start: int, stop: int) -> list[_T]:
+        return [work(lo, min(lo + step, stop)) for lo in range(start, stop, step)]
+
+    return [result for part in map_row_ranges(n_rows, row_bytes, run) for result in part]
+
+
+def work_dtype(dtype: np.dtype) -> np.dtype:
+    """float16 and float32 input is computed in float32; everything else in float64."""
+    return np.dtype(np.float32) if dtype in (np.float16, np.float32) else np.dtype(np.float64)
+
+
+class _Scratch:
+    """Per-thread buffers, grown on demand and reused across blocks."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple[str, np.dtype], np.ndarray] = {}
+        self._aranges: dict[int, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype))
+        buf = self._buffers.get(key)
+        if buf is None or buf.size < size:
+            buf = np.empty(max(size, 1), dtype=dtype)
+            self._buffers[key] = buf
+        return buf[:size].reshape(shape)
+
+    def arange(self, n: int, step: int = 1) -> NDArray[np.intp]:
+        """``0, step, 2 * step, ...`` (``n`` values), computed once per thread."""
+        cached = self._aranges.get(step)
+        if cached is None or cached.size < n:
+            cached = np.arange(max(n, 1), dtype=np.intp) * step
+            self._aranges[step] = cached
+        return cached[:n]
+
+    def rows(self, array: NDArray, lo: int, hi: int, dtype: np.dtype) -> NDArray:
+        """Rows ``lo:hi`` as a C-contiguous array of ``dtype``, copied only if needed."""
+        block = array[lo:hi]
+        if block.dtype == dtype and block.flags.c_contiguous:
+            return block
+        out = self.get("rows", block.shape, dtype)
+        np.copyto(out, block, casting="unsafe")
+        return out
+
+    def columns(self, array: NDArray, lo: int, hi: int, dtype: np.dtype) -> NDArray:
+        """Rows ``lo:hi`` transposed into a C-contiguous ``K x B`` array of ``dtype``."""
+        out = self.get("cols", (array.shape[1], hi - lo), dtype)
+        np.copyto(out, array[lo:hi].T, casting="unsafe")
+        return out
+
+
+@dataclass
+class HardScores:
+    """Per-row results of a class-index kernel. ``loss`` is float64, in nats."""
+
+    loss: NDArray[np.float64]
+    clipped: int = 0
+    predicted: NDArray[np.intp] | None = None
+    confidence: NDArray[np.float64] | None = None
+    p_true: NDArray[np.float64] | None = None
+
+
+def _allocate(n: int, facts: bool) -> HardScores:
+    if not facts:
+        return HardScores(np.empty(n))
+    return HardScores(np.empty(n), 0, np.empty(n, np.intp), np.empty(n), np.empty(n))
+
+
+def _argmax_of_max(is_max: NDArray, out: NDArray[np.intp]) -> None:
+    """Where each column of ``is_max`` (``K x B``, 1.0 at a maximum) has its 1.0.
+
+    ``positions @ is_max`` is the index where the maximum is unique; rows with
+    ties are fixed afterwards by :func:`_fix_ties`.
+    """
+    positions = np.arange(is_max.shape[0], dtype=is_max.dtype)
+    np.copyto(out, positions @ is_max, casting="unsafe")
+
+
+def _fix_ties(array: NDArray, start: int, n_max: NDArray, predicted: NDArray[np.intp]) -> None:
+    """Rows with more than one maximum take NumPy's argmax, which picks the first."""
+    ties = np.flatnonzero(n_max != 1)
+    if ties.size:
+        predicted[ties] = np.argmax(array[start + ties], axis=1)
+
+
+def logits_hard(logits: NDArray, labels: NDArray[np.intp], facts: bool) -> HardScores | None:
+    """Cross-entropy of logits against class indices.
+
+    Per row: ``loss = log(sum_j exp(z_j - z_max)) + (z_max - z_y)``. Both
+    terms are non-negative, so nothing cancels; the sum, ``1 + rest``, is
+    formed in float64, which keeps a tiny ``rest`` (a small loss) accurate.
+    With ``facts`` it also gives the predicted class, its softmax probability
+    and the true class's softmax probability.
+
+    Returns None if a row's maximum is not finite (NaN, +inf, or every logit
+    -inf) or a true class has a logit of -inf.
+    """
+    n, k = logits.shape
+    dtype = work_dtype(logits.dtype)
+    scores = _allocate(n, facts)
+    narrow = k <= NARROW_COLUMNS
+    n_max = np.empty(n, dtype) if facts and narrow else None  # how many classes share the max
+    predicted = scores.predicted
+
+    def work(start: int, stop: int) -> bool:
+        scratch = _Scratch()
+        step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
+        # Bad values (NaN, +inf, a row or a true class at -inf) end up as a loss that
+        # is not finite; one check per block finds them all, silently.
+        with np.errstate(all="ignore"):
+            for lo in range(start, stop, step):
+                hi = min(lo + step, stop)
+                block = _logits_narrow_block if narrow else _logits_wide_block
+                neg_gap, total = block(logits, labels, lo, hi, dtype, scratch, n_max, predicted)
+                # loss = log(sum_j exp(z_j - z_max)) + (z_max - z_y)
+                loss = np.log(total, out=scores.loss[lo:hi])
+                loss -= neg_gap
+                if not np.isfinite(loss).all():
+                    return False
+                if facts:
+                    _logits_facts(logits, lo, hi, scores, total, neg_gap, n_max)
+        return True
+
+    return scores if all(map_row_ranges(n, k * dtype.itemsize, work)) else None
+
+
+def _logits_narrow_block(
+    logits: NDArray,
+    labels: NDArray[np.intp],
+    lo: int,
+    hi: int,
+    dtype: np.dtype,
+    scratch: _Scratch,
+    n_max: NDArray | None,
+    predicted: NDArray | None,
+) -> tuple[NDArray, NDArray[np.float64]]:
+    """``(z_y - z_max, sum_j exp(z_j - z_max))`` for rows ``lo:hi`` of a narrow array."""
+    n = hi - lo
+    shifted = scratch.columns(logits, lo, hi, dtype)
+    top = np.max(shifted, axis=0, out=scratch.get("max", (n,), dtype))
+    np.subtract(shifted, top, out=shifted)
+    true_at = np.multiply(labels[lo:hi], n, out=scratch.get("at", (n,), np.intp))
+    true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
+    neg_gap = shifted.reshape(-1).take(true_at)
+    if predicted is not None:
+        is_max = np.equal(shifted, 0, out=scratch.get("eq", shifted.shape, dtype))
+        np.sum(is_max, axis=0, out=n_max[lo:hi])
+        _argmax_of_max(is_max, predicted[lo:hi])
+    exps = np.exp(shifted, out=shifted)
+    # Summed in float64, 1 + (a tiny rest) keeps the rest to 1e-16: small losses stay accurate.
+    total = np.sum(exps, axis=0, dtype=np.float64, out=scratch.get("total", (n,), np.float64))
+    return neg_gap, total
+
+
+def _logits_wide_block(
+    logits: NDArray,
+    labels: NDArray[np.intp],
+    lo: int,
+    hi: int,
+    dtype: np.dtype,
+    scratch: _Scratch,
+    n_max: NDArray | None,
+    predicted: NDArray | None,
+) -> tuple[NDArray, NDArray[np.float64]]:
+    """``(z_y - z_max, sum_j exp(z_j - z_max))`` for rows ``lo:hi`` of a wide array."""
+    n, k = hi - lo, logits.shape[1]
+    z = scratch.rows(logits, lo, hi, dtype)
+    best = np.argmax(z, axis=1, out=scratch.get("argmax", (n,), np.intp))
+    if predicted is not None:
+        predicted[lo:hi] = best
+    row_starts = scratch.arange(n, k)
+    max_at = row_starts + best
+    top = z.reshape(-1).take(max_at)
+    exps = np.subtract(z, top[:, None], out=scratch.get("exp", (n, k), dtype))
+    neg_gap = exps.reshape(-1).take(row_starts + labels[lo:hi])
+    np.exp(exps, out=exps)
+    # The maximum's exp(0) = 1 leaves the float32 sum and is added back in float64,
+    # which keeps a tiny rest (a small loss) accurate.
+    exps.reshape(-1)[max_at] = 0.0
+    rest = np.sum(exps, axis=1, out=scratch.get("rest", (n,), dtype))
+    return neg_gap, np.add(rest, 1.0, dtype=np.float64)
+
+
+def _logits_facts(
+    logits: NDArray,
+    lo: int,
+    hi: int,
+    scores: HardScores,
+    total: NDArray[np.float64],
+    neg_gap: NDArray,
+    n_max: NDArray | None,
+) -> None:
+    rows = slice(lo, hi)
+    if n_max is not None:
+        _fix_ties(logits, lo, n_max[rows], scores.predicted[rows])
+    confidence = np.divide(1.0, total, out=scores.confidence[rows])
+    np.multiply(np.exp(neg_gap), confidence, out=scores.p_true[rows])
+
+
+def probs_hard(
+    probs: NDArray, labels: NDArray[np.intp], eps: float, sum_tolerance: float, facts: bool
+) -> HardScores | None:
+    """Cross-entropy of probabilities against class indices: ``-log(clip(p[y], eps, 1 - eps))``.
+
+    Checks every value (none below 0, no NaN) and every row sum (within
+    ``sum_tolerance`` of 1, which also bounds every value by
+    ``1 + sum_tolerance``), and counts the true-class probabilities that
+    clipping changed. Returns None if a check fails.
+    """
+    n, k = probs.shape
+    dtype = work_dtype(probs.dtype)
+    scores = _allocate(n, facts)
+    narrow = k <= NARROW_COLUMNS
+    block = _probs_block if not facts else _probs_narrow_block if narrow else _probs_wide_block
+
+    def work(start: int, stop: int) -> int | None:
+        scratch = _Scratch()
+        step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
+        clipped = 0
+        for lo in range(start, stop, step):
+            hi = min(lo + step, stop)
+            checked = block(probs, labels, lo, hi, dtype, scratch, scores)
+            if checked is None:
+                return None
+            sums, p_true = checked
+            if not (sums.min() >= 1.0 - sum_tolerance and sums.max() <= 1.0 + sum_tolerance):
+                return None
+            clipped += clip_log_loss(p_true, eps, scores.loss[lo:hi])
+            if facts:
+                scores.p_true[lo:hi] = p_true
+        return clipped
+
+    results = map_row_ranges(n, k * dtype.itemsize, work)
+    if any(r is None for r in results):
+        return None
+    scores.clipped = sum(results)
+    return scores
+
+
+def _probs_block(
+    probs: NDArray,
+    labels: NDArray[np.intp],
+    lo: int,
+    hi: int,
+    dtype: np.dtype,
+    scratch: _Scratch,
+    scores: HardScores,
+) -> tuple[NDArray, NDArray] | None:
+    """``(row sums, p[y])`` for rows ``lo:hi``, or None if a value is below 0 or NaN."""
+    n, k = hi - lo, probs.shape[1]
+    p = scratch.rows(probs, lo, hi, dtype)
+    if not p.min() >= 0.0:  # NaN fails the comparison too
+        return None
+    sums = np.matmul(p, np.ones(k, dtype), out=scratch.get("sums", (n,), dtype))
+    return sums, p.reshape(-1).take(scratch.arange(n, k) + labels[lo:hi])
+
+
+def _probs_narrow_block(
+    probs: NDArray,
+    labels: NDArray[np.intp],
+    lo: int,
+    hi: int,
+    dtype: np.dtype,
+    scratch: _Scratch,
+    scores: HardScores,
+) -> tuple[NDArray, NDArray] | None:
+    """As :func:`_probs_block`, and the predicted class and its probability."""
+    n = hi - lo
+    p = scratch.columns(probs, lo, hi, dtype)
+    if not p.min() >= 0.0:
+        return None
+    sums = np.sum(p, axis=0, out=scratch.get("sums", (n,), dtype))
+    top = np.max(p, axis=0, out=scratch.get("max", (n,), dtype))
+    is_max = np.equal(p, top, out=scratch.get("eq", p.shape, dtype))
+    n_max = np.sum(is_max, axis=0, out=scratch.get("count", (n,), dtype))
+    predicted = scores.predicted[lo:hi]
+    _argmax_of_max(is_max, predicted)
+    _fix_ties(probs, lo, n_max, predicted)
+    scores.confidence[lo:hi] = top
+    true_at = np.multiply(labels[lo:hi], n, out=scratch.get("at", (n,), np.intp))
+    true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
+    return sums, p.reshape(-1).take(true_at)
+
+
+def _probs_wide_block(
+    probs: NDArray,
+    labels: NDArray[np.intp],
+    lo: int,
+    hi: int,
+    dtype: np.dtype,
+    scratch: _Scratch,
+    scores: HardScores,
+) -> tuple[NDArray, NDArray] | None:
+    """As :func:`_probs_narrow_block`, for a wide array."""
+    n, k = hi - lo, probs.shape[1]
+    p = scratch.rows(probs, lo, hi, dtype)
+    if not p.min() >= 0.0:
+        return None
+    sums = np.sum(p, axis=1, out=scratch.get("sums", (n,), dtype))
+    predicted = np.argmax(p, axis=1, out=scores.predicted[lo:hi])
+    flat = p.reshape(-1)
+    row_starts = scratch.arange(n, k)
+    scores.confidence[lo:hi] = flat.take(row_starts + predicted)
+    return sums, flat.take(row_starts + labels[lo:hi])
+
+
+def clip_log_loss(p: NDArray, eps: float, out: NDArray) -> int:
+    """``out = -log(clip(p, eps, 1 - eps))``, in ``p``'s precision.
+
+    Returns how many values clipping changed.
+    """
+    clipped = np.clip(p, eps, 1.0 - eps)
+    n_clipped = int(np.count_nonzero(clipped != p))
+    np.log(clipped, out=clipped)
+    np.negative(clipped, out=out)
+    return n_clipped

@@ -1,0 +1,393 @@
+"""Checks of the core's inputs, and the messages that explain a failed check.
+
+The kernels in :mod:`cecli._kernels` only say *whether* an array is valid;
+when one is not, the functions here scan it again, find the offending rows and
+raise a :class:`~cecli.errors.CecliError` that says what is wrong, where (row
+and column, 0-based, offset by ``row_offset`` when scoring a chunk of a larger
+input) and what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import NoReturn
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from cecli.errors import (
+    EmptyInputError,
+    LabelError,
+    OptionError,
+    ProbabilityError,
+    ShapeError,
+    WeightError,
+)
+
+#: Categorical probability rows (and soft target rows) must sum to 1 within this.
+#: It admits probabilities saved with four decimals; a value above 1 by no more
+#: than this is rounding too, and is clipped (and counted) like any other.
+ROW_SUM_TOLERANCE = 1e-3
+
+#: How many offending rows a message quotes.
+_QUOTE = 3
+
+LOGITS_HINT = (
+    "If these are raw scores (logits), score them as logits "
+    "(from_logits=True; --logits on the command line)."
+)
+
+
+def fmt(value: float) -> str:
+    """A number as a person wants to read it in a message."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:.6g}"
+
+
+def _blocks(n_rows: int, n_cols: int) -> Iterator[tuple[int, int]]:
+    step = max(1, (1 << 20) // max(1, 8 * n_cols))
+    for lo in range(0, n_rows, step):
+        yield lo, min(lo + step, n_rows)
+
+
+def _where(row: int, col: int | None = None) -> str:
+    return f"row {row}" if col is None else f"row {row}, column {col}"
+
+
+def _quote_rows(rows: NDArray, values: NDArray, verb: str) -> str:
+    quoted = ", ".join(
+        f"row {r} {verb} {fmt(v)}" for r, v in zip(rows[:_QUOTE], values[:_QUOTE], strict=True)
+    )
+    return quoted + (", ..." if len(rows) > _QUOTE else "")
+
+
+# --- options -----------------------------------------------------------------
+
+
+def check_unit_interval(name: str, value: float, *, open_low: bool, open_high: bool) -> float:
+    value = float(value)
+    low_ok = value > 0 if open_low else value >= 0
+    high_ok = value < 1 if open_high else value <= 1
+    if not (math.isfinite(value) and low_ok and high_ok):
+        lo = "(0" if open_low else "[0"
+        hi = "1)" if open_high else "1]"
+        raise OptionError(f"{name} must lie in {lo}, {hi}; got {fmt(value)}.")
+    return value
+
+
+def check_gamma(value: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise OptionError(f"focal_gamma must be a finite number >= 0; got {fmt(value)}.")
+    return value
+
+
+def resolve_eps(eps: float | str, dtype: np.dtype) -> float:
+    """``"auto"`` is the machine epsilon of the predictions' float type, as in scikit-learn."""
+    if isinstance(eps, str):
+        if eps != "auto":
+            raise OptionError(f'eps must be "auto" or a number in (0, 0.5); got {eps!r}.')
+        return float(np.finfo(dtype if dtype.kind == "f" else np.float64).eps)
+    value = float(eps)
+    if not (0 < value < 0.5):
+        raise OptionError(f'eps must be "auto" or a number in (0, 0.5); got {fmt(value)}.')
+    return value
+
+
+# --- arrays ------------------------------------------------------------------
+
+
+def as_float_array(values: ArrayLike, what: str) -> NDArray:
+    """Numbers as a NumPy float array (float16/32/64 kept, ints and bools as float64)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        return array
+    if array.dtype.kind in "biu":
+        return array.astype(np.float64)
+    raise ProbabilityError(
+        f"{what} must be numbers; got an array of {array.dtype} "
+        f"(for example {fmt_any(array.flat[0]) if array.size else 'nothing'})."
+    )
+
+
+def fmt_any(value: object) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_not_empty(n_rows: int, n_cols: int | None = None) -> None:
+    if n_rows == 0:
+        raise EmptyInputError("There are no samples to score (0 rows).")
+    if n_cols == 0:
+        raise EmptyInputError("The predictions have 0 columns; there must be at least one class.")
+
+
+def check_same_rows(n_pred: int, n_other: int, other: str) -> None:
+    if n_pred != n_other:
+        raise ShapeError(
+            f"The predictions have {n_pred} rows but the {other} have {n_other}; "
+            "they must describe the same samples, one row each."
+        )
+
+
+def check_columns(n_pred_cols: int, n_target_cols: int, what: str = "targets") -> None:
+    if n_pred_cols != n_target_cols:
+        raise ShapeError(
+            f"The predictions have {n_pred_cols} columns but the {what} have "
+            f"{n_target_cols}; there must be one column per class, in the same order."
+        )
+
+
+def class_indices(y_true: NDArray, n_classes: int, row_offset: int) -> NDArray[np.intp]:
+    """Integer class indices in ``0..n_classes-1`` from ints, integral floats or booleans."""
+    if y_true.dtype.kind == "b":
+        labels = y_true.astype(np.intp)
+    elif y_true.dtype.kind in "iu":
+        labels = y_true.astype(np.intp, copy=False)
+    elif y_true.dtype.kind == "f":
+        bad = ~np.isfinite(y_true) | (y_true != np.round(y_true))
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise LabelError(
+                "Labels must be whole class indices 0.."
+                f"{n_classes - 1}; {_quote_rows(rows + row_offset, y_true[rows], 'has')}"
+                f" ({len(rows)} such labels in all)."
+            )
+        labels = y_true.astype(np.intp)
+    else:
+        raise LabelError(
+            f"Labels must be class indices 0..{n_classes - 1}; got values of type "
+            f"{y_true.dtype} (for example {fmt_any(y_true.flat[0])}). "
+            "Map class names to indices first (the command line does it for you)."
+        )
+    out = (labels < 0) | (labels >= n_classes)
+    if out.any():
+        rows = np.flatnonzero(out)
+        raise LabelError(
+            f"Label {labels[rows[0]]} at row {rows[0] + row_offset} is outside 0..{n_classes - 1} "
+            f"(the predictions have {n_classes} classes); {len(rows)} labels in all are out of "
+            "range. Check that the labels are 0-based and the prediction columns are complete."
+        )
+    return labels
+
+
+def one_hot_labels(targets: NDArray) -> NDArray[np.intp] | None:
+    """Class indices if every row of ``targets`` is one-hot, else None."""
+    if not ((targets == 0) | (targets == 1)).all():
+        return None
+    if not (targets.sum(axis=1) == 1).all():
+        return None
+    return np.argmax(targets, axis=1)
+
+
+def check_soft_targets(targets: NDArray, row_offset: int) -> None:
+    """Soft targets: finite, non-negative, each row summing to 1 (within the tolerance)."""
+    bad = ~np.isfinite(targets) | (targets < 0)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise LabelError(
+            f"Target at {_where(rows[0] + row_offset, cols[0])} is "
+            f"{fmt(targets[rows[0], cols[0]])}; soft targets must be finite and "
+            f"non-negative ({len(rows)} values in all are not)."
+        )
+    sums = targets.sum(axis=1)
+    off = np.abs(sums - 1) > ROW_SUM_TOLERANCE
+    if off.any():
+        rows = np.flatnonzero(off)
+        raise LabelError(
+            f"{len(rows)} target rows do not sum to 1 (within {ROW_SUM_TOLERANCE:g}): "
+            f"{_quote_rows(rows + row_offset, sums[rows], 'sums to')}. Soft targets are "
+            "probability distributions over the classes; for several true labels per row, "
+            "use multilabel_cross_entropy (--kind multilabel)."
+        )
+
+
+def binary_targets(y_true: NDArray, row_offset: int) -> NDArray[np.float64]:
+    """Binary or multilabel targets as float64 in [0, 1]: booleans, 0/1, or soft probabilities."""
+    if y_true.dtype.kind == "b":
+        return y_true.astype(np.float64)
+    if y_true.dtype.kind not in "iuf":
+        raise LabelError(
+            f"Binary targets must be 0 or 1 (or booleans); got values of type {y_true.dtype} "
+            f"(for example {fmt_any(y_true.flat[0])}). Map the positive class to 1 first "
+            "(--positive NAME on the command line)."
+        )
+    targets = y_true.astype(np.float64)
+    if y_true.dtype.kind == "f":
+        bad = ~np.isfinite(targets) | (targets < 0) | (targets > 1)
+        allowed = "0 or 1 (or, for soft targets, probabilities in [0, 1])"
+    else:
+        bad = (targets != 0) & (targets != 1)
+        allowed = "0 or 1"
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = _where(first[0] + row_offset, first[1] if len(first) > 1 else None)
+        hint = (
+            " For more than two classes, use categorical_cross_entropy (--kind categorical)."
+            if y_true.ndim == 1
+            else ""
+        )
+        raise LabelError(
+            f"Target at {where} is {fmt(targets[first])}; binary targets must be {allowed} "
+            f"({int(bad.sum())} targets in all are not).{hint}"
+        )
+    return targets
+
+
+# --- predictions: explain a failed kernel check --------------------------------
+
+
+def raise_bad_probabilities(probs: NDArray, row_offset: int, *, categorical: bool) -> NoReturn:
+    """Find and explain what is wrong with ``probs``; always raises."""
+    probs2 = probs.reshape(len(probs), -1)
+    n_bad = 0
+    first: tuple[int, int, float] | None = None
+    high_limit = 1 + ROW_SUM_TOLERANCE if categorical else 1.0
+    for lo, hi in _blocks(*probs2.shape):
+        block = probs2[lo:hi].astype(np.float64)
+        bad = ~(block >= 0) | ~(block <= high_limit)
+        if bad.any():
+            n_bad += int(bad.sum())
+            if first is None:
+                r, c = np.argwhere(bad)[0]
+                first = (lo + int(r), int(c), float(block[r, c]))
+    if first is not None:
+        row, col, value = first
+        where = _where(row + row_offset, col if categorical or probs.ndim > 1 else None)
+        if math.isnan(value):
+            problem = f"{where} is NaN"
+        else:
+            problem = f"{where} is {fmt(value)}, outside [0, 1]"
+        more = f" ({n_bad} values in all are NaN or outside [0, 1])" if n_bad > 1 else ""
+        raise ProbabilityError(f"Probability at {problem}{more}. {LOGITS_HINT}")
+    if categorical:
+        off_rows: list[NDArray] = []
+        off_sums: list[NDArray] = []
+        for lo, hi in _blocks(*probs2.shape):
+            sums = probs2[lo:hi].astype(np.float64).sum(axis=1)
+            off = np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)
+            off_rows.append(off + lo)
+            off_sums.append(sums[off])
+        rows = np.concatenate(off_rows)
+        if rows.size:
+            sums = np.concatenate(off_sums)
+            raise ProbabilityError(
+                f"{len(rows)} rows of probabilities do not sum to 1 (within "
+                f"{ROW_SUM_TOLERANCE:g}): {_quote_rows(rows + row_offset, sums, 'sums to')}. "
+                f"{LOGITS_HINT} If they are unnormalised probabilities, divide each row by its sum."
+            )
+    raise AssertionError("raise_bad_probabilities found nothing wrong")  # pragma: no cover
+
+
+def raise_bad_logits(
+    logits: NDArray, row_offset: int, used: Callable[[int, int], NDArray[np.bool_]]
+) -> NoReturn:
+    """Find and explain what is wrong with ``logits``; always raises.
+
+    ``used(lo, hi)`` marks, for rows ``lo:hi``, the cells where the loss needs
+    a logit above -inf (the true class; every class under label smoothing).
+    """
+    z = logits.reshape(len(logits), -1)
+    for lo, hi in _blocks(*z.shape):
+        block = z[lo:hi]
+        bad = np.isnan(block) | np.isposinf(block)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise ProbabilityError(
+                f"Logit at {_where(lo + int(r) + row_offset, int(c) if z.shape[1] > 1 else None)} "
+                f"is {fmt(block[r, c])}; logits must be numbers (-inf is allowed for a masked "
+                "class, never NaN or +inf)."
+            )
+        all_masked = np.isneginf(block).all(axis=1)
+        if all_masked.any():
+            r = int(np.flatnonzero(all_masked)[0])
+            raise ProbabilityError(
+                f"Row {lo + r + row_offset} has every logit -inf; "
+                "at least one class must be possible."
+            )
+        infinite = np.isneginf(block) & used(lo, hi)
+        if infinite.any():
+            r, c = np.argwhere(infinite)[0]
+            raise ProbabilityError(
+                f"Row {lo + int(r) + row_offset}: class {int(c)} has logit -inf (masked) but a "
+                "non-zero target, so the loss is infinite. Unmask the class, or drop the row."
+            )
+    raise AssertionError("raise_bad_logits found nothing wrong")  # pragma: no cover
+
+
+def raise_nonfinite_binary_logits(logits: NDArray, row_offset: int) -> NoReturn:
+    bad = ~np.isfinite(logits)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = _where(first[0] + row_offset, first[1] if len(first) > 1 else None)
+    raise ProbabilityError(
+        f"Logit at {where} is {fmt(logits[first])}; binary and multilabel logits must be "
+        f"finite numbers ({int(bad.sum())} values in all are not)."
+    )
+
+
+# --- weights -------------------------------------------------------------------
+
+
+def sample_weight_array(
+    sample_weights: ArrayLike, n_rows: int, row_offset: int
+) -> NDArray[np.float64]:
+    weights = np.asarray(sample_weights)
+    if weights.dtype.kind not in "biuf":
+        raise WeightError(f"sample_weights must be numbers; got values of type {weights.dtype}.")
+    weights = weights.astype(np.float64).reshape(-1)
+    if len(weights) != n_rows:
+        raise ShapeError(
+            f"sample_weights has {len(weights)} values but there are {n_rows} samples; "
+            "give one weight per sample."
+        )
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise WeightError(
+            f"Sample weights must be finite and non-negative; "
+            f"{_quote_rows(rows + row_offset, weights[rows], 'has')} ({len(rows)} in all)."
+        )
+    return weights
+
+
+def class_weight_array(
+    class_weights: ArrayLike, n_classes: int, what: str = "class"
+) -> NDArray[np.float64]:
+    weights = np.asarray(class_weights)
+    if weights.dtype.kind not in "biuf" or weights.ndim != 1:
+        raise WeightError(
+            f"{what.capitalize()} weights must be a list of numbers, one per {what}, "
+            f'or "balanced"; got {fmt_any(class_weights)}.'
+        )
+    weights = weights.astype(np.float64)
+    if len(weights) != n_classes:
+        raise WeightError(
+            f"{len(weights)} {what} weights were given but there are {n_classes} {what}es; "
+            f"give one weight per {what}, in column order."
+            if what == "class"
+            else f"{len(weights)} label weights were given but there are {n_classes} labels; "
+            "give one weight per label, in column order."
+        )
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise WeightError(
+            f"The weight of {what} {index} is {fmt(weights[index])}; weights must be finite "
+            "and non-negative."
+        )
+    return weights
+
+
+def raise_zero_total_weight(weighted_by: str) -> NoReturn:
+    raise WeightError(
+        f"The {weighted_by} sum to zero over the rows present, so there is nothing to average: "
+        "give some of the classes (or samples) present a positive weight."
+    )

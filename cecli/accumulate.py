@@ -1,0 +1,417 @@
+"""The mergeable accumulator: per-sample scores in, aggregate cross-entropy out.
+
+An :class:`Accumulator` keeps only small sums (per-class loss, weight mass,
+support, counts), two counters and two short lists of rows (the worst by
+loss, and the worst of the confidently wrong), so an input of any length can
+be scored chunk by chunk in bounded memory. Two accumulators over different
+rows of the same input merge into one whose result is the same, to
+floating-point rounding, as scoring everything in one go, in any order.
+
+Class weights, including "balanced", are applied only when the result is
+read: a weighted mean is ``sum_c w_c L_c / sum_c w_c M_c`` with ``L_c`` the
+class's (sample-weighted) loss sum and ``M_c`` its weight mass, and balanced
+weights come from the per-class support, so one pass over the input suffices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from cecli import _validate
+from cecli.errors import EmptyInputError, OptionError, ShapeError, WeightError
+from cecli.losses import (
+    KINDS,
+    ClassSums,
+    ClassWeights,
+    Kind,
+    SampleScores,
+    balanced_weights,
+    score,
+    unit_of,
+)
+
+_ROW_DTYPE = np.dtype(
+    [
+        ("row", np.int64),
+        ("loss", np.float64),
+        ("label", np.int64),
+        ("predicted", np.int64),
+        ("confidence", np.float64),
+        ("p_true", np.float64),
+        ("weight", np.float64),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class RowFacts:
+    """One row of the input, as the report shows it. ``row`` is 0-based."""
+
+    row: int
+    loss: float
+    label: int
+    predicted: int
+    confidence: float
+    p_true: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    """One class (for multilabel: one label) of a :class:`Summary`.
+
+    ``count`` is the rows of this class (multilabel: rows where the label is
+    present); ``mean_loss`` is the sample-weighted mean loss of those rows
+    (multilabel: of this label's cells in every row), None when there are
+    none; ``accuracy`` is the fraction of them predicted right (the class's
+    recall; multilabel: of the label's cells); ``flagged`` how many are
+    confidently wrong; ``weight`` the class weight applied, if any.
+    """
+
+    index: int
+    count: int
+    support: float
+    mean_loss: float | None
+    accuracy: float | None
+    flagged: int
+    weight: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The aggregate result of an :class:`Accumulator`.
+
+    With weights, ``mean_loss`` is the weighted mean ``sum_i w_i l_i / sum_i
+    w_i`` and ``sum_loss`` the weighted sum; ``weight_sum`` is ``sum_i w_i``
+    (the sample count when unweighted). ``perplexity`` is
+    ``exp(mean loss in nats)``. ``accuracy`` counts rows (weights do not
+    change it). ``worst`` and ``flagged`` hold at most ``keep`` rows each,
+    highest loss first (ties: lower row first); ``flagged_count`` counts them all.
+    """
+
+    kind: str
+    from_logits: bool
+    unit: str
+    n_samples: int
+    n_classes: int
+    mean_loss: float
+    sum_loss: float
+    perplexity: float
+    accuracy: float
+    clipped: int
+    threshold: float
+    flagged_count: int
+    weight_sum: float
+    weighting: str | None
+    class_weights: tuple[float, ...] | None
+    sample_weighted: bool
+    label_smoothing: float
+    focal_gamma: float
+    per_class: tuple[ClassSummary, ...]
+    worst: tuple[RowFacts, ...]
+    flagged: tuple[RowFacts, ...]
+
+
+def _records(scores: SampleScores, mask: NDArray[np.bool_] | None = None) -> NDArray:
+    pick = slice(None) if mask is None else mask
+    rows = scores.rows[pick]
+    out = np.empty(len(rows), dtype=_ROW_DTYPE)
+    out["row"] = rows
+    out["loss"] = scores.loss[pick]
+    out["label"] = scores.label[pick]
+    out["predicted"] = scores.predicted[pick]
+    out["confidence"] = scores.confidence[pick]
+    out["p_true"] = scores.p_true[pick]
+    out["weight"] = scores.weight[pick]
+    return out
+
+
+def _top(records: NDArray, keep: int | None) -> NDArray:
+    """The ``keep`` records with the highest loss, highest first, ties by row.
+
+    Every record tied with the ``keep``-th loss is a candidate, so the result
+    does not depend on the order records arrived in.
+    """
+    if keep is not None and len(records) > keep:
+        if keep == 0:
+            return records[:0]
+        kth = np.partition(records["loss"], len(records) - keep)[len(records) - keep]
+        records = records[records["loss"] >= kth]
+    order = np.lexsort((records["row"], -records["loss"]))
+    return records[order] if keep is None else records[order][:keep]
+
+
+class Accumulator:
+    """Aggregate cross-entropy over chunks of rows, mergeable across workers.
+
+    Parameters
+    ----------
+    kind : {"categorical", "binary", "multilabel"}, default="categorical"
+        Which loss to compute; see the loss functions.
+    from_logits, eps, label_smoothing, focal_gamma, base
+        As in :func:`cecli.categorical_cross_entropy`.
+    class_weights : "balanced" or array-like, optional
+        Per-class weights (multilabel: per-label weights, used in each
+        sample's mean over its labels; "balanced" is not defined there).
+        "balanced" is computed from all rows seen, when the result is read.
+    threshold : float in (0, 1], default=0.9
+        A wrong prediction with confidence at or above this is flagged.
+    keep : int or None, default=10
+        How many of the worst rows, and of the worst flagged rows, to keep
+        (None keeps all, which is not bounded memory).
+
+    Examples
+    --------
+    >>> import numpy as np, cecli
+    >>> acc = cecli.Accumulator("categorical", threshold=0.9)
+    >>> _ = acc.update([0, 1], [[0.9, 0.1], [0.95, 0.05]])
+    >>> _ = acc.update([1], [[0.2, 0.8]])
+    >>> s = acc.result()
+    >>> s.n_samples, round(s.mean_loss, 6), s.flagged_count, s.flagged[0].row
+    (3, 1.108079, 1, 1)
+    >>> left, right = cecli.Accumulator(), cecli.Accumulator()
+    >>> _ = left.update([0, 1], [[0.9, 0.1], [0.95, 0.05]])
+    >>> _ = right.update([1], [[0.2, 0.8]], row_offset=2)
+    >>> round(right.merge(left).result().mean_loss, 6)
+    1.108079
+    """
+
+    def __init__(
+        self,
+        kind: Kind = "categorical",
+        *,
+        from_logits: bool = False,
+        class_weights: ClassWeights = None,
+        eps: float | str = "auto",
+        label_smoothing: float = 0.0,
+        focal_gamma: float = 0.0,
+        threshold: float = 0.9,
+        base: str | float = "e",
+        keep: int | None = 10,
+    ) -> None:
+        if kind not in KINDS:
+            raise OptionError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+        if keep is not None and (not isinstance(keep, (int, np.integer)) or keep < 0):
+            raise OptionError(f"keep must be a whole number >= 0, or None for all; got {keep!r}.")
+        self.kind = kind
+        self.from_logits = bool(from_logits)
+        self.eps = eps
+        self.label_smoothing = _validate.check_unit_interval(
+            "label_smoothing", label_smoothing, open_low=False, open_high=False
+        )
+        self.focal_gamma = _validate.check_gamma(focal_gamma)
+        self.threshold = _validate.check_unit_interval(
+            "threshold", threshold, open_low=True, open_high=False
+        )
+        self.base = base
+        self.unit, self._ln_base = unit_of(base)
+        self.keep = keep
+        if isinstance(class_weights, str) and class_weights != "balanced":
+            raise WeightError(
+                f'class_weights must be "balanced" or one number per class; got {class_weights!r}.'
+            )
+        if kind == "multilabel" and isinstance(class_weights, str):
+            raise WeightError(
+                'class_weights="balanced" is defined for binary and categorical targets; '
+                "for multilabel targets give one weight per label."
+            )
+        self.class_weights = class_weights
+        self.n_classes: int | None = None
+        self.n_samples = 0
+        self.clipped = 0
+        self.correct = 0
+        self.flagged_count = 0
+        self.sample_weighted = False
+        self._sums: ClassSums | None = None
+        self._worst = np.empty(0, dtype=_ROW_DTYPE)
+        self._flagged = np.empty(0, dtype=_ROW_DTYPE)
+        self._next_row = 0
+
+    # -- feeding ---------------------------------------------------------------------
+
+    def update(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weights: ArrayLike | None = None,
+        *,
+        row_offset: int | None = None,
+    ) -> SampleScores:
+        """Score one chunk of rows, add it, and return its per-sample scores.
+
+        ``row_offset`` is the chunk's first row in the whole input; by default
+        the chunk follows the rows added so far.
+        """
+        offset = self._next_row if row_offset is None else int(row_offset)
+        label_weights = None
+        if self.kind == "multilabel" and self.class_weights is not None:
+            label_weights = self.class_weights
+        scores = score(
+            self.kind,
+            y_true,
+            y_pred,
+            from_logits=self.from_logits,
+            sample_weights=sample_weights,
+            label_weights=label_weights,
+            eps=self.eps,
+            label_smoothing=self.label_smoothing,
+            focal_gamma=self.focal_gamma,
+            threshold=self.threshold,
+            base=self.base,
+            row_offset=offset,
+        )
+        self.sample_weighted |= sample_weights is not None
+        self.add(scores)
+        return scores
+
+    def add(self, scores: SampleScores) -> None:
+        """Add per-sample scores computed elsewhere (by :func:`cecli.losses.score`)."""
+        if scores.kind != self.kind or scores.unit != self.unit:
+            raise OptionError(
+                f"Cannot add {scores.kind} scores in {scores.unit} to a {self.kind} "
+                f"accumulator in {self.unit}."
+            )
+        self._add_sums(scores.classes)
+        self.n_samples += scores.n_samples
+        self.clipped += scores.clipped
+        self.correct += int(np.count_nonzero(scores.correct))
+        self.flagged_count += int(np.count_nonzero(scores.flagged))
+        self._worst = _top(
+            np.concatenate([self._worst, _top(_records(scores), self.keep)]), self.keep
+        )
+        new_flagged = _top(_records(scores, scores.flagged), self.keep)
+        self._flagged = _top(np.concatenate([self._flagged, new_flagged]), self.keep)
+        self._next_row = max(self._next_row, scores.row_offset + scores.n_samples)
+
+    def _add_sums(self, sums: ClassSums) -> None:
+        k = len(sums.loss)
+        if self.n_classes is None:
+            self.n_classes = k
+        elif k != self.n_classes:
+            raise ShapeError(
+                f"This chunk has {k} classes but earlier ones had {self.n_classes}; every "
+                "chunk must have the same columns."
+            )
+        if self._sums is None:
+            self._sums = sums
+            return
+        self._sums = ClassSums(
+            *(
+                getattr(self._sums, name) + getattr(sums, name)
+                for name in ClassSums.__dataclass_fields__
+            )
+        )
+
+    def merge(self, other: Accumulator) -> Accumulator:
+        """Add another accumulator's rows to this one (in place) and return self.
+
+        Both must have the same options and cover different rows.
+        """
+        mine = (self.kind, self.from_logits, self.unit, self.threshold, self.keep)
+        theirs = (other.kind, other.from_logits, other.unit, other.threshold, other.keep)
+        options = (self.eps, self.label_smoothing, self.focal_gamma)
+        if mine != theirs or options != (other.eps, other.label_smoothing, other.focal_gamma):
+            raise OptionError("Only accumulators with the same options can be merged.")
+        if other._sums is not None:
+            self._add_sums(other._sums)
+        self.n_samples += other.n_samples
+        self.clipped += other.clipped
+        self.correct += other.correct
+        self.flagged_count += other.flagged_count
+        self.sample_weighted |= other.sample_weighted
+        self._worst = _top(np.concatenate([self._worst, other._worst]), self.keep)
+        self._flagged = _top(np.concatenate([self._flagged, other._flagged]), self.keep)
+        self._next_row = max(self._next_row, other._next_row)
+        return self
+
+    # -- reading -----------------------------------------------------------------------
+
+    def class_weight_vector(self) -> NDArray[np.float64] | None:
+        """The class (or label) weights as applied to the rows seen so far."""
+        if self.class_weights is None or self._sums is None:
+            return None
+        if isinstance(self.class_weights, str):
+            return balanced_weights(self._sums.support)
+        what = "label" if self.kind == "multilabel" else "class"
+        return _validate.class_weight_array(self.class_weights, len(self._sums.loss), what)
+
+    def result(self) -> Summary:
+        """The aggregate over every row added so far."""
+        sums = self._sums
+        if sums is None or self.n_samples == 0:
+            raise EmptyInputError("There are no samples to score (0 rows).")
+        weights = self.class_weight_vector()
+        w = np.ones(len(sums.loss)) if weights is None else weights
+        denominator = float(w @ sums.mass)
+        if not denominator > 0:
+            parts = ["class weights"] if weights is not None else []
+            parts += ["sample weights"] if self.sample_weighted else []
+            _validate.raise_zero_total_weight(" times ".join(parts) or "weights")
+        mean = float(w @ sums.loss) / denominator
+        # multilabel weights act inside each sample's mean over labels
+        weight_sum = denominator / w.sum() if self.kind == "multilabel" else denominator
+        try:
+            perplexity = math.exp(mean * self._ln_base)
+        except OverflowError:
+            perplexity = math.inf
+        with np.errstate(invalid="ignore", divide="ignore"):
+            class_mean = sums.loss / sums.mass
+            per_row = (
+                sums.count
+                if self.kind != "multilabel"
+                else np.full_like(sums.count, self.n_samples)
+            )
+            class_accuracy = sums.correct / per_row
+        per_class = tuple(
+            ClassSummary(
+                index=c,
+                count=int(sums.count[c]),
+                support=float(sums.support[c]),
+                mean_loss=float(class_mean[c]) if sums.mass[c] > 0 else None,
+                accuracy=float(class_accuracy[c]) if per_row[c] > 0 else None,
+                flagged=int(sums.flagged[c]),
+                weight=None if weights is None else float(weights[c]),
+            )
+            for c in range(len(sums.loss))
+        )
+        return Summary(
+            kind=self.kind,
+            from_logits=self.from_logits,
+            unit=self.unit,
+            n_samples=self.n_samples,
+            n_classes=len(sums.loss),
+            mean_loss=mean,
+            sum_loss=mean * weight_sum,
+            perplexity=perplexity,
+            accuracy=self.correct / self.n_samples,
+            clipped=self.clipped,
+            threshold=self.threshold,
+            flagged_count=self.flagged_count,
+            weight_sum=weight_sum,
+            weighting=None
+            if self.class_weights is None
+            else ("balanced" if isinstance(self.class_weights, str) else "explicit"),
+            class_weights=None if weights is None else tuple(float(x) for x in weights),
+            sample_weighted=self.sample_weighted,
+            label_smoothing=self.label_smoothing,
+            focal_gamma=self.focal_gamma,
+            per_class=per_class,
+            worst=tuple(_facts(r) for r in self._worst),
+            flagged=tuple(_facts(r) for r in self._flagged),
+        )
+
+
+def _facts(record: np.void) -> RowFacts:
+    return RowFacts(
+        row=int(record["row"]),
+        loss=float(record["loss"]),
+        label=int(record["label"]),
+        predicted=int(record["predicted"]),
+        confidence=float(record["confidence"]),
+        p_true=float(record["p_true"]),
+        weight=float(record["weight"]),
+    )

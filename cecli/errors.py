@@ -1,0 +1,52 @@
+"""The one exception family cecli raises, and the exit statuses it maps to.
+
+Every problem that a user can fix (a bad file, an impossible probability, a
+label outside the known classes) is a :class:`CecliError`. The command line
+catches it once, prints its message as one line on standard error and exits
+with :attr:`CecliError.exit_status`. Library users catch it like any other
+exception; the errors raised for bad values are also :class:`ValueError`, so
+code written for scikit-learn's validation keeps working.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """What the ``cecli`` process tells its caller."""
+
+    SUCCESS = 0
+    GATE_FAILED = 1
+    INPUT_ERROR = 2
+    INTERNAL_ERROR = 3
+
+
+class CecliError(Exception):
+    """A problem the user can act on; its message says what, where and what to do."""
+
+    exit_status: ExitStatus = ExitStatus.INPUT_ERROR
+
+
+class ShapeError(CecliError, ValueError):
+    """Arrays whose shapes do not fit together."""
+
+
+class EmptyInputError(CecliError, ValueError):
+    """No samples, or no classes, to score."""
+
+
+class ProbabilityError(CecliError, ValueError):
+    """Predictions that are not valid probabilities (or, with logits, NaN or +inf)."""
+
+
+class LabelError(CecliError, ValueError):
+    """Labels or targets that do not fit the predictions."""
+
+
+class WeightError(CecliError, ValueError):
+    """Class or sample weights that cannot be applied."""
+
+
+class OptionError(CecliError, ValueError):
+    """An option value outside its allowed range."""

@@ -1,0 +1,111 @@
+"""Make the files in sample_data/ from models trained with scikit-learn.
+
+    python sample_data/make_samples.py
+
+Everything comes from datasets that ship inside scikit-learn, so it runs
+offline and gives the same files every time (fixed seeds):
+
+* ``digits_probs.csv`` / ``digits_labels.csv``: a logistic-regression digits
+  classifier's predicted probabilities (10 classes, one column per digit) on
+  a held-out test split, and the true digits. Eight labels are deliberately
+  flipped (see ``FLIPPED_ROWS`` below and sample_data/README.md) so that the
+  report has confident mistakes to flag besides the model's real ones.
+* ``breast_cancer_logits.csv``: a binary breast-cancer classifier's logit
+  (the decision function, log-odds of "benign") with the true label
+  (1 = benign, 0 = malignant) and a sample id, in one file.
+* ``digits_multilabel_probs.csv`` / ``digits_multilabel_labels.csv``: a small
+  multilabel case on the digits images: three yes/no labels per image
+  (``even``, ``large`` = digit >= 5, ``prime``), each from its own logistic
+  regression.
+* ``digits.npz``: the digits probabilities and (flipped) labels as NumPy
+  arrays (keys ``probs`` and ``labels``), for the Python API.
+
+Needs scikit-learn (``pip install ".[test]"``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+HERE = Path(__file__).resolve().parent
+SEED = 0
+#: Test-set rows whose digit label is replaced by another digit, on purpose.
+FLIPPED_ROWS = [3, 41, 97, 150, 201, 263, 318, 402]
+
+
+def write_csv(path: Path, header: list[str], columns: list[np.ndarray], fmt: list[str]) -> None:
+    rows = [",".join(header)]
+    for values in zip(*columns, strict=True):
+        rows.append(",".join(f.format(v) for f, v in zip(fmt, values, strict=True)))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    data = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=0.25, random_state=SEED, stratify=data.target
+    )
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000))
+    model.fit(x_train, y_train)
+    probs = model.predict_proba(x_test)
+    labels = y_test.copy()
+    rng = np.random.default_rng(SEED)
+    for row in FLIPPED_ROWS:
+        labels[row] = (labels[row] + rng.integers(1, 10)) % 10  # any digit but the true one
+    header = [str(c) for c in model.classes_]
+    write_csv(HERE / "digits_probs.csv", header, list(probs.T), ["{:.8f}"] * 10)
+    write_csv(HERE / "digits_labels.csv", ["label"], [labels], ["{:d}"])
+    np.savez_compressed(HERE / "digits.npz", probs=probs, labels=labels)
+    return probs, labels
+
+
+def breast_cancer() -> None:
+    data = load_breast_cancer()
+    ids = np.arange(len(data.target))
+    x_train, x_test, y_train, y_test, _, id_test = train_test_split(
+        data.data, data.target, ids, test_size=0.3, random_state=SEED, stratify=data.target
+    )
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    model.fit(x_train, y_train)
+    logits = model.decision_function(x_test)  # log-odds of class 1, "benign"
+    write_csv(
+        HERE / "breast_cancer_logits.csv",
+        ["id", "logit", "label"],
+        [id_test, logits, y_test],
+        ["sample-{:03d}", "{:.6f}", "{:d}"],
+    )
+
+
+def digits_multilabel() -> None:
+    data = load_digits()
+    digit = data.target
+    targets = np.stack([digit % 2 == 0, digit >= 5, np.isin(digit, [2, 3, 5, 7])], axis=1)
+    x_train, x_test, t_train, t_test = train_test_split(
+        data.data, targets.astype(int), test_size=0.1, random_state=SEED
+    )
+    probs = np.empty(t_test.shape)
+    for j in range(targets.shape[1]):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000))
+        model.fit(x_train, t_train[:, j])
+        probs[:, j] = model.predict_proba(x_test)[:, 1]
+    header = ["even", "large", "prime"]
+    write_csv(HERE / "digits_multilabel_probs.csv", header, list(probs.T), ["{:.6f}"] * 3)
+    write_csv(HERE / "digits_multilabel_labels.csv", header, list(t_test.T), ["{:d}"] * 3)
+
+
+def main() -> None:
+    digits()
+    breast_cancer()
+    digits_multilabel()
+    print(f"wrote the sample files in {HERE}")
+
+
+if __name__ == "__main__":
+    main()
