@@ -2,8 +2,8 @@
 
 Run by hand (never in the test suite)::
 
-    python benchmarks/bench_core.py            # both shapes, 15 rounds
-    python benchmarks/bench_core.py --rounds 5
+    python benchmarks/bench_core.py              # both shapes, 15 rounds, back to back
+    python benchmarks/bench_core.py --idle 0.3   # each call after 0.3 s idle ("cold")
 
 For each shape (1,000,000 x 10 and 20,000 x 1,000, float32) it times, in
 interleaved rounds so that a noisy neighbour hurts every contender alike:
@@ -78,7 +78,9 @@ def contenders(
     return runs
 
 
-def time_interleaved(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+def time_interleaved(
+    runs: dict[str, Callable[[], object]], rounds: int, idle: float
+) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in runs}
     slow = {"sklearn log_loss"}
     for run in runs.values():  # warm up: thread pool, page faults, imports
@@ -87,9 +89,8 @@ def time_interleaved(runs: dict[str, Callable[[], object]], rounds: int) -> dict
         for name, run in runs.items():
             if name in slow and i >= 3:
                 continue
-            # let the previous contender's worker threads (torch's OpenMP pool spins
-            # after a parallel region) go idle, so that no contender pays for another
-            time.sleep(0.05)
+            if idle:
+                time.sleep(idle)
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
@@ -107,15 +108,23 @@ def peak_extra_bytes(run: Callable[[], object]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        help="seconds to sleep before each timed call: a 'cold' start, as in a command-line "
+        "run, where the second CPU has been idle (default 0: back to back, as timeit does)",
+    )
     args = parser.parse_args()
     print(
         f"cecli {cecli.__version__}, numpy {np.__version__}, {_kernels.n_threads()} threads, "
-        f"{os.cpu_count()} CPUs; medians of {args.rounds} interleaved rounds"
+        f"{os.cpu_count()} CPUs; medians of {args.rounds} interleaved rounds, "
+        f"{args.idle:g} s idle before each call"
     )
     for n, k in SHAPES:
         logits, labels, probs = make_inputs(n, k)
         runs = contenders(logits, labels, probs, rounds_slow=True)
-        med = time_interleaved(runs, args.rounds)
+        med = time_interleaved(runs, args.rounds, args.idle)
         print(f"\n{n:,} x {k:,} float32 ({logits.nbytes / 2**20:.0f} MiB)")
         print(f"  {'contender':<22}{'median ms':>10}")
         for name, seconds in med.items():

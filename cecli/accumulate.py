@@ -29,6 +29,7 @@ from cecli.losses import (
     ClassWeights,
     Kind,
     SampleScores,
+    balanced_dot,
     balanced_weights,
     score,
     unit_of,
@@ -316,6 +317,10 @@ class Accumulator:
         options = (self.eps, self.label_smoothing, self.focal_gamma)
         if mine != theirs or options != (other.eps, other.label_smoothing, other.focal_gamma):
             raise OptionError("Only accumulators with the same options can be merged.")
+        if not _same_class_weights(self.class_weights, other.class_weights):
+            raise OptionError(
+                "Only accumulators with the same options can be merged; their class weights differ."
+            )
         if other._sums is not None:
             self._add_sums(other._sums)
         self.n_samples += other.n_samples
@@ -346,12 +351,18 @@ class Accumulator:
             raise EmptyInputError("There are no samples to score (0 rows).")
         weights = self.class_weight_vector()
         w = np.ones(len(sums.loss)) if weights is None else weights
-        denominator = float(w @ sums.mass)
+        if isinstance(self.class_weights, str):
+            # balanced: divide by the support before weighting, so nothing overflows
+            denominator = float(balanced_dot(sums.support, sums.mass))
+            numerator = float(balanced_dot(sums.support, sums.loss))
+        else:
+            denominator = float(w @ sums.mass)
+            numerator = float(w @ sums.loss)
         if not denominator > 0:
             parts = ["class weights"] if weights is not None else []
             parts += ["sample weights"] if self.sample_weighted else []
             _validate.raise_zero_total_weight(" times ".join(parts) or "weights")
-        mean = float(w @ sums.loss) / denominator
+        mean = numerator / denominator
         # multilabel weights act inside each sample's mean over labels
         weight_sum = denominator / w.sum() if self.kind == "multilabel" else denominator
         try:
@@ -403,6 +414,15 @@ class Accumulator:
             worst=tuple(_facts(r) for r in self._worst),
             flagged=tuple(_facts(r) for r in self._flagged),
         )
+
+
+def _same_class_weights(mine: ClassWeights, theirs: ClassWeights) -> bool:
+    if mine is None or theirs is None or isinstance(mine, str) or isinstance(theirs, str):
+        return (mine is None and theirs is None) or (
+            isinstance(mine, str) and isinstance(theirs, str) and mine == theirs
+        )
+    a, b = np.asarray(mine), np.asarray(theirs)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def _facts(record: np.void) -> RowFacts:

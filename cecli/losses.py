@@ -205,6 +205,39 @@ def _softplus(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
+#: Rows per partial sum in :func:`_class_totals`.
+_TOTALS_BLOCK = 2048
+
+
+def _class_totals(
+    labels: NDArray[np.intp], values: NDArray[np.float64], k: int
+) -> NDArray[np.float64]:
+    """``sum_i values_i`` per class, to about 1e-13 relative even over millions of rows.
+
+    ``np.bincount`` adds one value at a time, so its rounding error grows with
+    the row count (1e-11 over a million equal losses); each block of
+    :data:`_TOTALS_BLOCK` rows is binned on its own and the blocks' totals are
+    added pairwise, as ``np.sum`` does.
+    """
+    n = len(labels)
+    if n <= _TOTALS_BLOCK:
+        return np.bincount(labels, weights=values, minlength=k)
+    n_blocks = -(-n // _TOTALS_BLOCK)
+    if n_blocks * k > 4 * n + (1 << 16):
+        # many classes: sort by class, then sum each class's run pairwise
+        order = np.argsort(labels, kind="stable")
+        sorted_labels, sorted_values = labels[order], values[order]
+        present, starts = np.unique(sorted_labels, return_index=True)
+        ends = np.append(starts[1:], n)
+        totals = np.zeros(k)
+        for c, a, b in zip(present.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            totals[c] = sorted_values[a:b].sum()
+        return totals
+    block_of = np.arange(n, dtype=np.intp) // _TOTALS_BLOCK
+    binned = np.bincount(block_of * k + labels, weights=values, minlength=n_blocks * k)
+    return binned.reshape(n_blocks, k).sum(axis=0)
+
+
 def _hard_sums(
     labels: NDArray[np.intp],
     k: int,
@@ -217,8 +250,8 @@ def _hard_sums(
     """Per-class sums for categorical/binary rows (soft targets spread over classes)."""
     count = np.bincount(labels, minlength=k).astype(np.int64)
     if targets is None:
-        loss_c = np.bincount(labels, weights=weight * loss, minlength=k)
-        mass_c = np.bincount(labels, weights=weight, minlength=k)
+        loss_c = _class_totals(labels, weight * loss, k)
+        mass_c = _class_totals(labels, weight, k)
         support = count.astype(np.float64)
     else:
         loss_c = targets.T @ (weight * loss)
@@ -306,9 +339,10 @@ def _categorical(
         scored = _categorical_general(
             preds, labels, targets, from_logits, eps_value, alpha, gamma, facts, row_offset
         )
+    # soft targets are kept even without facts: class weights follow them
+    scored.targets = targets
     if facts:
         scored.correct = scored.predicted == labels
-        scored.targets = targets
     return scored
 
 
@@ -372,7 +406,8 @@ def _categorical_general(
             p = np.clip(z, eps, 1.0 - eps)
             clipped = int(np.count_nonzero((p != z) & used))
             log_p = np.log(p)
-        terms = np.where(used, t * log_p, 0.0)
+        # a masked class (log p = -inf) with target 0 contributes nothing, not 0 * -inf
+        terms = np.multiply(t, log_p, out=np.zeros_like(log_p), where=used)
         if gamma:
             terms *= np.power(-np.expm1(log_p), gamma)  # (1 - p)^gamma
         np.negative(terms.sum(axis=1), out=loss[lo:hi])
@@ -610,12 +645,27 @@ def _multilabel(
 
 def balanced_weights(support: NDArray[np.float64]) -> NDArray[np.float64]:
     """``n_samples / (n_classes * count_c)`` from per-class counts, as scikit-learn's
-    ``compute_class_weight("balanced")``; classes with no samples get weight 0."""
+    ``compute_class_weight("balanced")``; classes with no samples get weight 0.
+
+    A class whose soft-target mass is subnormal gets an infinite weight here;
+    :func:`balanced_dot` applies the weights without forming them.
+    """
     n = support.sum()
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         weights = n / (len(support) * support)
     weights[support == 0] = 0.0
     return weights
+
+
+def balanced_dot(support: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x @ balanced_weights(support)`` along the last axis, as ``(n / K) sum_c x_c / S_c``.
+
+    Dividing first keeps it finite when a class's support is tiny (a soft
+    target of 1e-300): ``x_c <= S_c`` for a per-class sum of targets.
+    """
+    present = support > 0
+    scale = support.sum() / len(support)
+    return (x[..., present] / support[present]).sum(axis=-1) * scale
 
 
 def _resolve_class_weights(
@@ -690,6 +740,9 @@ def _per_sample_class_weight(
             return scored.targets.sum(axis=0)
         return np.bincount(scored.labels, minlength=k).astype(np.float64)
 
+    if class_weights == "balanced" and scored.targets is not None:
+        # a soft target's weight is t_i . w; computed without forming w, which may overflow
+        return balanced_dot(support(), scored.targets)
     weights = _resolve_class_weights(class_weights, k, support)
     if weights is None:
         return None

@@ -1,0 +1,25 @@
+"""Shared test settings: hypothesis profiles.
+
+``default`` keeps the whole suite well under a minute on two cores;
+``thorough`` (``HYPOTHESIS_PROFILE=thorough``) runs ten times the examples
+for a slower, deeper search. No example database is written, and a failing
+test reports its first bug, shrunk, without the slow "explain" phase.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, Phase, settings
+
+_COMMON = dict(
+    deadline=None,
+    database=None,
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+settings.register_profile("default", max_examples=25, **_COMMON)
+settings.register_profile("thorough", max_examples=250, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
