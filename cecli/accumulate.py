@@ -335,6 +335,10 @@ class Accumulator:
 
     # -- reading -----------------------------------------------------------------------
 
+    def kept_rows(self) -> set[int]:
+        """The row numbers of the worst and flagged rows kept so far."""
+        return {int(r) for r in self._worst["row"]} | {int(r) for r in self._flagged["row"]}
+
     def class_weight_vector(self) -> NDArray[np.float64] | None:
         """The class (or label) weights as applied to the rows seen so far."""
         if self.class_weights is None or self._sums is None:

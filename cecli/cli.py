@@ -8,9 +8,17 @@ Heavy imports (NumPy, pandas, pyarrow) happen inside the commands, so
 
 from __future__ import annotations
 
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated
+
 import typer
 
 from cecli._version import __version__
+from cecli.errors import CecliError, ExitStatus, OptionError
 
 ABOUT = "Score saved model outputs with cross-entropy, and find where a model is confidently wrong."
 
@@ -20,7 +28,34 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+class Kind(str, Enum):
+    auto = "auto"
+    binary = "binary"
+    categorical = "categorical"
+    multilabel = "multilabel"
+
+
+class InputFormat(str, Enum):
+    csv = "csv"
+    tsv = "tsv"
+    npy = "npy"
+    npz = "npz"
+    parquet = "parquet"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Base(str, Enum):
+    e = "e"
+    two = "2"
+    ten = "10"
 
 
 def _show_version(value: bool) -> None:
@@ -36,6 +71,172 @@ def cecli(
     ),
 ) -> None:
     """Score saved model outputs with cross-entropy, and find where a model is confidently wrong."""
+
+
+PREDICTIONS_HELP = (
+    "Predictions: .csv or .tsv (also .gz, .bz2, .zst), .npy, .npz, .parquet, or - for stdin."
+)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``64M``, ``512K``, ``1G`` or a number of bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise OptionError(f"--chunk-size must be a size such as 64M, 512K or 1G; got {text!r}.")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    size = int(number * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit])
+    if size < 1:
+        raise OptionError(f"--chunk-size must be at least 1 byte; got {text!r}.")
+    return size
+
+
+def _run(work: Callable[[], int], debug: bool) -> None:
+    """Run a command; map errors to one line on stderr and an exit status."""
+    try:
+        status = work()
+    except CecliError as error:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"cecli: error: {error}", err=True)
+        raise typer.Exit(int(error.exit_status)) from None
+    except BrokenPipeError:
+        # the reader of our output (head, less) has gone: not an error of ours
+        sys.stderr.close()
+        raise typer.Exit(int(ExitStatus.SUCCESS)) from None
+    except KeyboardInterrupt:
+        typer.echo("cecli: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as error:  # a bug: say so briefly, and how to see it
+        if debug:
+            traceback.print_exc()
+        else:
+            typer.echo(
+                f"cecli: internal error: {type(error).__name__}: {error}. Rerun with --debug "
+                "for the traceback, and report it.",
+                err=True,
+            )
+        raise typer.Exit(int(ExitStatus.INTERNAL_ERROR)) from None
+    raise typer.Exit(status)
+
+
+@app.command()
+def score(
+    predictions: Annotated[str, typer.Argument(metavar="PREDICTIONS", help=PREDICTIONS_HELP)],
+    labels: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[LABELS]", help="True labels, if not a column of PREDICTIONS (or in its .npz)."
+        ),
+    ] = None,
+    kind: Annotated[
+        Kind,
+        typer.Option(help="auto: one prediction column is binary, several categorical."),
+    ] = Kind.auto,
+    logits: Annotated[
+        bool, typer.Option("--logits", help="The predictions are raw scores (logits).")
+    ] = False,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.table,
+    threshold: Annotated[
+        float, typer.Option(help="Flag wrong predictions with at least this confidence.")
+    ] = 0.9,
+    top: Annotated[
+        int, typer.Option(min=0, help="Rows to list as flagged and as worst; 0 lists all.")
+    ] = 10,
+    base: Annotated[Base, typer.Option(help="Log base: e (nats), 2 (bits), 10 (bans).")] = Base.e,
+    class_weights: Annotated[
+        str | None,
+        typer.Option(help="balanced, or 0.5,2,1 (column order), or cat=2,dog=1."),
+    ] = None,
+    weight_col: Annotated[str | None, typer.Option(help="Column of per-sample weights.")] = None,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing alpha in [0, 1].")] = 0.0,
+    focal_gamma: Annotated[
+        float, typer.Option(help="Focal loss gamma (0: plain cross-entropy).")
+    ] = 0.0,
+    eps: Annotated[
+        str, typer.Option(help="Clip probabilities to [eps, 1-eps]; auto: the type's epsilon.")
+    ] = "auto",
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option(help="Read both inputs as this format, whatever their extension."),
+    ] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option("--header/--no-header", help="CSV/TSV: the first line is (not) a header."),
+    ] = None,
+    pred_cols: Annotated[
+        str | None, typer.Option(help="Prediction columns: a comma list or a glob (prob_*).")
+    ] = None,
+    label_col: Annotated[str | None, typer.Option(help="The label column.")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Column of row ids for reports.")] = None,
+    pred_key: Annotated[str | None, typer.Option(help="NPZ: the predictions' array.")] = None,
+    label_key: Annotated[str | None, typer.Option(help="NPZ: the labels' array.")] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="Binary labels given as text: the positive class.")
+    ] = None,
+    chunk_size: Annotated[
+        str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")
+    ] = "64M",
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
+) -> None:
+    """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
+
+    def work() -> int:
+        from cecli.inputs import InputOptions, Inputs
+        from cecli.labels import parse_class_weights
+        from cecli.pipeline import ScoreOptions, score_inputs
+        from cecli.render import json as render_json
+        from cecli.render import table as render_table
+        from cecli.report import build_report
+
+        options = InputOptions(
+            kind=kind.value,
+            from_logits=logits,
+            input_format=None if input_format is None else input_format.value,
+            header=header,
+            pred_cols=pred_cols,
+            label_col=label_col,
+            id_col=id_col,
+            weight_col=weight_col,
+            pred_key=pred_key,
+            label_key=label_key,
+            positive=positive,
+            chunk_bytes=parse_size(chunk_size),
+        )
+        with Inputs(predictions, labels, options) as inputs:
+            weights = None
+            if class_weights is not None:
+                weights = parse_class_weights(class_weights, inputs.classes)
+            scored = score_inputs(
+                inputs,
+                ScoreOptions(
+                    class_weights=weights,
+                    eps=eps if eps == "auto" else _float(eps, "--eps"),
+                    label_smoothing=label_smoothing,
+                    focal_gamma=focal_gamma,
+                    threshold=threshold,
+                    base=base.value,
+                    keep=None if top == 0 else top,
+                ),
+            )
+            report = build_report(
+                scored.summary, inputs.classes, inputs.describe(), top, scored.ids
+            )
+        renderer = render_json if output_format is OutputFormat.json else render_table
+        renderer.render(report, sys.stdout)
+        sys.stdout.flush()
+        return int(ExitStatus.SUCCESS)
+
+    _run(work, debug)
+
+
+def _float(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise OptionError(f"{option} must be a number or auto; got {text!r}.") from None
 
 
 def main() -> None:

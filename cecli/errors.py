@@ -50,3 +50,20 @@ class WeightError(CecliError, ValueError):
 
 class OptionError(CecliError, ValueError):
     """An option value outside its allowed range."""
+
+
+class InputError(CecliError, ValueError):
+    """A file that cannot be read as the predictions or labels it should hold."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+def in_file(source: str, error: CecliError) -> CecliError:
+    """``error`` again, its message prefixed with the file it was found in (once)."""
+    message = str(error)
+    if message.startswith(f"{source}: "):
+        return error
+    prefixed = type(error)(f"{source}: {message}") if not isinstance(error, InputError) else error
+    return prefixed

@@ -740,7 +740,8 @@ def _per_sample_class_weight(
             return scored.targets.sum(axis=0)
         return np.bincount(scored.labels, minlength=k).astype(np.float64)
 
-    if class_weights == "balanced" and scored.targets is not None:
+    is_balanced = isinstance(class_weights, str) and class_weights == "balanced"
+    if is_balanced and scored.targets is not None:
         # a soft target's weight is t_i . w; computed without forming w, which may overflow
         return balanced_dot(support(), scored.targets)
     weights = _resolve_class_weights(class_weights, k, support)

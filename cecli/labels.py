@@ -1,0 +1,196 @@
+"""Label decoding: class names, integers, booleans and strings into what the core scores.
+
+The core takes class indices ``0..K-1`` (categorical), 0/1 targets (binary)
+or an ``N x K`` array of targets. Files hold labels in the forms people save
+them: the class's name (a prediction column's header), its index, a
+boolean, or two strings of which one is the positive class. This module
+knows nothing about files; it maps one chunk of label values at a time and
+remembers what it has seen, so that a message can list it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cecli.errors import LabelError
+
+_QUOTE = 5
+_INTEGER = re.compile(r"^[+-]?\d+$")
+#: A prefix shared by every prediction column that ends here is not part of the class name.
+_PREFIX_END = re.compile(r"[_.:\- ]$")
+
+
+def class_names(headers: Sequence[str]) -> list[str]:
+    """Class names from prediction headers: ``prob_cat, prob_dog`` -> ``cat, dog``.
+
+    A prefix that every header shares, ending in ``_ . : -`` or a space, is
+    dropped when what remains is non-empty and unique; otherwise the
+    headers are the names.
+    """
+    names = list(headers)
+    if len(names) < 2:
+        return names
+    prefix = _common_prefix(names)
+    while prefix and not _PREFIX_END.search(prefix):
+        prefix = prefix[:-1]
+    stripped = [name[len(prefix) :] for name in names]
+    if prefix and all(stripped) and len(set(stripped)) == len(stripped):
+        return stripped
+    return names
+
+
+def _common_prefix(names: Sequence[str]) -> str:
+    first, last = min(names), max(names)
+    i = 0
+    while i < min(len(first), len(last)) and first[i] == last[i]:
+        i += 1
+    return first[:i]
+
+
+def _quote(values: Sequence[object]) -> str:
+    shown = ", ".join(repr(v) for v in list(values)[:_QUOTE])
+    return shown + (", ..." if len(values) > _QUOTE else "")
+
+
+class LabelDecoder:
+    """Maps label values to the core's targets, chunk by chunk.
+
+    Parameters
+    ----------
+    kind : {"binary", "categorical", "multilabel"}
+    classes : list of str
+        The class names (for binary, the negative and the positive class).
+    headers : list of str
+        The prediction columns' headers, also accepted as class names.
+    positive : str, optional
+        For binary labels given as strings, the positive class's name.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        classes: Sequence[str],
+        headers: Sequence[str] | None = None,
+        positive: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.classes = list(classes)
+        self.positive = positive
+        self.seen_strings: list[str] = []
+        index: dict[str, int] = {}
+        for names in (headers or [], self.classes):
+            for i, name in enumerate(names):
+                index.setdefault(str(name), i)
+        self._index = index
+        # integer labels name their class when the classes are integers other than 0..K-1
+        # (scikit-learn's classes_ [3, 5, 7] as headers): 5 means column "5", not index 5
+        integers = [c for c in self.classes if _INTEGER.match(c.strip())]
+        self._by_name = len(integers) == len(self.classes) and [
+            int(c) for c in self.classes
+        ] != list(range(len(self.classes)))
+
+    def decode(self, values: NDArray, first_row: int) -> NDArray:
+        """Targets for one chunk of 1-D label values; ``first_row`` numbers its rows."""
+        if values.ndim == 2:
+            return values
+        if values.dtype == object or values.dtype.kind in "US":
+            return self._strings(values.astype(object), first_row)
+        if self.kind == "categorical" and self._by_name and values.dtype.kind in "iuf":
+            return self._integer_names(values, first_row)
+        return values
+
+    def _strings(self, values: NDArray, first_row: int) -> NDArray:
+        if self.kind == "binary":
+            return self._binary_strings(values, first_row)
+        uniques, inverse = np.unique(values.astype(str), return_inverse=True)
+        codes = np.array([self._index.get(u, self._index.get(u.strip(), -1)) for u in uniques])
+        unknown = uniques[codes < 0]
+        if unknown.size:
+            row = first_row + int(np.flatnonzero(codes[inverse] < 0)[0])
+            raise LabelError(
+                f"row {row} has the label {unknown[0]!r}, which is not a class; unknown labels "
+                f"seen: {_quote(unknown.tolist())}. The classes (the prediction columns) are "
+                f"{_quote(self.classes)}. Check that the labels and the prediction columns "
+                "name the classes alike."
+            )
+        return codes[inverse].astype(np.intp)
+
+    def _integer_names(self, values: NDArray, first_row: int) -> NDArray:
+        whole = np.isfinite(values) & (values == np.round(values))
+        if not whole.all():
+            return values  # the core explains non-integral labels
+        names = values.astype(np.int64).astype(str).astype(object)
+        return self._strings(names, first_row)
+
+    def _binary_strings(self, values: NDArray, first_row: int) -> NDArray:
+        uniques = [str(u) for u in np.unique(values.astype(str))]
+        for u in uniques:
+            if u not in self.seen_strings:
+                self.seen_strings.append(u)
+        if self.positive is None:
+            raise LabelError(
+                f"the binary labels are text ({_quote(self.seen_strings)}); say which one is "
+                "the positive class, the one the predictions give the probability of, with "
+                "--positive NAME."
+            )
+        if len(self.seen_strings) > 2:
+            text = values.astype(str)
+            bad = np.flatnonzero(~np.isin(text, self.seen_strings[:2]))
+            where = f"; row {first_row + int(bad[0])} has {text[bad[0]]!r}" if bad.size else ""
+            raise LabelError(
+                f"binary labels must take two values, but they take {len(self.seen_strings)} "
+                f"({_quote(self.seen_strings)}{where})."
+                " For more classes, score them as categorical (--kind categorical)."
+            )
+        negatives = [u for u in self.seen_strings if u != self.positive]
+        if negatives:
+            self.classes = [negatives[0], self.positive]
+        return (values.astype(str) == self.positive).astype(np.float64)
+
+
+def parse_class_weights(text: str, classes: Sequence[str]) -> str | list[float]:
+    """``--class-weights``: ``balanced``, ``0.5,2,1`` (column order) or ``cat=2,dog=1``.
+
+    With names, a class that is not named gets weight 1.
+    """
+    from cecli.errors import OptionError, WeightError
+
+    text = text.strip()
+    if text.lower() == "balanced":
+        return "balanced"
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise OptionError("--class-weights is empty; give balanced, 0.5,2,1 or cat=2,dog=1.")
+    if all("=" in p for p in parts):
+        index = {name: i for i, name in enumerate(classes)}
+        weights = [1.0] * len(classes)
+        for part in parts:
+            name, _, value = part.partition("=")
+            name = name.strip()
+            if name not in index:
+                raise WeightError(
+                    f"--class-weights names the class {name!r}, which is not one of "
+                    f"{_quote(list(classes))}."
+                )
+            weights[index[name]] = _weight(value, part)
+        return weights
+    if any("=" in p for p in parts):
+        raise OptionError(
+            "--class-weights mixes name=weight and bare weights; use one form throughout."
+        )
+    return [_weight(p, p) for p in parts]
+
+
+def _weight(value: str, part: str) -> float:
+    from cecli.errors import OptionError
+
+    try:
+        return float(value)
+    except ValueError:
+        raise OptionError(
+            f"--class-weights: {part!r} is not a number; give balanced, 0.5,2,1 or cat=2,dog=1."
+        ) from None

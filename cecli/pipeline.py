@@ -1,0 +1,86 @@
+"""Score opened inputs chunk by chunk: the one place readers meet the core.
+
+:func:`score_inputs` feeds every :class:`~cecli.inputs.Batch` to an
+:class:`~cecli.Accumulator` and returns its :class:`~cecli.Summary`. A
+problem the core finds in a chunk (a probability out of range, a label
+outside the classes) is raised again with the name of the file it is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cecli.accumulate import Accumulator, Summary
+from cecli.errors import CecliError, LabelError, WeightError, in_file
+from cecli.inputs import Batch, Inputs
+from cecli.losses import ClassWeights, SampleScores
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """The core's options, as ``cecli score`` passes them."""
+
+    class_weights: ClassWeights = None
+    eps: float | str = "auto"
+    label_smoothing: float = 0.0
+    focal_gamma: float = 0.0
+    threshold: float = 0.9
+    base: str | float = "e"
+    keep: int | None = 10
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The aggregate, and the ids of the rows it keeps (worst and flagged), if any."""
+
+    summary: Summary
+    ids: dict[int, str]
+
+
+def make_accumulator(inputs: Inputs, options: ScoreOptions) -> Accumulator:
+    return Accumulator(
+        inputs.kind,  # type: ignore[arg-type]
+        from_logits=inputs.options.from_logits,
+        class_weights=options.class_weights,
+        eps=options.eps,
+        label_smoothing=options.label_smoothing,
+        focal_gamma=options.focal_gamma,
+        threshold=options.threshold,
+        base=options.base,
+        keep=options.keep,
+    )
+
+
+def score_inputs(
+    inputs: Inputs,
+    options: ScoreOptions | None = None,
+    on_batch: Callable[[Batch, SampleScores], None] | None = None,
+) -> Scored:
+    """Score every row of ``inputs``; ``on_batch`` sees each chunk's per-sample scores."""
+    options = options or ScoreOptions()
+    ids: dict[int, str] = {}
+    accumulator = make_accumulator(inputs, options)
+    for batch in inputs.batches():
+        try:
+            scores = accumulator.update(
+                batch.targets, batch.preds, batch.weights, row_offset=batch.first_row
+            )
+        except LabelError as error:
+            raise in_file(inputs.source_of("labels"), error) from None
+        except WeightError as error:
+            if batch.weights is None:
+                raise
+            raise in_file(inputs.source_of("weights"), error) from None
+        except CecliError as error:
+            raise in_file(inputs.source_of("predictions"), error) from None
+        if batch.ids is not None:
+            kept = accumulator.kept_rows()
+            first = batch.first_row
+            for row in kept:
+                if first <= row < first + batch.n_rows:
+                    ids[row] = str(batch.ids[row - first])
+            ids = {row: ids[row] for row in kept if row in ids}
+        if on_batch is not None:
+            on_batch(batch, scores)
+    return Scored(accumulator.result(), ids)

@@ -1,0 +1,185 @@
+"""Readers: one module per file format, each turning a file into columns, chunk by chunk.
+
+A reader knows nothing about losses or rendering. It opens one file (or
+standard input) as a :class:`Source`: the file's columns (:class:`Field`:
+a name and whether it holds numbers, booleans, text or a whole row of
+numbers) and, on demand, :class:`Frame` chunks of rows with the columns
+asked for as NumPy arrays. :mod:`cecli.inputs` decides which columns are the
+predictions and the labels, and reads two sources in lockstep.
+
+Formats come from the extension (``.csv``, ``.tsv``, ``.npy``, ``.npz``,
+``.parquet``/``.pq``, and ``.csv``/``.tsv`` compressed as ``.gz``, ``.bz2``
+or ``.zst``); ``-`` is CSV on standard input; ``fmt`` forces a format.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from cecli.errors import InputError
+
+FieldKind = Literal["number", "bool", "string", "matrix"]
+
+#: The formats a path may be read as (``--input-format``).
+FORMATS: tuple[str, ...] = ("csv", "tsv", "npy", "npz", "parquet")
+
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "csv",
+    ".npy": "npy",
+    ".npz": "npz",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+#: Compression suffixes read transparently, and pyarrow's codec for each.
+COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a source. ``width`` is the row length of a ``"matrix"`` column."""
+
+    name: str
+    kind: FieldKind
+    width: int | None = None
+
+
+@dataclass
+class Frame:
+    """Consecutive rows of a source: ``columns`` maps a field's name to its values.
+
+    A ``"matrix"`` column is a 2-D array (rows x width); the others are 1-D.
+    ``first_row`` is the 0-based number of the frame's first row in the file.
+    """
+
+    first_row: int
+    n_rows: int
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Source:
+    """A file opened for reading: its fields, and its rows as frames.
+
+    Subclasses set ``fields`` (and ``n_rows`` when the format knows it
+    without reading everything) in ``__init__`` and implement
+    :meth:`frames`.
+    """
+
+    #: What messages call the file: the path as given, or "standard input".
+    display: str
+    fields: list[Field]
+    n_rows: int | None = None
+    #: Whether the column names came from the file (a header, NPZ keys) or were made up.
+    named: bool = True
+
+    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+        """Frames of about ``rows_per_frame`` rows holding ``columns``; each source is read once."""
+        raise NotImplementedError
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def error(self, message: str) -> InputError:
+        return InputError(self.display, message)
+
+    def close(self) -> None:
+        """Release the file; reading is over."""
+
+
+def display_name(path: str) -> str:
+    return "standard input" if path == STDIN else path
+
+
+def detect_format(path: str, forced: str | None = None) -> tuple[str, str | None]:
+    """``(format, compression codec or None)`` of ``path``, from its extension or ``forced``."""
+    name = os.path.basename(path).lower()
+    codec = None
+    stem, ext = os.path.splitext(name)
+    if ext in COMPRESSION:
+        codec = COMPRESSION[ext]
+        stem, ext = os.path.splitext(stem)
+    if forced is not None:
+        if forced not in FORMATS:
+            raise InputError(
+                display_name(path),
+                f"unknown input format {forced!r}; use one of {', '.join(FORMATS)}.",
+            )
+        return forced, codec
+    if path == STDIN:
+        return "csv", None
+    fmt = _EXTENSIONS.get(ext)
+    if fmt is None or (codec is not None and fmt not in ("csv", "tsv")):
+        known = ", ".join(sorted(set(_EXTENSIONS) - {".tab", ".txt"}))
+        raise InputError(
+            path,
+            f"cannot tell the format from the extension {ext or '(none)'!r}; "
+            f"name the file with one of {known} (CSV and TSV may add .gz, .bz2 or .zst), "
+            "or pass --input-format csv|tsv|npy|npz|parquet.",
+        )
+    return fmt, codec
+
+
+def check_readable(path: str) -> None:
+    """A clear error for a path that is missing, a folder or unreadable."""
+    if path == STDIN:
+        return
+    if not os.path.exists(path):
+        raise InputError(path, "no such file. Check the path.")
+    if os.path.isdir(path):
+        raise InputError(path, "is a folder, not a file. Give the path of a file inside it.")
+    if not os.access(path, os.R_OK):
+        raise InputError(path, "cannot be read (permission denied). Check its permissions.")
+
+
+def open_source(
+    path: str,
+    *,
+    fmt: str | None = None,
+    header: bool | None = None,
+    key: str | None = None,
+    key_role: str = "predictions",
+    chunk_bytes: int = 64 << 20,
+) -> Source:
+    """Open ``path`` (or ``"-"`` for standard input) as a :class:`Source`.
+
+    ``header`` forces (True) or refuses (False) a CSV header row; None
+    detects it. ``key`` picks an NPZ member; otherwise ``key_role``
+    ("predictions" or "labels") picks one by its usual names.
+    """
+    check_readable(path)
+    kind, codec = detect_format(path, fmt)
+    if kind in ("csv", "tsv"):
+        from cecli.readers.csv import CsvSource
+
+        return CsvSource(
+            path,
+            delimiter="\t" if kind == "tsv" else ",",
+            codec=codec,
+            header=header,
+            block_bytes=chunk_bytes,
+        )
+    if path == STDIN:
+        raise InputError(display_name(path), f"standard input is read as CSV or TSV, not {kind}.")
+    if kind == "npy":
+        from cecli.readers.npy import NpySource
+
+        return NpySource(path)
+    if kind == "npz":
+        from cecli.readers.npy import NpzSource
+
+        return NpzSource(path, key=key, role=key_role)
+    from cecli.readers.parquet import ParquetSource
+
+    return ParquetSource(path)

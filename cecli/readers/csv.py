@@ -1,0 +1,325 @@
+"""CSV and TSV, plain or compressed, from a file or standard input, with pyarrow.
+
+The text is read in blocks of about ``block_bytes``, each cut after its last
+complete line (a line break inside a quoted field does not count), and each
+block is parsed by ``pyarrow.csv.read_csv``, whose parser uses every core. So
+a file of any size is read in bounded memory as fast as pyarrow reads a
+whole file. The header (or, without one, the first data line) is read here,
+once; the column types pyarrow infers for the first block are kept for the
+rest, and a cell that does not fit them is reported with its row and text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from cecli.readers import STDIN, Field, Frame, Source, display_name
+
+#: The first bytes of the binary formats someone may pass by mistake.
+_MAGIC = {
+    b"\x93NUMPY": "an NPY file (name it .npy)",
+    b"PK\x03\x04": "a zip archive, such as an NPZ file (name it .npz)",
+    b"PAR1": "a Parquet file (name it .parquet)",
+    b"\x1f\x8b": "gzip-compressed (name it .csv.gz)",
+    b"BZh": "bzip2-compressed (name it .csv.bz2)",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed (name it .csv.zst)",
+}
+_BOM = b"\xef\xbb\xbf"
+_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _complete_lines(buf: bytes | bytearray, final: bool) -> int:
+    """Length of the longest prefix of ``buf`` made of whole lines (0 if none).
+
+    A line break inside a quoted field is not the end of a line: a prefix is
+    whole when it holds an even number of quote characters (an escaped quote
+    is two of them, which keeps the parity).
+    """
+    if final:
+        return len(buf)
+    cut = buf.rfind(b"\n")
+    if b'"' not in buf:
+        return cut + 1
+    while cut >= 0 and buf.count(b'"', 0, cut) % 2:
+        cut = buf.rfind(b"\n", 0, cut)
+    return cut + 1
+
+
+class CsvSource(Source):
+    """A CSV or TSV file (or standard input) read block by block."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        delimiter: str = ",",
+        codec: str | None = None,
+        header: bool | None = None,
+        block_bytes: int = 64 << 20,
+    ) -> None:
+        self.path = path
+        self.display = display_name(path)
+        self.delimiter = delimiter
+        self.block_bytes = max(1 << 16, int(block_bytes))
+        self._stream = self._open(codec)
+        self._buffer = bytearray(self._read_block())
+        self._eof = False
+        if not self._buffer:
+            self._eof = True
+        self._check_text()
+        self.fields, self.named, self._header_lines = self._read_header(header)
+        self._types = self._infer_types()
+
+    # -- opening -----------------------------------------------------------------
+
+    def _open(self, codec: str | None):
+        if self.path == STDIN:
+            return sys.stdin.buffer
+        try:
+            return pa.input_stream(self.path, compression=codec)
+        except (OSError, pa.ArrowException) as exc:
+            raise self.error(f"cannot be opened ({exc}).") from None
+
+    def _read_block(self) -> bytes:
+        try:
+            data = self._stream.read(self.block_bytes)
+        except (OSError, EOFError, pa.ArrowException) as exc:
+            raise self.error(
+                f"could not be read ({str(exc).strip() or type(exc).__name__}). If it is "
+                "compressed, check that the extension names the right compression."
+            ) from None
+        return bytes(data)
+
+    def _fill(self, at_least: int) -> None:
+        """Read more blocks until the buffer holds ``at_least`` bytes or the input ends."""
+        while not self._eof and len(self._buffer) < at_least:
+            data = self._read_block()
+            if not data:
+                self._eof = True
+            self._buffer += data
+
+    def _check_text(self) -> None:
+        head = bytes(self._buffer[:8192])
+        for magic, what in _MAGIC.items():
+            if head.startswith(magic):
+                raise self.error(
+                    f"is {what}, not CSV text. Give it the extension of its format, "
+                    "or pass --input-format."
+                )
+        if b"\x00" in head:
+            raise self.error(
+                "holds binary data (NUL bytes), not CSV text. Give the file the extension "
+                "of its format, or pass --input-format."
+            )
+        if head.startswith(_BOM):
+            del self._buffer[: len(_BOM)]
+        if not self._buffer.strip():
+            raise self.error("is empty: there are no rows to score.")
+
+    # -- header and types --------------------------------------------------------
+
+    def _first_line(self) -> tuple[str, int]:
+        """The first non-blank line's text and its length in bytes, newline included."""
+        while True:
+            start = 0
+            while start < len(self._buffer) and self._buffer[start] in b"\r\n":
+                start += 1
+            end = self._buffer.find(b"\n", start)
+            while end >= 0 and self._buffer.count(b'"', start, end) % 2:
+                end = self._buffer.find(b"\n", end + 1)
+            if end >= 0 or self._eof:
+                end = len(self._buffer) if end < 0 else end + 1
+                raw = bytes(self._buffer[start:end])
+                try:
+                    return raw.decode("utf-8"), end
+                except UnicodeDecodeError:
+                    raise self.error(
+                        "is not UTF-8 text. Save it as UTF-8, or give a binary file the "
+                        "extension of its format."
+                    ) from None
+            if len(self._buffer) > (64 << 20):
+                raise self.error("has no line break in its first 64 MiB; it is not a CSV file.")
+            self._fill(len(self._buffer) + self.block_bytes)
+
+    def _looks_like_header(self, names: list[str], length: int) -> bool:
+        """A first line with a field that is not a number is a header (np.savetxt writes none).
+
+        So is a line of whole numbers above lines with fractions: ``0,1,2`` over
+        ``0.7,0.2,0.1`` names the classes of a probability file.
+        """
+        if not all(_is_number(name) for name in names):
+            return True
+        if not all(_INTEGER.match(name.strip()) for name in names):
+            return False
+        rest = bytes(self._buffer[length : length + 65536])
+        second = next((line for line in rest.splitlines() if line.strip()), b"")
+        cells = next(csv.reader([second.decode("utf-8", "replace")], delimiter=self.delimiter), [])
+        return any(_is_number(c) and not _INTEGER.match(c.strip()) for c in cells)
+
+    def _read_header(self, header: bool | None) -> tuple[list[Field], bool, int]:
+        text, length = self._first_line()
+        names = next(csv.reader([text.rstrip("\r\n")], delimiter=self.delimiter), [])
+        if header is None:
+            header = self._looks_like_header(names, length)
+        if not header:
+            return [Field(str(i), "number") for i in range(len(names))], False, 0
+        names = [name.strip() for name in names]
+        names = [name or f"unnamed_{i}" for i, name in enumerate(names)]
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise self.error(
+                    f"the header names the column {name!r} twice; give every column its own name."
+                )
+            seen.add(name)
+        del self._buffer[:length]
+        while not self._eof and not self._buffer.strip():
+            self._fill(len(self._buffer) + self.block_bytes)
+        if not self._buffer.strip():
+            raise self.error("has a header but no rows: there is nothing to score.")
+        return [Field(name, "number") for name in names], True, 1
+
+    def _parse(
+        self, data: bytes, types: dict[str, pa.DataType] | None, columns: list[str] | None
+    ) -> pa.Table:
+        read = pacsv.ReadOptions(column_names=[f.name for f in self.fields], use_threads=True)
+        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=b'"' in data)
+        convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns)
+        return pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
+
+    def _infer_types(self) -> dict[str, pa.DataType]:
+        """Column types from the first block: numbers as float64, then bool, else text."""
+        self._fill(self.block_bytes)
+        cut = _complete_lines(self._buffer, self._eof)
+        if cut == 0:
+            cut = len(self._buffer)
+        try:
+            table = self._parse(bytes(self._buffer[:cut]), None, None)
+        except pa.ArrowInvalid as exc:
+            self._explain(bytes(self._buffer[:cut]), 0, exc, None)
+        types: dict[str, pa.DataType] = {}
+        fields = []
+        for f, column in zip(self.fields, table.columns, strict=True):
+            t = column.type
+            if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t):
+                types[f.name] = pa.float64()
+                fields.append(Field(f.name, "number"))
+            elif pa.types.is_boolean(t):
+                types[f.name] = pa.bool_()
+                fields.append(Field(f.name, "bool"))
+            else:
+                types[f.name] = pa.string()
+                fields.append(Field(f.name, "string"))
+        self.fields = fields
+        return types
+
+    # -- rows --------------------------------------------------------------------
+
+    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+        # The text block size, not rows_per_frame, bounds a frame here; inputs
+        # re-cuts frames to line up with the other file.
+        first_row = 0
+        types = {name: self._types[name] for name in columns}
+        while True:
+            self._fill(self.block_bytes)
+            cut = _complete_lines(self._buffer, self._eof)
+            if cut == 0:
+                if self._eof:
+                    return
+                # a single line longer than a block: read on
+                self._fill(len(self._buffer) + self.block_bytes)
+                if not self._eof:
+                    continue
+                cut = len(self._buffer)
+            data = bytes(self._buffer[:cut])
+            del self._buffer[:cut]
+            if not data.strip():
+                continue
+            try:
+                table = self._parse(data, types, columns)
+            except pa.ArrowInvalid as exc:
+                self._explain(data, first_row, exc, columns)
+            frame = Frame(first_row, table.num_rows)
+            for name in columns:
+                frame.columns[name] = self._to_numpy(table.column(name), name, first_row, data)
+            first_row += table.num_rows
+            yield frame
+
+    def _to_numpy(
+        self, column: pa.ChunkedArray, name: str, first_row: int, data: bytes
+    ) -> np.ndarray:
+        kind = self.field(name).kind
+        if column.null_count:
+            if kind == "number":
+                row = first_row + int(np.flatnonzero(column.is_null().to_numpy(False))[0])
+                raise self.error(
+                    f"{self._where(row)}, column {name!r} is empty; every cell of a column of "
+                    "numbers needs a value."
+                )
+            column = column.fill_null(False if kind == "bool" else "")
+        if kind == "string":
+            return np.asarray(column.to_pylist(), dtype=object)
+        return column.to_numpy()
+
+    def _where(self, row: int) -> str:
+        line = row + self._header_lines + 1
+        return f"row {row} (line {line})"
+
+    def _explain(
+        self, data: bytes, first_row: int, exc: pa.ArrowInvalid, columns: list[str] | None
+    ) -> None:
+        """Find the row pyarrow could not parse and raise an error that names it."""
+        text = data.decode("utf-8", errors="replace")
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
+        width = len(self.fields)
+        wanted = columns or [f.name for f in self.fields]
+        index = {f.name: i for i, f in enumerate(self.fields)}
+        row = first_row
+        for cells in rows:
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if len(cells) != width:
+                raise self.error(
+                    f"{self._where(row)} has {len(cells)} fields but the "
+                    f"{'header' if self.named else 'first row'} has {width}. Check the "
+                    "delimiter, and quote any field that contains it."
+                )
+            for name in wanted:
+                kind = self.field(name).kind
+                cell = cells[index[name]].strip()
+                if kind == "number" and cell and not _is_number(cell):
+                    raise self.error(
+                        f"{self._where(row)}, column {name!r} holds {cell!r}, which is not a "
+                        "number. Fix the cell, or leave the column out of the predictions "
+                        "(--pred-cols)."
+                    )
+                if kind == "bool" and cell.lower() not in ("true", "false", "1", "0", ""):
+                    raise self.error(
+                        f"{self._where(row)}, column {name!r} holds {cell!r}, but the column "
+                        "starts with true/false values."
+                    )
+            row += 1
+        message = str(exc).strip().splitlines()[0]
+        raise self.error(
+            f"cannot be parsed as {'TSV' if self.delimiter == chr(9) else 'CSV'} ({message})."
+        )
+
+    def close(self) -> None:
+        if self.path != STDIN:
+            self._stream.close()

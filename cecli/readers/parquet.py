@@ -1,0 +1,118 @@
+"""Parquet files, read record batch by record batch with pyarrow.
+
+Columns of numbers, booleans and strings are read like CSV columns. A column
+holding a list (or fixed-size list) of numbers per row, as pandas and Hugging
+Face datasets save arrays, is a ``"matrix"``: the N x K predictions in one
+column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cecli.readers import Field, Frame, Source
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _is_text(t.value_type)
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+class ParquetSource(Source):
+    """A ``.parquet`` file."""
+
+    def __init__(self, path: str) -> None:
+        self.display = path
+        try:
+            # buffered page reads: a large row group is decoded a page at a time
+            self._file = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self.error(f"is not a valid Parquet file ({exc}).") from None
+        self.n_rows = int(self._file.metadata.num_rows)
+        if self.n_rows == 0:
+            raise self.error("has no rows: there is nothing to score.")
+        self.fields = [self._field(f) for f in self._file.schema_arrow]
+
+    def _field(self, f: pa.Field) -> Field:
+        t = f.type
+        if _is_number(t) or pa.types.is_null(t):
+            return Field(f.name, "number")
+        if pa.types.is_boolean(t):
+            return Field(f.name, "bool")
+        if _is_list(t) and (_is_number(t.value_type) or pa.types.is_boolean(t.value_type)):
+            if pa.types.is_fixed_size_list(t):
+                return Field(f.name, "matrix", t.list_size)
+            first = next(self._file.iter_batches(batch_size=1, columns=[f.name])).column(0)
+            if first.null_count or first[0].as_py() is None:
+                raise self.error(f"row 0, column {f.name!r} is empty; a list of numbers is needed.")
+            return Field(f.name, "matrix", len(first[0]))
+        # anything else (text, dates, nested data) is read as text: ids and class names
+        return Field(f.name, "string")
+
+    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+        first_row = 0
+        try:
+            batches = self._file.iter_batches(batch_size=max(1, rows_per_frame), columns=columns)
+            for batch in batches:
+                frame = Frame(first_row, batch.num_rows)
+                for name in columns:
+                    frame.columns[name] = self._to_numpy(batch.column(name), name, first_row)
+                first_row += batch.num_rows
+                yield frame
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self.error(f"could not be read past row {first_row} ({exc}).") from None
+
+    def _to_numpy(self, column: pa.Array, name: str, first_row: int) -> np.ndarray:
+        f = self.field(name)
+        if column.null_count and f.kind != "string":
+            row = first_row + int(np.flatnonzero(column.is_null().to_numpy(False))[0])
+            raise self.error(f"row {row}, column {name!r} is empty (null); give every row a value.")
+        if f.kind == "number":
+            return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        if f.kind == "bool":
+            return column.to_numpy(zero_copy_only=False)
+        if f.kind == "string":
+            if not _is_text(column.type):
+                column = column.cast(pa.string())
+            return np.asarray(column.fill_null("").to_pylist(), dtype=object)
+        return self._matrix(column, f, first_row)
+
+    def _matrix(self, column: pa.Array, f: Field, first_row: int) -> np.ndarray:
+        n, k = len(column), f.width
+        if not pa.types.is_fixed_size_list(column.type):
+            offsets = column.offsets.to_numpy()
+            lengths = np.diff(offsets)
+            uneven = np.flatnonzero(lengths != k)
+            if uneven.size:
+                r = int(uneven[0])
+                raise self.error(
+                    f"row {first_row + r}, column {f.name!r} holds {int(lengths[r])} numbers "
+                    f"but row 0 holds {k}; every row needs one number per class "
+                    f"({uneven.size} rows in this batch differ)."
+                )
+        values = column.flatten()
+        if values.null_count:
+            at = int(np.flatnonzero(values.is_null().to_numpy(False))[0])
+            raise self.error(
+                f"row {first_row + at // k}, column {f.name!r} holds a null at position "
+                f"{at % k}; every prediction needs a value."
+            )
+        if not (pa.types.is_float32(values.type) or pa.types.is_float64(values.type)):
+            values = values.cast(pa.float64())  # float32 stays float32: half the memory
+        return values.to_numpy(zero_copy_only=False).reshape(n, k)
+
+    def close(self) -> None:
+        self._file.close()
