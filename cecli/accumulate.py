@@ -117,7 +117,7 @@ class Summary:
     flagged: tuple[RowFacts, ...]
 
 
-def _records(scores: SampleScores, mask: NDArray[np.bool_] | None = None) -> NDArray:
+def _records(scores: SampleScores, mask: NDArray | None = None) -> NDArray:
     pick = slice(None) if mask is None else mask
     rows = scores.rows[pick]
     out = np.empty(len(rows), dtype=_ROW_DTYPE)
@@ -129,6 +129,19 @@ def _records(scores: SampleScores, mask: NDArray[np.bool_] | None = None) -> NDA
     out["p_true"] = scores.p_true[pick]
     out["weight"] = scores.weight[pick]
     return out
+
+
+def _candidates(loss: NDArray[np.float64], keep: int | None) -> NDArray[np.intp]:
+    """Positions of the ``keep`` highest losses, and of every loss tied with the last of them.
+
+    Only these can be among the worst rows, so only these become records.
+    """
+    if keep is None or len(loss) <= keep:
+        return np.arange(len(loss))
+    if keep == 0:
+        return np.arange(0)
+    kth = np.partition(loss, len(loss) - keep)[len(loss) - keep]
+    return np.flatnonzero(loss >= kth)
 
 
 def _top(records: NDArray, keep: int | None) -> NDArray:
@@ -281,10 +294,11 @@ class Accumulator:
         self.clipped += scores.clipped
         self.correct += int(np.count_nonzero(scores.correct))
         self.flagged_count += int(np.count_nonzero(scores.flagged))
-        self._worst = _top(
-            np.concatenate([self._worst, _top(_records(scores), self.keep)]), self.keep
-        )
-        new_flagged = _top(_records(scores, scores.flagged), self.keep)
+        worst = _candidates(scores.loss, self.keep)
+        self._worst = _top(np.concatenate([self._worst, _records(scores, worst)]), self.keep)
+        flagged = np.flatnonzero(scores.flagged)
+        flagged = flagged[_candidates(scores.loss[flagged], self.keep)]
+        new_flagged = _top(_records(scores, flagged), self.keep)
         self._flagged = _top(np.concatenate([self._flagged, new_flagged]), self.keep)
         self._next_row = max(self._next_row, scores.row_offset + scores.n_samples)
 

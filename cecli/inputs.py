@@ -381,7 +381,9 @@ class Inputs:
         if plan.pred_fields[0].kind == "matrix":
             values = pred_frame.columns[plan.pred_fields[0].name]
         else:
-            values = np.column_stack([pred_frame.columns[f.name] for f in plan.pred_fields])
+            # K x N, then its transpose: the core reads narrow arrays class by class,
+            # and this layout costs one contiguous copy per column
+            values = np.stack([pred_frame.columns[f.name] for f in plan.pred_fields]).T
         if self.kind == "binary":
             values = values.reshape(len(values))
         if len(plan.label_fields) == 1:

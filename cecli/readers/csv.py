@@ -16,6 +16,7 @@ import io
 import re
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +43,11 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _blank(buf: bytes | bytearray) -> bool:
+    """Nothing but white space (stops at the first other byte, copies nothing)."""
+    return not buf or buf.isspace()
 
 
 def _complete_lines(buf: bytes | bytearray, final: bool) -> int:
@@ -129,7 +135,7 @@ class CsvSource(Source):
             )
         if head.startswith(_BOM):
             del self._buffer[: len(_BOM)]
-        if not self._buffer.strip():
+        if _blank(self._buffer):
             raise self.error("is empty: there are no rows to score.")
 
     # -- header and types --------------------------------------------------------
@@ -189,30 +195,33 @@ class CsvSource(Source):
                 )
             seen.add(name)
         del self._buffer[:length]
-        while not self._eof and not self._buffer.strip():
+        while not self._eof and _blank(self._buffer):
             self._fill(len(self._buffer) + self.block_bytes)
-        if not self._buffer.strip():
+        if _blank(self._buffer):
             raise self.error("has a header but no rows: there is nothing to score.")
         return [Field(name, "number") for name in names], True, 1
 
     def _parse(
-        self, data: bytes, types: dict[str, pa.DataType] | None, columns: list[str] | None
+        self, data: pa.Buffer, types: dict[str, pa.DataType] | None, columns: list[str] | None
     ) -> pa.Table:
         read = pacsv.ReadOptions(column_names=[f.name for f in self.fields], use_threads=True)
-        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=b'"' in data)
+        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=self._quoted)
         convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns)
         return pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
 
     def _infer_types(self) -> dict[str, pa.DataType]:
-        """Column types from the first block: numbers as float64, then bool, else text."""
-        self._fill(self.block_bytes)
-        cut = _complete_lines(self._buffer, self._eof)
-        if cut == 0:
-            cut = len(self._buffer)
+        """Column types from the first MiB: numbers as float64, then bool, else text."""
+        self._fill(1 << 20)
+        sample = bytes(self._buffer[: 1 << 20])
+        cut = _complete_lines(sample, self._eof and len(sample) == len(self._buffer))
+        sample = sample[: cut or len(sample)]
+        # quoted fields may hold line breaks, which makes pyarrow's parser slower:
+        # allow them only where the file quotes at all
+        self._quoted = b'"' in sample
         try:
-            table = self._parse(bytes(self._buffer[:cut]), None, None)
+            table = self._parse(pa.py_buffer(sample), None, None)
         except pa.ArrowInvalid as exc:
-            self._explain(bytes(self._buffer[:cut]), 0, exc, None)
+            self._explain(sample, 0, exc, None)
         types: dict[str, pa.DataType] = {}
         fields = []
         for f, column in zip(self.fields, table.columns, strict=True):
@@ -234,36 +243,62 @@ class CsvSource(Source):
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
         # The text block size, not rows_per_frame, bounds a frame here; inputs
         # re-cuts frames to line up with the other file.
-        first_row = 0
         types = {name: self._types[name] for name in columns}
+        pending = bytes(self._buffer)
+        self._buffer = bytearray()
+        # the next block is read (and decompressed) on another thread while this one is parsed
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cecli-read")
+        ahead = None if self._eof else reader.submit(self._read_block)
+        try:
+            yield from self._parse_blocks(pending, ahead, reader, types, columns)
+        finally:
+            reader.shutdown(wait=True, cancel_futures=True)
+
+    def _parse_blocks(
+        self,
+        pending: bytes,
+        ahead: Future[bytes] | None,
+        reader: ThreadPoolExecutor,
+        types: dict[str, pa.DataType],
+        columns: list[str],
+    ) -> Iterator[Frame]:
+        first_row = 0
         while True:
-            self._fill(self.block_bytes)
-            cut = _complete_lines(self._buffer, self._eof)
-            if cut == 0:
+            block = b"" if ahead is None else ahead.result()
+            ahead = reader.submit(self._read_block) if block else None
+            if not block:
+                self._eof = True
+            data = pending + block if pending else block
+            cut = _complete_lines(data, self._eof)
+            if cut == 0 and not self._eof:
+                pending = data  # a line longer than a block: read on
+                continue
+            pending = data[cut:]
+            if cut == 0 or (cut < 65536 and not data[:cut].strip()):
                 if self._eof:
                     return
-                # a single line longer than a block: read on
-                self._fill(len(self._buffer) + self.block_bytes)
-                if not self._eof:
-                    continue
-                cut = len(self._buffer)
-            data = bytes(self._buffer[:cut])
-            del self._buffer[:cut]
-            if not data.strip():
                 continue
+            view = pa.py_buffer(data).slice(0, cut)  # no copy
             try:
-                table = self._parse(data, types, columns)
+                table = self._parse(view, types, columns)
             except pa.ArrowInvalid as exc:
-                self._explain(data, first_row, exc, columns)
+                if self._quoted or b'"' not in data[:cut]:
+                    self._explain(data[:cut], first_row, exc, columns)
+                self._quoted = True  # quotes first seen here: they may hold line breaks
+                try:
+                    table = self._parse(view, types, columns)
+                except pa.ArrowInvalid as again:
+                    self._explain(data[:cut], first_row, again, columns)
             frame = Frame(first_row, table.num_rows)
             for name in columns:
-                frame.columns[name] = self._to_numpy(table.column(name), name, first_row, data)
+                frame.columns[name] = self._to_numpy(table.column(name), name, first_row)
             first_row += table.num_rows
+            del table, view
             yield frame
+            if self._eof and not pending:
+                return
 
-    def _to_numpy(
-        self, column: pa.ChunkedArray, name: str, first_row: int, data: bytes
-    ) -> np.ndarray:
+    def _to_numpy(self, column: pa.ChunkedArray, name: str, first_row: int) -> np.ndarray:
         kind = self.field(name).kind
         if column.null_count:
             if kind == "number":

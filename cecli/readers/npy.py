@@ -9,7 +9,9 @@ compressed) zip stream, a frame's worth of bytes at a time.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import mmap
 import os
 import zipfile
 from collections.abc import Iterator
@@ -98,8 +100,26 @@ class NpySource(Source):
         step = max(1, rows_per_frame)
         for lo in range(0, self.n_rows, step):
             hi = min(lo + step, self.n_rows)
-            block = np.array(self._array[lo:hi])  # a copy: the map's pages can be dropped
+            block = np.array(self._array[lo:hi])  # a copy, so the map's pages can go
+            self._release(lo, hi)
             yield Frame(lo, hi - lo, {VALUES: _as_column(block)} if columns else {})
+
+    def _release(self, lo: int, hi: int) -> None:
+        """Drop the mapped pages of rows ``lo:hi`` from this process's resident memory.
+
+        Pages read through a map stay resident (and count as ours) until unmapped;
+        without this, scoring a 2.6 GB file would end with 2.6 GB resident.
+        """
+        mm = getattr(self._array, "_mmap", None)
+        if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        row_bytes = self._array.dtype.itemsize * math.prod(self._array.shape[1:])
+        start = self._array.offset % mmap.ALLOCATIONGRANULARITY + lo * row_bytes
+        stop = start + (hi - lo) * row_bytes
+        page = mmap.PAGESIZE
+        start -= start % page
+        with contextlib.suppress(OSError, ValueError):  # an advice, not a requirement
+            mm.madvise(mmap.MADV_DONTNEED, start, min(stop, len(mm)) - start)
 
     def close(self) -> None:
         mm = getattr(self._array, "_mmap", None)

@@ -19,6 +19,8 @@ from cecli.report import Report
 def _num(value: float | None, digits: int = 4) -> str:
     if value is None:
         return "-"
+    if 0 < abs(value) < 10 ** -(digits - 1):
+        return f"{value:.1e}"  # a probability of 3e-08 is not 0.0000
     return f"{value:.{digits}f}"
 
 

@@ -1,0 +1,35 @@
+"""The README stays true: every option of every command appears in it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from cecli.cli import app
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _options() -> list[tuple[str, str]]:
+    group = typer.main.get_command(app)
+    found = []
+    for name, command in group.commands.items():
+        for param in command.params:
+            if param.param_type_name == "option":
+                found += [(name, opt) for opt in param.opts + param.secondary_opts]
+    return found
+
+
+def test_every_score_option_is_in_the_readme():
+    options = _options()
+    assert ("score", "--logits") in options  # the walk found the command's options
+    missing = [f"{cmd} {opt}" for cmd, opt in options if opt != "--help" and opt not in README]
+    assert missing == []
+
+
+def test_every_command_is_in_the_readme():
+    group = typer.main.get_command(app)
+    for name in group.commands:
+        assert re.search(rf"cecli {name}\b", README), name
