@@ -50,6 +50,8 @@ class InputFormat(str, Enum):
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
+    markdown = "markdown"
 
 
 class Base(str, Enum):
@@ -179,6 +181,19 @@ def score(
     chunk_size: Annotated[
         str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")
     ] = "64M",
+    per_sample: Annotated[
+        str | None,
+        typer.Option(help="Also write one row per input row to this .csv, .parquet or .npy."),
+    ] = None,
+    fail_above: Annotated[
+        float | None, typer.Option(help="Gate: fail (exit 1) if the mean loss is above this.")
+    ] = None,
+    max_flagged: Annotated[
+        int | None, typer.Option(min=0, help="Gate: fail if more rows than this are flagged.")
+    ] = None,
+    min_accuracy: Annotated[
+        float | None, typer.Option(help="Gate: fail if the accuracy is below this (0 to 1).")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
 ) -> None:
     """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
@@ -187,9 +202,10 @@ def score(
         from cecli.inputs import InputOptions, Inputs
         from cecli.labels import parse_class_weights
         from cecli.pipeline import ScoreOptions, score_inputs
-        from cecli.render import json as render_json
-        from cecli.render import table as render_table
-        from cecli.report import build_report
+        from cecli.render import RENDERERS
+        from cecli.render.per_sample import PerSampleWriter
+        from cecli.render.progress import stderr_progress
+        from cecli.report import build_report, check_gates
 
         options = InputOptions(
             kind=kind.value,
@@ -209,25 +225,58 @@ def score(
             weights = None
             if class_weights is not None:
                 weights = parse_class_weights(class_weights, inputs.classes)
-            scored = score_inputs(
-                inputs,
-                ScoreOptions(
-                    class_weights=weights,
-                    eps=eps if eps == "auto" else _float(eps, "--eps"),
-                    label_smoothing=label_smoothing,
-                    focal_gamma=focal_gamma,
-                    threshold=threshold,
-                    base=base.value,
-                    keep=None if top == 0 else top,
-                ),
+            writer = None
+            if per_sample is not None:
+                writer = PerSampleWriter(
+                    per_sample,
+                    inputs=[predictions] + ([labels] if labels else []),
+                    classes=inputs.classes,
+                    kind=inputs.kind,
+                    weighted=weight_col is not None or class_weights is not None,
+                )
+            try:
+                scored = score_inputs(
+                    inputs,
+                    ScoreOptions(
+                        class_weights=weights,
+                        eps=eps if eps == "auto" else _float(eps, "--eps"),
+                        label_smoothing=label_smoothing,
+                        focal_gamma=focal_gamma,
+                        threshold=threshold,
+                        base=base.value,
+                        keep=None if top == 0 else top,
+                    ),
+                    on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
+                    progress=stderr_progress(inputs),
+                )
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
+            if writer is not None:
+                writer.commit()
+            gates = check_gates(
+                scored.summary,
+                fail_above=fail_above,
+                max_flagged=max_flagged,
+                min_accuracy=min_accuracy,
             )
             report = build_report(
-                scored.summary, inputs.classes, inputs.describe(), top, scored.ids
+                scored.summary,
+                inputs.classes,
+                inputs.describe(),
+                top,
+                scored.ids,
+                gates,
+                scored.histogram,
+                scored.histogram_edges,
             )
-        renderer = render_json if output_format is OutputFormat.json else render_table
-        renderer.render(report, sys.stdout)
+        RENDERERS[output_format.value].render(report, sys.stdout)
         sys.stdout.flush()
-        return int(ExitStatus.SUCCESS)
+        for gate in report.gates:
+            if not gate.passed:
+                typer.echo(f"cecli: gate failed: {gate.describe()}", err=True)
+        return int(ExitStatus.SUCCESS if report.passed else ExitStatus.GATE_FAILED)
 
     _run(work, debug)
 

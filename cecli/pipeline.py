@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from cecli.accumulate import Accumulator, Summary
 from cecli.errors import CecliError, LabelError, WeightError, in_file
 from cecli.inputs import Batch, Inputs
-from cecli.losses import ClassWeights, SampleScores
+from cecli.losses import ClassWeights, SampleScores, unit_of
+from cecli.render.progress import Progress
+from cecli.report import HISTOGRAM_EDGES_NATS
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class Scored:
 
     summary: Summary
     ids: dict[int, str]
+    #: Rows per per-sample-loss bin; the bins end at ``histogram_edges`` (in the unit), then inf.
+    histogram: list[int]
+    histogram_edges: list[float]
 
 
 def make_accumulator(inputs: Inputs, options: ScoreOptions) -> Accumulator:
@@ -56,11 +63,28 @@ def score_inputs(
     inputs: Inputs,
     options: ScoreOptions | None = None,
     on_batch: Callable[[Batch, SampleScores], None] | None = None,
+    progress: Progress | None = None,
 ) -> Scored:
     """Score every row of ``inputs``; ``on_batch`` sees each chunk's per-sample scores."""
     options = options or ScoreOptions()
+    try:
+        return _score(inputs, options, on_batch, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _score(
+    inputs: Inputs,
+    options: ScoreOptions,
+    on_batch: Callable[[Batch, SampleScores], None] | None,
+    progress: Progress | None,
+) -> Scored:
     ids: dict[int, str] = {}
     accumulator = make_accumulator(inputs, options)
+    _, ln_base = unit_of(options.base)
+    edges = np.array(HISTOGRAM_EDGES_NATS) / ln_base
+    histogram = np.zeros(len(edges) + 1, dtype=np.int64)
     for batch in inputs.batches():
         try:
             scores = accumulator.update(
@@ -74,6 +98,7 @@ def score_inputs(
             raise in_file(inputs.source_of("weights"), error) from None
         except CecliError as error:
             raise in_file(inputs.source_of("predictions"), error) from None
+        histogram += np.bincount(np.searchsorted(edges, scores.loss), minlength=len(histogram))
         if batch.ids is not None:
             kept = accumulator.kept_rows()
             first = batch.first_row
@@ -83,4 +108,6 @@ def score_inputs(
             ids = {row: ids[row] for row in kept if row in ids}
         if on_batch is not None:
             on_batch(batch, scores)
-    return Scored(accumulator.result(), ids)
+        if progress is not None:
+            progress(batch.first_row + batch.n_rows)
+    return Scored(accumulator.result(), ids, histogram.tolist(), edges.tolist())

@@ -23,6 +23,56 @@ def _finite(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A CI check: ``value`` against ``limit``; ``passed`` says whether the run may go on."""
+
+    name: str
+    limit: float
+    value: float | None
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "limit": self.limit,
+            "value": _finite(self.value),
+            "passed": self.passed,
+        }
+
+    def describe(self) -> str:
+        shown = "n/a" if self.value is None else f"{self.value:.6g}"
+        return f"{self.name}: {shown} against a limit of {self.limit:g}"
+
+
+def check_gates(
+    summary: Summary,
+    *,
+    fail_above: float | None = None,
+    max_flagged: int | None = None,
+    min_accuracy: float | None = None,
+) -> list[Gate]:
+    """The gates asked for, evaluated: mean loss (in the report's unit), flagged rows, accuracy."""
+    gates = []
+    if fail_above is not None:
+        value = summary.mean_loss
+        gates.append(
+            Gate("fail_above", fail_above, value, math.isfinite(value) and value <= fail_above)
+        )
+    if max_flagged is not None:
+        n = summary.flagged_count
+        gates.append(Gate("max_flagged", max_flagged, n, n <= max_flagged))
+    if min_accuracy is not None:
+        gates.append(
+            Gate("min_accuracy", min_accuracy, summary.accuracy, summary.accuracy >= min_accuracy)
+        )
+    return gates
+
+
+#: Upper edges of the loss histogram's bins, in nats (the last bin is open).
+HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a renderer shows. ``ids`` maps a row number to its id, when there are ids."""
 
@@ -31,6 +81,14 @@ class Report:
     inputs: dict[str, Any]
     top: int
     ids: dict[int, str] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+    #: Rows per bin of per-sample loss; bin ``i`` ends at ``histogram_edges[i]``.
+    histogram: list[int] = field(default_factory=list)
+    histogram_edges: list[float] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
 
     def label_name(self, index: int) -> str:
         if self.summary.kind == "multilabel":
@@ -108,13 +166,35 @@ class Report:
             "label_smoothing": s.label_smoothing,
             "focal_gamma": s.focal_gamma,
             "files": {k: self.inputs[k] for k in ("predictions", "labels") if k in self.inputs},
-            "gates": [],
-            "passed": True,
+            "histogram": [
+                {"upper": _finite(edge), "count": count}
+                for edge, count in zip(
+                    [*self.histogram_edges, math.inf], self.histogram, strict=False
+                )
+            ],
+            "gates": [g.to_dict() for g in self.gates],
+            "passed": self.passed,
         }
 
 
 def build_report(
-    summary: Summary, classes: list[str], inputs: dict[str, Any], top: int, ids: dict[int, str]
+    summary: Summary,
+    classes: list[str],
+    inputs: dict[str, Any],
+    top: int,
+    ids: dict[int, str],
+    gates: list[Gate] | None = None,
+    histogram: list[int] | None = None,
+    histogram_edges: list[float] | None = None,
 ) -> Report:
     wanted = {r.row for r in summary.flagged} | {r.row for r in summary.worst}
-    return Report(summary, classes, inputs, top, {r: i for r, i in ids.items() if r in wanted})
+    return Report(
+        summary,
+        classes,
+        inputs,
+        top,
+        {r: i for r, i in ids.items() if r in wanted},
+        gates or [],
+        histogram or [],
+        histogram_edges or [],
+    )

@@ -71,7 +71,11 @@ class ParquetSource(Source):
                 for name in columns:
                     frame.columns[name] = self._to_numpy(batch.column(name), name, first_row)
                 first_row += batch.num_rows
+                del batch
                 yield frame
+                # give the decoded pages back: the allocator would keep them for reuse,
+                # and a wide file's resident memory would creep up batch by batch
+                pa.default_memory_pool().release_unused()
         except (pa.ArrowInvalid, OSError) as exc:
             raise self.error(f"could not be read past row {first_row} ({exc}).") from None
 

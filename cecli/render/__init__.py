@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-FORMATS: tuple[str, ...] = ("table", "json")
+from cecli.render import csv, json, markdown, table
+
+RENDERERS = {"table": table, "json": json, "csv": csv, "markdown": markdown}
+FORMATS: tuple[str, ...] = tuple(RENDERERS)

@@ -97,6 +97,35 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
     return table
 
 
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def _bar(fraction: float, width: int) -> str:
+    """A bar of ``fraction * width`` cells, in eighths of a cell."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_BLOCKS[part] if part else "")
+
+
+def _histogram(report: Report) -> Table | None:
+    if not report.histogram:
+        return None
+    unit = report.summary.unit
+    table = Table(box=box.SIMPLE_HEAD, title=f"Per-sample loss ({unit})", title_justify="left")
+    table.add_column("loss", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("", min_width=30)
+    total = max(1, sum(report.histogram))
+    peak = max(report.histogram) or 1
+    lower = 0.0
+    for edge, count in zip([*report.histogram_edges, None], report.histogram, strict=True):
+        label = f"{lower:g} - {edge:.3g}" if edge is not None else f"> {lower:.3g}"
+        share = f"{count:,} ({count / total:.0%})"
+        table.add_row(label, share, f"[cyan]{_bar(count / peak, 30)}[/]")
+        lower = edge if edge is not None else lower
+    return table
+
+
 def render(report: Report, out: TextIO) -> None:
     console = Console(file=out, width=min(100, max(80, Console(file=out).width)))
     s = report.summary
@@ -110,3 +139,9 @@ def render(report: Report, out: TextIO) -> None:
         console.print(f"No confidently wrong rows (confidence >= {s.threshold:g}).\n")
     title = f"Highest loss: {len(report.shown(s.worst))} of {s.n_samples:,} rows"
     console.print(_rows(report, s.worst, title))
+    histogram = _histogram(report)
+    if histogram is not None:
+        console.print(histogram)
+    for gate in report.gates:
+        verdict = "[green]passed[/]" if gate.passed else "[bold red]FAILED[/]"
+        console.print(f"gate {verdict}  {gate.describe()}")

@@ -1,0 +1,168 @@
+"""``--per-sample PATH``: one row per input row, streamed to CSV, Parquet or NPY.
+
+The rows go to a temporary file beside PATH, which is renamed into place only
+when every row is written: an interrupted run leaves neither a half-written
+file nor the temporary one, and an existing PATH is untouched until the end.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from cecli.errors import InputError, OptionError
+from cecli.losses import SampleScores
+
+SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
+
+
+class PerSampleWriter:
+    """Writes per-sample rows chunk by chunk; :meth:`commit` puts the file in place."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        inputs: Sequence[str],
+        classes: Sequence[str],
+        kind: str,
+        weighted: bool,
+    ) -> None:
+        self.path = path
+        self.format = os.path.splitext(path)[1].lower()
+        if self.format not in SUFFIXES:
+            raise OptionError(
+                f"--per-sample {path}: name the file .csv, .parquet or .npy, "
+                "and cecli writes that format."
+            )
+        target = os.path.abspath(path)
+        for given in inputs:
+            exists = given != "-" and os.path.exists(given) and os.path.exists(target)
+            if exists and os.path.samefile(given, target):
+                raise InputError(
+                    path, "is one of the input files; --per-sample will not overwrite it."
+                )
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            raise InputError(path, f"cannot be written: the folder {folder} does not exist.")
+        self.classes = list(classes)
+        self.kind = kind
+        self.weighted = weighted
+        fd, self._tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
+        )
+        os.close(fd)
+        self._writer: pacsv.CSVWriter | pq.ParquetWriter | None = None
+        self._npy = None
+        self._rows = 0
+        self._header_len = 0
+
+    # -- rows ---------------------------------------------------------------------------
+
+    def _names(self, index: np.ndarray) -> np.ndarray:
+        names = np.asarray([*self.classes, ""], dtype=object)
+        return names[np.clip(index, 0, len(self.classes))]
+
+    def write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
+        n = scores.n_samples
+        if self.format == ".npy":
+            self._write_npy(scores)
+            return
+        columns: dict[str, pa.Array] = {
+            "row": pa.array(scores.rows),
+            "id": pa.array(ids.tolist() if ids is not None else [None] * n, pa.string()),
+            "label": pa.array(self._names(scores.label).tolist(), pa.string()),
+            "predicted": pa.array(self._predicted(scores).tolist(), pa.string()),
+            "confidence": pa.array(scores.confidence),
+            "p_true": pa.array(scores.p_true),
+            "loss": pa.array(scores.loss),
+            "flagged": pa.array(scores.flagged),
+        }
+        if self.weighted:
+            columns["weight"] = pa.array(scores.weight)
+        table = pa.table(columns)
+        if self._writer is None:
+            if self.format == ".csv":
+                self._writer = pacsv.CSVWriter(self._tmp, table.schema)
+            else:
+                self._writer = pq.ParquetWriter(self._tmp, table.schema)
+        self._writer.write_table(table)
+        self._rows += n
+
+    def _predicted(self, scores: SampleScores) -> np.ndarray:
+        if self.kind == "multilabel":
+            return np.where(scores.predicted == 1, "present", "absent").astype(object)
+        return self._names(scores.predicted)
+
+    def _dtype(self) -> np.dtype:
+        fields = [
+            ("row", "<i8"),
+            ("label", "<i8"),
+            ("predicted", "<i8"),
+            ("confidence", "<f8"),
+            ("p_true", "<f8"),
+            ("loss", "<f8"),
+            ("flagged", "?"),
+        ]
+        if self.weighted:
+            fields.append(("weight", "<f8"))
+        return np.dtype(fields)
+
+    def _npy_header(self, n_rows: int) -> bytes:
+        """An NPY 1.0 header whose length does not depend on ``n_rows`` (it is rewritten)."""
+        header = {"descr": self._dtype().descr, "fortran_order": False, "shape": (n_rows,)}
+        text = repr(header).encode("latin1")
+        longest = len(repr({**header, "shape": (10**18,)}))
+        body = 128 - 10  # magic (6) + version (2) + length (2) + text, to a multiple of 64
+        while longest + 1 > body:
+            body += 64
+        text = text + b" " * (body - len(text) - 1) + b"\n"
+        assert ast.literal_eval(text.decode("latin1").strip()) == header
+        return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+
+    def _write_npy(self, scores: SampleScores) -> None:
+        if self._npy is None:
+            self._npy = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+            self._npy.write(self._npy_header(0))
+        out = np.empty(scores.n_samples, dtype=self._dtype())
+        out["row"] = scores.rows
+        out["label"] = scores.label
+        out["predicted"] = scores.predicted
+        out["confidence"] = scores.confidence
+        out["p_true"] = scores.p_true
+        out["loss"] = scores.loss
+        out["flagged"] = scores.flagged
+        if self.weighted:
+            out["weight"] = scores.weight
+        self._npy.write(out.tobytes())
+        self._rows += scores.n_samples
+
+    # -- the end ------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Close the temporary file and rename it to ``path``."""
+        if self._npy is not None:
+            self._npy.seek(0)
+            self._npy.write(self._npy_header(self._rows))
+            self._npy.close()
+        if self._writer is not None:
+            self._writer.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Remove the temporary file; ``path`` is as it was."""
+        try:
+            if self._npy is not None:
+                self._npy.close()
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)

@@ -1,0 +1,259 @@
+"""`cecli score` as its users meet it: the report, JSON, CSV, markdown, per-sample files, gates.
+
+References are independent of the code under test: scikit-learn's log_loss and
+accuracy on the arrays that the test itself wrote, and the definitions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import accuracy_score, log_loss
+from typer.testing import CliRunner
+
+from cecli.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A 3-class problem with two deliberately confident mistakes (rows 3 and 7)."""
+    rng = np.random.default_rng(7)
+    n, k = 60, 3
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), labels] += 2.0
+    for row in (3, 7):
+        wrong = (labels[row] + 1) % k
+        logits[row] = -4.0
+        logits[row, wrong] = 6.0
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    preds_path = tmp_path / "preds.csv"
+    with open(preds_path, "w") as f:
+        f.write("id,cat,dog,bird\n")
+        for i, row in enumerate(probs):
+            f.write(f"s{i}," + ",".join(repr(float(p)) for p in row) + "\n")
+    labels_path = tmp_path / "labels.csv"
+    names = np.array(["cat", "dog", "bird"])
+    labels_path.write_text("label\n" + "\n".join(names[labels]) + "\n")
+    return {"preds": preds_path, "labels": labels_path, "probs": probs, "y": labels}
+
+
+def invoke(*args):
+    return runner.invoke(app, ["score", *map(str, args)])
+
+
+def test_json_matches_scikit_learn(files):
+    result = invoke(files["preds"], files["labels"], "-f", "json", "--top", "5")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    probs, y = files["probs"], files["y"]
+    assert data["mean_loss"] == pytest.approx(log_loss(y, probs), rel=1e-12)
+    assert data["sum_loss"] == pytest.approx(log_loss(y, probs, normalize=False), rel=1e-12)
+    assert data["accuracy"] == pytest.approx(accuracy_score(y, probs.argmax(axis=1)))
+    assert data["perplexity"] == pytest.approx(np.exp(log_loss(y, probs)), rel=1e-12)
+    assert data["classes"] == ["cat", "dog", "bird"]
+    assert (data["kind"], data["input"], data["unit"]) == ("categorical", "probabilities", "nats")
+    assert (data["n_samples"], data["n_classes"]) == (60, 3)
+    # the two planted mistakes are confidently wrong, with their ids
+    flagged_rows = {r["row"] for r in data["flagged"]}
+    assert {3, 7} <= flagged_rows
+    first = data["flagged"][0]
+    assert set(first) == {
+        "row",
+        "id",
+        "label",
+        "label_index",
+        "predicted",
+        "predicted_index",
+        "confidence",
+        "p_true",
+        "loss",
+    }
+    assert first["id"] == f"s{first['row']}"
+    assert first["loss"] == pytest.approx(-np.log(probs[first["row"], y[first["row"]]]))
+    for key in ("per_class", "weights", "gates", "passed", "clipped", "threshold", "worst"):
+        assert key in data
+    assert sum(c["count"] for c in data["per_class"]) == 60
+
+
+def test_json_is_alone_on_stdout_in_a_real_process(files):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cecli",
+            "score",
+            str(files["preds"]),
+            str(files["labels"]),
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0
+    json.loads(out.stdout)  # nothing else is on stdout
+    assert out.stderr == ""
+
+
+def test_bits_rescale_the_loss(files):
+    nats = json.loads(invoke(files["preds"], files["labels"], "-f", "json").stdout)
+    bits = json.loads(invoke(files["preds"], files["labels"], "-f", "json", "--base", "2").stdout)
+    assert bits["unit"] == "bits"
+    assert bits["mean_loss"] == pytest.approx(nats["mean_loss"] / np.log(2), rel=1e-12)
+    assert bits["perplexity"] == pytest.approx(nats["perplexity"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("gate", "limit", "status"),
+    [
+        ("--fail-above", "0.01", 1),
+        ("--fail-above", "100", 0),
+        ("--max-flagged", "0", 1),
+        ("--max-flagged", "1000", 0),
+        ("--min-accuracy", "0.999", 1),
+        ("--min-accuracy", "0.1", 0),
+    ],
+)
+def test_gates_set_the_exit_status_and_the_report_still_prints(files, gate, limit, status):
+    result = invoke(files["preds"], files["labels"], "-f", "json", gate, limit)
+    assert result.exit_code == status
+    data = json.loads(result.stdout)
+    assert data["passed"] is (status == 0)
+    (entry,) = data["gates"]
+    assert entry["name"] == gate.lstrip("-").replace("-", "_")
+    assert entry["limit"] == float(limit)
+    assert entry["passed"] is (status == 0)
+    if status:
+        assert "gate failed" in result.stderr
+        assert gate.lstrip("-").replace("-", "_") in result.stderr
+
+
+def test_a_failed_gate_exits_1_in_a_real_process(files):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cecli",
+            "score",
+            str(files["preds"]),
+            str(files["labels"]),
+            "--max-flagged",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "Confidently wrong" in out.stdout
+    assert "\x1b[" not in out.stdout  # no colour codes when stdout is not a terminal
+    assert out.stderr.strip().startswith("cecli: gate failed: max_flagged")
+
+
+def test_top_zero_lists_every_flagged_row(files):
+    data = json.loads(invoke(files["preds"], files["labels"], "-f", "json", "--top", "0").stdout)
+    assert len(data["flagged"]) == data["flagged_count"]
+    assert len(data["worst"]) == 60
+    losses = [r["loss"] for r in data["worst"]]
+    assert losses == sorted(losses, reverse=True)
+
+
+def test_csv_output_is_one_header_and_one_row(files):
+    result = invoke(files["preds"], files["labels"], "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 1
+    assert float(rows[0]["mean_loss"]) == pytest.approx(log_loss(files["y"], files["probs"]))
+    assert rows[0]["n_samples"] == "60"
+
+
+def test_markdown_output_has_tables(files):
+    result = invoke(files["preds"], files["labels"], "-f", "markdown")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "| class | count | mean loss | accuracy | flagged |" in lines
+    assert any(line.startswith("| 3 | s3 |") or line.startswith("| 7 | s7 |") for line in lines)
+
+
+def test_table_output_names_the_flagged_ids(files):
+    result = invoke(files["preds"], files["labels"])
+    assert result.exit_code == 0
+    assert "s3" in result.stdout
+    assert "s7" in result.stdout
+    assert "Per-sample loss" in result.stdout
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
+def test_per_sample_file_round_trip(files, tmp_path, suffix):
+    out = tmp_path / f"per_sample{suffix}"
+    result = invoke(files["preds"], files["labels"], "--per-sample", out, "--chunk-size", "1K")
+    assert result.exit_code == 0, result.stderr
+    probs, y = files["probs"], files["y"]
+    expected = -np.log(probs[np.arange(60), y])
+    if suffix == ".npy":
+        table = np.load(out)
+        loss, rows, label = table["loss"], table["row"], table["label"]
+        assert label.tolist() == y.tolist()
+    else:
+        if suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            table = pacsv.read_csv(out)
+        else:
+            table = pq.read_table(out)
+        loss = table.column("loss").to_numpy()
+        rows = table.column("row").to_numpy()
+        names = np.array(["cat", "dog", "bird"])
+        assert table.column("label").to_pylist() == names[y].tolist()
+        assert table.column("id").to_pylist() == [f"s{i}" for i in range(60)]
+    np.testing.assert_allclose(loss, expected, rtol=1e-12)
+    assert rows.tolist() == list(range(60))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_per_sample_refuses_to_overwrite_an_input(files):
+    before = files["labels"].read_bytes()
+    result = invoke(files["preds"], files["labels"], "--per-sample", files["labels"])
+    assert result.exit_code == 2
+    assert "will not overwrite" in result.stderr
+    assert files["labels"].read_bytes() == before
+
+
+def test_an_interrupted_run_leaves_no_file_and_no_temporary(files, tmp_path):
+    # row 50's label is not a class: the run fails after writing earlier chunks
+    text = files["labels"].read_text().splitlines()
+    text[51] = "horse"
+    files["labels"].write_text("\n".join(text) + "\n")
+    out = tmp_path / "per_sample.csv"
+    out.write_text("what the user had\n")
+    result = invoke(files["preds"], files["labels"], "--per-sample", out, "--chunk-size", "1K")
+    assert result.exit_code == 2
+    assert "horse" in result.stderr
+    assert out.read_text() == "what the user had\n"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".per_sample")]
+    assert leftovers == []
+
+
+def test_no_colour_with_no_color_even_when_forced(files):
+    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": ""}
+    out = subprocess.run(
+        [sys.executable, "-m", "cecli", "score", str(files["preds"]), str(files["labels"])],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert out.returncode == 0
+    assert "\x1b[" not in out.stdout
