@@ -360,7 +360,10 @@ class Inputs:
         labels = self.label_source or preds
         pred_columns = [f.name for f in plan.pred_fields]
         label_columns = [f.name for f in plan.label_fields]
-        extra = {c[0]: [c[1]] for c in (plan.id_col, plan.weight_col) if c is not None}
+        extra: dict[Source, list[str]] = {}
+        for col in (plan.id_col, plan.weight_col):
+            if col is not None:  # both may be in one file
+                extra.setdefault(col[0], []).append(col[1])
         want_preds = pred_columns + (label_columns if labels is preds else [])
         want_preds += [c for c in extra.get(preds, []) if c not in want_preds]
         rows = self.rows_per_chunk()

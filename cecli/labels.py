@@ -32,8 +32,8 @@ def class_names(headers: Sequence[str]) -> list[str]:
     headers are the names.
     """
     names = list(headers)
-    if len(names) < 2:
-        return names
+    if len(names) < 2 or all(_is_number(name) for name in names):
+        return names  # "0.25" and "0.5" share "0.", but numbers have no prefix to drop
     prefix = _common_prefix(names)
     while prefix and not _PREFIX_END.search(prefix):
         prefix = prefix[:-1]
@@ -41,6 +41,14 @@ def class_names(headers: Sequence[str]) -> list[str]:
     if prefix and all(stripped) and len(set(stripped)) == len(stripped):
         return stripped
     return names
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _common_prefix(names: Sequence[str]) -> str:
@@ -110,12 +118,12 @@ class LabelDecoder:
         codes = np.array([self._index.get(u, self._index.get(u.strip(), -1)) for u in uniques])
         unknown = uniques[codes < 0]
         if unknown.size:
-            row = first_row + int(np.flatnonzero(codes[inverse] < 0)[0])
+            at = int(np.flatnonzero(codes[inverse] < 0)[0])
             raise LabelError(
-                f"row {row} has the label {unknown[0]!r}, which is not a class; unknown labels "
-                f"seen: {_quote(unknown.tolist())}. The classes (the prediction columns) are "
-                f"{_quote(self.classes)}. Check that the labels and the prediction columns "
-                "name the classes alike."
+                f"row {first_row + at} has the label {str(values[at])!r}, which is not a class; "
+                f"unknown labels seen: {_quote(unknown.tolist())}. The classes (the prediction "
+                f"columns) are {_quote(self.classes)}. Check that the labels and the prediction "
+                "columns name the classes alike."
             )
         return codes[inverse].astype(np.intp)
 
@@ -140,7 +148,7 @@ class LabelDecoder:
         if len(self.seen_strings) > 2:
             text = values.astype(str)
             bad = np.flatnonzero(~np.isin(text, self.seen_strings[:2]))
-            where = f"; row {first_row + int(bad[0])} has {text[bad[0]]!r}" if bad.size else ""
+            where = f"; row {first_row + int(bad[0])} has {str(text[bad[0]])!r}" if bad.size else ""
             raise LabelError(
                 f"binary labels must take two values, but they take {len(self.seen_strings)} "
                 f"({_quote(self.seen_strings)}{where})."

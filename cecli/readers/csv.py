@@ -67,6 +67,21 @@ def _complete_lines(buf: bytes | bytearray, final: bool) -> int:
     return cut + 1
 
 
+def _numbers_with_typos(column: pa.ChunkedArray) -> bool:
+    """Whether a column read as text is a column of numbers with a few stray cells.
+
+    It is when most of its distinct values are fractions (``0.25``, ``1e-3``):
+    it holds predictions, and a cell such as ``high`` or ``0.4.1`` is a mistake
+    to point out, not a reason to read the column as text. Labels and ids are
+    names or whole numbers.
+    """
+    if not pa.types.is_string(column.type):
+        return False  # dates, times: text for ids, never predictions
+    values = [v.strip() for v in column.unique().slice(0, 1000).to_pylist() if v and v.strip()]
+    fractions = sum(_is_number(v) and not _INTEGER.match(v) for v in values)
+    return 2 * fractions > len(values)
+
+
 class CsvSource(Source):
     """A CSV or TSV file (or standard input) read block by block."""
 
@@ -232,6 +247,11 @@ class CsvSource(Source):
             elif pa.types.is_boolean(t):
                 types[f.name] = pa.bool_()
                 fields.append(Field(f.name, "bool"))
+            elif _numbers_with_typos(column):
+                # read as numbers, so that the stray cell is reported with its row
+                # instead of the column silently dropping out of the predictions
+                types[f.name] = pa.float64()
+                fields.append(Field(f.name, "number"))
             else:
                 types[f.name] = pa.string()
                 fields.append(Field(f.name, "string"))
