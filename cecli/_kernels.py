@@ -16,6 +16,10 @@ How the work is laid out, and why (each choice was measured with
   which NumPy vectorises across the ``B`` rows; reducing a ``B x 10`` block
   along its short inner axis costs a function call per row and is several
   times slower. Wide arrays are reduced along their rows.
+* BLAS calls stay small: OpenBLAS runs a large product on threads of its own,
+  which then compete with this module's threads, so a row-sum product of a
+  whole block took up to fifty times as long as the same product cut into a
+  stack of small ones.
 * Only the passes over all ``N x K`` values run block by block. The per-row
   arithmetic (a log, a few adds) and the gathers of the true class run once
   per thread, over the thread's whole range: every NumPy call hands the GIL
@@ -46,6 +50,12 @@ NARROW_COLUMNS = 64
 BLOCK_BYTES = 1 << 20
 #: Inputs smaller than this many bytes are not worth a second thread.
 PARALLEL_MIN_BYTES = 1 << 21
+#: Block size for the plain probabilities pass, which makes few passes per block: there,
+#: fewer NumPy calls (each hands the GIL over) outweigh blocks that stay in L2.
+PROBS_BLOCK_BYTES = 1 << 21
+#: Most values in one BLAS call (see :func:`_row_sums`): OpenBLAS computes a
+#: matrix-vector product of 9,216 values or more on its own threads.
+BLAS_VALUES = 8192
 
 _T = TypeVar("_T")
 _pool: ThreadPoolExecutor | None = None
@@ -117,6 +127,14 @@ class _Scratch:
             cached = np.arange(max(n, 1), dtype=np.intp) * step
             self._aranges[step] = cached
         return cached[:n]
+
+    def ones(self, n: int, dtype: np.dtype) -> NDArray:
+        """``n`` ones, made once per thread."""
+        key = ("ones", np.dtype(dtype))
+        ones = self._buffers.get(key)
+        if ones is None or ones.size != n:
+            ones = self._buffers[key] = np.ones(n, dtype)
+        return ones
 
     def rows(self, array: NDArray, lo: int, hi: int, dtype: np.dtype) -> NDArray:
         """Rows ``lo:hi`` as a C-contiguous array of ``dtype``, copied only if needed."""
@@ -300,7 +318,7 @@ def probs_hard(
 
     def work(start: int, stop: int) -> int | None:
         scratch = _Scratch()
-        step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
+        step = max(1, (BLOCK_BYTES if facts else PROBS_BLOCK_BYTES) // (k * dtype.itemsize))
         clipped = 0
         for lo in range(start, stop, step):
             hi = min(lo + step, stop)
@@ -310,7 +328,7 @@ def probs_hard(
             sums, p_true = checked
             if not (sums.min() >= 1.0 - sum_tolerance and sums.max() <= 1.0 + sum_tolerance):
                 return None
-            clipped += clip_log_loss(p_true, eps, scores.loss[lo:hi])
+            clipped += clip_log_loss(p_true, eps, scores.loss[lo:hi], scratch)
             if facts:
                 scores.p_true[lo:hi] = p_true
         return clipped
@@ -334,10 +352,32 @@ def _probs_block(
     """``(row sums, p[y])`` for rows ``lo:hi``, or None if a value is below 0 or NaN."""
     n, k = hi - lo, probs.shape[1]
     p = scratch.rows(probs, lo, hi, dtype)
-    if not p.min() >= 0.0:  # NaN fails the comparison too
+    # The sums read the block from memory first: the min then runs in cache.
+    sums = _row_sums(p, scratch.ones(k, dtype), scratch.get("sums", (n,), dtype))
+    if not np.minimum.reduce(p, axis=None) >= 0.0:  # NaN fails the comparison too
         return None
-    sums = np.matmul(p, np.ones(k, dtype), out=scratch.get("sums", (n,), dtype))
-    return sums, p.reshape(-1).take(scratch.arange(n, k) + labels[lo:hi])
+    true_at = np.add(scratch.arange(n, k), labels[lo:hi], out=scratch.get("at", (n,), np.intp))
+    # the caller checked the labels, so mode="clip" changes nothing; it is faster than "raise"
+    return sums, p.reshape(-1).take(true_at, out=scratch.get("p_true", (n,), dtype), mode="clip")
+
+
+def _row_sums(p: NDArray, ones: NDArray, out: NDArray) -> NDArray:
+    """``p.sum(axis=1)`` of a C-contiguous block, as products with a vector of ones, into ``out``.
+
+    BLAS sums short rows several times faster than ``p.sum(axis=1)``. The
+    block goes to BLAS as a stack of products of at most :data:`BLAS_VALUES`
+    values each: OpenBLAS runs larger products on its own threads, which
+    compete with this module's threads and can make the call fifty times
+    slower.
+    """
+    n, k = p.shape
+    rows = max(1, BLAS_VALUES // k)
+    stacked = n - n % rows
+    if stacked:
+        np.matmul(p[:stacked].reshape(-1, rows, k), ones, out=out[:stacked].reshape(-1, rows))
+    if stacked < n:
+        np.matmul(p[stacked:], ones, out=out[stacked:])
+    return out
 
 
 def _probs_narrow_block(
@@ -389,13 +429,16 @@ def _probs_wide_block(
     return sums, flat.take(row_starts + labels[lo:hi])
 
 
-def clip_log_loss(p: NDArray, eps: float, out: NDArray) -> int:
+def clip_log_loss(p: NDArray, eps: float, out: NDArray, scratch: _Scratch | None = None) -> int:
     """``out = -log(clip(p, eps, 1 - eps))``, in ``p``'s precision.
 
     Returns how many values clipping changed.
     """
-    clipped = np.clip(p, eps, 1.0 - eps)
-    n_clipped = int(np.count_nonzero(clipped != p))
+    if scratch is None:
+        scratch = _Scratch()
+    clipped = np.clip(p, eps, 1.0 - eps, out=scratch.get("clipped", p.shape, p.dtype))
+    changed = np.not_equal(clipped, p, out=scratch.get("changed", p.shape, np.bool_))
+    n_clipped = int(np.count_nonzero(changed))
     np.log(clipped, out=clipped)
     np.negative(clipped, out=out)
     return n_clipped
