@@ -8,6 +8,7 @@ Heavy imports (NumPy, pandas, pyarrow) happen inside the commands, so
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import traceback
@@ -93,6 +94,12 @@ def parse_size(text: str) -> int:
     return size
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _run(work: Callable[[], int], debug: bool) -> None:
     """Run a command; map errors to one line on stderr and an exit status."""
     try:
@@ -104,7 +111,7 @@ def _run(work: Callable[[], int], debug: bool) -> None:
         raise typer.Exit(int(error.exit_status)) from None
     except BrokenPipeError:
         # the reader of our output (head, less) has gone: not an error of ours
-        sys.stderr.close()
+        _silence_stdout()
         raise typer.Exit(int(ExitStatus.SUCCESS)) from None
     except KeyboardInterrupt:
         typer.echo("cecli: interrupted", err=True)
@@ -271,8 +278,12 @@ def score(
                 scored.histogram,
                 scored.histogram_edges,
             )
-        RENDERERS[output_format.value].render(report, sys.stdout)
-        sys.stdout.flush()
+        try:
+            RENDERERS[output_format.value].render(report, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # the reader (head, less) has gone; the exit status still tells the gates
+            _silence_stdout()
         for gate in report.gates:
             if not gate.passed:
                 typer.echo(f"cecli: gate failed: {gate.describe()}", err=True)

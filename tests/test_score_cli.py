@@ -257,3 +257,24 @@ def test_no_colour_with_no_color_even_when_forced(files):
     )
     assert out.returncode == 0
     assert "\x1b[" not in out.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path, fmt):
+    # `cecli score ... | head -1`: the pipe closes; the status still reports the gates.
+    # 5,000 rows listed make far more output than a pipe's 64 KiB buffer holds.
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(4), size=5000)
+    data = np.column_stack([probs, rng.integers(0, 4, 5000)])
+    path = tmp_path / "big.csv"
+    np.savetxt(path, data, delimiter=",", header="a,b,c,d,label", comments="", fmt="%.17g")
+    command = [sys.executable, "-m", "cecli", "score", str(path), "-f", fmt, "--top", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with proc:
+        proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        status = proc.wait(timeout=60)
+    assert status == 0
+    assert "Traceback" not in stderr
+    assert stderr == ""

@@ -126,8 +126,15 @@ def _histogram(report: Report) -> Table | None:
     return table
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit with status 1; the caller decides (a gate may have failed)
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def render(report: Report, out: TextIO) -> None:
-    console = Console(file=out, width=min(100, max(80, Console(file=out).width)))
+    console = _Console(file=out, width=min(100, max(80, Console(file=out).width)))
     s = report.summary
     console.print(_summary(report))
     console.print(_per_class(report))
