@@ -11,10 +11,13 @@ rest, and a cell that does not fit them is reported with its row and text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import queue
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -97,9 +100,11 @@ class CsvSource(Source):
         self.path = path
         self.display = display_name(path)
         self.delimiter = delimiter
-        self.block_bytes = max(1 << 16, int(block_bytes))
+        # text blocks of at most 16 MiB: big enough for pyarrow's threads, small enough
+        # that reading, parsing and scoring overlap
+        self.block_bytes = max(1 << 16, min(int(block_bytes), 16 << 20))
         self._stream = self._open(codec)
-        self._buffer = bytearray(self._read_block())
+        self._buffer = bytearray(self._read_block(1 << 20))
         self._eof = False
         if not self._buffer:
             self._eof = True
@@ -117,9 +122,9 @@ class CsvSource(Source):
         except (OSError, pa.ArrowException) as exc:
             raise self.error(f"cannot be opened ({exc}).") from None
 
-    def _read_block(self) -> bytes:
+    def _read_block(self, size: int | None = None) -> bytes:
         try:
-            data = self._stream.read(self.block_bytes)
+            data = self._stream.read(size or self.block_bytes)
         except (OSError, EOFError, pa.ArrowException) as exc:
             raise self.error(
                 f"could not be read ({str(exc).strip() or type(exc).__name__}). If it is "
@@ -262,17 +267,49 @@ class CsvSource(Source):
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
         # The text block size, not rows_per_frame, bounds a frame here; inputs
-        # re-cuts frames to line up with the other file.
+        # re-cuts frames to line up with the other file. Blocks are read and parsed
+        # on a thread of their own, one block ahead of the caller, who scores the
+        # previous one meanwhile (pyarrow and NumPy both let go of the GIL).
         types = {name: self._types[name] for name in columns}
         pending = bytes(self._buffer)
         self._buffer = bytearray()
-        # the next block is read (and decompressed) on another thread while this one is parsed
-        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cecli-read")
-        ahead = None if self._eof else reader.submit(self._read_block)
+        handoff: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def produce() -> None:
+            reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cecli-read")
+            try:
+                ahead = None if self._eof else reader.submit(self._read_block)
+                for frame in self._parse_blocks(pending, ahead, reader, types, columns):
+                    while not stop.is_set():
+                        try:
+                            handoff.put(("frame", frame), timeout=0.05)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                handoff.put(("end", None))
+            except BaseException as error:  # handed to the caller's thread, raised there
+                handoff.put(("error", error))
+            finally:
+                reader.shutdown(wait=True, cancel_futures=True)
+
+        worker = threading.Thread(target=produce, name="cecli-parse", daemon=True)
+        worker.start()
         try:
-            yield from self._parse_blocks(pending, ahead, reader, types, columns)
+            while True:
+                what, item = handoff.get()
+                if what == "end":
+                    return
+                if what == "error":
+                    raise item  # type: ignore[misc]
+                yield item  # type: ignore[misc]
         finally:
-            reader.shutdown(wait=True, cancel_futures=True)
+            stop.set()
+            while worker.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    handoff.get(timeout=0.05)  # unblock a producer waiting to hand over
 
     def _parse_blocks(
         self,
@@ -318,8 +355,10 @@ class CsvSource(Source):
             if self._eof and not pending:
                 return
 
-    def _to_numpy(self, column: pa.ChunkedArray, name: str, first_row: int) -> np.ndarray:
+    def _to_numpy(self, chunked: pa.ChunkedArray, name: str, first_row: int) -> np.ndarray:
         kind = self.field(name).kind
+        # one array first: ChunkedArray.to_numpy over many chunks is 100 times slower
+        column = chunked.combine_chunks()
         if column.null_count:
             if kind == "number":
                 row = first_row + int(np.flatnonzero(column.is_null().to_numpy(False))[0])
@@ -330,7 +369,7 @@ class CsvSource(Source):
             column = column.fill_null(False if kind == "bool" else "")
         if kind == "string":
             return np.asarray(column.to_pylist(), dtype=object)
-        return column.to_numpy()
+        return column.to_numpy(zero_copy_only=False)
 
     def _where(self, row: int) -> str:
         line = row + self._header_lines + 1
