@@ -209,15 +209,31 @@ def _softplus(x: NDArray[np.float64]) -> NDArray[np.float64]:
 _TOTALS_BLOCK = 2048
 
 
+def _class_bins(labels: NDArray[np.intp], k: int) -> NDArray[np.intp] | None:
+    """Bin numbers ``block * k + label`` for :func:`_class_totals`, or None for one block."""
+    n = len(labels)
+    if n <= _TOTALS_BLOCK:
+        return None
+    block_of = np.arange(n, dtype=np.intp)
+    block_of //= _TOTALS_BLOCK
+    block_of *= k
+    block_of += labels
+    return block_of
+
+
 def _class_totals(
-    labels: NDArray[np.intp], values: NDArray[np.float64], k: int
+    labels: NDArray[np.intp],
+    values: NDArray[np.float64],
+    k: int,
+    bins: NDArray[np.intp] | None = None,
 ) -> NDArray[np.float64]:
     """``sum_i values_i`` per class, to about 1e-13 relative even over millions of rows.
 
     ``np.bincount`` adds one value at a time, so its rounding error grows with
     the row count (1e-11 over a million equal losses); each block of
-    :data:`_TOTALS_BLOCK` rows is binned on its own and the blocks' totals are
-    added pairwise, as ``np.sum`` does.
+    :data:`_TOTALS_BLOCK` rows is binned on its own (``bins`` from
+    :func:`_class_bins`) and the blocks' totals are added pairwise, as
+    ``np.sum`` does.
     """
     n = len(labels)
     if n <= _TOTALS_BLOCK:
@@ -233,8 +249,9 @@ def _class_totals(
         for c, a, b in zip(present.tolist(), starts.tolist(), ends.tolist(), strict=True):
             totals[c] = sorted_values[a:b].sum()
         return totals
-    block_of = np.arange(n, dtype=np.intp) // _TOTALS_BLOCK
-    binned = np.bincount(block_of * k + labels, weights=values, minlength=n_blocks * k)
+    if bins is None:
+        bins = _class_bins(labels, k)
+    binned = np.bincount(bins, weights=values, minlength=n_blocks * k)
     return binned.reshape(n_blocks, k).sum(axis=0)
 
 
@@ -242,28 +259,38 @@ def _hard_sums(
     labels: NDArray[np.intp],
     k: int,
     loss: NDArray[np.float64],
-    weight: NDArray[np.float64],
+    weight: NDArray[np.float64] | None,
     correct: NDArray[np.bool_],
     flagged: NDArray[np.bool_],
     targets: NDArray[np.float64] | None,
 ) -> ClassSums:
-    """Per-class sums for categorical/binary rows (soft targets spread over classes)."""
+    """Per-class sums for categorical/binary rows (soft targets spread over classes).
+
+    ``weight`` None means every sample weighs 1: the mass of a class is its count.
+    """
     count = np.bincount(labels, minlength=k).astype(np.int64)
     if targets is None:
-        loss_c = _class_totals(labels, weight * loss, k)
-        mass_c = _class_totals(labels, weight, k)
+        n_blocks = -(-len(labels) // _TOTALS_BLOCK)
+        bins = _class_bins(labels, k) if n_blocks * k <= 4 * len(labels) + (1 << 16) else None
+        if weight is None:
+            loss_c = _class_totals(labels, loss, k, bins)
+            mass_c = count.astype(np.float64)
+        else:
+            loss_c = _class_totals(labels, weight * loss, k, bins)
+            mass_c = _class_totals(labels, weight, k, bins)
         support = count.astype(np.float64)
     else:
-        loss_c = targets.T @ (weight * loss)
-        mass_c = targets.T @ weight
+        w = np.ones(len(loss)) if weight is None else weight
+        loss_c = targets.T @ (w * loss)
+        mass_c = targets.T @ w
         support = targets.sum(axis=0)
     return ClassSums(
         loss=loss_c,
         mass=mass_c,
         support=support,
         count=count,
-        correct=np.bincount(labels, weights=correct, minlength=k).astype(np.int64),
-        flagged=np.bincount(labels, weights=flagged, minlength=k).astype(np.int64),
+        correct=np.bincount(labels[correct], minlength=k).astype(np.int64),
+        flagged=np.bincount(labels[flagged], minlength=k).astype(np.int64),
     )
 
 
@@ -1089,6 +1116,7 @@ def score(
             sample_weight=weight,
             **options,
         )
+    weighted = weight is not None
     if weight is None:
         weight = np.ones(n)
     loss = scored.loss / ln_base if ln_base != 1.0 else scored.loss
@@ -1101,7 +1129,13 @@ def score(
         )
     else:
         classes = _hard_sums(
-            scored.labels, k, loss, weight, scored.correct, scored.flagged, scored.targets
+            scored.labels,
+            k,
+            loss,
+            weight if weighted else None,
+            scored.correct,
+            scored.flagged,
+            scored.targets,
         )
     return SampleScores(
         kind=kind,
