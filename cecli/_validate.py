@@ -39,6 +39,15 @@ LOGITS_HINT = (
 )
 
 
+def is_number(text: str) -> bool:
+    """Whether ``float(text)`` reads ``text`` (so "1e-3", "nan" and " 2 " are numbers)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def fmt(value: float) -> str:
     """A number as a person wants to read it in a message."""
     if isinstance(value, (bool, np.bool_)):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from cecli._validate import is_number
 from cecli.errors import LabelError
 
 _QUOTE = 5
@@ -32,7 +33,7 @@ def class_names(headers: Sequence[str]) -> list[str]:
     headers are the names.
     """
     names = list(headers)
-    if len(names) < 2 or all(_is_number(name) for name in names):
+    if len(names) < 2 or all(is_number(name) for name in names):
         return names  # "0.25" and "0.5" share "0.", but numbers have no prefix to drop
     prefix = _common_prefix(names)
     while prefix and not _PREFIX_END.search(prefix):
@@ -41,14 +42,6 @@ def class_names(headers: Sequence[str]) -> list[str]:
     if prefix and all(stripped) and len(set(stripped)) == len(stripped):
         return stripped
     return names
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _common_prefix(names: Sequence[str]) -> str:

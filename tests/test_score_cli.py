@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -53,6 +54,12 @@ def invoke(*args):
     return runner.invoke(app, ["score", *map(str, args)])
 
 
+def run_cecli(*args, env=None):
+    """The installed command in a real process."""
+    command = [sys.executable, "-m", "cecli", "score", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+
+
 def test_json_matches_scikit_learn(files):
     result = invoke(files["preds"], files["labels"], "-f", "json", "--top", "5")
     assert result.exit_code == 0, result.stderr
@@ -88,20 +95,11 @@ def test_json_matches_scikit_learn(files):
 
 
 def test_json_is_alone_on_stdout_in_a_real_process(files):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cecli",
-            "score",
-            str(files["preds"]),
-            str(files["labels"]),
-            "-f",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    out = run_cecli(
+        str(files["preds"]),
+        str(files["labels"]),
+        "-f",
+        "json",
     )
     assert out.returncode == 0
     json.loads(out.stdout)  # nothing else is on stdout
@@ -142,20 +140,11 @@ def test_gates_set_the_exit_status_and_the_report_still_prints(files, gate, limi
 
 
 def test_a_failed_gate_exits_1_in_a_real_process(files):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cecli",
-            "score",
-            str(files["preds"]),
-            str(files["labels"]),
-            "--max-flagged",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    out = run_cecli(
+        str(files["preds"]),
+        str(files["labels"]),
+        "--max-flagged",
+        "0",
     )
     assert out.returncode == 1
     assert "Confidently wrong" in out.stdout
@@ -246,17 +235,17 @@ def test_an_interrupted_run_leaves_no_file_and_no_temporary(files, tmp_path):
     assert leftovers == []
 
 
-def test_no_colour_with_no_color_even_when_forced(files):
-    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": ""}
-    out = subprocess.run(
-        [sys.executable, "-m", "cecli", "score", str(files["preds"]), str(files["labels"])],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    assert out.returncode == 0
-    assert "\x1b[" not in out.stdout
+_COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|9[0-7])[;m]")  # a foreground colour
+
+
+def test_no_color_turns_colour_off_even_at_a_forced_terminal(files):
+    forced = {**os.environ, "FORCE_COLOR": "1"}
+    forced.pop("NO_COLOR", None)
+    coloured = run_cecli(files["preds"], files["labels"], env=forced)
+    assert _COLOUR.search(coloured.stdout)  # the check below can fail
+    plain = run_cecli(files["preds"], files["labels"], env={**forced, "NO_COLOR": "1"})
+    assert plain.returncode == 0
+    assert not _COLOUR.search(plain.stdout)
 
 
 @pytest.mark.parametrize("fmt", ["table", "json"])

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from cecli._validate import is_number
 from cecli.readers import STDIN, Field, Frame, Source, display_name
 
 #: The first bytes of the binary formats someone may pass by mistake.
@@ -38,14 +39,6 @@ _MAGIC = {
 }
 _BOM = b"\xef\xbb\xbf"
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _blank(buf: bytes | bytearray) -> bool:
@@ -81,7 +74,7 @@ def _numbers_with_typos(column: pa.ChunkedArray) -> bool:
     if not pa.types.is_string(column.type):
         return False  # dates, times: text for ids, never predictions
     values = [v.strip() for v in column.unique().slice(0, 1000).to_pylist() if v and v.strip()]
-    fractions = sum(_is_number(v) and not _INTEGER.match(v) for v in values)
+    fractions = sum(is_number(v) and not _INTEGER.match(v) for v in values)
     return 2 * fractions > len(values)
 
 
@@ -189,14 +182,14 @@ class CsvSource(Source):
         So is a line of whole numbers above lines with fractions: ``0,1,2`` over
         ``0.7,0.2,0.1`` names the classes of a probability file.
         """
-        if not all(_is_number(name) for name in names):
+        if not all(is_number(name) for name in names):
             return True
         if not all(_INTEGER.match(name.strip()) for name in names):
             return False
         rest = bytes(self._buffer[length : length + 65536])
         second = next((line for line in rest.splitlines() if line.strip()), b"")
         cells = next(csv.reader([second.decode("utf-8", "replace")], delimiter=self.delimiter), [])
-        return any(_is_number(c) and not _INTEGER.match(c.strip()) for c in cells)
+        return any(is_number(c) and not _INTEGER.match(c.strip()) for c in cells)
 
     def _read_header(self, header: bool | None) -> tuple[list[Field], bool, int]:
         text, length = self._first_line()
@@ -397,7 +390,7 @@ class CsvSource(Source):
             for name in wanted:
                 kind = self.field(name).kind
                 cell = cells[index[name]].strip()
-                if kind == "number" and cell and not _is_number(cell):
+                if kind == "number" and cell and not is_number(cell):
                     raise self.error(
                         f"{self._where(row)}, column {name!r} holds {cell!r}, which is not a "
                         "number. Fix the cell, or leave the column out of the predictions "
