@@ -93,9 +93,9 @@ class CsvSource(Source):
         self.path = path
         self.display = display_name(path)
         self.delimiter = delimiter
-        # text blocks of at most 16 MiB: big enough for pyarrow's threads, small enough
+        # text blocks of at most 8 MiB: big enough for pyarrow's threads, small enough
         # that reading, parsing and scoring overlap
-        self.block_bytes = max(1 << 16, min(int(block_bytes), 16 << 20))
+        self.block_bytes = max(1 << 16, min(int(block_bytes), 8 << 20))
         self._stream = self._open(codec)
         self._buffer = bytearray(self._read_block(1 << 20))
         self._eof = False
