@@ -129,6 +129,11 @@ class Inputs:
         self.kind = self._kind()
         self.headers = self._plan.headers
         classes = class_names(self.headers)
+        if options.positive is not None and self.kind != "binary":
+            raise OptionError(
+                f"--positive names the positive class of binary labels; these are scored as "
+                f"{self.kind} ({self.n_classes} prediction columns). Leave --positive out."
+            )
         if self.kind == "binary":
             positive = options.positive or "1"
             classes = ["0" if options.positive is None else f"not {positive}", positive]

@@ -100,6 +100,12 @@ class LabelDecoder:
             return values
         if values.dtype == object or values.dtype.kind in "US":
             return self._strings(values.astype(object), first_row)
+        if self.kind == "binary" and self.positive is not None:
+            raise LabelError(
+                f"--positive {self.positive!r} is for labels given as text, but these labels "
+                "are numbers or booleans, where 1 (true) is the positive class; leave "
+                "--positive out."
+            )
         if self.kind == "categorical" and self._by_name and values.dtype.kind in "iuf":
             return self._integer_names(values, first_row)
         return values
@@ -146,6 +152,12 @@ class LabelDecoder:
                 f"binary labels must take two values, but they take {len(self.seen_strings)} "
                 f"({_quote(self.seen_strings)}{where})."
                 " For more classes, score them as categorical (--kind categorical)."
+            )
+        if len(self.seen_strings) == 2 and self.positive not in self.seen_strings:
+            raise LabelError(
+                f"--positive {self.positive!r} is not one of the labels "
+                f"({_quote(self.seen_strings)}); name the positive class exactly as the "
+                "labels spell it."
             )
         negatives = [u for u in self.seen_strings if u != self.positive]
         if negatives:

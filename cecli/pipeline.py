@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cecli.accumulate import Accumulator, Summary
-from cecli.errors import CecliError, LabelError, WeightError, in_file
+from cecli.errors import CecliError, LabelError, OptionError, WeightError, in_file
 from cecli.inputs import Batch, Inputs
 from cecli.losses import ClassWeights, SampleScores, unit_of
 from cecli.render.progress import Progress
@@ -96,6 +96,8 @@ def _score(
             if batch.weights is None:
                 raise
             raise in_file(inputs.source_of("weights"), error) from None
+        except OptionError:
+            raise  # a bad option, not a bad file
         except CecliError as error:
             raise in_file(inputs.source_of("predictions"), error) from None
         histogram += np.bincount(np.searchsorted(edges, scores.loss), minlength=len(histogram))

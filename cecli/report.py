@@ -13,6 +13,7 @@ from typing import Any
 
 from cecli._version import __version__
 from cecli.accumulate import RowFacts, Summary
+from cecli.errors import OptionError
 
 
 def _finite(value: float | None) -> float | None:
@@ -52,6 +53,11 @@ def check_gates(
     min_accuracy: float | None = None,
 ) -> list[Gate]:
     """The gates asked for, evaluated: mean loss (in the report's unit), flagged rows, accuracy."""
+    if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
+        raise OptionError(f"--fail-above must be a loss >= 0; got {fail_above:g}.")
+    if min_accuracy is not None and not 0 <= min_accuracy <= 1:
+        hint = f" (for {min_accuracy:g}%, write {min_accuracy / 100:g})" if min_accuracy > 1 else ""
+        raise OptionError(f"--min-accuracy must lie in [0, 1]; got {min_accuracy:g}{hint}.")
     gates = []
     if fail_above is not None:
         value = summary.mean_loss

@@ -267,3 +267,66 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path, fmt):
     assert status == 0
     assert "Traceback" not in stderr
     assert stderr == ""
+
+
+@pytest.fixture
+def spam(tmp_path):
+    path = tmp_path / "spam.csv"
+    path.write_text("id,p_spam,label\na,0.9,spam\nb,0.2,ham\nc,0.7,spam\nd,0.4,ham\n")
+    return path
+
+
+def test_positive_that_is_not_a_label_is_an_error_not_a_wrong_loss(spam):
+    result = invoke(spam, "--positive", "eggs")
+    assert result.exit_code == 2
+    assert "'eggs' is not one of the labels" in result.stderr
+    right = json.loads(invoke(spam, "--positive", "spam", "-f", "json").stdout)
+    assert right["mean_loss"] == pytest.approx(log_loss([1, 0, 1, 0], [0.9, 0.2, 0.7, 0.4]))
+
+
+def test_positive_is_refused_where_it_means_nothing(files, tmp_path):
+    result = invoke(files["preds"], files["labels"], "--positive", "cat")
+    assert result.exit_code == 2
+    assert "binary" in result.stderr
+    numeric = tmp_path / "numeric.csv"
+    numeric.write_text("p,label\n0.9,1\n0.2,0\n")
+    result = invoke(numeric, "--positive", "1")
+    assert result.exit_code == 2
+    assert "leave --positive out" in result.stderr
+
+
+def test_ids_and_class_names_are_shown_as_written(tmp_path):
+    path = tmp_path / "markup.csv"
+    path.write_text("id,p,label\n[/foo],0.99,0\n[red]b[/red],0.2,1\n")
+    result = invoke(path)
+    assert result.exit_code == 0, result.stderr
+    assert "[/foo]" in result.stdout
+    assert "[red]b[/red]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--min-accuracy", "95"), ("--min-accuracy", "-0.1"), ("--fail-above", "nan")],
+)
+def test_a_gate_limit_out_of_range_is_a_usage_error(files, option, value):
+    result = invoke(files["preds"], files["labels"], option, value)
+    assert result.exit_code == 2
+    assert option in result.stderr
+
+
+def test_per_sample_file_gets_the_umask_mode(files, tmp_path):
+    out = tmp_path / "rows.csv"
+    old = os.umask(0o022)
+    try:
+        assert invoke(files["preds"], files["labels"], "--per-sample", out).exit_code == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_file_that_is_not_npy_is_named_so(tmp_path, files):
+    bad = tmp_path / "garbage.npy"
+    bad.write_bytes(b"hello world")
+    result = invoke(bad, files["labels"])
+    assert result.exit_code == 2
+    assert "is not an NPY file" in result.stderr

@@ -80,10 +80,20 @@ class NpySource(Source):
 
     def __init__(self, path: str) -> None:
         self.display = path
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY":
+            what = (
+                " (it is a zip archive: an NPZ? name it .npz)" if magic[:4] == b"PK\x03\x04" else ""
+            )
+            raise self.error(
+                f"is not an NPY file{what}: it does not start with NumPy's signature. "
+                "Save it with np.save, or give it the extension of its format."
+            )
         try:
             self._array = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as exc:
-            if "allow_pickle" in str(exc) or "object" in str(exc).lower():
+            if "allow_pickle" in str(exc):
                 raise self.error(
                     "holds Python objects (a pickled object array), which cecli does not "
                     "load. Save numbers, booleans or fixed-width strings."

@@ -59,6 +59,15 @@ class PerSampleWriter:
             prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
         )
         os.close(fd)
+        # mkstemp makes the file private (0600); give it the mode a new file would
+        # have (the umask's), or keep the mode of the file it replaces
+        if os.path.exists(target):
+            mode = os.stat(target).st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(self._tmp, mode)
         self._writer: pacsv.CSVWriter | pq.ParquetWriter | None = None
         self._npy = None
         self._rows = 0

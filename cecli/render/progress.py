@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Protocol
 
 #: Inputs with fewer rows than this (when the count is known up front) get no bar.
 MIN_ROWS = 200_000
+#: Text files smaller than this get no bar either.
+MIN_BYTES = 32 << 20
 
 
 class Progress(Protocol):
@@ -50,4 +53,7 @@ def stderr_progress(inputs: object) -> Progress | None:
     total = getattr(inputs, "n_rows", None)
     if total is not None and total < MIN_ROWS:
         return None
+    path = getattr(getattr(inputs, "pred_source", None), "path", "-")
+    if total is None and path != "-" and os.path.getsize(path) < MIN_BYTES:
+        return None  # a small text file: its rows are not counted up front
     return _RichProgress(total, getattr(inputs.pred_source, "display", ""))  # type: ignore[attr-defined]

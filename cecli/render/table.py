@@ -10,6 +10,7 @@ from typing import TextIO
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cecli.accumulate import RowFacts
@@ -30,9 +31,9 @@ def _summary(report: Report) -> Table:
     table.add_column("what", style="bold")
     table.add_column("value")
     files = report.inputs
-    table.add_row("predictions", str(files.get("predictions")))
+    table.add_row("predictions", escape(str(files.get("predictions"))))
     if files.get("labels") != files.get("predictions"):
-        table.add_row("labels", str(files.get("labels")))
+        table.add_row("labels", escape(str(files.get("labels"))))
     table.add_row("kind", f"{s.kind}, from {'logits' if s.from_logits else 'probabilities'}")
     table.add_row("samples", f"{s.n_samples:,}")
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
@@ -47,7 +48,7 @@ def _summary(report: Report) -> Table:
         if weights["class_weights"]:
             parts.append(f"class weights ({weights['class_weights']})")
         if weights["sample_weights"]:
-            parts.append(f"sample weights (column {weights['sample_weights']!r})")
+            parts.append(escape(f"sample weights (column {weights['sample_weights']!r})"))
         table.add_row("weighting", " x ".join(parts))
     if s.label_smoothing:
         table.add_row("label smoothing", f"{s.label_smoothing:g}")
@@ -71,7 +72,11 @@ def _per_class(report: Report) -> Table:
     for c in rows:
         accuracy = "-" if c["accuracy"] is None else f"{c['accuracy']:.1%}"
         table.add_row(
-            str(c["class"]), f"{c['count']:,}", _num(c["mean_loss"]), accuracy, str(c["flagged"])
+            escape(str(c["class"])),
+            f"{c['count']:,}",
+            _num(c["mean_loss"]),
+            accuracy,
+            str(c["flagged"]),
         )
     return table
 
@@ -87,9 +92,9 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
     for r in report.shown(rows):
         d = report.row_dict(r)
         table.add_row(
-            str(d["id"] if d["id"] is not None else d["row"]),
-            str(d["label"]),
-            str(d["predicted"]),
+            escape(str(d["id"] if d["id"] is not None else d["row"])),
+            escape(str(d["label"])),
+            escape(str(d["predicted"])),
             _num(d["confidence"]),
             _num(d["p_true"]),
             _num(d["loss"]),
