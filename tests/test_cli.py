@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 import cecli
@@ -27,9 +28,10 @@ def test_version_through_python_dash_m():
     assert out.stderr == ""
 
 
-def test_version_does_not_import_numpy_or_pandas():
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["score", "--help"]])
+def test_version_and_help_do_not_import_numpy_pandas_or_pyarrow(args):
     code = (
-        "import sys; from cecli.cli import main; sys.argv = ['cecli', '--version'];\n"
+        f"import sys; from cecli.cli import main; sys.argv = ['cecli', *{args!r}];\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow') if m in sys.modules))"
     )
