@@ -146,7 +146,8 @@ def score(
         bool, typer.Option("--logits", help="The predictions are raw scores (logits).")
     ] = False,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+        OutputFormat,
+        typer.Option("--format", "-f", case_sensitive=False, help="Output format."),
     ] = OutputFormat.table,
     threshold: Annotated[
         float, typer.Option(help="Flag wrong predictions with at least this confidence.")

@@ -330,3 +330,37 @@ def test_a_file_that_is_not_npy_is_named_so(tmp_path, files):
     result = invoke(bad, files["labels"])
     assert result.exit_code == 2
     assert "is not an NPY file" in result.stderr
+
+
+def test_input_format_is_for_what_the_extension_does_not_tell(files, tmp_path):
+    labels = tmp_path / "labels.npy"
+    np.save(labels, files["y"])
+    tsv = files["preds"].read_text().replace(",", "\t")
+    result = runner.invoke(
+        app, ["score", "-", str(labels), "--input-format", "tsv", "-f", "json"], input=tsv
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["mean_loss"] == pytest.approx(log_loss(files["y"], files["probs"]), rel=1e-12)
+
+
+def test_nan_in_a_csv_is_a_nan_not_an_empty_cell(tmp_path):
+    path = tmp_path / "nan.csv"
+    path.write_text("p,label\nnan,1\n0.5,0\n")
+    result = invoke(path)
+    assert result.exit_code == 2
+    assert "row 0 is NaN" in result.stderr
+
+
+def test_format_names_are_case_insensitive(files):
+    result = invoke(files["preds"], files["labels"], "-f", "JSON")
+    assert result.exit_code == 0
+    json.loads(result.stdout)
+
+
+def test_a_header_taken_by_mistake_suggests_no_header(tmp_path):
+    path = tmp_path / "onehot_first.csv"
+    path.write_text("0,1,0\n0.2,0.7,0.1\n")
+    result = invoke(path, "--label-col", "1")
+    assert result.exit_code == 2
+    assert "--no-header" in result.stderr

@@ -116,7 +116,10 @@ def detect_format(path: str, forced: str | None = None) -> tuple[str, str | None
                 display_name(path),
                 f"unknown input format {forced!r}; use one of {', '.join(FORMATS)}.",
             )
-        return forced, codec
+        # a forced format is for what the extension does not tell: standard input,
+        # an unknown or generic extension; `- labels.npy` keeps its NPY labels
+        if path == STDIN or ext not in _EXTENSIONS or ext == ".txt":
+            return forced, codec
     if path == STDIN:
         return "csv", None
     fmt = _EXTENSIONS.get(ext)

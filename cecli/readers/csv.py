@@ -204,7 +204,14 @@ class CsvSource(Source):
         for name in names:
             if name in seen:
                 raise self.error(
-                    f"the header names the column {name!r} twice; give every column its own name."
+                    f"the header names the column {name!r} twice; give every column its own "
+                    "name"
+                    + (
+                        ". (The first line was taken for a header because it is all whole "
+                        "numbers over fractions; pass --no-header if it is data.)"
+                        if all(_INTEGER.match(n) for n in names)
+                        else "."
+                    )
                 )
             seen.add(name)
         del self._buffer[:length]
@@ -219,7 +226,10 @@ class CsvSource(Source):
     ) -> pa.Table:
         read = pacsv.ReadOptions(column_names=[f.name for f in self.fields], use_threads=True)
         parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=self._quoted)
-        convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns)
+        # only an empty cell is missing: "nan" is a number (np.savetxt writes it), "NA" a label
+        convert = pacsv.ConvertOptions(
+            column_types=types or {}, include_columns=columns, null_values=[""]
+        )
         return pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
 
     def _infer_types(self) -> dict[str, pa.DataType]:

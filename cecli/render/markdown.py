@@ -62,21 +62,24 @@ def render(report: Report, out: TextIO) -> None:
         total = s.flagged_count if key == "flagged" else s.n_samples
         lines += [f"#### {title}: {len(rows)} of {total:,}", ""]
         if rows:
-            lines += _table(
-                ["row", "id", "label", "predicted", "confidence", "p_true", "loss"],
+            with_ids = any(r["id"] is not None for r in rows)
+            header = ["row", *(["id"] if with_ids else []), "label", "predicted"]
+            header += ["confidence", "p_true", "loss"]
+            table_rows = [
                 [
-                    [
-                        str(r["row"]),
-                        r["id"] or "",
-                        r["label"],
-                        r["predicted"],
-                        _num(r["confidence"]),
-                        _num(r["p_true"]),
-                        _num(r["loss"]),
-                    ]
-                    for r in rows
-                ],
-                {0, 4, 5, 6},
-            )
+                    str(r["row"]),
+                    *([r["id"] or ""] if with_ids else []),
+                    r["label"],
+                    r["predicted"],
+                    _num(r["confidence"]),
+                    _num(r["p_true"]),
+                    _num(r["loss"]),
+                ]
+                for r in rows
+            ]
+            right = {0, len(header) - 3, len(header) - 2, len(header) - 1}
+            lines += _table(header, table_rows, right)
+        else:
+            lines.append("None." if key == "flagged" else "")
         lines.append("")
     out.write("\n".join(lines))
