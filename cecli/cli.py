@@ -301,5 +301,23 @@ def _float(text: str, option: str) -> float:
 
 
 def main() -> None:
-    """Entry point of the ``cecli`` console script and of ``python -m cecli``."""
-    app()
+    """Entry point of the ``cecli`` console script and of ``python -m cecli``.
+
+    A usage error (an unknown option, a value of the wrong type) is one line
+    on stderr and exit status 2, like every other error.
+    """
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(prog_name="cecli", standalone_mode=False)
+    except typer.TyperException as error:
+        if len(sys.argv) < 2:  # no command at all: the help says what there is
+            typer.echo(error.format_message(), err=True)
+            sys.exit(int(ExitStatus.INPUT_ERROR))
+        command_name = sys.argv[1] if not sys.argv[1].startswith("-") else ""
+        help_hint = f"cecli {command_name} --help".replace("  ", " ")
+        typer.echo(f"cecli: error: {error.format_message()} (see '{help_hint}')", err=True)
+        sys.exit(int(ExitStatus.INPUT_ERROR))
+    except typer.Abort:
+        typer.echo("cecli: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)

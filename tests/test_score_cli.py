@@ -364,3 +364,19 @@ def test_a_header_taken_by_mistake_suggests_no_header(tmp_path):
     result = invoke(path, "--label-col", "1")
     assert result.exit_code == 2
     assert "--no-header" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--thresold", "0.5"], ["-f", "yaml"], ["--top", "-1"], []],
+    ids=["misspelt option", "bad choice", "out of range", "missing argument"],
+)
+def test_a_usage_error_is_one_line_and_exit_status_2(files, args):
+    given = [files["preds"], files["labels"]] if args else []
+    out = run_cecli(*given, *args)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("cecli: error: ")
+    assert "cecli score --help" in lines[0]
