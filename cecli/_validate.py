@@ -276,7 +276,13 @@ def raise_bad_probabilities(probs: NDArray, row_offset: int, *, categorical: boo
         else:
             problem = f"{where} is {fmt(value)}, outside [0, 1]"
         more = f" ({n_bad} values in all are NaN or outside [0, 1])" if n_bad > 1 else ""
-        raise ProbabilityError(f"Probability at {problem}{more}. {LOGITS_HINT}")
+        # logits are never NaN either: for a NaN, the fix is upstream, not --logits
+        hint = (
+            "A NaN is a missing prediction: fix or drop the row where the model wrote it."
+            if math.isnan(value)
+            else LOGITS_HINT
+        )
+        raise ProbabilityError(f"Probability at {problem}{more}. {hint}")
     if categorical:
         off_rows: list[NDArray] = []
         off_sums: list[NDArray] = []

@@ -350,6 +350,7 @@ def test_nan_in_a_csv_is_a_nan_not_an_empty_cell(tmp_path):
     result = invoke(path)
     assert result.exit_code == 2
     assert "row 0 is NaN" in result.stderr
+    assert "--logits" not in result.stderr  # logits are never NaN either
 
 
 def test_format_names_are_case_insensitive(files):
