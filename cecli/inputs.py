@@ -101,24 +101,10 @@ class Inputs:
                 "give the other as a file."
             )
         self.options = options
-        self.pred_source = open_source(
-            predictions,
-            fmt=options.input_format,
-            header=options.header,
-            key=options.pred_key,
-            key_role="predictions",
-            chunk_bytes=options.chunk_bytes,
-        )
+        self.pred_source = self._open(predictions, options.pred_key, "predictions")
         self.label_source: Source | None = None
         if labels is not None:
-            self.label_source = open_source(
-                labels,
-                fmt=options.input_format,
-                header=options.header,
-                key=options.label_key,
-                key_role="labels",
-                chunk_bytes=options.chunk_bytes,
-            )
+            self.label_source = self._open(labels, options.label_key, "labels")
         elif isinstance(self.pred_source, NpzSource):
             self.label_source = NpzSource(predictions, key=options.label_key, role="labels")
         known = [s.n_rows for s in (self.pred_source, self.label_source) if s is not None]
@@ -138,6 +124,17 @@ class Inputs:
             positive = options.positive or "1"
             classes = ["0" if options.positive is None else f"not {positive}", positive]
         self.decoder = LabelDecoder(self.kind, classes, self.headers, options.positive)
+
+    def _open(self, path: str, key: str | None, role: str) -> Source:
+        o = self.options
+        return open_source(
+            path,
+            fmt=o.input_format,
+            header=o.header,
+            key=key,
+            key_role=role,
+            chunk_bytes=o.chunk_bytes,
+        )
 
     # -- the layout ------------------------------------------------------------------
 
@@ -310,7 +307,7 @@ class Inputs:
 
     def _n_columns(self) -> int:
         fields = self._plan.pred_fields
-        return fields[0].width or 0 if fields[0].kind == "matrix" else len(fields)
+        return (fields[0].width or 0) if fields[0].kind == "matrix" else len(fields)
 
     def _kind(self) -> str:
         k, kind = self.n_classes, self.options.kind

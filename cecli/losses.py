@@ -210,9 +210,14 @@ _TOTALS_BLOCK = 2048
 
 
 def _class_bins(labels: NDArray[np.intp], k: int) -> NDArray[np.intp] | None:
-    """Bin numbers ``block * k + label`` for :func:`_class_totals`, or None for one block."""
+    """Bin numbers ``block * k + label`` for :func:`_class_totals`.
+
+    None where binning does not apply: one block only, or so many classes that
+    ``blocks x k`` bins would outgrow the rows (then classes are sorted instead).
+    """
     n = len(labels)
-    if n <= _TOTALS_BLOCK:
+    n_blocks = -(-n // _TOTALS_BLOCK)
+    if n <= _TOTALS_BLOCK or n_blocks * k > 4 * n + (1 << 16):
         return None
     block_of = np.arange(n, dtype=np.intp)
     block_of //= _TOTALS_BLOCK
@@ -238,8 +243,9 @@ def _class_totals(
     n = len(labels)
     if n <= _TOTALS_BLOCK:
         return np.bincount(labels, weights=values, minlength=k)
-    n_blocks = -(-n // _TOTALS_BLOCK)
-    if n_blocks * k > 4 * n + (1 << 16):
+    if bins is None:
+        bins = _class_bins(labels, k)
+    if bins is None:
         # many classes: sort by class, then sum each class's run pairwise
         order = np.argsort(labels, kind="stable")
         sorted_labels, sorted_values = labels[order], values[order]
@@ -249,8 +255,7 @@ def _class_totals(
         for c, a, b in zip(present.tolist(), starts.tolist(), ends.tolist(), strict=True):
             totals[c] = sorted_values[a:b].sum()
         return totals
-    if bins is None:
-        bins = _class_bins(labels, k)
+    n_blocks = -(-n // _TOTALS_BLOCK)
     binned = np.bincount(bins, weights=values, minlength=n_blocks * k)
     return binned.reshape(n_blocks, k).sum(axis=0)
 
@@ -270,8 +275,7 @@ def _hard_sums(
     """
     count = np.bincount(labels, minlength=k).astype(np.int64)
     if targets is None:
-        n_blocks = -(-len(labels) // _TOTALS_BLOCK)
-        bins = _class_bins(labels, k) if n_blocks * k <= 4 * len(labels) + (1 << 16) else None
+        bins = _class_bins(labels, k)  # made once for the loss and the mass
         if weight is None:
             loss_c = _class_totals(labels, loss, k, bins)
             mass_c = count.astype(np.float64)

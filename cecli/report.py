@@ -16,6 +16,15 @@ from cecli.accumulate import RowFacts, Summary
 from cecli.errors import OptionError
 
 
+def fmt_number(value: float | None, digits: int = 4) -> str:
+    """A number for a table cell: fixed digits, or ``3.0e-08`` where they would show 0."""
+    if value is None:
+        return "-"
+    if 0 < abs(value) < 10 ** -(digits - 1):
+        return f"{value:.1e}"  # a probability of 3e-08 is not 0.0000
+    return f"{value:.{digits}f}"
+
+
 def _finite(value: float | None) -> float | None:
     """NaN and infinities never reach JSON: they become null."""
     if value is None or not math.isfinite(value):
@@ -97,8 +106,6 @@ class Report:
         return all(g.passed for g in self.gates)
 
     def label_name(self, index: int) -> str:
-        if self.summary.kind == "multilabel":
-            return self.classes[index] if 0 <= index < len(self.classes) else str(index)
         return self.classes[index] if 0 <= index < len(self.classes) else str(index)
 
     def predicted_name(self, row: RowFacts) -> str:

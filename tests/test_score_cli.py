@@ -95,13 +95,8 @@ def test_json_matches_scikit_learn(files):
 
 
 def test_json_is_alone_on_stdout_in_a_real_process(files):
-    out = run_cecli(
-        str(files["preds"]),
-        str(files["labels"]),
-        "-f",
-        "json",
-    )
-    assert out.returncode == 0
+    out = run_cecli(files["preds"], files["labels"], "-f", "json")
+    assert out.returncode == 0, out.stderr
     json.loads(out.stdout)  # nothing else is on stdout
     assert out.stderr == ""
 

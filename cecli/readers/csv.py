@@ -222,7 +222,10 @@ class CsvSource(Source):
         return [Field(name, "number") for name in names], True, 1
 
     def _parse(
-        self, data: pa.Buffer, types: dict[str, pa.DataType] | None, columns: list[str] | None
+        self,
+        data: bytes | pa.Buffer,
+        types: dict[str, pa.DataType] | None,
+        columns: list[str] | None,
     ) -> pa.Table:
         read = pacsv.ReadOptions(column_names=[f.name for f in self.fields], use_threads=True)
         parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=self._quoted)
@@ -230,6 +233,7 @@ class CsvSource(Source):
         convert = pacsv.ConvertOptions(
             column_types=types or {}, include_columns=columns, null_values=[""]
         )
+        # py_buffer wraps bytes and a Buffer's slice alike, without a copy
         return pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
 
     def _infer_types(self) -> dict[str, pa.DataType]:
@@ -242,7 +246,7 @@ class CsvSource(Source):
         # allow them only where the file quotes at all
         self._quoted = b'"' in sample
         try:
-            table = self._parse(pa.py_buffer(sample), None, None)
+            table = self._parse(sample, None, None)
         except pa.ArrowInvalid as exc:
             self._explain(sample, 0, exc, None)
         types: dict[str, pa.DataType] = {}

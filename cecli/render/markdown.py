@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from cecli.report import Report
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if 0 < abs(value) < 10 ** -(digits - 1):
-        return f"{value:.1e}"
-    return f"{value:.{digits}f}"
+from cecli.report import Report, fmt_number
 
 
 def _cell(text: object) -> str:
@@ -33,8 +25,8 @@ def render(report: Report, out: TextIO) -> None:
         ["kind", f"{s.kind}, from {d['input']}"],
         ["samples", f"{s.n_samples:,}"],
         ["classes" if s.kind != "multilabel" else "labels", str(s.n_classes)],
-        [f"mean loss ({s.unit})", _num(d["mean_loss"], 6)],
-        ["perplexity", _num(d["perplexity"])],
+        [f"mean loss ({s.unit})", fmt_number(d["mean_loss"], 6)],
+        ["perplexity", fmt_number(d["perplexity"])],
         ["accuracy", f"{s.accuracy:.2%}"],
         ["clipped", str(s.clipped)],
         ["flagged", f"{s.flagged_count:,} (confidence >= {s.threshold:g})"],
@@ -49,7 +41,7 @@ def render(report: Report, out: TextIO) -> None:
         [
             c["class"],
             str(c["count"]),
-            _num(c["mean_loss"]),
+            fmt_number(c["mean_loss"]),
             "-" if c["accuracy"] is None else f"{c['accuracy']:.1%}",
             str(c["flagged"]),
         ]
@@ -71,9 +63,9 @@ def render(report: Report, out: TextIO) -> None:
                     *([r["id"] or ""] if with_ids else []),
                     r["label"],
                     r["predicted"],
-                    _num(r["confidence"]),
-                    _num(r["p_true"]),
-                    _num(r["loss"]),
+                    fmt_number(r["confidence"]),
+                    fmt_number(r["p_true"]),
+                    fmt_number(r["loss"]),
                 ]
                 for r in rows
             ]

@@ -14,15 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cecli.accumulate import RowFacts
-from cecli.report import Report
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if 0 < abs(value) < 10 ** -(digits - 1):
-        return f"{value:.1e}"  # a probability of 3e-08 is not 0.0000
-    return f"{value:.{digits}f}"
+from cecli.report import Report, fmt_number
 
 
 def _summary(report: Report) -> Table:
@@ -37,9 +29,9 @@ def _summary(report: Report) -> Table:
     table.add_row("kind", f"{s.kind}, from {'logits' if s.from_logits else 'probabilities'}")
     table.add_row("samples", f"{s.n_samples:,}")
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
-    table.add_row(f"mean loss ({s.unit})", _num(s.mean_loss, 6))
-    table.add_row(f"sum loss ({s.unit})", _num(s.sum_loss, 4))
-    table.add_row("perplexity", _num(s.perplexity, 4))
+    table.add_row(f"mean loss ({s.unit})", fmt_number(s.mean_loss, 6))
+    table.add_row(f"sum loss ({s.unit})", fmt_number(s.sum_loss, 4))
+    table.add_row("perplexity", fmt_number(s.perplexity, 4))
     table.add_row("accuracy", f"{s.accuracy:.2%}")
     table.add_row("clipped", f"{s.clipped:,} values" if s.clipped else "none")
     weights = report.weights()
@@ -74,7 +66,7 @@ def _per_class(report: Report) -> Table:
         table.add_row(
             escape(str(c["class"])),
             f"{c['count']:,}",
-            _num(c["mean_loss"]),
+            fmt_number(c["mean_loss"]),
             accuracy,
             str(c["flagged"]),
         )
@@ -95,9 +87,9 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
             escape(str(d["id"] if d["id"] is not None else d["row"])),
             escape(str(d["label"])),
             escape(str(d["predicted"])),
-            _num(d["confidence"]),
-            _num(d["p_true"]),
-            _num(d["loss"]),
+            fmt_number(d["confidence"]),
+            fmt_number(d["p_true"]),
+            fmt_number(d["loss"]),
         )
     return table
 
