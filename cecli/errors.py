@@ -48,6 +48,10 @@ class WeightError(CecliError, ValueError):
     """Class or sample weights that cannot be applied."""
 
 
+class ValueRangeError(CecliError, ValueError):
+    """Values a statistic cannot be computed from (NaN or infinite ones)."""
+
+
 class OptionError(CecliError, ValueError):
     """An option value outside its allowed range."""
 

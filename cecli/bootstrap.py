@@ -1,0 +1,299 @@
+"""The paired bootstrap: a confidence interval for a mean difference over rows.
+
+:func:`paired_bootstrap` takes one value per row (the candidate's loss minus
+the baseline's) and resamples the rows with replacement: each resample draws
+``n`` rows uniformly, and its statistic is the (weighted) mean of the values
+drawn. The spread of the statistic over the resamples gives the interval.
+
+How it stays fast and bounded, with no Python loop over rows:
+
+* The rows are cut into blocks of 16,384. Drawing ``n`` rows uniformly is the
+  same as first drawing how many of the ``n`` fall in each block (one
+  multinomial draw per resample, with probabilities in proportion to the
+  blocks' sizes) and then drawing that many rows uniformly inside each block.
+  A block of values fits in the CPU's cache, so the gathers are cheap; a
+  full block's row numbers are exactly 14 random bits, so they come straight
+  from the bit generator, with no rejection.
+* Resamples are done in groups of 16, each group with its own random
+  stream spawned from the seed, on two threads (NumPy releases the GIL in
+  its loops). A group's memory is a few megabytes, whatever ``n`` is.
+* The streams depend on the seed and the group's number only, so the result
+  is the same on any number of threads and, for a given NumPy version, on
+  any platform.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from cecli._kernels import n_threads
+from cecli.errors import EmptyInputError, OptionError, ShapeError, ValueRangeError, WeightError
+
+#: Rows per block: a power of two (so that random bits pick a row of a full block), and
+#: small enough that a block, its row numbers and the values gathered stay in L2.
+BLOCK_ROWS = 1 << 14
+#: Resamples per random stream (and per task on the thread pool).
+GROUP = 16
+
+Method = Literal["bca", "percentile"]
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A mean difference and its bootstrap confidence interval.
+
+    ``estimate`` is the mean of the values (weighted, if there were weights);
+    ``ci_low`` and ``ci_high`` bound it at ``confidence``; ``p_below_zero`` is
+    the fraction of resamples whose mean is below zero (for losses: where the
+    candidate is better). ``method`` is the interval actually used: ``"bca"``
+    falls back to ``"percentile"`` when the bias correction is undefined (every
+    resample on one side of the estimate), and both become ``"exact"`` when
+    every value is the same, so that no resample can differ.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_below_zero: float
+    n_resamples: int
+    method: str
+    seed: int | None
+    #: The statistic of every resample, in the order drawn.
+    resamples: NDArray[np.float64]
+
+
+def paired_bootstrap(
+    values: ArrayLike,
+    weights: ArrayLike | None = None,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = None,
+    method: Method = "bca",
+) -> BootstrapResult:
+    """Bootstrap confidence interval of the (weighted) mean of per-row values.
+
+    For a paired comparison, pass ``values = loss_candidate - loss_baseline``
+    row by row: resampling the differences resamples the rows of both models
+    together, which keeps the pairing.
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        One finite value per row.
+    weights : array-like of shape (n,), optional
+        Non-negative row weights; the statistic is then ``sum(w * v) / sum(w)``
+        over the rows drawn.
+    n_resamples : int, default 2000
+        Number of bootstrap resamples.
+    confidence : float, default 0.95
+        Coverage of the two-sided interval, in (0, 1).
+    seed : int, optional
+        Seed of NumPy's ``Generator``; the same seed gives the same result.
+    method : {"bca", "percentile"}, default "bca"
+        ``"bca"``: bias-corrected and accelerated percentiles (Efron 1987),
+        which hold their coverage better than plain percentiles when the
+        values are skewed, as per-row log losses are. ``"percentile"``: the
+        plain percentiles of the resampled means.
+
+    Returns
+    -------
+    BootstrapResult
+
+    Raises
+    ------
+    OptionError
+        For ``n_resamples < 1``, a confidence outside (0, 1), or an unknown method.
+    EmptyInputError
+        For no values.
+    ShapeError
+        For values that are not one row each, or weights of another shape.
+    ValueRangeError
+        For values that are not finite.
+    WeightError
+        For weights that are negative, not finite, or all 0.
+
+    Examples
+    --------
+    >>> r = paired_bootstrap([0.5, -0.1, 0.2, 0.4, 0.1, 0.3], seed=0)
+    >>> round(r.estimate, 4), r.ci_low < r.estimate < r.ci_high
+    (0.2333, True)
+    >>> paired_bootstrap([0.0, 0.0, 0.0], seed=0).method
+    'exact'
+    """
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ShapeError(f"values must be a 1-D array, one per row; got shape {v.shape}.")
+    if len(v) == 0:
+        raise EmptyInputError("there are no rows to resample.")
+    if not isinstance(n_resamples, int | np.integer) or n_resamples < 1:
+        raise OptionError(
+            f"the number of bootstrap resamples must be 1 or more; got {n_resamples}."
+        )
+    if not 0 < confidence < 1:
+        hint = f" (for {confidence:g}%, write {confidence / 100:g})" if 1 < confidence < 100 else ""
+        raise OptionError(f"the confidence must lie in (0, 1); got {confidence:g}{hint}.")
+    if method not in ("bca", "percentile"):
+        raise OptionError(f"the interval method must be bca or percentile; got {method!r}.")
+    bad = ~np.isfinite(v)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueRangeError(f"row {row}: the value {v[row]!r} is not finite.")
+    w = None
+    if weights is not None:
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        if w.shape != v.shape:
+            raise ShapeError(f"weights have shape {w.shape}; the values have {v.shape}.")
+        if not (np.isfinite(w).all() and (w >= 0).all()) or w.sum() <= 0:
+            raise WeightError("weights must be finite, non-negative and not all 0.")
+
+    estimate = _mean(v, w)
+    spread = v if w is None else v[w > 0]
+    if spread.min() == spread.max():
+        # every resample's mean is this same value: the interval is the point
+        return BootstrapResult(
+            estimate,
+            estimate,
+            estimate,
+            confidence,
+            float(estimate < 0),
+            n_resamples,
+            "exact",
+            seed,
+            np.full(n_resamples, estimate),
+        )
+
+    stats = _resample_means(v, w, n_resamples, seed)
+    # with weights, a resample may draw only rows of weight 0: it has no mean, and is left out
+    stats = stats[np.isfinite(stats)]
+    alpha = (1 - confidence) / 2
+    used: str = method
+    if method == "bca":
+        levels = _bca_levels(stats, estimate, v, w, alpha)
+        if levels is None:
+            used, levels = "percentile", (alpha, 1 - alpha)
+    else:
+        levels = (alpha, 1 - alpha)
+    low, high = np.quantile(stats, levels)
+    return BootstrapResult(
+        estimate,
+        float(low),
+        float(high),
+        confidence,
+        float(np.mean(stats < 0)),
+        n_resamples,
+        used,
+        seed,
+        stats,
+    )
+
+
+def _mean(v: NDArray[np.float64], w: NDArray[np.float64] | None) -> float:
+    if w is None:
+        return float(np.sum(v) / len(v))
+    return float(np.dot(w, v) / np.sum(w))
+
+
+def _bca_levels(
+    stats: NDArray[np.float64],
+    estimate: float,
+    v: NDArray[np.float64],
+    w: NDArray[np.float64] | None,
+    alpha: float,
+) -> tuple[float, float] | None:
+    """The quantile levels of the BCa interval, or None when the bias correction is undefined."""
+    normal = NormalDist()
+    below = float(np.mean(stats < estimate)) + 0.5 * float(np.mean(stats == estimate))
+    if not 0 < below < 1:
+        return None
+    z0 = normal.inv_cdf(below)
+    # acceleration from the jackknife: the leave-one-out means, in closed form
+    if w is None:
+        n = len(v)
+        loo = (np.sum(v) - v) / (n - 1) if n > 1 else v.copy()
+    else:
+        total_w, total_wv = np.sum(w), np.dot(w, v)
+        rest = total_w - w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loo = np.where(rest > 0, (total_wv - w * v) / rest, estimate)
+    u = np.mean(loo) - loo
+    denominator = 6.0 * float(np.sum(u * u)) ** 1.5
+    a = float(np.sum(u**3)) / denominator if denominator > 0 else 0.0
+    levels = []
+    for z in (normal.inv_cdf(alpha), normal.inv_cdf(1 - alpha)):
+        shifted = z0 + z
+        level = normal.cdf(z0 + shifted / (1 - a * shifted))
+        if not math.isfinite(level):
+            return None
+        levels.append(level)
+    return levels[0], levels[1]
+
+
+def _resample_means(
+    v: NDArray[np.float64], w: NDArray[np.float64] | None, n_resamples: int, seed: int | None
+) -> NDArray[np.float64]:
+    n = len(v)
+    sizes = np.full(-(-n // BLOCK_ROWS), BLOCK_ROWS, dtype=np.int64)
+    sizes[-1] = n - BLOCK_ROWS * (len(sizes) - 1)
+    # the values to gather: v, or (w * v, w) side by side for the ratio
+    gathered = v if w is None else np.column_stack([w * v, w])
+    n_groups = -(-n_resamples // GROUP)
+    streams = np.random.SeedSequence(seed).spawn(n_groups)
+    sums = np.zeros(n_resamples if w is None else (n_resamples, 2))
+    mask = np.uint16(BLOCK_ROWS - 1)
+    local = threading.local()
+
+    def buffers(total: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        # reused across blocks: fresh arrays of this size cost page faults on every call
+        rows, picked = getattr(local, "buffers", (np.empty(0, np.intp), None))
+        if len(rows) < total:
+            rows = np.empty(total + total // 4, dtype=np.intp)
+            picked = np.empty((len(rows), *gathered.shape[1:]))
+            local.buffers = rows, picked
+        assert picked is not None
+        return rows[:total], picked[:total]
+
+    def run(group: int) -> None:
+        lo = group * GROUP
+        hi = min(n_resamples, lo + GROUP)
+        rng = np.random.Generator(np.random.PCG64(streams[group]))
+        counts = rng.multinomial(n, sizes / n, size=hi - lo)
+        out = sums[lo:hi]
+        for b, size in enumerate(sizes):
+            c = counts[:, b]
+            total = int(c.sum())
+            if total == 0:
+                continue
+            rows, picked = buffers(total)
+            if size == BLOCK_ROWS:
+                # a full block's row is exactly the low bits of 16 random bits
+                words = rng.bit_generator.random_raw(-(-total // 4)).view(np.uint16)[:total]
+                np.bitwise_and(words, mask, out=rows)
+            else:
+                rows[:] = rng.integers(0, size, total)
+            block = gathered[b * BLOCK_ROWS : b * BLOCK_ROWS + size]
+            np.take(block, rows, axis=0, out=picked, mode="wrap")  # rows < size: no wrap
+            starts = np.concatenate(([0], np.cumsum(c[:-1])))
+            filled = c > 0
+            out[filled] += np.add.reduceat(picked, starts[filled], axis=0)
+
+    threads = min(n_threads(), n_groups)
+    if threads > 1 and n * n_resamples >= 1 << 22:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cecli-bootstrap") as pool:
+            list(pool.map(run, range(n_groups)))
+    else:
+        for group in range(n_groups):
+            run(group)
+    if w is None:
+        return sums / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums[:, 0] / sums[:, 1]
