@@ -129,6 +129,91 @@ def _run(work: Callable[[], int], debug: bool) -> None:
     raise typer.Exit(status)
 
 
+# Options that ``score`` and ``compare`` share, each declared once.
+KindOption = Annotated[
+    Kind, typer.Option(help="auto: one prediction column is binary, several categorical.")
+]
+LogitsOption = Annotated[
+    bool, typer.Option("--logits", help="The predictions are raw scores (logits).")
+]
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")
+]
+ThresholdOption = Annotated[
+    float, typer.Option(help="Flag wrong predictions with at least this confidence.")
+]
+TopOption = Annotated[
+    int, typer.Option(min=0, help="Rows to list as flagged and as worst; 0 lists all.")
+]
+BaseOption = Annotated[Base, typer.Option(help="Log base: e (nats), 2 (bits), 10 (bans).")]
+ClassWeightsOption = Annotated[
+    str | None, typer.Option(help="balanced, or 0.5,2,1 (column order), or cat=2,dog=1.")
+]
+WeightColOption = Annotated[str | None, typer.Option(help="Column of per-sample weights.")]
+SmoothingOption = Annotated[float, typer.Option(help="Label smoothing alpha in [0, 1].")]
+FocalOption = Annotated[float, typer.Option(help="Focal loss gamma (0: plain cross-entropy).")]
+EpsOption = Annotated[
+    str, typer.Option(help="Clip probabilities to [eps, 1-eps]; auto: the type's epsilon.")
+]
+InputFormatOption = Annotated[
+    InputFormat | None,
+    typer.Option(help="Read the inputs as this format, whatever their extension."),
+]
+HeaderOption = Annotated[
+    bool | None,
+    typer.Option("--header/--no-header", help="CSV/TSV: the first line is (not) a header."),
+]
+PredColsOption = Annotated[
+    str | None, typer.Option(help="Prediction columns: a comma list or a glob (prob_*).")
+]
+LabelColOption = Annotated[str | None, typer.Option(help="The label column.")]
+PredKeyOption = Annotated[str | None, typer.Option(help="NPZ: the predictions' array.")]
+LabelKeyOption = Annotated[str | None, typer.Option(help="NPZ: the labels' array.")]
+PositiveOption = Annotated[
+    str | None, typer.Option(help="Binary labels given as text: the positive class.")
+]
+ChunkSizeOption = Annotated[str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+
+
+def _score_options(
+    class_weights: object,
+    eps: str,
+    label_smoothing: float,
+    focal_gamma: float,
+    threshold: float,
+    base: Base,
+    top: int,
+) -> object:
+    from cecli.pipeline import ScoreOptions
+
+    return ScoreOptions(
+        class_weights=class_weights,  # type: ignore[arg-type]
+        eps=eps if eps == "auto" else _float(eps, "--eps"),
+        label_smoothing=label_smoothing,
+        focal_gamma=focal_gamma,
+        threshold=threshold,
+        base=base.value,
+        keep=None if top == 0 else top,
+    )
+
+
+def _render(report: object, output_format: OutputFormat) -> int:
+    """Write the report to stdout, say which gates failed on stderr; the exit status."""
+    from cecli.render import RENDERERS
+
+    try:
+        RENDERERS[output_format.value].render(report, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader (head, less) has gone; the exit status still tells the gates
+        _silence_stdout()
+    for gate in report.gates:  # type: ignore[attr-defined]
+        if not gate.passed:
+            typer.echo(f"cecli: gate failed: {gate.describe()}", err=True)
+    return int(ExitStatus.SUCCESS if report.passed else ExitStatus.GATE_FAILED)  # type: ignore[attr-defined]
+
+
 @app.command()
 def score(
     predictions: Annotated[str, typer.Argument(metavar="PREDICTIONS", help=PREDICTIONS_HELP)],
@@ -138,57 +223,26 @@ def score(
             metavar="[LABELS]", help="True labels, if not a column of PREDICTIONS (or in its .npz)."
         ),
     ] = None,
-    kind: Annotated[
-        Kind,
-        typer.Option(help="auto: one prediction column is binary, several categorical."),
-    ] = Kind.auto,
-    logits: Annotated[
-        bool, typer.Option("--logits", help="The predictions are raw scores (logits).")
-    ] = False,
-    output_format: Annotated[
-        OutputFormat,
-        typer.Option("--format", "-f", case_sensitive=False, help="Output format."),
-    ] = OutputFormat.table,
-    threshold: Annotated[
-        float, typer.Option(help="Flag wrong predictions with at least this confidence.")
-    ] = 0.9,
-    top: Annotated[
-        int, typer.Option(min=0, help="Rows to list as flagged and as worst; 0 lists all.")
-    ] = 10,
-    base: Annotated[Base, typer.Option(help="Log base: e (nats), 2 (bits), 10 (bans).")] = Base.e,
-    class_weights: Annotated[
-        str | None,
-        typer.Option(help="balanced, or 0.5,2,1 (column order), or cat=2,dog=1."),
-    ] = None,
-    weight_col: Annotated[str | None, typer.Option(help="Column of per-sample weights.")] = None,
-    label_smoothing: Annotated[float, typer.Option(help="Label smoothing alpha in [0, 1].")] = 0.0,
-    focal_gamma: Annotated[
-        float, typer.Option(help="Focal loss gamma (0: plain cross-entropy).")
-    ] = 0.0,
-    eps: Annotated[
-        str, typer.Option(help="Clip probabilities to [eps, 1-eps]; auto: the type's epsilon.")
-    ] = "auto",
-    input_format: Annotated[
-        InputFormat | None,
-        typer.Option(help="Read both inputs as this format, whatever their extension."),
-    ] = None,
-    header: Annotated[
-        bool | None,
-        typer.Option("--header/--no-header", help="CSV/TSV: the first line is (not) a header."),
-    ] = None,
-    pred_cols: Annotated[
-        str | None, typer.Option(help="Prediction columns: a comma list or a glob (prob_*).")
-    ] = None,
-    label_col: Annotated[str | None, typer.Option(help="The label column.")] = None,
+    kind: KindOption = Kind.auto,
+    logits: LogitsOption = False,
+    output_format: FormatOption = OutputFormat.table,
+    threshold: ThresholdOption = 0.9,
+    top: TopOption = 10,
+    base: BaseOption = Base.e,
+    class_weights: ClassWeightsOption = None,
+    weight_col: WeightColOption = None,
+    label_smoothing: SmoothingOption = 0.0,
+    focal_gamma: FocalOption = 0.0,
+    eps: EpsOption = "auto",
+    input_format: InputFormatOption = None,
+    header: HeaderOption = None,
+    pred_cols: PredColsOption = None,
+    label_col: LabelColOption = None,
     id_col: Annotated[str | None, typer.Option(help="Column of row ids for reports.")] = None,
-    pred_key: Annotated[str | None, typer.Option(help="NPZ: the predictions' array.")] = None,
-    label_key: Annotated[str | None, typer.Option(help="NPZ: the labels' array.")] = None,
-    positive: Annotated[
-        str | None, typer.Option(help="Binary labels given as text: the positive class.")
-    ] = None,
-    chunk_size: Annotated[
-        str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")
-    ] = "64M",
+    pred_key: PredKeyOption = None,
+    label_key: LabelKeyOption = None,
+    positive: PositiveOption = None,
+    chunk_size: ChunkSizeOption = "64M",
     per_sample: Annotated[
         str | None,
         typer.Option(help="Also write one row per input row to this .csv, .parquet or .npy."),
@@ -202,15 +256,14 @@ def score(
     min_accuracy: Annotated[
         float | None, typer.Option(help="Gate: fail if the accuracy is below this (0 to 1).")
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
 
     def work() -> int:
         from cecli.inputs import InputOptions, Inputs
         from cecli.labels import parse_class_weights
-        from cecli.pipeline import ScoreOptions, score_inputs
-        from cecli.render import RENDERERS
+        from cecli.pipeline import score_inputs
         from cecli.render.per_sample import PerSampleWriter
         from cecli.render.progress import stderr_progress
         from cecli.report import build_report, check_gates
@@ -245,14 +298,8 @@ def score(
             try:
                 scored = score_inputs(
                     inputs,
-                    ScoreOptions(
-                        class_weights=weights,
-                        eps=eps if eps == "auto" else _float(eps, "--eps"),
-                        label_smoothing=label_smoothing,
-                        focal_gamma=focal_gamma,
-                        threshold=threshold,
-                        base=base.value,
-                        keep=None if top == 0 else top,
+                    _score_options(  # type: ignore[arg-type]
+                        weights, eps, label_smoothing, focal_gamma, threshold, base, top
                     ),
                     on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
                     progress=stderr_progress(inputs),
@@ -279,16 +326,164 @@ def score(
                 scored.histogram,
                 scored.histogram_edges,
             )
-        try:
-            RENDERERS[output_format.value].render(report, sys.stdout)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # the reader (head, less) has gone; the exit status still tells the gates
-            _silence_stdout()
-        for gate in report.gates:
-            if not gate.passed:
-                typer.echo(f"cecli: gate failed: {gate.describe()}", err=True)
-        return int(ExitStatus.SUCCESS if report.passed else ExitStatus.GATE_FAILED)
+        return _render(report, output_format)
+
+    _run(work, debug)
+
+
+class CiMethod(str, Enum):
+    bca = "bca"
+    percentile = "percentile"
+
+
+@app.command()
+def compare(
+    baseline: Annotated[
+        str, typer.Argument(metavar="BASELINE", help="The reference model's predictions.")
+    ],
+    candidate: Annotated[
+        str, typer.Argument(metavar="CANDIDATE", help="The new model's predictions, same rows.")
+    ],
+    labels: Annotated[
+        str | None,
+        typer.Argument(metavar="[LABELS]", help="True labels, if not a column of each file."),
+    ] = None,
+    kind: KindOption = Kind.auto,
+    logits: Annotated[
+        bool, typer.Option("--logits", help="Both files hold raw scores (logits).")
+    ] = False,
+    baseline_logits: Annotated[
+        bool, typer.Option("--baseline-logits", help="BASELINE holds logits (CANDIDATE not).")
+    ] = False,
+    candidate_logits: Annotated[
+        bool, typer.Option("--candidate-logits", help="CANDIDATE holds logits (BASELINE not).")
+    ] = False,
+    output_format: FormatOption = OutputFormat.table,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=1, help="Paired bootstrap resamples.")
+    ] = 2000,
+    confidence: Annotated[
+        float, typer.Option(help="Confidence level of the interval, in (0, 1).")
+    ] = 0.95,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the bootstrap: the same seed, the same interval.")
+    ] = 0,
+    ci_method: Annotated[
+        CiMethod,
+        typer.Option(help="bca: bias-corrected and accelerated; percentile: plain percentiles."),
+    ] = CiMethod.bca,
+    fail_if_worse: Annotated[
+        bool,
+        typer.Option(
+            "--fail-if-worse",
+            help="Gate: fail (exit 1) if the candidate's loss is significantly higher.",
+        ),
+    ] = False,
+    max_increase: Annotated[
+        float | None,
+        typer.Option(help="Gate: fail if the interval's upper end is above this increase."),
+    ] = None,
+    threshold: ThresholdOption = 0.9,
+    top: Annotated[
+        int, typer.Option(min=0, help="Regressions and fixed rows to list; 0 lists all.")
+    ] = 10,
+    base: BaseOption = Base.e,
+    class_weights: ClassWeightsOption = None,
+    weight_col: WeightColOption = None,
+    label_smoothing: SmoothingOption = 0.0,
+    focal_gamma: FocalOption = 0.0,
+    eps: EpsOption = "auto",
+    input_format: InputFormatOption = None,
+    header: HeaderOption = None,
+    pred_cols: PredColsOption = None,
+    label_col: LabelColOption = None,
+    id_col: Annotated[
+        str | None,
+        typer.Option(help="Join the two files' rows on this column instead of their order."),
+    ] = None,
+    pred_key: PredKeyOption = None,
+    label_key: LabelKeyOption = None,
+    positive: PositiveOption = None,
+    chunk_size: ChunkSizeOption = "64M",
+    debug: DebugOption = False,
+) -> None:
+    """Compare CANDIDATE with BASELINE on the same rows: better, worse, or no difference."""
+
+    def work() -> int:
+        from cecli.inputs import InputOptions, Inputs
+        from cecli.labels import parse_class_weights
+        from cecli.pipeline import CompareOptions, compare_inputs
+        from cecli.readers import STDIN
+        from cecli.render.progress import stderr_progress
+        from cecli.report import CompareReport, check_compare_gates
+
+        if labels == STDIN:
+            raise OptionError(
+                "LABELS cannot be standard input (-) for compare: it is read once for each "
+                "model. Give it as a file."
+            )
+        if baseline == STDIN and candidate == STDIN:
+            raise OptionError(
+                "Only one of BASELINE and CANDIDATE can be standard input (-); give the other "
+                "as a file."
+            )
+        if not 0 < confidence < 1:
+            hint = f" (for {confidence:g}%, write {confidence / 100:g})" if confidence > 1 else ""
+            raise OptionError(f"--confidence must lie in (0, 1); got {confidence:g}{hint}.")
+
+        def options(from_logits: bool) -> InputOptions:
+            return InputOptions(
+                kind=kind.value,
+                from_logits=from_logits,
+                input_format=None if input_format is None else input_format.value,
+                header=header,
+                pred_cols=pred_cols,
+                label_col=label_col,
+                id_col=id_col,
+                weight_col=weight_col,
+                pred_key=pred_key,
+                label_key=label_key,
+                positive=positive,
+                chunk_bytes=parse_size(chunk_size),
+            )
+
+        with (
+            Inputs(baseline, labels, options(logits or baseline_logits)) as base_inputs,
+            Inputs(candidate, labels, options(logits or candidate_logits)) as cand_inputs,
+        ):
+            weights = None
+            if class_weights is not None:
+                weights = parse_class_weights(class_weights, base_inputs.classes)
+            compared = compare_inputs(
+                base_inputs,
+                cand_inputs,
+                _score_options(  # type: ignore[arg-type]
+                    weights, eps, label_smoothing, focal_gamma, threshold, base, top
+                ),
+                CompareOptions(bootstrap, confidence, seed, ci_method.value),
+                join_on_ids=id_col is not None,
+                shared_labels=labels is not None,
+                progress=stderr_progress,
+            )
+            files = {
+                "baseline": base_inputs.pred_source.display,
+                "candidate": cand_inputs.pred_source.display,
+                "labels": None if labels is None else base_inputs.describe()["labels"],
+            }
+            classes = base_inputs.classes
+        report = CompareReport(
+            compared.baseline,
+            compared.candidate,
+            compared.comparison,
+            classes,
+            files,
+            top,
+            compared.ids,
+            check_compare_gates(
+                compared.comparison, fail_if_worse=fail_if_worse, max_increase=max_increase
+            ),
+        )
+        return _render(report, output_format)
 
     _run(work, debug)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from cecli._version import __version__
 from cecli.accumulate import RowFacts, Summary
+from cecli.compare import Comparison, RowPair
 from cecli.errors import OptionError
 
 
@@ -40,6 +41,8 @@ class Gate:
     limit: float
     value: float | None
     passed: bool
+    #: What the value is, when its name does not say (e.g. "upper end of the 95% interval").
+    measure: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,7 +54,8 @@ class Gate:
 
     def describe(self) -> str:
         shown = "n/a" if self.value is None else f"{self.value:.6g}"
-        return f"{self.name}: {shown} against a limit of {self.limit:g}"
+        measure = f" ({self.measure})" if self.measure else ""
+        return f"{self.name}: {shown}{measure} against a limit of {self.limit:g}"
 
 
 def check_gates(
@@ -211,3 +215,163 @@ def build_report(
         histogram or [],
         histogram_edges or [],
     )
+
+
+# -- compare ---------------------------------------------------------------------------
+
+
+def check_compare_gates(
+    comparison: Comparison, *, fail_if_worse: bool = False, max_increase: float | None = None
+) -> list[Gate]:
+    """``cecli compare``'s gates: a significant increase of the loss, or one above a tolerance."""
+    if max_increase is not None and not math.isfinite(max_increase):
+        raise OptionError(f"--max-increase must be a finite number; got {max_increase:g}.")
+    level = f"{comparison.confidence:.0%}"
+    gates = []
+    if fail_if_worse:
+        gates.append(
+            Gate(
+                "fail_if_worse",
+                0.0,
+                comparison.ci_low,
+                not comparison.ci_low > 0,
+                f"lower end of the {level} interval of the loss difference",
+            )
+        )
+    if max_increase is not None:
+        gates.append(
+            Gate(
+                "max_increase",
+                max_increase,
+                comparison.ci_high,
+                comparison.ci_high <= max_increase,
+                f"upper end of the {level} interval of the loss difference",
+            )
+        )
+    return gates
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    """Everything a renderer shows for ``cecli compare``."""
+
+    baseline: Summary
+    candidate: Summary
+    comparison: Comparison
+    classes: list[str]
+    #: The files: "baseline", "candidate", "labels".
+    inputs: dict[str, Any]
+    top: int
+    ids: dict[int, str] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def kind(self) -> str:
+        return self.baseline.kind
+
+    @property
+    def unit(self) -> str:
+        return self.baseline.unit
+
+    def label_name(self, index: int) -> str:
+        return self.classes[index] if 0 <= index < len(self.classes) else str(index)
+
+    def verdict_sentence(self) -> str:
+        """The verdict in words, e.g. "worse: the candidate's mean loss is higher, ..."."""
+        c = self.comparison
+        level = f"{c.confidence:.0%}"
+        if c.verdict == "worse":
+            return (
+                f"worse: the candidate's mean loss is higher, and the whole {level} interval "
+                "of the difference lies above 0"
+            )
+        if c.verdict == "better":
+            return (
+                f"better: the candidate's mean loss is lower, and the whole {level} interval "
+                "of the difference lies below 0"
+            )
+        return f"no significant difference: the {level} interval of the difference includes 0"
+
+    def predicted_name(self, index: int) -> str:
+        if self.kind == "multilabel":
+            return "present" if index else "absent"
+        return self.label_name(index)
+
+    def pair_dict(self, pair: RowPair) -> dict[str, Any]:
+        return {
+            "row": pair.row,
+            "id": self.ids.get(pair.row),
+            "label": self.label_name(pair.label),
+            "baseline_predicted": self.predicted_name(pair.baseline_predicted),
+            "baseline_confidence": _finite(pair.baseline_confidence),
+            "baseline_loss": _finite(pair.baseline_loss),
+            "candidate_predicted": self.predicted_name(pair.candidate_predicted),
+            "candidate_confidence": _finite(pair.candidate_confidence),
+            "candidate_loss": _finite(pair.candidate_loss),
+            "delta_loss": _finite(pair.delta),
+        }
+
+    def side(self, summary: Summary, name: str) -> dict[str, Any]:
+        return {
+            "file": self.inputs.get(name),
+            "input": "logits" if summary.from_logits else "probabilities",
+            "mean_loss": _finite(summary.mean_loss),
+            "accuracy": _finite(summary.accuracy),
+            "n_samples": summary.n_samples,
+            "perplexity": _finite(summary.perplexity),
+            "clipped": summary.clipped,
+            "flagged_count": summary.flagged_count,
+        }
+
+    def per_class(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "class": self.label_name(c.index),
+                "count": c.count,
+                "baseline_mean_loss": _finite(c.baseline_loss),
+                "candidate_mean_loss": _finite(c.candidate_loss),
+                "delta": _finite(c.delta),
+            }
+            for c in self.comparison.per_class
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        boot = c.bootstrap
+        return {
+            "cecli_version": __version__,
+            "command": "compare",
+            "kind": self.kind,
+            "unit": self.unit,
+            "n_samples": c.n_samples,
+            "classes": list(self.classes),
+            "baseline": self.side(self.baseline, "baseline"),
+            "candidate": self.side(self.candidate, "candidate"),
+            "labels": self.inputs.get("labels"),
+            "delta_mean_loss": _finite(c.delta_mean_loss),
+            "ci_low": _finite(c.ci_low),
+            "ci_high": _finite(c.ci_high),
+            "confidence": c.confidence,
+            "p_better": c.p_better,
+            "verdict": c.verdict,
+            "bootstrap": {
+                "resamples": boot.n_resamples,
+                "seed": boot.seed,
+                "method": boot.method,
+            },
+            "delta_accuracy": _finite(c.delta_accuracy),
+            "rows_better": c.rows_better,
+            "rows_worse": c.rows_worse,
+            "threshold": self.baseline.threshold,
+            "per_class": self.per_class(),
+            "regressions_count": c.regression_count,
+            "regressions": [self.pair_dict(p) for p in c.regressions],
+            "fixed_count": c.fixed_count,
+            "fixed": [self.pair_dict(p) for p in c.fixed],
+            "gates": [g.to_dict() for g in self.gates],
+            "passed": self.passed,
+        }

@@ -6,7 +6,7 @@ import csv
 import json
 from typing import TextIO
 
-from cecli.report import Report
+from cecli.report import CompareReport, Report
 
 COLUMNS = (
     "kind",
@@ -25,11 +25,38 @@ COLUMNS = (
 )
 
 
-def render(report: Report, out: TextIO) -> None:
+COMPARE_COLUMNS = (
+    "kind",
+    "unit",
+    "n_samples",
+    "baseline_mean_loss",
+    "candidate_mean_loss",
+    "delta_mean_loss",
+    "ci_low",
+    "ci_high",
+    "confidence",
+    "p_better",
+    "verdict",
+    "baseline_accuracy",
+    "candidate_accuracy",
+    "delta_accuracy",
+    "regressions_count",
+    "fixed_count",
+    "passed",
+)
+
+
+def render(report: Report | CompareReport, out: TextIO) -> None:
     data = report.to_dict()
+    columns = COLUMNS
+    if isinstance(report, CompareReport):
+        columns = COMPARE_COLUMNS
+        for side in ("baseline", "candidate"):
+            data[f"{side}_mean_loss"] = data[side]["mean_loss"]
+            data[f"{side}_accuracy"] = data[side]["accuracy"]
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerow(["" if data[c] is None else _cell(data[c]) for c in COLUMNS])
+    writer.writerow(columns)
+    writer.writerow(["" if data[c] is None else _cell(data[c]) for c in columns])
 
 
 def _cell(value: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from cecli.report import Report, fmt_number
+from cecli.report import CompareReport, Report, fmt_number
 
 
 def _cell(text: object) -> str:
@@ -18,7 +18,10 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[st
     return lines
 
 
-def render(report: Report, out: TextIO) -> None:
+def render(report: Report | CompareReport, out: TextIO) -> None:
+    if isinstance(report, CompareReport):
+        _render_compare(report, out)
+        return
     s, d = report.summary, report.to_dict()
     lines = ["### cecli score", ""]
     summary = [
@@ -74,4 +77,100 @@ def render(report: Report, out: TextIO) -> None:
         else:
             lines.append("None." if key == "flagged" else "")
         lines.append("")
+    out.write("\n".join(lines))
+
+
+def _signed(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return ("+" if value > 0 else "") + fmt_number(value, digits)
+
+
+def _render_compare(report: CompareReport, out: TextIO) -> None:
+    b, k, c, d = report.baseline, report.candidate, report.comparison, report.to_dict()
+    lines = ["### cecli compare", "", f"**Verdict: {report.verdict_sentence()}.**", ""]
+    summary = [
+        ["file", d["baseline"]["file"] or "", d["candidate"]["file"] or "", ""],
+        [
+            f"mean loss ({report.unit})",
+            fmt_number(b.mean_loss, 6),
+            fmt_number(k.mean_loss, 6),
+            _signed(c.delta_mean_loss, 6),
+        ],
+        [
+            f"{c.confidence:.0%} interval",
+            "",
+            "",
+            f"{_signed(c.ci_low, 6)} to {_signed(c.ci_high, 6)}",
+        ],
+        [
+            "accuracy",
+            f"{b.accuracy:.2%}",
+            f"{k.accuracy:.2%}",
+            f"{'+' if c.delta_accuracy > 0 else ''}{c.delta_accuracy * 100:.2f} pts",
+        ],
+        ["flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", ""],
+    ]
+    header = ["", "baseline", "candidate", "candidate - baseline"]
+    lines += [*_table(header, summary, {1, 2, 3}), ""]
+    boot = c.bootstrap
+    lines += [
+        f"{c.n_samples:,} paired samples ({report.kind}); p_better {c.p_better:.3f}; the "
+        f"candidate's loss is lower on {c.rows_better:.1%} of rows and higher on "
+        f"{c.rows_worse:.1%}. Bootstrap: {boot.n_resamples:,} resamples, {boot.method} "
+        f"interval, seed {boot.seed if boot.seed is not None else 'random'}.",
+        "",
+    ]
+    for gate in report.gates:
+        lines.append(
+            f"- gate {gate.name}: "
+            + ("passed: " if gate.passed else "**FAILED**: ")
+            + gate.describe()
+        )
+    if report.gates:
+        lines.append("")
+    class_rows = [
+        [
+            row["class"],
+            f"{row['count']:,}",
+            fmt_number(row["baseline_mean_loss"]),
+            fmt_number(row["candidate_mean_loss"]),
+            _signed(row["delta"]),
+        ]
+        for row in d["per_class"]
+    ]
+    title = "Per label" if report.kind == "multilabel" else "Per class"
+    header = [title.split()[1], "count", "baseline", "candidate", "difference"]
+    lines += [f"#### {title}, largest increase first", ""]
+    lines += [*_table(header, class_rows, {1, 2, 3, 4}), ""]
+    for key, count, title in (
+        (
+            "regressions",
+            c.regression_count,
+            "Regressions (candidate confidently wrong, baseline right)",
+        ),
+        ("fixed", c.fixed_count, "Fixed (baseline confidently wrong, candidate right)"),
+    ):
+        rows = d[key]
+        lines += [f"#### {title}: {len(rows)} of {count:,}", ""]
+        if not rows:
+            lines += ["None.", ""]
+            continue
+        with_ids = any(r["id"] is not None for r in rows)
+        header = ["row", *(["id"] if with_ids else []), "label", "baseline", "candidate"]
+        header += ["baseline loss", "candidate loss"]
+        table_rows = [
+            [
+                str(r["row"]),
+                *([r["id"] or ""] if with_ids else []),
+                r["label"],
+                f"{r['baseline_predicted']} ({fmt_number(r['baseline_confidence'], 2)})",
+                f"{r['candidate_predicted']} ({fmt_number(r['candidate_confidence'], 2)})",
+                fmt_number(r["baseline_loss"]),
+                fmt_number(r["candidate_loss"]),
+            ]
+            for r in rows
+        ]
+        right = {0, len(header) - 2, len(header) - 1}
+        lines += [*_table(header, table_rows, right), ""]
     out.write("\n".join(lines))

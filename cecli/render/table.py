@@ -14,7 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from cecli.accumulate import RowFacts
-from cecli.report import Report, fmt_number
+from cecli.compare import RowPair
+from cecli.report import CompareReport, Report, fmt_number
 
 
 def _summary(report: Report) -> Table:
@@ -130,8 +131,11 @@ class _Console(Console):
         raise BrokenPipeError
 
 
-def render(report: Report, out: TextIO) -> None:
+def render(report: Report | CompareReport, out: TextIO) -> None:
     console = _Console(file=out, width=min(100, max(80, Console(file=out).width)))
+    if isinstance(report, CompareReport):
+        _render_compare(report, console)
+        return
     s = report.summary
     console.print(_summary(report))
     console.print(_per_class(report))
@@ -146,6 +150,164 @@ def render(report: Report, out: TextIO) -> None:
     histogram = _histogram(report)
     if histogram is not None:
         console.print(histogram)
+    _gates(report, console)
+
+
+def _gates(report: Report | CompareReport, console: Console) -> None:
     for gate in report.gates:
         verdict = "[green]passed[/]" if gate.passed else "[bold red]FAILED[/]"
-        console.print(f"gate {verdict}  {gate.describe()}")
+        console.print(f"gate {verdict}  {escape(gate.describe())}")
+
+
+# -- compare ---------------------------------------------------------------------------
+
+_VERDICT_STYLE = {"better": "bold green", "worse": "bold red", "no_difference": "bold"}
+
+
+def _signed(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return ("+" if value > 0 else "") + fmt_number(value, digits)
+
+
+def _compare_files(report: CompareReport) -> Table:
+    b, k, c = report.baseline, report.candidate, report.comparison
+    table = Table(
+        box=box.SIMPLE_HEAD, show_header=False, title="cecli compare", title_justify="left"
+    )
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    files = report.inputs
+    table.add_row("baseline", escape(str(files.get("baseline"))))
+    table.add_row("candidate", escape(str(files.get("candidate"))))
+    if files.get("labels"):
+        table.add_row("labels", escape(str(files["labels"])))
+    inputs = {"logits" if s.from_logits else "probabilities" for s in (b, k)}
+    given = (
+        f"from {inputs.pop()}"
+        if len(inputs) == 1
+        else f"baseline from {'logits' if b.from_logits else 'probabilities'}, candidate from "
+        f"{'logits' if k.from_logits else 'probabilities'}"
+    )
+    table.add_row("kind", f"{report.kind}, {given}")
+    table.add_row("samples", f"{c.n_samples:,}, paired")
+    return table
+
+
+def _compare_summary(report: CompareReport) -> Table:
+    b, k, c = report.baseline, report.candidate, report.comparison
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("")
+    table.add_column("baseline", justify="right")
+    table.add_column("candidate", justify="right")
+    table.add_column("difference", justify="right")
+    table.add_column(f"{c.confidence:.0%} interval", justify="right")
+    table.add_row(
+        f"mean loss ({report.unit})",
+        fmt_number(b.mean_loss, 6),
+        fmt_number(k.mean_loss, 6),
+        _signed(c.delta_mean_loss, 6),
+        f"{_signed(c.ci_low)} to {_signed(c.ci_high)}",
+    )
+    table.add_row(
+        "accuracy",
+        f"{b.accuracy:.2%}",
+        f"{k.accuracy:.2%}",
+        f"{'+' if c.delta_accuracy > 0 else ''}{c.delta_accuracy * 100:.2f} pts",
+        "",
+    )
+    table.add_row("flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", "", "")
+    if b.clipped or k.clipped:
+        table.add_row("clipped", f"{b.clipped:,}", f"{k.clipped:,}", "", "")
+    return table
+
+
+def _compare_facts(report: CompareReport) -> Table:
+    c = report.comparison
+    boot = c.bootstrap
+    table = Table(box=box.SIMPLE_HEAD, show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    style = _VERDICT_STYLE[c.verdict]
+    table.add_row("verdict", f"[{style}]{escape(report.verdict_sentence())}[/]")
+    table.add_row(
+        "p_better",
+        f"{c.p_better:.3f}: the candidate's mean loss was lower in {c.p_better:.1%} of resamples",
+    )
+    table.add_row(
+        "rows",
+        f"the candidate's loss is lower on {c.rows_better:.1%} of rows, higher on "
+        f"{c.rows_worse:.1%}",
+    )
+    seed = "random" if boot.seed is None else str(boot.seed)
+    table.add_row(
+        "bootstrap", f"{boot.n_resamples:,} paired resamples, {boot.method} interval, seed {seed}"
+    )
+    return table
+
+
+def _compare_classes(report: CompareReport) -> Table:
+    title = "Per label" if report.kind == "multilabel" else "Per class"
+    table = Table(
+        box=box.SIMPLE_HEAD, title=f"{title}, largest increase first", title_justify="left"
+    )
+    table.add_column("label" if report.kind == "multilabel" else "class")
+    table.add_column("count", justify="right")
+    table.add_column("baseline", justify="right")
+    table.add_column("candidate", justify="right")
+    table.add_column("difference", justify="right")
+    for row in report.per_class():
+        delta = row["delta"]
+        shown = _signed(delta)
+        if delta is not None and delta > 0:
+            shown = f"[red]{shown}[/]"
+        table.add_row(
+            escape(str(row["class"])),
+            f"{row['count']:,}",
+            fmt_number(row["baseline_mean_loss"]),
+            fmt_number(row["candidate_mean_loss"]),
+            shown,
+        )
+    return table
+
+
+def _pairs(report: CompareReport, pairs: tuple[RowPair, ...], title: str) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    table.add_column("id" if report.ids else "row", overflow="fold")
+    table.add_column("label")
+    table.add_column("baseline", justify="right")
+    table.add_column("candidate", justify="right")
+    table.add_column("loss, baseline -> candidate", justify="right")
+    for pair in pairs:
+        d = report.pair_dict(pair)
+        table.add_row(
+            escape(str(d["id"] if d["id"] is not None else d["row"])),
+            escape(str(d["label"])),
+            escape(f"{d['baseline_predicted']} ({fmt_number(d['baseline_confidence'], 2)})"),
+            escape(f"{d['candidate_predicted']} ({fmt_number(d['candidate_confidence'], 2)})"),
+            f"{fmt_number(d['baseline_loss'], 3)} -> {fmt_number(d['candidate_loss'], 3)}",
+        )
+    return table
+
+
+def _render_compare(report: CompareReport, console: Console) -> None:
+    c = report.comparison
+    console.print(_compare_files(report))
+    console.print(_compare_summary(report))
+    console.print(_compare_facts(report))
+    console.print(_compare_classes(report))
+    threshold = f"{report.baseline.threshold:g}"
+    for pairs, count, what in (
+        (c.regressions, c.regression_count, "Regressions: candidate confidently wrong"),
+        (c.fixed, c.fixed_count, "Fixed: baseline confidently wrong"),
+    ):
+        other = "baseline" if what.startswith("Regressions") else "candidate"
+        if count:
+            title = f"{what}, {other} right: {len(pairs)} of {count:,}, largest change first"
+            console.print(_pairs(report, pairs, title))
+        else:
+            console.print(f"{what}, {other} right: none.\n")
+    console.print(
+        f"Confidently wrong: wrong with confidence >= {threshold}. Losses in {report.unit}.\n"
+    )
+    _gates(report, console)

@@ -1,0 +1,299 @@
+"""Two models on the same rows: is the candidate better, worse, or the same?
+
+:func:`compare_rows` takes the per-row scores of a baseline and a candidate,
+already lined up row by row, and returns a :class:`Comparison`: the paired
+difference of their mean losses with a bootstrap confidence interval (see
+:mod:`cecli.bootstrap`), a verdict, the accuracy of each, and the rows where
+one is confidently wrong and the other right. Pure NumPy: no files, no printing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cecli.accumulate import ClassSummary
+from cecli.bootstrap import BootstrapResult, Method, paired_bootstrap
+from cecli.errors import ShapeError, ValueRangeError
+from cecli.losses import SampleScores
+
+VERDICTS = ("better", "worse", "no_difference")
+
+
+@dataclass(frozen=True)
+class RowScores:
+    """One model's per-row facts over a whole input (see :class:`cecli.SampleScores`).
+
+    ``weight`` is each row's whole weight in the mean loss: its sample weight
+    times its class weight, if any.
+    """
+
+    loss: NDArray[np.float64]
+    label: NDArray[np.intp]
+    predicted: NDArray[np.intp]
+    confidence: NDArray[np.float64]
+    correct: NDArray[np.bool_]
+    flagged: NDArray[np.bool_]
+    weight: NDArray[np.float64]
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[SampleScores]) -> RowScores:
+        """The facts of consecutive chunks, as one."""
+        if not parts:
+            empty = np.empty(0)
+            return cls(empty, empty.astype(np.intp), empty.astype(np.intp), empty,
+                       empty.astype(bool), empty.astype(bool), empty)  # fmt: skip
+        return cls(
+            *(
+                np.concatenate([getattr(p, name) for p in parts])
+                for name in ("loss", "label", "predicted", "confidence", "correct", "flagged")
+            ),
+            np.concatenate([p.weight for p in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+    def take(self, order: NDArray[np.intp]) -> RowScores:
+        """These rows in another order (or a subset of them)."""
+        return RowScores(*(getattr(self, name)[order] for name in RowScores.__dataclass_fields__))
+
+    def with_weight(self, weight: NDArray[np.float64]) -> RowScores:
+        return RowScores(
+            self.loss,
+            self.label,
+            self.predicted,
+            self.confidence,
+            self.correct,
+            self.flagged,
+            weight,
+        )
+
+
+@dataclass(frozen=True)
+class RowPair:
+    """One row as both models see it. ``row`` is 0-based, in the baseline's order."""
+
+    row: int
+    label: int
+    baseline_predicted: int
+    baseline_confidence: float
+    baseline_loss: float
+    candidate_predicted: int
+    candidate_confidence: float
+    candidate_loss: float
+
+    @property
+    def delta(self) -> float:
+        return self.candidate_loss - self.baseline_loss
+
+
+@dataclass(frozen=True)
+class ClassDelta:
+    """One class (multilabel: one label): the mean loss of each model and the difference."""
+
+    index: int
+    count: int
+    baseline_loss: float | None
+    candidate_loss: float | None
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline_loss is None or self.candidate_loss is None:
+            return None
+        return self.candidate_loss - self.baseline_loss
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare_rows` found.
+
+    ``delta_mean_loss`` is the candidate's mean loss minus the baseline's,
+    over the same rows with the same weights, and ``ci_low``, ``ci_high`` its
+    interval at ``confidence``. ``p_better`` is the fraction of bootstrap
+    resamples in which the candidate's mean loss is lower. ``verdict`` is
+    "worse" when the whole interval lies above 0, "better" when it lies below,
+    and "no_difference" otherwise. ``rows_better`` and ``rows_worse`` are the
+    fractions of rows where the candidate's loss is lower or higher.
+    ``regressions`` are the rows the candidate gets confidently wrong and the
+    baseline right, largest loss increase first; ``fixed`` the reverse,
+    largest decrease first. Each holds at most ``keep`` rows; the counts
+    count them all.
+    """
+
+    n_samples: int
+    delta_mean_loss: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_better: float
+    verdict: str
+    bootstrap: BootstrapResult
+    baseline_accuracy: float
+    candidate_accuracy: float
+    rows_better: float
+    rows_worse: float
+    per_class: tuple[ClassDelta, ...]
+    regression_count: int
+    regressions: tuple[RowPair, ...]
+    fixed_count: int
+    fixed: tuple[RowPair, ...]
+
+    @property
+    def delta_accuracy(self) -> float:
+        return self.candidate_accuracy - self.baseline_accuracy
+
+
+def verdict_of(ci_low: float, ci_high: float) -> str:
+    """ "worse" if the interval of candidate - baseline lies above 0, "better" if below."""
+    if ci_low > 0:
+        return "worse"
+    if ci_high < 0:
+        return "better"
+    return "no_difference"
+
+
+def compare_rows(
+    baseline: RowScores,
+    candidate: RowScores,
+    *,
+    baseline_classes: Sequence[ClassSummary] = (),
+    candidate_classes: Sequence[ClassSummary] = (),
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    method: Method = "bca",
+    keep: int | None = 10,
+) -> Comparison:
+    """Compare two models' per-row scores over the same rows.
+
+    Parameters
+    ----------
+    baseline, candidate : RowScores
+        Each model's facts, row ``i`` of one the same sample as row ``i`` of
+        the other, with the same weights.
+    baseline_classes, candidate_classes : sequence of ClassSummary
+        Each model's per-class summary (:attr:`cecli.Summary.per_class`), in
+        the same class order; they give the per-class table.
+    n_resamples, confidence, seed, method
+        The bootstrap's (see :func:`cecli.bootstrap.paired_bootstrap`).
+    keep : int or None, default 10
+        Most regressions and fixed rows to keep; None keeps all.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.losses import score
+    >>> y = [0, 1, 1, 0]
+    >>> a = RowScores.concatenate([score("binary", y, [0.2, 0.7, 0.6, 0.1])])
+    >>> b = RowScores.concatenate([score("binary", y, [0.1, 0.9, 0.8, 0.05])])
+    >>> c = compare_rows(a, b, seed=0)
+    >>> c.delta_mean_loss < 0, c.rows_better
+    (True, 1.0)
+    >>> compare_rows(a, a).verdict
+    'no_difference'
+    """
+    n = len(baseline)
+    if len(candidate) != n:
+        raise ShapeError(
+            f"the baseline has {n} rows and the candidate {len(candidate)}; they must be the same."
+        )
+    if len(baseline_classes) != len(candidate_classes):
+        raise ShapeError("the two models' per-class summaries have different numbers of classes.")
+    diff = candidate.loss - baseline.loss
+    bad = ~np.isfinite(diff)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        which, side = (
+            ("baseline", baseline)
+            if not np.isfinite(baseline.loss[row])
+            else ("candidate", candidate)
+        )
+        raise ValueRangeError(
+            f"row {row}: the {which}'s loss is {side.loss[row]!r}, so the difference has no "
+            f"mean ({int(bad.sum())} rows in all). A probability of exactly 0 for the true class "
+            "gives an infinite loss; leave eps at auto to clip it."
+        )
+    weights = None if np.all(baseline.weight == 1) else baseline.weight
+    result = paired_bootstrap(
+        diff,
+        weights,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
+        method=method,
+    )
+    regressed = candidate.flagged & baseline.correct
+    fixed = baseline.flagged & candidate.correct
+    return Comparison(
+        n_samples=n,
+        delta_mean_loss=result.estimate,
+        ci_low=result.ci_low,
+        ci_high=result.ci_high,
+        confidence=confidence,
+        p_better=result.p_below_zero,
+        verdict=verdict_of(result.ci_low, result.ci_high),
+        bootstrap=result,
+        baseline_accuracy=float(np.mean(baseline.correct)),
+        candidate_accuracy=float(np.mean(candidate.correct)),
+        rows_better=float(np.mean(diff < 0)),
+        rows_worse=float(np.mean(diff > 0)),
+        per_class=_per_class(baseline_classes, candidate_classes),
+        regression_count=int(np.count_nonzero(regressed)),
+        regressions=_pairs(
+            baseline, candidate, np.flatnonzero(regressed), diff, -1, keep, candidate
+        ),
+        fixed_count=int(np.count_nonzero(fixed)),
+        fixed=_pairs(baseline, candidate, np.flatnonzero(fixed), diff, 1, keep, baseline),
+    )
+
+
+def _per_class(
+    baseline: Sequence[ClassSummary], candidate: Sequence[ClassSummary]
+) -> tuple[ClassDelta, ...]:
+    """Classes with their two mean losses, the largest increase first (then by class)."""
+    rows = [
+        ClassDelta(b.index, b.count, b.mean_loss, c.mean_loss)
+        for b, c in zip(baseline, candidate, strict=True)
+    ]
+    return tuple(sorted(rows, key=lambda r: (r.delta is None, -(r.delta or 0.0), r.index)))
+
+
+def _pairs(
+    baseline: RowScores,
+    candidate: RowScores,
+    rows: NDArray[np.intp],
+    diff: NDArray[np.float64],
+    sign: int,
+    keep: int | None,
+    wrong: RowScores,
+) -> tuple[RowPair, ...]:
+    """``rows`` ordered by ``sign * diff`` (ties: lower row first), at most ``keep``.
+
+    The label shown is the ``wrong`` model's: for multilabel rows each model's
+    facts describe its own worst label, and the one that matters is the one
+    it got confidently wrong.
+    """
+    order = np.lexsort((rows, sign * diff[rows]))
+    if keep is not None:
+        order = order[:keep]
+    return tuple(
+        RowPair(
+            row=int(r),
+            label=int(wrong.label[r]),
+            baseline_predicted=int(baseline.predicted[r]),
+            baseline_confidence=float(baseline.confidence[r]),
+            baseline_loss=float(baseline.loss[r]),
+            candidate_predicted=int(candidate.predicted[r]),
+            candidate_confidence=float(candidate.confidence[r]),
+            candidate_loss=float(candidate.loss[r]),
+        )
+        for r in rows[order]
+    )
