@@ -10,6 +10,9 @@ offline and gives the same files every time (fixed seeds):
   a held-out test split, and the true digits. Eight labels are deliberately
   flipped (see ``FLIPPED_ROWS`` below and sample_data/README.md) so that the
   report has confident mistakes to flag besides the model's real ones.
+* ``digits_probs_mlp.csv``: a second digits model, a small neural network
+  (scikit-learn's MLPClassifier), on the same test images in the same order:
+  the candidate to compare with the logistic regression in ``cecli compare``.
 * ``breast_cancer_logits.csv``: a binary breast-cancer classifier's logit
   (the decision function, log-odds of "benign") with the true label
   (1 = benign, 0 = malignant) and a sample id, in one file.
@@ -31,6 +34,7 @@ import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -63,6 +67,11 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     write_csv(HERE / "digits_probs.csv", header, list(probs.T), ["{:.8f}"] * 10)
     write_csv(HERE / "digits_labels.csv", ["label"], [labels], ["{:d}"])
     np.savez_compressed(HERE / "digits.npz", probs=probs, labels=labels)
+    mlp = make_pipeline(StandardScaler(), MLPClassifier((64,), max_iter=1000, random_state=SEED))
+    mlp.fit(x_train, y_train)
+    write_csv(
+        HERE / "digits_probs_mlp.csv", header, list(mlp.predict_proba(x_test).T), ["{:.8f}"] * 10
+    )
     return probs, labels
 
 
