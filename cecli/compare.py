@@ -120,7 +120,9 @@ class Comparison:
     fractions of rows where the candidate's loss is lower or higher.
     ``regressions`` are the rows the candidate gets confidently wrong and the
     baseline right, largest loss increase first; ``fixed`` the reverse,
-    largest decrease first. Each holds at most ``keep`` rows; the counts
+    largest decrease first. ``largest_increases`` are the rows whose loss rose
+    the most, whether either model is right or not: a few of them can outweigh
+    many small improvements. Each holds at most ``keep`` rows; the counts
     count them all.
     """
 
@@ -141,6 +143,8 @@ class Comparison:
     regressions: tuple[RowPair, ...]
     fixed_count: int
     fixed: tuple[RowPair, ...]
+    #: The rows whose loss rose the most, right or wrong: what drives the difference.
+    largest_increases: tuple[RowPair, ...] = ()
 
     @property
     def delta_accuracy(self) -> float:
@@ -252,7 +256,19 @@ def compare_rows(
         ),
         fixed_count=int(np.count_nonzero(fixed)),
         fixed=_pairs(baseline, candidate, np.flatnonzero(fixed), diff, 1, keep, baseline),
+        largest_increases=_pairs(
+            baseline, candidate, _largest(diff, keep), diff, -1, keep, candidate
+        ),
     )
+
+
+def _largest(diff: NDArray[np.float64], keep: int | None) -> NDArray[np.intp]:
+    """Rows with a positive difference, at least the ``keep`` largest of them."""
+    rows = np.flatnonzero(diff > 0)
+    if keep is None or len(rows) <= keep:
+        return rows
+    kth = np.partition(diff[rows], len(rows) - keep)[len(rows) - keep]
+    return rows[diff[rows] >= kth]
 
 
 def _per_class(

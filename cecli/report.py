@@ -372,6 +372,7 @@ class CompareReport:
             "regressions": [self.pair_dict(p) for p in c.regressions],
             "fixed_count": c.fixed_count,
             "fixed": [self.pair_dict(p) for p in c.fixed],
+            "largest_increases": [self.pair_dict(p) for p in c.largest_increases],
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }

@@ -33,3 +33,28 @@ def test_every_command_is_in_the_readme():
     group = typer.main.get_command(app)
     for name in group.commands:
         assert re.search(rf"cecli {name}\b", README), name
+
+
+def _console_with_output() -> list[tuple[str, str]]:
+    """Each README command that is followed by its output: (command, output)."""
+    pairs = re.findall(r"```console\n([^\n]+)\n```\n\n```text\n(.*?)```", README, re.DOTALL)
+    return [(command.split("&& ")[-1], output) for command, output in pairs]
+
+
+def test_the_readme_shows_what_its_commands_print(monkeypatch):
+    """The outputs printed in the README are what the commands print today."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    pairs = _console_with_output()
+    assert {c.split()[1] for c, _ in pairs} == {"score", "compare"}
+    for command, shown in pairs:
+        argv = shlex.split(command)
+        assert argv[0] == "cecli"
+        result = CliRunner().invoke(app, argv[1:])
+        printed = "\n".join(line.rstrip() for line in result.output.splitlines()).strip()
+        assert printed == shown.strip(), command

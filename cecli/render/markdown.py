@@ -150,9 +150,10 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
             "Regressions (candidate confidently wrong, baseline right)",
         ),
         ("fixed", c.fixed_count, "Fixed (baseline confidently wrong, candidate right)"),
+        ("largest_increases", None, "Largest loss increases, right or wrong"),
     ):
         rows = d[key]
-        lines += [f"#### {title}: {len(rows)} of {count:,}", ""]
+        lines += [f"#### {title}: {len(rows)}" + ("" if count is None else f" of {count:,}"), ""]
         if not rows:
             lines += ["None.", ""]
             continue

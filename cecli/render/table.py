@@ -307,6 +307,9 @@ def _render_compare(report: CompareReport, console: Console) -> None:
             console.print(_pairs(report, pairs, title))
         else:
             console.print(f"{what}, {other} right: none.\n")
+    if c.largest_increases:
+        title = f"Largest loss increases, right or wrong: {len(c.largest_increases)}"
+        console.print(_pairs(report, c.largest_increases, title))
     console.print(
         f"Confidently wrong: wrong with confidence >= {threshold}. Losses in {report.unit}.\n"
     )
