@@ -26,15 +26,17 @@ Conventions, in one place:
   target probability of the predicted class, ``t[argmax p]`` (binary: ``t``):
   the chance that the prediction is right under the target distribution,
   which is 0 or 1 for one-hot targets.
-* **Bin edges.** ``n_bins`` equal-width bins with edges
-  ``np.linspace(0, 1, n_bins + 1)``; bin ``b`` holds ``lower < c <= upper``
-  and the first bin also holds ``c = 0`` (``np.searchsorted(edges[1:-1], c)``).
-  These are the bins of Guo et al. (2017), of scikit-learn's
-  ``calibration_curve(strategy="uniform")`` and of torchmetrics' original
-  loop (``conf > lower & conf <= upper``). torchmetrics' later
-  ``torch.bucketize(..., right=True)`` binning uses ``lower <= c < upper`` and
-  counts ``c = 1`` in a hidden extra bin (Lightning-AI/torchmetrics#3510);
-  that is not copied. The two agree unless a confidence lies exactly on an edge.
+* **Bin edges.** ``n_bins`` equal-width bins with edges ``b / n_bins``;
+  bin ``b`` holds ``lower < c <= upper`` and the first bin also holds
+  ``c = 0`` (``np.searchsorted(edges[1:-1], c)``). These are the bins of
+  Guo et al. (2017), of scikit-learn's ``calibration_curve(strategy="uniform")``
+  and of torchmetrics' original loop (``conf > lower & conf <= upper``).
+  torchmetrics' later ``torch.bucketize(..., right=True)`` binning uses
+  ``lower <= c < upper`` and counts ``c = 1`` in a hidden extra bin
+  (Lightning-AI/torchmetrics#3510); that is not copied. The edges are
+  correctly rounded, where scikit-learn's ``np.linspace(0, 1, n_bins + 1)``
+  can be one ulp off (its ``linspace(0, 1, 6)[3]`` is 0.6000000000000001):
+  all of these agree unless a confidence lies exactly on an edge.
 * **ECE and MCE.** ``ECE = sum_b (W_b / W) |acc_b - conf_b|`` and
   ``MCE = max_b |acc_b - conf_b|`` over bins with positive weight, where
   ``W_b`` is the bin's weight (its count, unweighted), ``acc_b`` and
@@ -45,6 +47,8 @@ Conventions, in one place:
 * **Units.** Entropies, KL divergence and losses are in the unit of ``base``
   (nats, bits or bans), as everywhere in cecli; the Brier score and the
   calibration errors are probabilities and have no unit.
+* **Precision.** Per-row values are computed in float64 whatever the input's
+  type (float32 logits included), and summed in float64.
 """
 
 from __future__ import annotations
@@ -91,6 +95,8 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 #: ``exp(beta * d)`` is still exactly 0 for every ``beta >= 1e-27``, ``d * 0`` is 0
 #: where ``-inf * 0`` would be NaN, and the value is finite in float32 too.
 _MASKED_GAP = -1e30
+#: The temperature search stops when its Newton step is below this, relative to ``1 / T``.
+_TOLERANCE = 1e-7
 #: A cap on the temperature search's evaluations; bisection alone needs fewer than 50.
 _MAX_EVALUATIONS = 100
 
@@ -207,7 +213,7 @@ class TemperatureFit:
     True when the minimum lies at or beyond an end of ``bounds``: then the
     true minimiser is that far out or further (``T = T_min`` when the
     predictions are all right and separable: the loss keeps falling as
-    ``T -> 0``). ``iterations`` counts evaluations of the objective.
+    ``T -> 0``). ``evaluations`` counts passes of the objective over the rows.
     """
 
     temperature: float
@@ -220,7 +226,7 @@ class TemperatureFit:
     n_bins: int
     bounds: tuple[float, float]
     at_bound: bool
-    iterations: int
+    evaluations: int
 
 
 # --- shared pieces -------------------------------------------------------------------
@@ -526,20 +532,26 @@ def _categorical_facts(
             confidence = p.max(axis=0)
             predicted = _top1(p, confidence, preds, lo)
             entropy = -(p * _safe_log(p)).sum(axis=0)
-            log_p = np.log(np.clip(p, eps_value, 1.0 - eps_value))
+            log_p = None  # formed below only where it is needed
         out["confidence"][lo:hi] = confidence
         out["entropy"][lo:hi] = entropy
         if t is None:
             y = labels[lo:hi]
             out["credit"][lo:hi] = predicted == y
             out["target_entropy"][lo:hi] = 0.0
-            out["kl"][lo:hi] = -_take(log_p, y)
+            if log_p is None:  # probabilities: clipped as the loss clips them
+                p_true = np.clip(_take(p, y), eps_value, 1.0 - eps_value)
+                out["kl"][lo:hi] = -np.log(p_true)
+            else:
+                out["kl"][lo:hi] = -_take(log_p, y)
             # Brier: sum_j (p_j - [j = y])^2, formed without cancelling 1 against p_y
             b = p.shape[1]
             p.reshape(-1)[y * b + np.arange(b)] -= 1.0
             residual = p
         else:
             out["credit"][lo:hi] = _take(t, predicted)
+            if log_p is None:
+                log_p = np.log(np.clip(p, eps_value, 1.0 - eps_value))
             log_t = _safe_log(t)
             out["target_entropy"][lo:hi] = -(t * log_t).sum(axis=0)
             # KL(t || p) = sum_j t_j (log t_j - log p_j); a zero t_j adds nothing
@@ -759,6 +771,13 @@ class CalibrationAccumulator:
         each (multilabel). ``row_offset`` (the chunk's first row in the whole
         input, by default following the rows added so far) only numbers rows
         in error messages.
+
+        Raises
+        ------
+        cecli.errors.CecliError
+            For input the loss functions would refuse (shapes, NaN, rows not
+            summing to 1, labels out of range, a true class masked with -inf,
+            bad weights), naming the row. A chunk that fails adds nothing.
         """
         offset = self._next_row if row_offset is None else int(row_offset)
         columns = np.shape(y_pred)[1] if np.ndim(y_pred) == 2 else 1
@@ -1079,14 +1098,13 @@ def _categorical_objective(
         d = np.subtract(z, top, out=z)
         predicted = _top1(d, 0.0, preds, lo)
         t = None if targets is None else _class_major(targets, lo, hi)
-        masked = np.isneginf(d)
-        if (
-            masked.any()
-            and ((masked & (t > 0)) if t is not None else _take(masked, labels[lo:hi])).any()
-        ):
-            return False
-        # -inf, and finite gaps beyond float32's range, become the stand-in: exp is 0 either way
-        np.maximum(d, _MASKED_GAP, out=d)
+        if d.min() < _MASKED_GAP:
+            masked = np.isneginf(d)
+            if ((masked & (t > 0)) if t is not None else _take(masked, labels[lo:hi])).any():
+                return False
+            # -inf, and finite gaps beyond float32's range, become the stand-in: exp is 0
+            # either way
+            np.maximum(d, _MASKED_GAP, out=d)
         if t is None:
             y = labels[lo:hi]
             target_gap[lo:hi] = _take(d, y)
@@ -1171,24 +1189,28 @@ def fit_temperature(
     """The temperature ``T`` that minimises the mean cross-entropy, found in ``bounds``.
 
     Categorical: the loss of ``softmax(z / T)`` for logits ``z``; for
-    probabilities ``z = log(max(p, eps))``, so that ``softmax(z / T)`` is
-    ``p^(1/T)`` renormalised. Binary and multilabel: the logit ``z`` (for a
-    probability, ``log(p / (1 - p))`` with ``p`` clipped to ``[eps, 1 - eps]``)
-    is scaled to ``z / T``. ``T > 1`` softens over-confident predictions,
-    ``T < 1`` sharpens under-confident ones; the top-1 class never changes.
+    probabilities ``z = log(clip(p, eps, 1))``, so that ``softmax(z / T)`` is
+    ``p^(1/T)`` renormalised (at ``T = 1`` this is ``p`` itself, renormalised:
+    for rows that sum to 1 only within the tolerance, ``loss_before`` differs
+    slightly from the loss functions' value). Binary and multilabel: the
+    logit ``z`` (for a probability, ``log(p / (1 - p))`` with ``p`` clipped to
+    ``[eps, 1 - eps]``) is scaled to ``z / T``; multilabel fits one ``T`` for
+    every cell. ``T > 1`` softens over-confident predictions, ``T < 1``
+    sharpens under-confident ones; the top-1 class never changes.
 
-    The search is over ``beta = 1 / T`` in ``[1 / T_max, 1 / T_min]``
-    (``bounds`` default ``(0.05, 20)``): the mean cross-entropy is convex in
-    ``beta`` (a log-sum-exp of ``beta z`` minus a linear term), so its
-    minimiser in the interval is unique and is where the derivative changes
-    sign. A safeguarded Newton iteration on the derivative finds it, starting
-    at ``T = 1`` and falling back to bisection in ``log beta`` whenever a
-    Newton step leaves the bracket; it stops when the step is below
-    ``1e-10 beta``, usually after 4 to 7 evaluations. Each evaluation is one
-    pass over the predictions (three sums per row), multithreaded.
+    The search is bounded: ``T`` in ``bounds``, by default ``[0.05, 20]``.
+    It runs over ``beta = 1 / T``, in which the mean cross-entropy is convex
+    (a log-sum-exp of ``beta z`` minus a linear term), so the minimiser in
+    the interval is unique and is where the derivative changes sign. A
+    safeguarded Newton iteration finds it (see :func:`_minimise`): steps in
+    ``log beta`` from ``T = 1``, bisection whenever a step leaves the
+    bracket, float32 passes until the step is below 1e-5 relative, then
+    float64 passes until it is below 1e-7 (usually one); 4 to 8 passes in
+    all, each over every prediction, multithreaded.
 
-    The rows must all be in memory: pass every row, or a
-    :class:`ReservoirSample` of them when the input is streamed.
+    The rows must be in memory, and the fit keeps ``1.5`` times their
+    float64 size besides: pass every row, or a :class:`ReservoirSample` of
+    them when the input is streamed.
 
     Parameters
     ----------
@@ -1257,7 +1279,7 @@ def fit_temperature(
         n_bins=n_bins,
         bounds=(t_min, t_max),
         at_bound=at_bound,
-        iterations=evaluations,
+        evaluations=evaluations,
     )
 
 
@@ -1270,17 +1292,21 @@ def _minimise(
     ``u = log beta`` (``u -= g' / g''`` with ``g(u) = f(e^u)``), which
     overshoots far less than steps in ``beta`` when the curvature grows
     towards small ``beta``. It keeps a bracket ``[a, b]`` known to hold the
-    minimiser (``f' < 0`` left of it, ``f' > 0`` right of it); a step that
+    minimiser (``f' < 0`` left of it, ``f' > 0`` right of it). A step that
     leaves the bracket becomes a try of the interval's end (once) if it left
-    on that side, else the geometric midpoint of the bracket. Steps run on
-    fast float32 evaluations until they are below 1e-7 relative, then on
-    float64 ones until below 1e-6 (usually at once); the bracket is reset at
-    that switch, since float32 signs that close to the root may be wrong.
+    on that side, else the geometric midpoint of the bracket, as does any
+    step where ``g'' <= 0``.
+
+    Categorical objectives first run on float32 passes, until a step is
+    below 1e-5 relative; that step is taken, and float64 passes continue
+    until one is below :data:`_TOLERANCE` (usually the first: float32 puts
+    the root within about 1e-7). The bracket is reset at the switch, since
+    float32 signs that close to the root may be wrong.
     """
     a, b = low, high
     at, beta = start, start.beta
-    precise = objective.kind != "categorical"  # only categorical has a fast float32 mode
-    tolerance = 1e-6 if precise else 1e-7
+    precise = start.precise and objective.kind != "categorical"
+    tolerance = _TOLERANCE if precise else 1e-5
     tried_low = tried_high = False
     evaluations = 1
     at_bound = False
@@ -1303,21 +1329,26 @@ def _minimise(
         # in u = log beta: g' = beta f', g'' = beta f' + beta^2 f''
         g1 = beta * grad
         g2 = g1 + beta * beta * at.curvature
-        step = g1 / g2 if g2 > 0 else math.inf
-        if abs(step) <= tolerance or b - a <= 1e-13 * b:
-            if precise:
-                break
-            precise, tolerance, a, b = True, 1e-6, low, high
+        step = g1 / g2 if g2 > 0 else math.nan
+        converged = abs(step) <= tolerance or b - a <= 1e-13 * b
+        if converged and precise:
+            break
+        if converged or (not precise and evaluations >= _MAX_EVALUATIONS // 2):
+            precise, tolerance, a, b = True, _TOLERANCE, low, high
+            if not converged:
+                continue
+        if math.isnan(step):
+            beta = math.sqrt(a * b)
             continue
-        proposal = beta * math.exp(-step) if abs(step) < 700 else math.inf * -step
-        if not a < proposal < b:
+        proposal = beta * math.exp(-min(max(step, -700.0), 700.0))
+        if not a < proposal < b and not converged:
             if proposal >= b and b == high and not tried_high:
                 proposal = high
             elif proposal <= a and a == low and not tried_low:
                 proposal = low
             else:
                 proposal = math.sqrt(a * b)
-        beta = proposal
+        beta = min(max(proposal, low), high)
     if not at.precise:
         at = objective(at.beta, True)
         evaluations += 1

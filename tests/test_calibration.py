@@ -623,6 +623,26 @@ def test_temperature_soft_targets_and_masked_logits():
     assert_fit_is_the_minimum(fit, categorical_loss(targets, logits))
 
 
+def test_masking_with_the_lowest_float32_is_masking_with_minus_inf():
+    logits, labels = calibrated_logits(11, 3_000, 6)
+    logits = logits.astype(np.float32)
+    mask = (np.random.default_rng(11).random(logits.shape) < 0.3) & (
+        np.arange(6) != labels[:, None]
+    )
+    lowest = logits.copy()
+    lowest[mask] = np.finfo(np.float32).min  # -3.4e38: z - max(z) is beyond float32
+    infinite = logits.copy()
+    infinite[mask] = -np.inf
+    fit_lowest = fit_temperature(labels, lowest, from_logits=True)
+    fit_infinite = fit_temperature(labels, infinite, from_logits=True)
+    assert math.isfinite(fit_lowest.loss)
+    assert fit_lowest.temperature == pytest.approx(fit_infinite.temperature, rel=1e-12)
+    assert fit_lowest.loss == pytest.approx(fit_infinite.loss, rel=1e-12)
+    assert_fit_is_the_minimum(fit_infinite, categorical_loss(labels, infinite.astype(float)))
+    summary = calibration(labels, lowest, from_logits=True)
+    assert summary.brier == pytest.approx(calibration(labels, infinite, from_logits=True).brier)
+
+
 def test_temperature_at_the_ends_of_the_range():
     # right, and separable: the loss keeps falling as T -> 0
     separable = fit_temperature([0, 1, 2], np.eye(3) * 5.0, from_logits=True)
@@ -642,7 +662,7 @@ def test_fitting_a_million_by_ten_is_quick():
     # a smoke test of the vectorised objective: a few evaluations, not one per row
     logits, labels = calibrated_logits(12, 200_000, 10)
     fit = fit_temperature(labels, 3.0 * logits, from_logits=True)
-    assert fit.iterations <= 12
+    assert fit.evaluations <= 12
     assert fit.temperature == pytest.approx(3.0, rel=0.02)
 
 
