@@ -147,7 +147,7 @@ def paired_bootstrap(
     bad = ~np.isfinite(v)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueRangeError(f"row {row}: the value {v[row]!r} is not finite.")
+        raise ValueRangeError(f"row {row}: the value {float(v[row])} is not finite.")
     w = None
     if weights is not None:
         w = np.ascontiguousarray(weights, dtype=np.float64)
