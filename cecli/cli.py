@@ -13,6 +13,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum
 from typing import Annotated
 
@@ -174,6 +175,10 @@ PositiveOption = Annotated[
 ]
 ChunkSizeOption = Annotated[str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+PlotOption = Annotated[
+    str | None,
+    typer.Option(help="Also draw the report's pictures to this .png, .svg or .pdf (matplotlib)."),
+]
 
 
 def _score_options(
@@ -196,6 +201,15 @@ def _score_options(
         base=base.value,
         keep=None if top == 0 else top,
     )
+
+
+def _plot_path(plot: str | None) -> object:
+    """The checked ``--plot`` path (before any work is done), or None."""
+    if plot is None:
+        return None
+    from cecli.render.plot import check_plot_path
+
+    return check_plot_path(plot)
 
 
 def _render(report: object, output_format: OutputFormat) -> int:
@@ -256,6 +270,23 @@ def score(
     min_accuracy: Annotated[
         float | None, typer.Option(help="Gate: fail if the accuracy is below this (0 to 1).")
     ] = None,
+    calibration: Annotated[
+        bool,
+        typer.Option(
+            "--calibration",
+            help="Also report calibration: ECE, Brier, a reliability table, the temperature.",
+        ),
+    ] = False,
+    bins: Annotated[
+        int, typer.Option(min=1, max=1000, help="Equal-width confidence bins for calibration.")
+    ] = 15,
+    adaptive: Annotated[
+        bool,
+        typer.Option(
+            "--adaptive", help="Show equal-mass bins (adaptive ECE's) in the reliability table."
+        ),
+    ] = False,
+    plot: PlotOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
@@ -268,6 +299,7 @@ def score(
         from cecli.render.progress import stderr_progress
         from cecli.report import build_report, check_gates
 
+        plot_path = _plot_path(plot)
         options = InputOptions(
             kind=kind.value,
             from_logits=logits,
@@ -298,8 +330,13 @@ def score(
             try:
                 scored = score_inputs(
                     inputs,
-                    _score_options(  # type: ignore[arg-type]
-                        weights, eps, label_smoothing, focal_gamma, threshold, base, top
+                    replace(
+                        _score_options(  # type: ignore[arg-type]
+                            weights, eps, label_smoothing, focal_gamma, threshold, base, top
+                        ),
+                        calibration_bins=bins if calibration or plot_path else None,
+                        temperature=calibration,
+                        fine_histogram=plot_path is not None,
                     ),
                     on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
                     progress=stderr_progress(inputs),
@@ -325,7 +362,14 @@ def score(
                 gates,
                 scored.histogram,
                 scored.histogram_edges,
+                scored.calibration if calibration else None,
+                scored.temperature,
+                "adaptive" if adaptive else "uniform",
             )
+        if plot_path is not None:
+            from cecli.render.plot import write_score_plot
+
+            write_score_plot(plot_path, report, scored, adaptive=adaptive)
         return _render(report, output_format)
 
     _run(work, debug)
@@ -405,6 +449,7 @@ def compare(
     label_key: LabelKeyOption = None,
     positive: PositiveOption = None,
     chunk_size: ChunkSizeOption = "64M",
+    plot: PlotOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Compare CANDIDATE with BASELINE on the same rows: better, worse, or no difference."""
@@ -415,7 +460,7 @@ def compare(
         from cecli.pipeline import CompareOptions, compare_inputs
         from cecli.readers import STDIN
         from cecli.render.progress import stderr_progress
-        from cecli.report import CompareReport, check_compare_gates
+        from cecli.report import CompareReport, check_compare_gates, check_max_increase
 
         if labels == STDIN:
             raise OptionError(
@@ -430,6 +475,8 @@ def compare(
         if not 0 < confidence < 1:
             hint = f" (for {confidence:g}%, write {confidence / 100:g})" if confidence > 1 else ""
             raise OptionError(f"--confidence must lie in (0, 1); got {confidence:g}{hint}.")
+        check_max_increase(max_increase)
+        plot_path = _plot_path(plot)
 
         def options(from_logits: bool) -> InputOptions:
             return InputOptions(
@@ -483,6 +530,10 @@ def compare(
                 compared.comparison, fail_if_worse=fail_if_worse, max_increase=max_increase
             ),
         )
+        if plot_path is not None:
+            from cecli.render.plot import write_compare_plot
+
+            write_compare_plot(plot_path, report)
         return _render(report, output_format)
 
     _run(work, debug)

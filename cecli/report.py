@@ -13,6 +13,7 @@ from typing import Any
 
 from cecli._version import __version__
 from cecli.accumulate import RowFacts, Summary
+from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
 from cecli.compare import Comparison, RowPair
 from cecli.errors import OptionError
 
@@ -104,10 +105,59 @@ class Report:
     #: Rows per bin of per-sample loss; bin ``i`` ends at ``histogram_edges[i]``.
     histogram: list[int] = field(default_factory=list)
     histogram_edges: list[float] = field(default_factory=list)
+    #: Calibration statistics (``--calibration``), and the temperature fitted.
+    calibration: CalibrationSummary | None = None
+    temperature: TemperatureFit | None = None
+    #: Which reliability table a person sees: "uniform" (equal-width) or "adaptive" bins.
+    binning: str = "uniform"
 
     @property
     def passed(self) -> bool:
         return all(g.passed for g in self.gates)
+
+    def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
+        """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
+        c = self.calibration
+        if c is None:
+            return ()
+        return c.adaptive_bins if self.binning == "adaptive" else c.bins
+
+    def calibration_dict(self) -> dict[str, Any] | None:
+        c, t = self.calibration, self.temperature
+        if c is None:
+            return None
+        out: dict[str, Any] = {
+            "n_bins": c.n_bins,
+            "binned": BINNED[c.kind],
+            "ece": _finite(c.ece),
+            "mce": _finite(c.mce),
+            "adaptive_ece": _finite(c.adaptive_ece),
+            "adaptive_ece_bound": _finite(c.adaptive_ece_bound),
+            "brier": _finite(c.brier),
+            "mean_confidence": _finite(c.mean_confidence),
+            "accuracy": _finite(c.accuracy),
+            "entropy": _finite(c.entropy),
+            "target_entropy": _finite(c.target_entropy),
+            "kl_divergence": _finite(c.kl_divergence),
+            "cross_entropy": _finite(c.cross_entropy),
+            "bins": [_bin_dict(b) for b in c.bins],
+            "adaptive_bins": [_bin_dict(b) for b in c.adaptive_bins],
+            "temperature": None,
+            "loss_at_temperature": None,
+            "ece_at_temperature": None,
+        }
+        if t is not None:
+            out |= {
+                "temperature": _finite(t.temperature),
+                "loss_at_temperature": _finite(t.loss),
+                "ece_at_temperature": _finite(t.ece),
+                "loss_before_temperature": _finite(t.loss_before),
+                "ece_before_temperature": _finite(t.ece_before),
+                "temperature_at_bound": t.at_bound,
+                "temperature_bounds": list(t.bounds),
+                "temperature_rows": t.n_samples,
+            }
+        return out
 
     def label_name(self, index: int) -> str:
         return self.classes[index] if 0 <= index < len(self.classes) else str(index)
@@ -189,9 +239,30 @@ class Report:
                     [*self.histogram_edges, math.inf], self.histogram, strict=False
                 )
             ],
+            "calibration": self.calibration_dict(),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
+
+
+#: What the reliability bins hold, per kind.
+BINNED = {
+    "categorical": "top-1 confidence",
+    "binary": "positive-class probability",
+    "multilabel": "each label's probability",
+}
+
+
+def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:
+    return {
+        "lower": b.lower,
+        "upper": b.upper,
+        "count": b.count,
+        "weight": b.weight,
+        "confidence": _finite(b.confidence),
+        "accuracy": _finite(b.accuracy),
+        "gap": _finite(b.gap),
+    }
 
 
 def build_report(
@@ -203,6 +274,9 @@ def build_report(
     gates: list[Gate] | None = None,
     histogram: list[int] | None = None,
     histogram_edges: list[float] | None = None,
+    calibration: CalibrationSummary | None = None,
+    temperature: TemperatureFit | None = None,
+    binning: str = "uniform",
 ) -> Report:
     wanted = {r.row for r in summary.flagged} | {r.row for r in summary.worst}
     return Report(
@@ -214,18 +288,25 @@ def build_report(
         gates or [],
         histogram or [],
         histogram_edges or [],
+        calibration,
+        temperature,
+        binning,
     )
 
 
 # -- compare ---------------------------------------------------------------------------
 
 
+def check_max_increase(max_increase: float | None) -> None:
+    if max_increase is not None and not math.isfinite(max_increase):
+        raise OptionError(f"--max-increase must be a finite number; got {max_increase:g}.")
+
+
 def check_compare_gates(
     comparison: Comparison, *, fail_if_worse: bool = False, max_increase: float | None = None
 ) -> list[Gate]:
     """``cecli compare``'s gates: a significant increase of the loss, or one above a tolerance."""
-    if max_increase is not None and not math.isfinite(max_increase):
-        raise OptionError(f"--max-increase must be a finite number; got {max_increase:g}.")
+    check_max_increase(max_increase)
     level = f"{comparison.confidence:.0%}"
     gates = []
     if fail_if_worse:

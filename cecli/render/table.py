@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cecli.accumulate import RowFacts
 from cecli.compare import RowPair
-from cecli.report import CompareReport, Report, fmt_number
+from cecli.report import BINNED, CompareReport, Report, fmt_number
 
 
 def _summary(report: Report) -> Table:
@@ -124,6 +124,91 @@ def _histogram(report: Report) -> Table | None:
     return table
 
 
+def _calibration(report: Report) -> Table | None:
+    c, t = report.calibration, report.temperature
+    if c is None:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, show_header=False, title="Calibration", title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins")
+    table.add_row("ECE", f"{c.ece:.4f} (expected calibration error; 0 is calibrated)")
+    table.add_row("MCE", f"{c.mce:.4f} (the largest gap of a bin)")
+    table.add_row("adaptive ECE", f"{c.adaptive_ece:.4f} ({c.n_bins} equal-mass bins)")
+    over = c.mean_confidence - c.accuracy
+    credit = "accuracy" if c.kind == "categorical" else "fraction positive"
+    lean = "over-confident" if over > 0 else "under-confident" if over < 0 else "even"
+    table.add_row(
+        "confidence",
+        f"{c.mean_confidence:.4f} mean, against {credit} {c.accuracy:.4f}: {lean} "
+        f"by {abs(over):.4f}",
+    )
+    table.add_row("Brier", f"{c.brier:.4f}")
+    table.add_row(f"entropy ({c.unit})", f"{c.entropy:.4f} mean, of the predictions")
+    if c.kl_divergence is not None:
+        table.add_row(
+            f"soft targets ({c.unit})",
+            f"cross-entropy {c.cross_entropy:.4f} = target entropy {c.target_entropy:.4f} "
+            f"+ KL divergence {c.kl_divergence:.4f}",
+        )
+    if t is not None:
+        n = report.summary.n_samples
+        rows = (
+            f"all {n:,} rows" if t.n_samples == n else f"a sample of {t.n_samples:,} of {n:,} rows"
+        )
+        bound = " (at the bound of the search)" if t.at_bound else ""
+        table.add_row("temperature", f"{t.temperature:.4f}{bound}, fitted on {rows}")
+        table.add_row(
+            f"at T = {t.temperature:.3g}",
+            f"loss {t.loss_before:.4f} -> {t.loss:.4f} {t.unit}, ECE {t.ece_before:.4f} -> "
+            f"{t.ece:.4f}",
+        )
+    return table
+
+
+def _gap_bar(accuracy: float, confidence: float, width: int) -> str:
+    """Accuracy as a full bar, the gap to the confidence as a light one (red: over-confident)."""
+    low, high = sorted((accuracy, confidence))
+    solid = round(max(0.0, min(1.0, low)) * width)
+    gap = round(max(0.0, min(1.0, high)) * width) - solid
+    colour = "red" if confidence > accuracy else "blue"
+    return f"[cyan]{'█' * solid}[/][{colour}]{'░' * gap}[/]"
+
+
+def _reliability(report: Report) -> Table | None:
+    c = report.calibration
+    if c is None:
+        return None
+    shape = "equal-mass" if report.binning == "adaptive" else "equal-width"
+    bins = report.reliability_bins()
+    table = Table(box=box.SIMPLE_HEAD, title=f"Reliability, {shape} bins", title_justify="left")
+    credit = "accuracy" if c.kind == "categorical" else "positive"
+    table.add_column("confidence" if c.kind == "categorical" else "probability")
+    table.add_column("count", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column(credit, justify="right")
+    table.add_column("gap", justify="right")
+    table.add_column("", min_width=20)
+    for b in bins:
+        if b.confidence is None or b.accuracy is None:
+            continue  # an empty bin
+        interval = f"{b.lower:.3f} - {b.upper:.3f}"
+        table.add_row(
+            interval,
+            f"{b.count:,}",
+            f"{b.confidence:.3f}",
+            f"{b.accuracy:.3f}",
+            f"{b.gap:+.3f}",
+            _gap_bar(b.accuracy, b.confidence, 20),
+        )
+    table.caption = (
+        f"█ {credit}, ░ the gap to the mean {'confidence' if c.kind == 'categorical' else 'p'}"
+        " (red: over-confident, blue: under-confident); empty bins are left out"
+    )
+    table.caption_justify = "left"
+    return table
+
+
 class _Console(Console):
     def on_broken_pipe(self) -> None:
         # rich would exit with status 1; the caller decides (a gate may have failed)
@@ -150,6 +235,9 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     histogram = _histogram(report)
     if histogram is not None:
         console.print(histogram)
+    for table in (_calibration(report), _reliability(report)):
+        if table is not None:
+            console.print(table)
     _gates(report, console)
 
 

@@ -1,0 +1,228 @@
+"""Pictures of a report, with matplotlib (an optional extra: ``pip install cecli[plot]``).
+
+:func:`write_plot` draws one figure for a report and writes it to a .png,
+.svg or .pdf file: for ``cecli score``, the reliability diagram (when the
+report has calibration) and the histogram of per-sample losses with the
+region where confidently wrong rows lie; for ``cecli compare``, the
+distribution of the bootstrap differences with the interval. The file is
+written beside its final path and renamed into place, so a failed run
+leaves no half-written picture.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cecli.errors import OptionError
+
+FORMATS = (".png", ".svg", ".pdf")
+#: Figure size in inches and resolution: 1,600 x 1,000 pixels for two panels.
+PANEL_INCHES = (8.0, 10.0)
+DPI = 100
+
+
+def check_plot_path(path: str) -> Path:
+    """The path, if its extension is one matplotlib writes here and its folder exists."""
+    target = Path(path)
+    if target.suffix.lower() not in FORMATS:
+        raise OptionError(
+            f"--plot {path}: the picture's format comes from its extension; use .png, .svg or .pdf."
+        )
+    if not target.parent.is_dir():
+        raise OptionError(f"--plot {path}: the folder {str(target.parent)!r} does not exist.")
+    require_matplotlib()
+    return target
+
+
+def require_matplotlib() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise OptionError(
+            "--plot needs matplotlib, which is not installed: pip install 'cecli[plot]' "
+            "(or pip install matplotlib)."
+        ) from None
+    matplotlib.use("Agg")  # files only: never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: Path) -> None:
+    """Write the figure beside ``path``, then rename it into place."""
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or "."
+    )
+    os.close(fd)
+    try:
+        figure.savefig(temporary, dpi=DPI, format=path.suffix.lower().lstrip("."))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def loss_panel(ax: Any, edges: list[float], counts: list[int], unit: str, flag_at: float) -> None:
+    """Histogram of per-sample losses on a log axis; the confidently-wrong region shaded."""
+    lows = np.asarray(edges[:-1], dtype=float)
+    highs = np.asarray(edges[1:], dtype=float)
+    heights = np.asarray(counts, dtype=float)
+    ax.bar(lows, heights, width=highs - lows, align="edge", color="#4c72b0", edgecolor="none")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"per-sample loss ({unit}), log scale")
+    ax.set_ylabel("rows")
+    if math.isfinite(flag_at) and flag_at > 0:
+        ax.axvspan(flag_at, highs[-1] if len(highs) else flag_at * 10, color="#c44e52", alpha=0.15)
+        ax.axvline(flag_at, color="#c44e52", linewidth=1)
+        ax.text(
+            flag_at,
+            ax.get_ylim()[1] * 0.95,
+            " confidently wrong rows lie here",
+            color="#c44e52",
+            va="top",
+            fontsize=9,
+        )
+    ax.set_title("Per-sample loss")
+
+
+def bootstrap_panel(
+    ax: Any,
+    resamples: np.ndarray,
+    estimate: float,
+    ci_low: float,
+    ci_high: float,
+    confidence: float,
+    unit: str,
+) -> None:
+    """Histogram of the bootstrap differences, the interval shaded, 0 and the estimate marked."""
+    values = np.asarray(resamples, dtype=float)
+    values = values[np.isfinite(values)]
+    bins = min(80, max(10, int(math.sqrt(len(values)))))
+    ax.axvspan(
+        ci_low, ci_high, color="#dd8452", alpha=0.3, zorder=0, label=f"{confidence:.0%} interval"
+    )
+    ax.hist(values, bins=bins, color="#4c72b0", edgecolor="none", alpha=0.85, zorder=2)
+    ax.axvline(
+        estimate, color="black", linewidth=1.2, zorder=3, label=f"difference {estimate:+.4g}"
+    )
+    ax.axvline(0.0, color="#c44e52", linewidth=1, linestyle="--", zorder=3, label="no difference")
+    ax.set_xlabel(f"candidate - baseline mean loss ({unit}), per resample")
+    ax.set_ylabel("resamples")
+    ax.legend(loc="upper right", fontsize=9)
+    ax.set_title(f"Paired bootstrap: {len(values):,} resamples")
+
+
+def reliability_panel(ax: Any, bins: Any, kind: str, title: str) -> None:
+    """Accuracy per confidence bin against the diagonal; the gap shaded; counts written on."""
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    used = [b for b in bins if b.count and b.accuracy is not None]
+    if used:
+        lows = np.array([b.lower for b in used])
+        widths = np.array([b.upper - b.lower for b in used])
+        accuracy = np.array([b.accuracy for b in used])
+        confidence = np.array([b.confidence for b in used])
+        accuracy_label = "fraction positive" if kind != "categorical" else "accuracy"
+        ax.bar(
+            lows,
+            accuracy,
+            width=widths,
+            align="edge",
+            color="#4c72b0",
+            edgecolor="white",
+            label=accuracy_label,
+        )
+        ax.bar(
+            lows,
+            confidence - accuracy,
+            bottom=accuracy,
+            width=widths,
+            align="edge",
+            color="#c44e52",
+            alpha=0.35,
+            edgecolor="#c44e52",
+            hatch="//",
+            label="gap to the mean confidence",
+        )
+        for b, low, width in zip(used, lows, widths, strict=True):
+            top = max(b.accuracy, b.confidence)
+            ax.text(
+                low + width / 2,
+                min(top + 0.02, 1.02),
+                f"{b.count:,}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90 if len(used) > 10 else 0,
+            )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.12)
+    what = "top-1 confidence" if kind == "categorical" else "predicted probability"
+    ax.set_xlabel(f"{what} (rows per bin written above the bars)")
+    ax.set_ylabel("accuracy" if kind == "categorical" else "fraction positive")
+    ax.legend(loc="upper left", fontsize=9)
+    ax.set_title(title)
+
+
+def write_score_plot(path: Path, report: Any, scored: Any, *, adaptive: bool = False) -> None:
+    """The reliability diagram and the per-sample loss histogram of a ``cecli score`` run."""
+    plt = require_matplotlib()
+    s = report.summary
+    c = scored.calibration
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=PANEL_INCHES)
+    bins = c.adaptive_bins if adaptive else c.bins
+    shape = "equal-mass" if adaptive else "equal-width"
+    ece = c.adaptive_ece if adaptive else c.ece
+    reliability_panel(top, bins, s.kind, f"Reliability: {len(bins)} {shape} bins, ECE {ece:.4f}")
+    flag_at = math.nan
+    if s.kind != "multilabel":
+        flag_at = (
+            -math.log1p(-s.threshold) / math.log(_BASE[s.unit]) if s.threshold < 1 else math.nan
+        )
+    edges = [0.0, *scored.fine_edges]
+    # the open last bin, drawn as one more decade-tenth
+    edges.append(edges[-1] * edges[-1] / edges[-2])
+    edges[0] = (
+        edges[1] * edges[1] / edges[2]
+    )  # losses of 0 go in the first bin, drawn on a log axis
+    loss_panel(bottom, edges, scored.fine_histogram, s.unit, flag_at)
+    figure.suptitle(f"cecli score: {s.n_samples:,} rows, mean loss {s.mean_loss:.4f} {s.unit}")
+    figure.tight_layout()
+    try:
+        _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
+#: Each unit's base.
+_BASE = {"nats": math.e, "bits": 2.0, "bans": 10.0}
+
+
+def write_compare_plot(path: Path, report: Any) -> None:
+    """The bootstrap distribution of a :class:`~cecli.report.CompareReport`."""
+    plt = require_matplotlib()
+    c = report.comparison
+    figure, ax = plt.subplots(figsize=(PANEL_INCHES[0], PANEL_INCHES[1] / 2))
+    bootstrap_panel(
+        ax,
+        c.bootstrap.resamples,
+        c.delta_mean_loss,
+        c.ci_low,
+        c.ci_high,
+        c.confidence,
+        report.unit,
+    )
+    figure.suptitle(f"cecli compare: {c.verdict.replace('_', ' ')}")
+    figure.tight_layout()
+    try:
+        _save(figure, path)
+    finally:
+        plt.close(figure)
