@@ -25,6 +25,18 @@ COLUMNS = (
 )
 
 
+#: With ``--calibration``, before ``passed``.
+CALIBRATION_COLUMNS = (
+    "ece",
+    "mce",
+    "adaptive_ece",
+    "brier",
+    "temperature",
+    "loss_at_temperature",
+    "ece_at_temperature",
+)
+
+
 COMPARE_COLUMNS = (
     "kind",
     "unit",
@@ -54,6 +66,9 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         for side in ("baseline", "candidate"):
             data[f"{side}_mean_loss"] = data[side]["mean_loss"]
             data[f"{side}_accuracy"] = data[side]["accuracy"]
+    elif report.calibration is not None:
+        columns = (*COLUMNS[:-1], *CALIBRATION_COLUMNS, COLUMNS[-1])
+        data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     writer.writerow(["" if data[c] is None else _cell(data[c]) for c in columns])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from cecli.report import CompareReport, Report, fmt_number
+from cecli.report import BINNED, CompareReport, Report, fmt_number
 
 
 def _cell(text: object) -> str:
@@ -77,7 +77,60 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         else:
             lines.append("None." if key == "flagged" else "")
         lines.append("")
+    lines += _calibration(report)
     out.write("\n".join(lines))
+
+
+def _calibration(report: Report) -> list[str]:
+    c, t = report.calibration, report.temperature
+    if c is None:
+        return []
+    credit = "accuracy" if c.kind == "categorical" else "fraction positive"
+    rows = [
+        ["binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins"],
+        ["ECE", f"{c.ece:.4f}"],
+        ["MCE", f"{c.mce:.4f}"],
+        ["adaptive ECE", f"{c.adaptive_ece:.4f}"],
+        ["mean confidence", f"{c.mean_confidence:.4f} ({credit} {c.accuracy:.4f})"],
+        ["Brier", f"{c.brier:.4f}"],
+        [f"mean entropy ({c.unit})", f"{c.entropy:.4f}"],
+    ]
+    if c.kl_divergence is not None:
+        rows.append(
+            [f"target entropy + KL ({c.unit})", f"{c.target_entropy:.4f} + {c.kl_divergence:.4f}"]
+        )
+    if t is not None:
+        n = report.summary.n_samples
+        on = f"all {n:,} rows" if t.n_samples == n else f"a sample of {t.n_samples:,} of {n:,} rows"
+        rows.append(["temperature", f"{t.temperature:.4f}, fitted on {on}"])
+        rows.append(
+            [
+                f"at T = {t.temperature:.3g}",
+                f"loss {t.loss_before:.4f} -> {t.loss:.4f}, ECE {t.ece_before:.4f} -> {t.ece:.4f}",
+            ]
+        )
+    lines = ["#### Calibration", "", *_table(["", ""], rows, set()), ""]
+    shape = "equal-mass" if report.binning == "adaptive" else "equal-width"
+    header = [
+        "bin",
+        "count",
+        "mean confidence" if c.kind == "categorical" else "mean p",
+        credit,
+        "gap",
+    ]
+    bins = [
+        [
+            f"{b.lower:.3f} - {b.upper:.3f}",
+            f"{b.count:,}",
+            f"{b.confidence:.3f}",
+            f"{b.accuracy:.3f}",
+            f"{b.gap:+.3f}",
+        ]
+        for b in report.reliability_bins()
+        if b.confidence is not None and b.accuracy is not None
+    ]
+    lines += [f"#### Reliability, {shape} bins", "", *_table(header, bins, {1, 2, 3, 4}), ""]
+    return lines
 
 
 def _signed(value: float | None, digits: int = 4) -> str:
