@@ -57,4 +57,7 @@ def test_the_readme_shows_what_its_commands_print(monkeypatch):
         assert argv[0] == "cecli"
         result = CliRunner().invoke(app, argv[1:])
         printed = "\n".join(line.rstrip() for line in result.output.splitlines()).strip()
-        assert printed == shown.strip(), command
+        if shown.startswith("...\n"):  # the end of the output
+            assert printed.endswith(shown.removeprefix("...\n").strip()), command
+        else:
+            assert printed == shown.strip(), command

@@ -140,8 +140,7 @@ def _calibration(report: Report) -> Table | None:
     lean = "over-confident" if over > 0 else "under-confident" if over < 0 else "even"
     table.add_row(
         "confidence",
-        f"{c.mean_confidence:.4f} mean, against {credit} {c.accuracy:.4f}: {lean} "
-        f"by {abs(over):.4f}",
+        f"{c.mean_confidence:.4f} mean vs {credit} {c.accuracy:.4f}: {lean} by {abs(over):.4f}",
     )
     table.add_row("Brier", f"{c.brier:.4f}")
     table.add_row(f"entropy ({c.unit})", f"{c.entropy:.4f} mean, of the predictions")
