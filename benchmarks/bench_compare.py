@@ -138,7 +138,7 @@ def main() -> None:
     del os.environ["CECLI_NUM_THREADS"]
     assert _kernels.n_threads() >= 1
     short = N_RESAMPLES // 10
-    t, stats = timed(lambda: naive(diff, short, 0), 1)
+    t, _ = timed(lambda: naive(diff, short, 0), 1)
     rows.append(("numpy loop (200, x10)", t * 10, None))
     try:
         t, scipy_result = timed(lambda: scipy_percentile(diff, short, 0), 1)
