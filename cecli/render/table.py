@@ -136,12 +136,18 @@ def _calibration(report: Report) -> Table | None:
     table.add_row("MCE", f"{c.mce:.4f} (the largest gap of a bin)")
     table.add_row("adaptive ECE", f"{c.adaptive_ece:.4f} ({c.n_bins} equal-mass bins)")
     over = c.mean_confidence - c.accuracy
-    credit = "accuracy" if c.kind == "categorical" else "fraction positive"
-    lean = "over-confident" if over > 0 else "under-confident" if over < 0 else "even"
-    table.add_row(
-        "confidence",
-        f"{c.mean_confidence:.4f} mean vs {credit} {c.accuracy:.4f}: {lean} by {abs(over):.4f}",
-    )
+    if c.kind == "categorical":
+        lean = "over-confident" if over > 0 else "under-confident" if over < 0 else "even"
+        table.add_row(
+            "confidence",
+            f"{c.mean_confidence:.4f} mean vs accuracy {c.accuracy:.4f}: {lean} by {abs(over):.4f}",
+        )
+    else:
+        lean = "too high" if over > 0 else "too low" if over < 0 else "even"
+        table.add_row(
+            "mean p",
+            f"{c.mean_confidence:.4f} vs {c.accuracy:.4f} positive: {abs(over):.4f} {lean}",
+        )
     table.add_row("Brier", f"{c.brier:.4f}")
     table.add_row(f"entropy ({c.unit})", f"{c.entropy:.4f} mean, of the predictions")
     if c.kl_divergence is not None:
@@ -180,7 +186,11 @@ def _reliability(report: Report) -> Table | None:
         return None
     shape = "equal-mass" if report.binning == "adaptive" else "equal-width"
     bins = report.reliability_bins()
-    table = Table(box=box.SIMPLE_HEAD, title=f"Reliability, {shape} bins", title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"Reliability, {shape} bins (empty ones left out)",
+        title_justify="left",
+    )
     credit = "accuracy" if c.kind == "categorical" else "positive"
     table.add_column("confidence" if c.kind == "categorical" else "probability")
     table.add_column("count", justify="right")
@@ -200,10 +210,11 @@ def _reliability(report: Report) -> Table | None:
             f"{b.gap:+.3f}",
             _gap_bar(b.accuracy, b.confidence, 20),
         )
-    table.caption = (
-        f"█ {credit}, ░ the gap to the mean {'confidence' if c.kind == 'categorical' else 'p'}"
-        " (red: over-confident, blue: under-confident); empty bins are left out"
-    )
+    if c.kind == "categorical":
+        legend = "█ accuracy, ░ gap to the mean confidence (red: over-, blue: under-confident)"
+    else:
+        legend = "█ fraction positive, ░ gap to the mean p (red: p too high, blue: too low)"
+    table.caption = legend
     table.caption_justify = "left"
     return table
 
