@@ -152,16 +152,16 @@ def _calibration(report: Report) -> Table | None:
     table.add_row(f"entropy ({c.unit})", f"{c.entropy:.4f} mean, of the predictions")
     if c.kl_divergence is not None:
         table.add_row(
-            f"soft targets ({c.unit})",
-            f"cross-entropy {c.cross_entropy:.4f} = target entropy {c.target_entropy:.4f} "
-            f"+ KL divergence {c.kl_divergence:.4f}",
+            f"split ({c.unit})",
+            f"cross-entropy {c.cross_entropy:.4f} = H(targets) {c.target_entropy:.4f} "
+            f"+ KL {c.kl_divergence:.4f}",
         )
     if t is not None:
         n = report.summary.n_samples
         rows = (
             f"all {n:,} rows" if t.n_samples == n else f"a sample of {t.n_samples:,} of {n:,} rows"
         )
-        bound = " (at the bound of the search)" if t.at_bound else ""
+        bound = " (a bound of the search)" if t.at_bound else ""
         table.add_row("temperature", f"{t.temperature:.4f}{bound}, fitted on {rows}")
         table.add_row(
             f"at T = {t.temperature:.3g}",
