@@ -168,7 +168,14 @@ def _score(
             on_batch(batch, scores)
         if progress is not None:
             progress(batch.first_row + batch.n_rows)
-    summary = accumulator.result()
+    try:
+        summary = accumulator.result()
+    except WeightError as error:
+        column = inputs.options.weight_col
+        if column is None:
+            raise  # class weights: an option, not a file
+        error = WeightError(f"column {column!r}: {error}")
+        raise in_file(inputs.source_of("weights"), error) from None
     fit = None
     if calibrator is not None and sample is not None:
         targets, preds, weights = sample.arrays()

@@ -373,6 +373,15 @@ def empty_stdin(tmp: Path) -> Case:
     return Case(["-", good_labels(tmp)], ["standard input", "empty"], stdin=b"")
 
 
+def sample_weights_all_zero(tmp: Path) -> Case:
+    rows = [[*row, label, 0.0] for row, label in zip(pred_rows(probs()), labels(), strict=True)]
+    write_csv(tmp / "preds.csv", [*CLASSES, "label", "w"], rows)
+    return Case(
+        ["preds.csv", "--label-col", "label", "--weight-col", "w"],
+        ["preds.csv", "column 'w'", "sum to zero", "positive weight"],
+    )
+
+
 def unreadable_file(tmp: Path) -> Case:
     name = good_preds(tmp)
     (tmp / name).chmod(0)
@@ -435,6 +444,7 @@ MORE_CASES: dict[str, Callable[[Path], Case]] = {
         three_strings_for_binary,
         pred_col_of_text,
         npy_on_stdin,
+        sample_weights_all_zero,
     ]
 }
 
