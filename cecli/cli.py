@@ -473,7 +473,11 @@ def compare(
                 "as a file."
             )
         if not 0 < confidence < 1:
-            hint = f" (for {confidence:g}%, write {confidence / 100:g})" if confidence > 1 else ""
+            hint = (
+                f" (for {confidence:g}%, write {confidence / 100:g})"
+                if 1 < confidence < 100
+                else ""
+            )
             raise OptionError(f"--confidence must lie in (0, 1); got {confidence:g}{hint}.")
         check_max_increase(max_increase)
         plot_path = _plot_path(plot)

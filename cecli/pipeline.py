@@ -362,7 +362,12 @@ def compare_inputs(
     """
     order = class_order(baseline, candidate)
     b = collect_side(baseline, options, None if progress is None else progress(baseline))
-    c = collect_side(candidate, options, None if progress is None else progress(candidate), order)
+    c_options = options
+    explicit = options.class_weights is not None and not isinstance(options.class_weights, str)
+    if order is not None and explicit:  # weights given in the baseline's class order
+        weights = np.asarray(options.class_weights, dtype=np.float64)[order]
+        c_options = replace(options, class_weights=weights)
+    c = collect_side(candidate, c_options, None if progress is None else progress(candidate), order)
     b_file, c_file = baseline.pred_source.display, candidate.pred_source.display
     c_rows, c_key = c.rows, c.target_key
     if order is not None:  # the candidate's classes, in the baseline's order

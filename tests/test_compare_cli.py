@@ -470,10 +470,6 @@ def test_an_option_the_parser_refuses_is_one_line_in_a_real_process(problem, arg
     assert "cecli compare --help" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli.compare hints 'write 1' for --confidence 100 (and 'write 2.5' for 250)",
-)
 @pytest.mark.parametrize("level", ["100", "250"])
 def test_a_confidence_hint_is_never_itself_out_of_range(problem, level):
     result = invoke(problem.base, problem.cand, "--confidence", level)
@@ -683,11 +679,6 @@ def test_class_columns_in_another_order_give_the_same_result(problem, tmp_path):
     assert other["candidate"]["mean_loss"] == pytest.approx(same["candidate"]["mean_loss"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: pipeline.compare_inputs scores the candidate with class weights in the "
-    "baseline's column order; candidate.mean_loss is then wrong (the difference is right)",
-)
 def test_class_weights_follow_the_class_names_in_another_column_order(problem, tmp_path):
     order = [2, 0, 1]
     cand = write_preds(
