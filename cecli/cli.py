@@ -341,12 +341,12 @@ def score(
                     on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
                     progress=stderr_progress(inputs),
                 )
+                if writer is not None:
+                    writer.commit()
             except BaseException:
                 if writer is not None:
                     writer.abort()
                 raise
-            if writer is not None:
-                writer.commit()
             gates = check_gates(
                 scored.summary,
                 fail_above=fail_above,

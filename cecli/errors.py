@@ -56,6 +56,10 @@ class OptionError(CecliError, ValueError):
     """An option value outside its allowed range."""
 
 
+class OutputError(CecliError):
+    """A file cecli was asked to write (``--per-sample``, ``--plot``) that cannot be written."""
+
+
 class InputError(CecliError, ValueError):
     """A file that cannot be read as the predictions or labels it should hold."""
 

@@ -215,6 +215,49 @@ def test_per_sample_refuses_to_overwrite_an_input(files):
     assert files["labels"].read_bytes() == before
 
 
+def test_per_sample_onto_a_folder_is_refused_before_any_work(files, tmp_path):
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    before = set(tmp_path.iterdir())
+    result = invoke(files["preds"], files["labels"], "--per-sample", folder)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "is a folder" in result.stderr
+    assert list(folder.iterdir()) == []
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_a_per_sample_file_that_cannot_be_written_is_one_line_and_no_temporary(
+    files, tmp_path, monkeypatch
+):
+    from cecli.render import per_sample
+
+    class FullDisk:
+        def __init__(self, path, schema):
+            self.path = path
+
+        def write_table(self, table):
+            with open(self.path, "wb") as half:
+                half.write(b"row,id")
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(per_sample.pacsv, "CSVWriter", FullDisk)
+    out = tmp_path / "per_sample.csv"
+    out.write_text("what the user had\n")
+    before = set(tmp_path.iterdir())
+    result = invoke(files["preds"], files["labels"], "--per-sample", out)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "No space left on device" in result.stderr
+    assert out.read_text() == "what the user had\n"
+    assert set(tmp_path.iterdir()) == before
+
+
 def test_an_interrupted_run_leaves_no_file_and_no_temporary(files, tmp_path):
     # row 50's label is not a class: the run fails after writing earlier chunks
     text = files["labels"].read_text().splitlines()

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from cecli.errors import InputError, OptionError
+from cecli.errors import InputError, OptionError, OutputError
 from cecli.losses import SampleScores
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
@@ -48,6 +48,11 @@ class PerSampleWriter:
                 raise InputError(
                     path, "is one of the input files; --per-sample will not overwrite it."
                 )
+        if os.path.isdir(target):
+            raise OptionError(
+                f"--per-sample {path}: is a folder; name a file in it, such as "
+                f"{os.path.join(path, 'per_sample' + self.format)}."
+            )
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):
             raise InputError(path, f"cannot be written: the folder {folder} does not exist.")
@@ -79,6 +84,16 @@ class PerSampleWriter:
         return names[np.clip(index, 0, len(self.classes))]
 
     def write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
+        try:
+            self._write(scores, ids)
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def _failed(self, error: OSError) -> OutputError:
+        reason = error.strerror or str(error)
+        return OutputError(f"--per-sample {self.path}: cannot be written: {reason}.")
+
+    def _write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
         n = scores.n_samples
         if self.format == ".npy":
             self._write_npy(scores)
@@ -155,13 +170,16 @@ class PerSampleWriter:
 
     def commit(self) -> None:
         """Close the temporary file and rename it to ``path``."""
-        if self._npy is not None:
-            self._npy.seek(0)
-            self._npy.write(self._npy_header(self._rows))
-            self._npy.close()
-        if self._writer is not None:
-            self._writer.close()
-        os.replace(self._tmp, self.path)
+        try:
+            if self._npy is not None:
+                self._npy.seek(0)
+                self._npy.write(self._npy_header(self._rows))
+                self._npy.close()
+            if self._writer is not None:
+                self._writer.close()
+            os.replace(self._tmp, self.path)
+        except OSError as error:
+            raise self._failed(error) from None
 
     def abort(self) -> None:
         """Remove the temporary file; ``path`` is as it was."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cecli.errors import OptionError
+from cecli.errors import OptionError, OutputError
 
 FORMATS = (".png", ".svg", ".pdf")
 #: Figure size in inches and resolution: 1,600 x 1,000 pixels for two panels.
@@ -33,6 +33,10 @@ def check_plot_path(path: str) -> Path:
     if target.suffix.lower() not in FORMATS:
         raise OptionError(
             f"--plot {path}: the picture's format comes from its extension; use .png, .svg or .pdf."
+        )
+    if target.is_dir():
+        raise OptionError(
+            f"--plot {path}: is a folder; name a file in it, such as {target / 'cecli.png'}."
         )
     if not target.parent.is_dir():
         raise OptionError(f"--plot {path}: the folder {str(target.parent)!r} does not exist.")
@@ -62,12 +66,21 @@ def _save(figure: Any, path: Path) -> None:
     os.close(fd)
     try:
         figure.savefig(temporary, dpi=DPI, format=path.suffix.lower().lstrip("."))
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
+        # mkstemp's file is private (0600): give it the mode of the file it replaces, or
+        # the one a new file would have
+        if path.exists():
+            mode = path.stat().st_mode & 0o777
+        else:
+            mask = os.umask(0)
+            os.umask(mask)
+            mode = 0o666 & ~mask
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            reason = error.strerror or str(error)
+            raise OutputError(f"--plot {path}: cannot be written: {reason}.") from None
         raise
 
 
