@@ -410,7 +410,7 @@ def compare(
         float, typer.Option(help="Confidence level of the interval, in (0, 1).")
     ] = 0.95,
     seed: Annotated[
-        int, typer.Option(help="Seed of the bootstrap: the same seed, the same interval.")
+        int, typer.Option(min=0, help="Seed of the bootstrap: the same seed, the same interval.")
     ] = 0,
     ci_method: Annotated[
         CiMethod,

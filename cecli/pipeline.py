@@ -404,7 +404,8 @@ def compare_inputs(
         method=compare.method,  # type: ignore[arg-type]
         keep=options.keep,
     )
-    shown = {p.row for p in comparison.regressions} | {p.row for p in comparison.fixed}
+    listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
+    shown = {p.row for p in listed}
     ids = {} if b.ids is None else {row: str(b.ids[row]) for row in shown}
     return Compared(b.summary, c.summary, comparison, ids)
 

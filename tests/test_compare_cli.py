@@ -263,6 +263,7 @@ def test_largest_increases_are_the_rows_whose_loss_rose_most(problem):
     delta = np.log(problem.baseline[rows, y]) - np.log(problem.candidate[rows, y])
     expected = np.argsort(-delta, kind="stable")[:4]
     assert [r["row"] for r in data["largest_increases"]] == expected.tolist()
+    assert [r["id"] for r in data["largest_increases"]] == [f"s{row}" for row in expected]
     np.testing.assert_allclose(
         [r["delta_loss"] for r in data["largest_increases"]], delta[expected], rtol=1e-12
     )
