@@ -264,6 +264,12 @@ def test_largest_increases_are_the_rows_whose_loss_rose_most(problem):
     expected = np.argsort(-delta, kind="stable")[:4]
     assert [r["row"] for r in data["largest_increases"]] == expected.tolist()
     assert [r["id"] for r in data["largest_increases"]] == [f"s{row}" for row in expected]
+    # every row whose loss rose, most of them neither regressions nor fixed, has its id
+    everything = compare_json(problem.base, problem.cand, *QUICK, "--top", "0")
+    listed = {r["row"] for r in everything["regressions"] + everything["fixed"]}
+    others = [r for r in everything["largest_increases"] if r["row"] not in listed]
+    assert others
+    assert [r["id"] for r in others] == [f"s{r['row']}" for r in others]
     np.testing.assert_allclose(
         [r["delta_loss"] for r in data["largest_increases"]], delta[expected], rtol=1e-12
     )
