@@ -182,6 +182,20 @@ class Inputs:
             reserved.add(label_fields[0].name)
         else:
             label_fields = []  # chosen once the prediction columns are known
+            if not o.pred_cols:
+                numeric = [
+                    f
+                    for f in preds.fields
+                    if f.name not in reserved and f.kind in ("number", "matrix")
+                ]
+                lower = _lower_map(numeric)
+                named = [lower[n] for n in LABEL_COLUMNS if n in lower]
+                if named:
+                    raise preds.error(
+                        f"has a column {named[0]!r} that looks like the labels, and the labels "
+                        f"come from {self.label_source.display} too; choose the prediction "
+                        "columns with --pred-cols, or leave out LABELS to use that column."
+                    )
 
         pred_fields = self._prediction_fields(reserved)
         if pred_fields[0].kind == "matrix":

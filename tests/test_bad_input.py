@@ -382,6 +382,15 @@ def sample_weights_all_zero(tmp: Path) -> Case:
     )
 
 
+def label_column_and_labels_file(tmp: Path) -> Case:
+    rows = [[*row, label] for row, label in zip(pred_rows(probs()), labels(), strict=True)]
+    write_csv(tmp / "preds.csv", [*CLASSES, "label"], rows)
+    return Case(
+        ["preds.csv", good_labels(tmp)],
+        ["preds.csv", "'label'", "labels.csv", "--pred-cols"],
+    )
+
+
 def unreadable_file(tmp: Path) -> Case:
     name = good_preds(tmp)
     (tmp / name).chmod(0)
@@ -445,6 +454,7 @@ MORE_CASES: dict[str, Callable[[Path], Case]] = {
         pred_col_of_text,
         npy_on_stdin,
         sample_weights_all_zero,
+        label_column_and_labels_file,
     ]
 }
 
