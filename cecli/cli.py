@@ -278,8 +278,11 @@ def score(
         ),
     ] = False,
     bins: Annotated[
-        int, typer.Option(min=1, max=1000, help="Equal-width confidence bins for calibration.")
-    ] = 15,
+        int | None,
+        typer.Option(
+            min=1, max=1000, help="Equal-width confidence bins for calibration.  [default: 15]"
+        ),
+    ] = None,
     adaptive: Annotated[
         bool,
         typer.Option(
@@ -292,6 +295,7 @@ def score(
     """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
 
     def work() -> int:
+        from cecli.calibration import DEFAULT_BINS
         from cecli.inputs import InputOptions, Inputs
         from cecli.labels import parse_class_weights
         from cecli.pipeline import score_inputs
@@ -300,6 +304,10 @@ def score(
         from cecli.report import build_report, check_gates
 
         plot_path = _plot_path(plot)
+        if not (calibration or plot_path):
+            given = "--bins" if bins is not None else "--adaptive" if adaptive else None
+            if given:
+                raise OptionError(f"{given} applies to --calibration (or --plot); add one of them.")
         options = InputOptions(
             kind=kind.value,
             from_logits=logits,
@@ -334,7 +342,9 @@ def score(
                         _score_options(  # type: ignore[arg-type]
                             weights, eps, label_smoothing, focal_gamma, threshold, base, top
                         ),
-                        calibration_bins=bins if calibration or plot_path else None,
+                        calibration_bins=(bins or DEFAULT_BINS)
+                        if calibration or plot_path
+                        else None,
                         temperature=calibration,
                         fine_histogram=plot_path is not None,
                     ),

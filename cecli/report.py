@@ -27,6 +27,11 @@ def fmt_number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_gap(gap: float) -> str:
+    """A calibration gap: ``+0.012``; one that rounds to 0 is ``0.000``, never ``-0.000``."""
+    return "0.000" if abs(gap) < 0.0005 else f"{gap:+.3f}"
+
+
 def _finite(value: float | None) -> float | None:
     """NaN and infinities never reach JSON: they become null."""
     if value is None or not math.isfinite(value):
@@ -251,6 +256,14 @@ BINNED = {
     "binary": "positive-class probability",
     "multilabel": "each label's probability",
 }
+
+
+def credit_name(c: CalibrationSummary) -> str:
+    """What the calibration's accuracy is: sample-weighted, and for soft targets expected."""
+    words = ["weighted"] if c.sample_weighted else []
+    if c.kind == "categorical":
+        return " ".join([*words, *(["expected"] if c.soft_targets else []), "accuracy"])
+    return " ".join([*words, "fraction positive"])
 
 
 def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:

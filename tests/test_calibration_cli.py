@@ -750,3 +750,9 @@ def test_bad_bins_is_one_line_and_exit_status_2(probs_case, bins):
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("cecli: error: ")
     assert "--bins" in lines[0]
+
+
+@pytest.mark.parametrize("option", [["--bins", "10"], ["--adaptive"]], ids=["bins", "adaptive"])
+def test_calibration_options_without_calibration_are_refused(probs_case, option):
+    result = invoke(probs_case.preds, probs_case.labels, *option)
+    assert_one_line_error(result, option[0], "--calibration")

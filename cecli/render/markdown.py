@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from cecli.report import BINNED, CompareReport, Report, fmt_number
+from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 
 
 def _cell(text: object) -> str:
@@ -85,7 +85,7 @@ def _calibration(report: Report) -> list[str]:
     c, t = report.calibration, report.temperature
     if c is None:
         return []
-    credit = "accuracy" if c.kind == "categorical" else "fraction positive"
+    credit = credit_name(c)
     rows = [
         ["binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins"],
         ["ECE", f"{c.ece:.4f}"],
@@ -106,7 +106,8 @@ def _calibration(report: Report) -> list[str]:
         rows.append(
             [
                 f"at T = {t.temperature:.3g}",
-                f"loss {t.loss_before:.4f} -> {t.loss:.4f}, ECE {t.ece_before:.4f} -> {t.ece:.4f}",
+                f"cross-entropy {t.loss_before:.4f} -> {t.loss:.4f}, ECE {t.ece_before:.4f} -> "
+                f"{t.ece:.4f}" + ("" if t.n_samples == n else ", on the sample"),
             ]
         )
     lines = ["#### Calibration", "", *_table(["", ""], rows, set()), ""]
@@ -124,7 +125,7 @@ def _calibration(report: Report) -> list[str]:
             f"{b.count:,}",
             f"{b.confidence:.3f}",
             f"{b.accuracy:.3f}",
-            f"{b.gap:+.3f}",
+            fmt_gap(b.gap),
         ]
         for b in report.reliability_bins()
         if b.confidence is not None and b.accuracy is not None

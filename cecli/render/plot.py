@@ -50,7 +50,7 @@ def require_matplotlib() -> Any:
     except ImportError:
         raise OptionError(
             "--plot needs matplotlib, which is not installed: pip install 'cecli[plot]' "
-            "(or pip install matplotlib)."
+            "(from a checkout: pip install '.[plot]'; or pip install matplotlib)."
         ) from None
     matplotlib.use("Agg")  # files only: never a window
     import matplotlib.pyplot as plt
@@ -85,25 +85,32 @@ def _save(figure: Any, path: Path) -> None:
 
 
 def loss_panel(ax: Any, edges: list[float], counts: list[int], unit: str, flag_at: float) -> None:
-    """Histogram of per-sample losses on a log axis; the confidently-wrong region shaded."""
+    """Histogram of per-sample losses, log-log so that a few rare rows show; flagged region shaded.
+
+    The first bin holds every loss up to its upper edge, 0 included.
+    """
+    from matplotlib.ticker import LogLocator
+
     lows = np.asarray(edges[:-1], dtype=float)
     highs = np.asarray(edges[1:], dtype=float)
     heights = np.asarray(counts, dtype=float)
     ax.bar(lows, heights, width=highs - lows, align="edge", color="#4c72b0", edgecolor="none")
     ax.set_xscale("log")
-    ax.set_xlabel(f"per-sample loss ({unit}), log scale")
-    ax.set_ylabel("rows")
+    ax.set_yscale("log")
+    ax.set_ylim(0.7, max(1.0, heights.max()) * 2)
+    ax.yaxis.set_major_locator(LogLocator(base=10))
+    ax.set_xlabel(f"per-sample loss ({unit}), log scale; the first bar holds every smaller loss")
+    ax.set_ylabel("rows (log scale)")
     if math.isfinite(flag_at) and flag_at > 0:
-        ax.axvspan(flag_at, highs[-1] if len(highs) else flag_at * 10, color="#c44e52", alpha=0.15)
-        ax.axvline(flag_at, color="#c44e52", linewidth=1)
-        ax.text(
+        ax.axvspan(
             flag_at,
-            ax.get_ylim()[1] * 0.95,
-            " confidently wrong rows lie here",
+            highs[-1] if len(highs) else flag_at * 10,
             color="#c44e52",
-            va="top",
-            fontsize=9,
+            alpha=0.15,
+            label="where confidently wrong rows lie",
         )
+        ax.axvline(flag_at, color="#c44e52", linewidth=1)
+        ax.legend(loc="upper right", fontsize=8)
     ax.set_title("Per-sample loss")
 
 
@@ -135,15 +142,22 @@ def bootstrap_panel(
 
 
 def reliability_panel(ax: Any, bins: Any, kind: str, title: str) -> None:
-    """Accuracy per confidence bin against the diagonal; the gap shaded; counts written on."""
+    """Accuracy per bin against the diagonal, each bin's mean confidence marked, the gap hatched.
+
+    The bar is the accuracy (fraction positive); a black tick marks the bin's
+    mean confidence; the gap between them is hatched red where the model is
+    over-confident (the tick above the bar) and orange where it is
+    under-confident (the tick inside the bar). The rows in each bin are
+    written above it.
+    """
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
-    used = [b for b in bins if b.count and b.accuracy is not None]
+    used = [b for b in bins if b.count and b.accuracy is not None and b.confidence is not None]
+    categorical = kind == "categorical"
     if used:
         lows = np.array([b.lower for b in used])
         widths = np.array([b.upper - b.lower for b in used])
         accuracy = np.array([b.accuracy for b in used])
         confidence = np.array([b.confidence for b in used])
-        accuracy_label = "fraction positive" if kind != "categorical" else "accuracy"
         ax.bar(
             lows,
             accuracy,
@@ -151,19 +165,34 @@ def reliability_panel(ax: Any, bins: Any, kind: str, title: str) -> None:
             align="edge",
             color="#4c72b0",
             edgecolor="white",
-            label=accuracy_label,
+            label="accuracy" if categorical else "fraction positive",
         )
-        ax.bar(
+        for over, colour, name in (
+            (True, "#c44e52", "gap: over-confident" if categorical else "gap: p too high"),
+            (False, "#dd8452", "gap: under-confident" if categorical else "gap: p too low"),
+        ):
+            pick = confidence > accuracy if over else confidence < accuracy
+            if pick.any():
+                low = np.minimum(accuracy, confidence)[pick]
+                ax.bar(
+                    lows[pick],
+                    np.abs(confidence - accuracy)[pick],
+                    bottom=low,
+                    width=widths[pick],
+                    align="edge",
+                    facecolor="none",
+                    edgecolor=colour,
+                    hatch="///",
+                    linewidth=1,
+                    label=name,
+                )
+        ax.hlines(
+            confidence,
             lows,
-            confidence - accuracy,
-            bottom=accuracy,
-            width=widths,
-            align="edge",
-            color="#c44e52",
-            alpha=0.35,
-            edgecolor="#c44e52",
-            hatch="//",
-            label="gap to the mean confidence",
+            lows + widths,
+            colors="black",
+            linewidth=2,
+            label="mean confidence" if categorical else "mean p",
         )
         for b, low, width in zip(used, lows, widths, strict=True):
             top = max(b.accuracy, b.confidence)
@@ -177,11 +206,11 @@ def reliability_panel(ax: Any, bins: Any, kind: str, title: str) -> None:
                 rotation=90 if len(used) > 10 else 0,
             )
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.12)
-    what = "top-1 confidence" if kind == "categorical" else "predicted probability"
+    ax.set_ylim(0, 1.15)
+    what = "top-1 confidence" if categorical else "predicted probability"
     ax.set_xlabel(f"{what} (rows per bin written above the bars)")
-    ax.set_ylabel("accuracy" if kind == "categorical" else "fraction positive")
-    ax.legend(loc="upper left", fontsize=9)
+    ax.set_ylabel("accuracy" if categorical else "fraction positive")
+    ax.legend(loc="upper left", fontsize=8)
     ax.set_title(title)
 
 

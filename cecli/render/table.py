@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cecli.accumulate import RowFacts
 from cecli.compare import RowPair
-from cecli.report import BINNED, CompareReport, Report, fmt_number
+from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 
 
 def _summary(report: Report) -> Table:
@@ -118,8 +118,13 @@ def _histogram(report: Report) -> Table | None:
     lower = 0.0
     for edge, count in zip([*report.histogram_edges, None], report.histogram, strict=True):
         label = f"{lower:g} - {edge:.3g}" if edge is not None else f"> {lower:.3g}"
-        share = f"{count:,} ({count / total:.0%})"
-        table.add_row(label, share, f"[cyan]{_bar(count / peak, 30)}[/]")
+        percent = f"{count / total:.0%}"
+        if 0 < count < total / 200:
+            percent = "<1%"
+        elif total - total / 200 < count < total:
+            percent = ">99%"
+        bar = _bar(count / peak, 30) or ("▏" if count else "")  # a row or two still shows
+        table.add_row(label, f"{count:,} ({percent})", f"[cyan]{bar}[/]")
         lower = edge if edge is not None else lower
     return table
 
@@ -134,13 +139,14 @@ def _calibration(report: Report) -> Table | None:
     table.add_row("binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins")
     table.add_row("ECE", f"{c.ece:.4f} (expected calibration error; 0 is calibrated)")
     table.add_row("MCE", f"{c.mce:.4f} (the largest gap of a bin)")
-    table.add_row("adaptive ECE", f"{c.adaptive_ece:.4f} ({c.n_bins} equal-mass bins)")
+    within = f"; within {c.adaptive_ece_bound:.4f} of exact" if c.adaptive_ece_bound >= 5e-5 else ""
+    table.add_row("adaptive ECE", f"{c.adaptive_ece:.4f} ({c.n_bins} equal-mass bins{within})")
     over = c.mean_confidence - c.accuracy
     if c.kind == "categorical":
-        lean = "over-confident" if over > 0 else "under-confident" if over < 0 else "even"
+        lean = "over-confident" if over > 0 else "under-confident" if over < 0 else "calibrated"
         table.add_row(
-            "confidence",
-            f"{c.mean_confidence:.4f} mean vs accuracy {c.accuracy:.4f}: {lean} by {abs(over):.4f}",
+            "mean confidence",
+            f"{c.mean_confidence:.4f} vs {credit_name(c)} {c.accuracy:.4f}: {abs(over):.4f} {lean}",
         )
     else:
         lean = "too high" if over > 0 else "too low" if over < 0 else "even"
@@ -163,21 +169,23 @@ def _calibration(report: Report) -> Table | None:
         )
         bound = " (a bound of the search)" if t.at_bound else ""
         table.add_row("temperature", f"{t.temperature:.4f}{bound}, fitted on {rows}")
+        on = "" if t.n_samples == n else ", on the sample"
         table.add_row(
             f"at T = {t.temperature:.3g}",
-            f"loss {t.loss_before:.4f} -> {t.loss:.4f} {t.unit}, ECE {t.ece_before:.4f} -> "
-            f"{t.ece:.4f}",
+            f"cross-entropy {t.loss_before:.4f} -> {t.loss:.4f} {t.unit}, ECE "
+            f"{t.ece_before:.4f} -> {t.ece:.4f}{on}",
         )
     return table
 
 
 def _gap_bar(accuracy: float, confidence: float, width: int) -> str:
-    """Accuracy as a full bar, the gap to the confidence as a light one (red: over-confident)."""
+    """█ up to the lower of the two, then the gap: ░ (over-confident) or ▓ (under-confident)."""
     low, high = sorted((accuracy, confidence))
     solid = round(max(0.0, min(1.0, low)) * width)
     gap = round(max(0.0, min(1.0, high)) * width) - solid
-    colour = "red" if confidence > accuracy else "blue"
-    return f"[cyan]{'█' * solid}[/][{colour}]{'░' * gap}[/]"
+    if confidence > accuracy:
+        return f"[cyan]{'█' * solid}[/][red]{'░' * gap}[/]"
+    return f"[cyan]{'█' * solid}[/][blue]{'▓' * gap}[/]"
 
 
 def _reliability(report: Report) -> Table | None:
@@ -192,9 +200,9 @@ def _reliability(report: Report) -> Table | None:
         title_justify="left",
     )
     credit = "accuracy" if c.kind == "categorical" else "positive"
-    table.add_column("confidence" if c.kind == "categorical" else "probability")
+    table.add_column("bin")
     table.add_column("count", justify="right")
-    table.add_column("mean", justify="right")
+    table.add_column("confidence" if c.kind == "categorical" else "mean p", justify="right")
     table.add_column(credit, justify="right")
     table.add_column("gap", justify="right")
     table.add_column("", min_width=20)
@@ -207,13 +215,13 @@ def _reliability(report: Report) -> Table | None:
             f"{b.count:,}",
             f"{b.confidence:.3f}",
             f"{b.accuracy:.3f}",
-            f"{b.gap:+.3f}",
+            fmt_gap(b.gap),
             _gap_bar(b.accuracy, b.confidence, 20),
         )
     if c.kind == "categorical":
-        legend = "█ accuracy, ░ gap to the mean confidence (red: over-, blue: under-confident)"
+        legend = "over-confident: █ accuracy + ░ gap; under-confident: █ confidence + ▓ gap"
     else:
-        legend = "█ fraction positive, ░ gap to the mean p (red: p too high, blue: too low)"
+        legend = "p too high: █ fraction positive + ░ gap; too low: █ mean p + ▓ gap"
     table.caption = legend
     table.caption_justify = "left"
     return table
@@ -330,7 +338,7 @@ def _compare_facts(report: CompareReport) -> Table:
     table.add_row("verdict", f"[{style}]{escape(report.verdict_sentence())}[/]")
     table.add_row(
         "p_better",
-        f"{c.p_better:.3f}: the candidate's mean loss was lower in {c.p_better:.1%} of resamples",
+        f"{c.p_better:.4f}: the candidate was better in {c.p_better:.2%} of resamples",
     )
     table.add_row(
         "rows",
