@@ -238,6 +238,12 @@ class Report:
             "label_smoothing": s.label_smoothing,
             "focal_gamma": s.focal_gamma,
             "files": {k: self.inputs[k] for k in ("predictions", "labels") if k in self.inputs},
+            "columns": {
+                "predictions": self.inputs.get("prediction_columns"),
+                "labels": self.inputs.get("label_columns"),
+                "id": self.inputs.get("id_column"),
+                "weight": self.inputs.get("weight_column"),
+            },
             "histogram": [
                 {"upper": _finite(edge), "count": count}
                 for edge, count in zip(

@@ -419,3 +419,15 @@ def test_a_usage_error_is_one_line_and_exit_status_2(files, args):
     assert len(lines) == 1
     assert lines[0].startswith("cecli: error: ")
     assert "cecli score --help" in lines[0]
+
+
+def test_the_report_says_which_columns_it_read(spam):
+    data = json.loads(invoke(spam, "--positive", "spam", "-f", "json").stdout)
+    assert data["columns"] == {
+        "predictions": ["p_spam"],
+        "labels": ["label"],
+        "id": "id",
+        "weight": None,
+    }
+    table = invoke(spam, "--positive", "spam").stdout
+    assert re.search(r"columns\s+p_spam\n", table)

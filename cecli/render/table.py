@@ -28,6 +28,11 @@ def _summary(report: Report) -> Table:
     if files.get("labels") != files.get("predictions"):
         table.add_row("labels", escape(str(files.get("labels"))))
     table.add_row("kind", f"{s.kind}, from {'logits' if s.from_logits else 'probabilities'}")
+    columns = files.get("prediction_columns") or []
+    if len(columns) > 1 or (columns and columns[0] not in ("0", "", "values")):  # npy: "values"
+        shown = columns if len(columns) <= 6 else [*columns[:3], "...", columns[-1]]
+        many = f" ({len(columns):,})" if len(columns) > 6 else ""
+        table.add_row("columns", escape(", ".join(map(str, shown)) + many))
     table.add_row("samples", f"{s.n_samples:,}")
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
     table.add_row(f"mean loss ({s.unit})", fmt_number(s.mean_loss, 6))
