@@ -23,6 +23,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from calibration_definitions import reference_bins, reference_ece_mce
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import optimize, special, stats
@@ -44,34 +45,6 @@ CLOSE = dict(rel=1e-12, abs=1e-14)
 
 
 # --- references ------------------------------------------------------------------------
-
-
-def reference_bins(confidence, credit, n_bins, weight=None):
-    """Per bin ``(count, weight, mean confidence, accuracy)``, one bin at a time."""
-    confidence = np.asarray(confidence, dtype=np.float64)
-    credit = np.asarray(credit, dtype=np.float64)
-    weight = np.ones(len(confidence)) if weight is None else np.asarray(weight, np.float64)
-    rows = []
-    for b in range(n_bins):
-        lower, upper = b / n_bins, (b + 1) / n_bins
-        in_bin = (confidence > lower) & (confidence <= upper)
-        if b == 0:
-            in_bin |= confidence == 0.0
-        w = weight[in_bin]
-        if w.sum() > 0:
-            mean_conf = float((w * confidence[in_bin]).sum() / w.sum())
-            accuracy = float((w * credit[in_bin]).sum() / w.sum())
-        else:
-            mean_conf = accuracy = None
-        rows.append((int(in_bin.sum()), float(w.sum()), mean_conf, accuracy))
-    return rows
-
-
-def reference_ece_mce(rows):
-    total = sum(r[1] for r in rows)
-    ece = sum(w / total * abs(acc - conf) for _, w, conf, acc in rows if w > 0)
-    mce = max(abs(acc - conf) for _, w, conf, acc in rows if w > 0)
-    return ece, mce
 
 
 def reference_equal_mass_ece(confidence, credit, n_bins):
@@ -172,10 +145,11 @@ def binary_case(draw):
 
 def assert_bins_match(summary, rows):
     assert len(summary.bins) == len(rows)
-    for b, (row, (count, weight, conf, acc)) in enumerate(zip(summary.bins, rows, strict=True)):
-        assert (row.lower, row.upper) == (b / len(rows), (b + 1) / len(rows))
-        assert row.count == count
-        assert row.weight == pytest.approx(weight, **CLOSE)
+    for row, want in zip(summary.bins, rows, strict=True):
+        assert (row.lower, row.upper) == (want["lower"], want["upper"])
+        assert row.count == want["count"]
+        assert row.weight == pytest.approx(want["weight"], **CLOSE)
+        conf, acc = want["confidence"], want["accuracy"]
         if conf is None:
             assert row.confidence is row.accuracy is row.gap is None
         else:
@@ -201,7 +175,7 @@ def test_categorical_ece_mce_and_bins_follow_the_definition(case, from_logits):
         if np.min(np.abs(confidence[:, None] - edges)) < 1e-12:
             return
     rows = reference_bins(confidence, correct, n_bins, weights)
-    if sum(r[1] for r in rows) == 0:
+    if sum(b["weight"] for b in rows) == 0:
         return  # every weight is 0: nothing to average (tested below)
     ece, mce = reference_ece_mce(rows)
     assert summary.ece == pytest.approx(ece, rel=1e-9, abs=1e-12)
@@ -215,7 +189,7 @@ def test_categorical_ece_mce_and_bins_follow_the_definition(case, from_logits):
 def test_binary_ece_mce_and_bins_follow_the_definition(case):
     probs, targets, n_bins, weights = case
     rows = reference_bins(probs, targets, n_bins, weights)
-    if sum(r[1] for r in rows) == 0:
+    if sum(b["weight"] for b in rows) == 0:
         return
     summary = calibration(targets, probs, kind="binary", sample_weights=weights, n_bins=n_bins)
     ece, mce = reference_ece_mce(rows)
