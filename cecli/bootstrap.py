@@ -35,7 +35,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli._kernels import n_threads
-from cecli.errors import EmptyInputError, OptionError, ShapeError, ValueRangeError, WeightError
+from cecli.errors import (
+    EmptyInputError,
+    OptionError,
+    ShapeError,
+    ValueRangeError,
+    WeightError,
+    percent_hint,
+)
 
 #: Rows per block: a power of two (so that random bits pick a row of a full block), and
 #: small enough that a block, its row numbers and the values gathered stay in L2.
@@ -140,7 +147,7 @@ def paired_bootstrap(
             f"the number of bootstrap resamples must be 1 or more; got {n_resamples}."
         )
     if not 0 < confidence < 1:
-        hint = f" (for {confidence:g}%, write {confidence / 100:g})" if 1 < confidence < 100 else ""
+        hint = percent_hint(confidence, lambda f: 0 < f < 1)
         raise OptionError(f"the confidence must lie in (0, 1); got {confidence:g}{hint}.")
     if method not in ("bca", "percentile"):
         raise OptionError(f"the interval method must be bca or percentile; got {method!r}.")

@@ -15,12 +15,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cecli._version import __version__
-from cecli.errors import CecliError, ExitStatus, OptionError
+from cecli.errors import CecliError, ExitStatus, OptionError, percent_hint
+
+if TYPE_CHECKING:
+    from cecli.inputs import InputOptions
 
 ABOUT = "Score saved model outputs with cross-entropy, and find where a model is confidently wrong."
 
@@ -181,6 +184,39 @@ PlotOption = Annotated[
 ]
 
 
+def _input_options(
+    kind: Kind,
+    from_logits: bool,
+    input_format: InputFormat | None,
+    header: bool | None,
+    pred_cols: str | None,
+    label_col: str | None,
+    id_col: str | None,
+    weight_col: str | None,
+    pred_key: str | None,
+    label_key: str | None,
+    positive: str | None,
+    chunk_size: str,
+) -> InputOptions:
+    """The input layer's options, from the options ``score`` and ``compare`` share."""
+    from cecli.inputs import InputOptions
+
+    return InputOptions(
+        kind=kind.value,
+        from_logits=from_logits,
+        input_format=None if input_format is None else input_format.value,
+        header=header,
+        pred_cols=pred_cols,
+        label_col=label_col,
+        id_col=id_col,
+        weight_col=weight_col,
+        pred_key=pred_key,
+        label_key=label_key,
+        positive=positive,
+        chunk_bytes=parse_size(chunk_size),
+    )
+
+
 def _score_options(
     class_weights: object,
     eps: str,
@@ -296,7 +332,7 @@ def score(
 
     def work() -> int:
         from cecli.calibration import DEFAULT_BINS
-        from cecli.inputs import InputOptions, Inputs
+        from cecli.inputs import Inputs
         from cecli.labels import parse_class_weights
         from cecli.pipeline import score_inputs
         from cecli.render.per_sample import PerSampleWriter
@@ -308,19 +344,19 @@ def score(
             given = "--bins" if bins is not None else "--adaptive" if adaptive else None
             if given:
                 raise OptionError(f"{given} applies to --calibration (or --plot); add one of them.")
-        options = InputOptions(
-            kind=kind.value,
-            from_logits=logits,
-            input_format=None if input_format is None else input_format.value,
-            header=header,
-            pred_cols=pred_cols,
-            label_col=label_col,
-            id_col=id_col,
-            weight_col=weight_col,
-            pred_key=pred_key,
-            label_key=label_key,
-            positive=positive,
-            chunk_bytes=parse_size(chunk_size),
+        options = _input_options(
+            kind,
+            logits,
+            input_format,
+            header,
+            pred_cols,
+            label_col,
+            id_col,
+            weight_col,
+            pred_key,
+            label_key,
+            positive,
+            chunk_size,
         )
         with Inputs(predictions, labels, options) as inputs:
             weights = None
@@ -465,7 +501,7 @@ def compare(
     """Compare CANDIDATE with BASELINE on the same rows: better, worse, or no difference."""
 
     def work() -> int:
-        from cecli.inputs import InputOptions, Inputs
+        from cecli.inputs import Inputs
         from cecli.labels import parse_class_weights
         from cecli.pipeline import CompareOptions, compare_inputs
         from cecli.readers import STDIN
@@ -483,29 +519,25 @@ def compare(
                 "as a file."
             )
         if not 0 < confidence < 1:
-            hint = (
-                f" (for {confidence:g}%, write {confidence / 100:g})"
-                if 1 < confidence < 100
-                else ""
-            )
+            hint = percent_hint(confidence, lambda f: 0 < f < 1)
             raise OptionError(f"--confidence must lie in (0, 1); got {confidence:g}{hint}.")
         check_max_increase(max_increase)
         plot_path = _plot_path(plot)
 
         def options(from_logits: bool) -> InputOptions:
-            return InputOptions(
-                kind=kind.value,
-                from_logits=from_logits,
-                input_format=None if input_format is None else input_format.value,
-                header=header,
-                pred_cols=pred_cols,
-                label_col=label_col,
-                id_col=id_col,
-                weight_col=weight_col,
-                pred_key=pred_key,
-                label_key=label_key,
-                positive=positive,
-                chunk_bytes=parse_size(chunk_size),
+            return _input_options(
+                kind,
+                from_logits,
+                input_format,
+                header,
+                pred_cols,
+                label_col,
+                id_col,
+                weight_col,
+                pred_key,
+                label_key,
+                positive,
+                chunk_size,
             )
 
         with (

@@ -10,7 +10,7 @@ one is confidently wrong and the other right. Pure NumPy: no files, no printing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,15 +62,7 @@ class RowScores:
         return RowScores(*(getattr(self, name)[order] for name in RowScores.__dataclass_fields__))
 
     def with_weight(self, weight: NDArray[np.float64]) -> RowScores:
-        return RowScores(
-            self.loss,
-            self.label,
-            self.predicted,
-            self.confidence,
-            self.correct,
-            self.flagged,
-            weight,
-        )
+        return replace(self, weight=weight)
 
 
 @dataclass(frozen=True)
@@ -221,7 +213,7 @@ def compare_rows(
             else ("candidate", candidate)
         )
         raise ValueRangeError(
-            f"row {row}: the {which}'s loss is {side.loss[row]!r}, so the difference has no "
+            f"row {row}: the {which}'s loss is {float(side.loss[row])}, so the difference has no "
             f"mean ({int(bad.sum())} rows in all). A probability of exactly 0 for the true class "
             "gives an infinite loss; leave eps at auto to clip it."
         )

@@ -10,7 +10,13 @@ code written for scikit-learn's validation keeps working.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
+
+
+def percent_hint(value: float, fits: Callable[[float], bool]) -> str:
+    """`` (for 95%, write 0.95)`` when ``value`` looks like a percentage whose fraction fits."""
+    return f" (for {value:g}%, write {value / 100:g})" if value > 1 and fits(value / 100) else ""
 
 
 class ExitStatus(IntEnum):

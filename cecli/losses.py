@@ -65,6 +65,11 @@ def unit_of(base: str | float) -> tuple[str, float]:
     return UNITS[key], _LOG_BASE[key]
 
 
+def log_base_of(unit: str) -> float:
+    """``ln(base)`` of a unit name: ``"nats"``, ``"bits"`` or ``"bans"``."""
+    return _LOG_BASE[next(key for key, name in UNITS.items() if name == unit)]
+
+
 # --- results ---------------------------------------------------------------------
 
 

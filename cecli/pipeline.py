@@ -465,34 +465,37 @@ def _same_rows(b: Side, b_file: str, c: Side, c_file: str) -> None:
             "rows, in the same order (or joined on an id column with --id-col).",
         )
     if b.ids is not None and c.ids is not None:
-        differ = np.flatnonzero(b.ids != c.ids)
-        if len(differ):
-            row = int(differ[0])
+        found = _first_difference(b.ids, c.ids, None)
+        if found is not None:
+            row, _, n = found
             raise InputError(
                 c_file,
                 f"row {row} has id {c.ids[row]!r} but row {row} of {b_file} has "
-                f"{b.ids[row]!r} ({len(differ)} rows differ); to line the rows up by id, "
+                f"{b.ids[row]!r} ({n} rows differ); to line the rows up by id, "
                 "pass --id-col.",
             )
 
 
+def _first_difference(
+    b_values: np.ndarray, c_values: np.ndarray, ids: np.ndarray | None
+) -> tuple[int, str, int] | None:
+    """The first row where the two differ, that row as a person reads it, and how many differ."""
+    differ = np.flatnonzero(b_values != c_values)
+    if not len(differ):
+        return None
+    row = int(differ[0])
+    return row, f"row {row}" + ("" if ids is None else f" (id {ids[row]!r})"), len(differ)
+
+
 def _same_targets(
-    b_key: np.ndarray,
-    b_file: str,
-    c_key: np.ndarray,
-    c_file: str,
-    ids: np.ndarray | None,
-    skip: bool = False,
+    b_key: np.ndarray, b_file: str, c_key: np.ndarray, c_file: str, ids: np.ndarray | None
 ) -> None:
-    if skip:
-        return
-    differ = np.flatnonzero(b_key != c_key)
-    if len(differ):
-        row = int(differ[0])
-        where = f"row {row}" + ("" if ids is None else f" (id {ids[row]!r})")
+    found = _first_difference(b_key, c_key, ids)
+    if found is not None:
+        _, where, n = found
         raise InputError(
             c_file,
-            f"{where}: the label is not the one {b_file} has ({len(differ)} rows differ); both "
+            f"{where}: the label is not the one {b_file} has ({n} rows differ); both "
             "models must be scored against the same labels.",
         )
 
@@ -504,13 +507,11 @@ def _same_weights(
     c_file: str,
     ids: np.ndarray | None,
 ) -> None:
-    differ = np.flatnonzero(b_weight != c_weight)
-    if len(differ):
-        row = int(differ[0])
-        where = f"row {row}" + ("" if ids is None else f" (id {ids[row]!r})")
+    found = _first_difference(b_weight, c_weight, ids)
+    if found is not None:
+        row, where, n = found
         raise InputError(
             c_file,
             f"{where}: the sample weight is {c_weight[row]:g} but {b_weight[row]:g} in "
-            f"{b_file} ({len(differ)} rows differ); both models must be scored with the same "
-            "weights.",
+            f"{b_file} ({n} rows differ); both models must be scored with the same weights.",
         )

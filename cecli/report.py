@@ -15,7 +15,7 @@ from cecli._version import __version__
 from cecli.accumulate import RowFacts, Summary
 from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
 from cecli.compare import Comparison, RowPair
-from cecli.errors import OptionError
+from cecli.errors import OptionError, percent_hint
 
 
 def fmt_number(value: float | None, digits: int = 4) -> str:
@@ -75,7 +75,7 @@ def check_gates(
     if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
         raise OptionError(f"--fail-above must be a loss >= 0; got {fail_above:g}.")
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
-        hint = f" (for {min_accuracy:g}%, write {min_accuracy / 100:g})" if min_accuracy > 1 else ""
+        hint = percent_hint(min_accuracy, lambda f: 0 <= f <= 1)
         raise OptionError(f"--min-accuracy must lie in [0, 1]; got {min_accuracy:g}{hint}.")
     gates = []
     if fail_above is not None:
@@ -97,8 +97,22 @@ def check_gates(
 HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
+class _Named:
+    """What both reports share: class names, and gates that pass or fail."""
+
+    classes: list[str]
+    gates: list[Gate]
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    def label_name(self, index: int) -> str:
+        return self.classes[index] if 0 <= index < len(self.classes) else str(index)
+
+
 @dataclass(frozen=True)
-class Report:
+class Report(_Named):
     """Everything a renderer shows. ``ids`` maps a row number to its id, when there are ids."""
 
     summary: Summary
@@ -115,10 +129,6 @@ class Report:
     temperature: TemperatureFit | None = None
     #: Which reliability table a person sees: "uniform" (equal-width) or "adaptive" bins.
     binning: str = "uniform"
-
-    @property
-    def passed(self) -> bool:
-        return all(g.passed for g in self.gates)
 
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
@@ -163,9 +173,6 @@ class Report:
                 "temperature_rows": t.n_samples,
             }
         return out
-
-    def label_name(self, index: int) -> str:
-        return self.classes[index] if 0 <= index < len(self.classes) else str(index)
 
     def predicted_name(self, row: RowFacts) -> str:
         if self.summary.kind == "multilabel":
@@ -352,7 +359,7 @@ def check_compare_gates(
 
 
 @dataclass(frozen=True)
-class CompareReport:
+class CompareReport(_Named):
     """Everything a renderer shows for ``cecli compare``."""
 
     baseline: Summary
@@ -366,19 +373,12 @@ class CompareReport:
     gates: list[Gate] = field(default_factory=list)
 
     @property
-    def passed(self) -> bool:
-        return all(g.passed for g in self.gates)
-
-    @property
     def kind(self) -> str:
         return self.baseline.kind
 
     @property
     def unit(self) -> str:
         return self.baseline.unit
-
-    def label_name(self, index: int) -> str:
-        return self.classes[index] if 0 <= index < len(self.classes) else str(index)
 
     def verdict_sentence(self) -> str:
         """The verdict in words, e.g. "worse: the candidate's mean loss is higher, ..."."""

@@ -18,7 +18,7 @@ import shutil
 import struct
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -833,3 +833,15 @@ def test_plot_without_matplotlib_says_how_to_install_it(problem, tmp_path, monke
     assert result.stdout == ""
     assert "pip install 'cecli[plot]'" in one_error_line(result.stderr)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_an_infinite_loss_is_named_as_a_number_not_a_numpy_repr():
+    from cecli.compare import RowScores, compare_rows
+    from cecli.errors import ValueRangeError
+    from cecli.losses import score
+
+    base = RowScores.concatenate([score("binary", [0, 1], [0.2, 0.7])])
+    cand = replace(base, loss=np.array([0.1, np.inf]))
+    with pytest.raises(ValueRangeError) as raised:
+        compare_rows(base, cand)
+    assert "row 1: the candidate's loss is inf," in str(raised.value)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from cecli.errors import OptionError, OutputError
+from cecli.losses import log_base_of
 
 FORMATS = (".png", ".svg", ".pdf")
 #: Figure size in inches and resolution: 1,600 x 1,000 pixels for two panels.
@@ -224,11 +225,10 @@ def write_score_plot(path: Path, report: Any, scored: Any, *, adaptive: bool = F
     shape = "equal-mass" if adaptive else "equal-width"
     ece = c.adaptive_ece if adaptive else c.ece
     reliability_panel(top, bins, s.kind, f"Reliability: {len(bins)} {shape} bins, ECE {ece:.4f}")
+    # a confidently wrong row gave its true class at most 1 - threshold (multilabel: one cell)
     flag_at = math.nan
-    if s.kind != "multilabel":
-        flag_at = (
-            -math.log1p(-s.threshold) / math.log(_BASE[s.unit]) if s.threshold < 1 else math.nan
-        )
+    if s.kind != "multilabel" and s.threshold < 1:
+        flag_at = -math.log1p(-s.threshold) / log_base_of(s.unit)
     edges = [0.0, *scored.fine_edges]
     # the open last bin, drawn as one more decade-tenth
     edges.append(edges[-1] * edges[-1] / edges[-2])
@@ -242,10 +242,6 @@ def write_score_plot(path: Path, report: Any, scored: Any, *, adaptive: bool = F
         _save(figure, path)
     finally:
         plt.close(figure)
-
-
-#: Each unit's base.
-_BASE = {"nats": math.e, "bits": 2.0, "bans": 10.0}
 
 
 def write_compare_plot(path: Path, report: Any) -> None:
