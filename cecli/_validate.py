@@ -10,6 +10,7 @@ input) and what to do.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
@@ -17,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli.errors import (
+    CecliWarning,
     EmptyInputError,
     LabelError,
     OptionError,
@@ -37,15 +39,6 @@ LOGITS_HINT = (
     "If these are raw scores (logits), score them as logits "
     "(from_logits=True; --logits on the command line)."
 )
-
-
-def is_number(text: str) -> bool:
-    """Whether ``float(text)`` reads ``text`` (so "1e-3", "nan" and " 2 " are numbers)."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def fmt(value: float) -> str:
@@ -112,12 +105,53 @@ def resolve_eps(eps: float | str, dtype: np.dtype) -> float:
     return value
 
 
+#: Rows checked for logits that look like probabilities: enough to tell, cheap to check.
+_SAMPLE_ROWS = 4096
+
+
+def warn_if_probabilities(logits: NDArray, *, categorical: bool) -> None:
+    """Warn when logits look like probabilities: softmax (or the sigmoid) would apply twice.
+
+    Softmax of a row of probabilities is a well-known beginner's trap: it
+    scores nonsense without an error. Rows that all lie in ``[0, 1]`` and
+    (categorical) each sum to 1 are almost surely probabilities. Only the
+    first rows are checked.
+    """
+    sample = logits[:_SAMPLE_ROWS].reshape(min(len(logits), _SAMPLE_ROWS), -1).astype(np.float64)
+    if not sample.size or not (sample.min() >= 0.0 and sample.max() <= 1.0):
+        return
+    if categorical:
+        if not (np.abs(sample.sum(axis=1) - 1.0) <= ROW_SUM_TOLERANCE).all():
+            return
+        what = "lies in [0, 1] and sums to 1"
+        function = "softmax"
+    else:
+        what = "lies in [0, 1]"
+        function = "the sigmoid"
+    some = len(logits) > len(sample)
+    if categorical:
+        subject = f"each of the first {len(sample):,} rows" if some else "every row"
+    else:
+        subject = f"every value of the first {len(sample):,} rows" if some else "every value"
+    warnings.warn(
+        f"the predictions are scored as logits, but {subject} {what}: they look like "
+        f"probabilities, and {function} would be applied to them a second time. If they "
+        "are probabilities, leave out from_logits=True (--logits on the command line).",
+        CecliWarning,
+        stacklevel=4,
+    )
+
+
 # --- arrays ------------------------------------------------------------------
 
 
 def as_float_array(values: ArrayLike, what: str) -> NDArray:
-    """Numbers as a NumPy float array (float16/32/64 kept, ints and bools as float64)."""
+    """Numbers as a NumPy float array: float32 and float64 kept, float16 widened to float32
+    (NumPy computes half floats poorly), ints and bools as float64. Every reader follows
+    the same rule, so one array scores the same from every format."""
     array = np.asarray(values)
+    if array.dtype == np.float16:
+        return array.astype(np.float32)
     if array.dtype.kind == "f":
         return array
     if array.dtype.kind in "biu":
@@ -294,10 +328,21 @@ def raise_bad_probabilities(probs: NDArray, row_offset: int, *, categorical: boo
         rows = np.concatenate(off_rows)
         if rows.size:
             sums = np.concatenate(off_sums)
+            # every value is in [0, 1] here: independent per-label probabilities (a sigmoid
+            # per column) are likelier than logits, and more so when some rows sum past 1
+            multilabel = (
+                "If each column is the probability of its own label (independent, as a "
+                "sigmoid per label gives), score them as multilabel (kind='multilabel'; "
+                "--kind multilabel on the command line)."
+            )
+            hints = [LOGITS_HINT, multilabel]
+            if (sums > 1 + 0.1).any():
+                hints.reverse()
             raise ProbabilityError(
                 f"{len(rows)} rows of probabilities do not sum to 1 (within "
                 f"{ROW_SUM_TOLERANCE:g}): {_quote_rows(rows + row_offset, sums, 'sums to')}. "
-                f"{LOGITS_HINT} If they are unnormalised probabilities, divide each row by its sum."
+                f"{' '.join(hints)} If they are unnormalised probabilities, divide each row by "
+                "its sum."
             )
     raise AssertionError("raise_bad_probabilities found nothing wrong")  # pragma: no cover
 

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cecli._version import __version__
-from cecli.errors import CecliError, ExitStatus, OptionError, percent_hint
+from cecli.errors import CecliError, CecliWarning, ExitStatus, OptionError, percent_hint
 
 if TYPE_CHECKING:
     from cecli.inputs import InputOptions
@@ -104,8 +105,15 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: object) -> None:
+    typer.echo(f"cecli: warning: {message}", err=True)
+
+
 def _run(work: Callable[[], int], debug: bool) -> None:
     """Run a command; map errors to one line on stderr and an exit status."""
+    # the core's warnings (logits that look like probabilities) are one line each, once
+    warnings.simplefilter("once", CecliWarning)
+    warnings.showwarning = _show_warning
     try:
         status = work()
     except CecliError as error:

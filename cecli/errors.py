@@ -66,6 +66,10 @@ class OutputError(CecliError):
     """A file cecli was asked to write (``--per-sample``, ``--plot``) that cannot be written."""
 
 
+class CecliWarning(UserWarning):
+    """Inputs that are scored, but probably not as their author meant; the CLI prints one line."""
+
+
 class InputError(CecliError, ValueError):
     """A file that cannot be read as the predictions or labels it should hold."""
 

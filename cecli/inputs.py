@@ -78,6 +78,8 @@ class _Plan:
     id_col: tuple[Source, str] | None = None
     weight_col: tuple[Source, str] | None = None
     headers: list[str] = field(default_factory=list)
+    #: Columns read as nothing: ``{"file", "column", "reason"}`` each.
+    ignored: list[dict[str, str]] = field(default_factory=list)
 
 
 def _lower_map(fields: list[Field]) -> dict[str, str]:
@@ -174,7 +176,8 @@ class Inputs:
             if col is not None and col[0] is preds:
                 reserved.add(col[1])
         if weight_col is not None and weight_col[0].field(weight_col[1]).kind != "number":
-            raise weight_col[0].error(f"the weight column {weight_col[1]!r} must hold numbers.")
+            source, name = weight_col
+            raise source.not_numbers_error(source.field(name), "sample weights")
 
         # labels: a column of the predictions file, or the labels file
         if self.label_source is None:
@@ -207,7 +210,32 @@ class Inputs:
         plan = _Plan(pred_fields, label_fields, id_col, weight_col, headers)
         if self.label_source is not None:
             plan.label_fields = self._label_fields_in_file(plan)
+        plan.ignored = self._ignored(plan, sources)
         return plan
+
+    def _ignored(self, plan: _Plan, sources: list[Source]) -> list[dict[str, str]]:
+        """Every column that is read as nothing, and why: the report names them all."""
+        used = {(id(c[0]), c[1]) for c in (plan.id_col, plan.weight_col) if c is not None}
+        used |= {(id(self.pred_source), f.name) for f in plan.pred_fields}
+        labels = self.label_source or self.pred_source
+        used |= {(id(labels), f.name) for f in plan.label_fields}
+        ignored = []
+        for source in sources:
+            for f in source.fields:
+                if (id(source), f.name) in used:
+                    continue
+                if f.kind == "string":
+                    reason = "text"
+                elif f.kind == "bool":
+                    reason = "true/false values"
+                elif source is self.pred_source and self.options.pred_cols:
+                    reason = "not in --pred-cols"
+                elif f.name.lower() in ID_COLUMNS:
+                    reason = "an id column"
+                else:
+                    reason = "not the labels"
+                ignored.append({"file": source.display, "column": f.name, "reason": reason})
+        return ignored
 
     def _label_column_in_predictions(self, reserved: set[str]) -> Field:
         preds, o = self.pred_source, self.options
@@ -247,9 +275,7 @@ class Inputs:
                 chosen += [f for f in matched if f not in chosen]
             for f in chosen:
                 if f.kind not in ("number", "matrix"):
-                    raise preds.error(
-                        f"the prediction column {f.name!r} holds {f.kind}s, not numbers."
-                    )
+                    raise preds.not_numbers_error(f)
             if any(f.kind == "matrix" for f in chosen) and len(chosen) > 1:
                 raise OptionError(
                     "--pred-cols: a column of lists holds every prediction of a row; give it alone."
@@ -258,6 +284,11 @@ class Inputs:
         candidates = [
             f for f in preds.fields if f.name not in reserved and f.kind in ("number", "matrix")
         ]
+        # a column of numbers with a bad cell is an error, never a column left out: leaving
+        # it out would change the kind or the number of classes without a word
+        mixed = [f for f in preds.fields if f.name not in reserved and f.mostly_numbers]
+        if mixed and not any(f.kind == "matrix" for f in candidates):
+            raise preds.not_numbers_error(mixed[0])
         matrices = [f for f in candidates if f.kind == "matrix"]
         if len(matrices) == 1:
             return matrices
@@ -363,6 +394,7 @@ class Inputs:
             "label_columns": [f.name for f in plan.label_fields],
             "id_column": None if plan.id_col is None else plan.id_col[1],
             "weight_column": None if plan.weight_col is None else plan.weight_col[1],
+            "ignored_columns": plan.ignored,
         }
 
     # -- reading ---------------------------------------------------------------------
@@ -524,10 +556,22 @@ def _lockstep(
 
 
 def _mismatch(preds: Source, n_preds: int, labels: Source, n_labels: int) -> None:
+    hint = ""
+    if abs(n_preds - n_labels) == 1:
+        longer, shorter = (preds, labels) if n_preds > n_labels else (labels, preds)
+        hints = []
+        if longer.header_option and not longer.named:
+            hints.append(f"if the first line of {longer.display} is a header, pass --header")
+        if shorter.header_option and shorter.named:
+            hints.append(
+                f"if the first line of {shorter.display} is data, not a header, pass --no-header"
+            )
+        if hints:
+            hint = " They differ by one row: " + "; ".join(hints) + "."
     raise InputError(
         labels.display,
         f"has {n_labels} rows but {preds.display} has {n_preds}; the predictions and the "
-        "labels must describe the same samples, one row each, in the same order.",
+        "labels must describe the same samples, one row each, in the same order." + hint,
     )
 
 

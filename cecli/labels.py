@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from cecli._validate import is_number
 from cecli.errors import LabelError
+from cecli.readers._text import is_number
 
 _QUOTE = 5
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -110,7 +110,38 @@ class LabelDecoder:
             return self._integer_names(values, first_row)
         return values
 
+    def _numbers_with_text(self, values: NDArray, first_row: int) -> NDArray | None:
+        """Labels that are numbers written as text, as a float array; None if they are names.
+
+        A column of numbers (indices, 0/1) with a few cells that are not numbers is
+        a column of numbers with bad cells: the first such cell is the error, not the
+        first row whose number is not also a class name.
+        """
+        text = values.astype(str)
+        uniques, inverse = np.unique(text, return_inverse=True)
+        numeric = np.array([is_number(u) for u in uniques])
+        named = np.array([u in self._index or u.strip() in self._index for u in uniques])
+        if named.all() and not self._by_name and self.kind != "binary":
+            return None  # every value names a class
+        counts = np.bincount(inverse, minlength=len(uniques))
+        if not numeric.any() or 2 * counts[numeric].sum() < counts.sum():
+            return None  # mostly names: unknown names are explained as such
+        bad = ~numeric[inverse] & ~named[inverse]
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            kind = "a class index" if self.kind != "binary" else "0 or 1"
+            raise LabelError(
+                f"row {first_row + at} has the label {str(values[at])!r}, which is not a number, "
+                f"in a column of numbers; each label must be {kind}. Fix the cell."
+            )
+        if not numeric.all():
+            return None  # numbers and names mixed, all known: decode them as names
+        return np.array([float(u) for u in uniques])[inverse]
+
     def _strings(self, values: NDArray, first_row: int) -> NDArray:
+        numbers = self._numbers_with_text(values, first_row)
+        if numbers is not None:
+            return self.decode(numbers, first_row)
         if self.kind == "binary":
             return self._binary_strings(values, first_row)
         uniques, inverse = np.unique(values.astype(str), return_inverse=True)

@@ -357,6 +357,8 @@ def _categorical(
     alpha, gamma = _check_options(label_smoothing, focal_gamma)
     labels, targets = _class_index_targets(y_true, n, k, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
+    if from_logits:
+        _validate.warn_if_probabilities(preds, categorical=True)
 
     if targets is None and alpha == 0:
         if from_logits:
@@ -569,6 +571,8 @@ def _binary(
     eps_value = _validate.resolve_eps(eps, preds.dtype)
     x = preds.astype(np.float64)
     _check_binary_predictions(x, from_logits, row_offset)
+    if from_logits:
+        _validate.warn_if_probabilities(x, categorical=False)
     loss, clipped, p, q = _binary_terms(x, t, from_logits, eps_value, alpha, gamma)
     labels = (t >= 0.5).astype(np.intp)
     scored = _Scored(loss, clipped, labels)
@@ -617,6 +621,8 @@ def _multilabel(
     _validate.check_columns(k, y.shape[1])
     targets = _validate.binary_targets(y, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
+    if from_logits:
+        _validate.warn_if_probabilities(preds, categorical=False)
     if label_weights is not None and not label_weights.sum() > 0:
         raise WeightError(
             "The label weights sum to zero; give at least one label a positive weight."

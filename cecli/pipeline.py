@@ -8,7 +8,9 @@ outside the classes) is raised again with the name of the file it is in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,7 +24,15 @@ from cecli.calibration import (
     fit_temperature,
 )
 from cecli.compare import Comparison, RowScores, compare_rows
-from cecli.errors import CecliError, InputError, LabelError, OptionError, WeightError, in_file
+from cecli.errors import (
+    CecliError,
+    CecliWarning,
+    InputError,
+    LabelError,
+    OptionError,
+    WeightError,
+    in_file,
+)
 from cecli.inputs import Batch, Inputs
 from cecli.losses import ClassWeights, SampleScores, unit_of
 from cecli.render.progress import Progress
@@ -75,6 +85,19 @@ class Scored:
     #: Rows per fine per-sample-loss bin (with fine_histogram), ending at ``fine_edges``, then inf.
     fine_histogram: list[int] | None = None
     fine_edges: list[float] | None = None
+
+
+@contextmanager
+def _file_warnings(source: str) -> Iterator[None]:
+    """The core's warnings again, their message prefixed with the file they are about."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        if issubclass(w.category, CecliWarning):
+            warnings.warn(CecliWarning(f"{source}: {w.message}"), stacklevel=3)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def make_accumulator(inputs: Inputs, options: ScoreOptions) -> Accumulator:
@@ -131,9 +154,10 @@ def _score(
     sample: ReservoirSample | None = None
     for batch in inputs.batches():
         try:
-            scores = accumulator.update(
-                batch.targets, batch.preds, batch.weights, row_offset=batch.first_row
-            )
+            with _file_warnings(inputs.source_of("predictions")):
+                scores = accumulator.update(
+                    batch.targets, batch.preds, batch.weights, row_offset=batch.first_row
+                )
             if calibrator is not None:
                 calibrator.update(
                     batch.targets, batch.preds, batch.weights, row_offset=batch.first_row
@@ -315,6 +339,22 @@ def class_order(baseline: Inputs, candidate: Inputs) -> np.ndarray | None:
     """
     b, c = baseline.classes, candidate.classes
     b_file, c_file = baseline.pred_source.display, candidate.pred_source.display
+    if baseline.n_classes != candidate.n_classes:
+        # a missing column first: it is what makes the kinds differ, if they do
+        b_cols = baseline.describe()["prediction_columns"]
+        c_cols = candidate.describe()["prediction_columns"]
+        missing = [x for x in b_cols if x not in c_cols]  # type: ignore[union-attr]
+        extra = [x for x in c_cols if x not in b_cols]  # type: ignore[union-attr]
+        detail = ""
+        if missing or extra:
+            detail = "; " + ", ".join(
+                [f"{c_file} lacks {', '.join(map(repr, missing))}"] * bool(missing)
+                + [f"{c_file} adds {', '.join(map(repr, extra))}"] * bool(extra)
+            )
+        raise OptionError(
+            f"{b_file} has {baseline.n_classes} prediction columns and {c_file} has "
+            f"{candidate.n_classes}{detail}. The two models must predict the same classes."
+        )
     if baseline.kind != candidate.kind:
         raise OptionError(
             f"{b_file} is scored as {baseline.kind} and {c_file} as {candidate.kind}; compare "

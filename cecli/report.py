@@ -250,6 +250,7 @@ class Report(_Named):
                 "labels": self.inputs.get("label_columns"),
                 "id": self.inputs.get("id_column"),
                 "weight": self.inputs.get("weight_column"),
+                "ignored": self.inputs.get("ignored_columns", []),
             },
             "histogram": [
                 {"upper": _finite(edge), "count": count}

@@ -286,12 +286,16 @@ def test_facts_show_probabilities_as_given_not_clipped():
     assert smoothed.confidence.tolist() == [1.0]
 
 
-def test_float16_probabilities_clip_at_float16_epsilon():
-    eps16 = float(np.finfo(np.float16).eps)  # 2**-10, as scikit-learn would clip
+def test_float16_probabilities_are_widened_to_float32():
+    # half floats are a storage type: computed as float32, clipped at float32's epsilon
+    # (scikit-learn would clip at float16's, 2**-10, capping every loss at 6.9 nats)
+    eps32 = 2.0**-23
     probs = np.array([[0.0, 1.0], [0.5, 0.5]], dtype=np.float16)
     each = cecli.categorical_cross_entropy([0, 0], probs, reduction="none")
-    assert each.loss == pytest.approx([-math.log(eps16), math.log(2)], rel=1e-6)
+    assert each.loss == pytest.approx([-math.log(eps32), math.log(2)], rel=1e-6)
     assert each.clipped == 1
+    same = cecli.categorical_cross_entropy([0, 0], probs.astype(np.float32), reduction="none")
+    assert each.loss.tolist() == same.loss.tolist()
 
 
 def test_binary_and_multilabel_facts_from_logits():

@@ -52,6 +52,10 @@ from sklearn.utils.class_weight import compute_class_weight
 import cecli
 from cecli.losses import score
 
+# These tests check the arithmetic on random data; random logits can look like
+# probabilities, which rightly warns (tested in test_validation.py), and is not their subject.
+pytestmark = pytest.mark.filterwarnings("ignore::cecli.errors.CecliWarning")
+
 EPS64 = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)
 RTOL64 = 1e-12

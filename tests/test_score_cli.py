@@ -428,6 +428,7 @@ def test_the_report_says_which_columns_it_read(spam):
         "labels": ["label"],
         "id": "id",
         "weight": None,
+        "ignored": [],
     }
     table = invoke(spam, "--positive", "spam").stdout
     assert re.search(r"columns\s+p_spam\s*\n", table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import cecli
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.errors import (
     CecliError,
+    CecliWarning,
     EmptyInputError,
     LabelError,
     OptionError,
@@ -522,12 +524,16 @@ def test_bad_kind_and_keep():
 def fed(kind="categorical", **options) -> cecli.Accumulator:
     """An accumulator that has already seen 5 good rows (rows 0..4)."""
     acc = cecli.Accumulator(kind, **options)
-    if kind == "categorical":
-        acc.update([0, 1, 0, 1, 0], [[0.5, 0.5]] * 5)  # fine as probabilities or logits
-    elif kind == "binary":
-        acc.update([0, 1, 0, 1, 0], [0.5] * 5)
-    else:
-        acc.update([[0, 1]] * 5, [[0.5, 0.5]] * 5)
+    # fine as probabilities or logits (as logits, they rightly warn that they look like
+    # probabilities; that warning is tested on its own)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CecliWarning)
+        if kind == "categorical":
+            acc.update([0, 1, 0, 1, 0], [[0.5, 0.5]] * 5)
+        elif kind == "binary":
+            acc.update([0, 1, 0, 1, 0], [0.5] * 5)
+        else:
+            acc.update([[0, 1]] * 5, [[0.5, 0.5]] * 5)
     return acc
 
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from cecli.errors import InputError
+
+if TYPE_CHECKING:
+    from cecli.readers._text import TextProfile
 
 FieldKind = Literal["number", "bool", "string", "matrix"]
 
@@ -46,11 +49,22 @@ STDIN = "-"
 
 @dataclass(frozen=True)
 class Field:
-    """One column of a source. ``width`` is the row length of a ``"matrix"`` column."""
+    """One column of a source. ``width`` is the row length of a ``"matrix"`` column.
+
+    A ``"string"`` column carries the :class:`~cecli.readers._text.TextProfile`
+    of its sampled cells: how much of it looks like numbers, and its first cell
+    that is not one.
+    """
 
     name: str
     kind: FieldKind
     width: int | None = None
+    profile: TextProfile | None = None
+
+    @property
+    def mostly_numbers(self) -> bool:
+        """A text column most of whose cells are numbers: a column of numbers with bad cells."""
+        return self.kind == "string" and self.profile is not None and self.profile.mostly_numbers
 
 
 @dataclass
@@ -76,23 +90,58 @@ class Source:
 
     #: What messages call the file: the path as given, or "standard input".
     display: str
-    fields: list[Field]
     n_rows: int | None = None
     #: Whether the column names came from the file (a header, NPZ keys) or were made up.
     named: bool = True
+    #: Whether --header/--no-header applies (CSV and TSV).
+    header_option: bool = False
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
         """Frames of about ``rows_per_frame`` rows holding ``columns``; each source is read once."""
         raise NotImplementedError
 
+    @property
+    def fields(self) -> list[Field]:
+        """The columns, in file order."""
+        return self._fields
+
+    @fields.setter
+    def fields(self, fields: list[Field]) -> None:
+        self._fields = list(fields)
+        # looked up once per column: a dict keeps a 100,000-column file linear
+        self._by_name = {f.name: f for f in self._fields}
+
     def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(name)
+        return self._by_name[name]
 
     def error(self, message: str) -> InputError:
         return InputError(self.display, message)
+
+    def where(self, row: int) -> str:
+        """A row as messages name it (CSV adds its line number)."""
+        return f"row {row}"
+
+    def not_numbers_error(self, f: Field, role: str = "predictions") -> InputError:
+        """The error for a text column ``f`` that is needed as numbers (``role``)."""
+        p = f.profile
+        if p is None or p.first_bad is None:
+            return self.error(f"the column {f.name!r} holds {f.kind}s, not numbers.")
+        where = f"{self.where(p.first_bad)}, column {f.name!r} holds {p.first_bad_value!r}"
+        if p.mostly_numbers:
+            leave_out = (
+                "; or, if the column is not predictions, leave it out with --pred-cols"
+                if role == "predictions"
+                else ""
+            )
+            return self.error(
+                f"{where}, which is not a number, in a column of numbers ({p.number_share:.0%} "
+                "of its cells look like numbers). Fix the cell (numbers are written like 0.25 "
+                f"or 1e-3, and no cell may be empty){leave_out}."
+            )
+        return self.error(
+            f"{where}: the column is text, not numbers ({p.number_share:.0%} of its cells look "
+            "like numbers), so it cannot be " + role + "."
+        )
 
     def close(self) -> None:
         """Release the file; reading is over."""

@@ -11,6 +11,7 @@ rest, and a cell that does not fit them is reported with its row and text.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -25,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from cecli._validate import is_number
 from cecli.readers import STDIN, Field, Frame, Source, display_name
+from cecli.readers._text import is_number, profile
 
 #: The first bytes of the binary formats someone may pass by mistake.
 _MAGIC = {
@@ -39,6 +40,18 @@ _MAGIC = {
 }
 _BOM = b"\xef\xbb\xbf"
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def _utf16(head: bytes) -> str | None:
+    """The codec of UTF-16 text (by its byte-order mark, or the NUL of every other byte)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"  # the codec reads the mark and drops it
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4 and odd.count(0) == len(odd) and 0 not in even:
+        return "utf-16-le"
+    if len(head) >= 4 and even.count(0) == len(even) and 0 not in odd:
+        return "utf-16-be"
+    return None
 
 
 def _blank(buf: bytes | bytearray) -> bool:
@@ -63,23 +76,10 @@ def _complete_lines(buf: bytes | bytearray, final: bool) -> int:
     return cut + 1
 
 
-def _numbers_with_typos(column: pa.ChunkedArray) -> bool:
-    """Whether a column read as text is a column of numbers with a few stray cells.
-
-    It is when most of its distinct values are fractions (``0.25``, ``1e-3``):
-    it holds predictions, and a cell such as ``high`` or ``0.4.1`` is a mistake
-    to point out, not a reason to read the column as text. Labels and ids are
-    names or whole numbers.
-    """
-    if not pa.types.is_string(column.type):
-        return False  # dates, times: text for ids, never predictions
-    values = [v.strip() for v in column.unique().slice(0, 1000).to_pylist() if v and v.strip()]
-    fractions = sum(is_number(v) and not _INTEGER.match(v) for v in values)
-    return 2 * fractions > len(values)
-
-
 class CsvSource(Source):
     """A CSV or TSV file (or standard input) read block by block."""
+
+    header_option = True
 
     def __init__(
         self,
@@ -96,6 +96,7 @@ class CsvSource(Source):
         # text blocks of at most 8 MiB: big enough for pyarrow's threads, small enough
         # that reading, parsing and scoring overlap
         self.block_bytes = max(1 << 16, min(int(block_bytes), 8 << 20))
+        self._utf16: codecs.IncrementalDecoder | None = None
         self._stream = self._open(codec)
         self._buffer = bytearray(self._read_block(1 << 20))
         self._eof = False
@@ -123,7 +124,18 @@ class CsvSource(Source):
                 f"could not be read ({str(exc).strip() or type(exc).__name__}). If it is "
                 "compressed, check that the extension names the right compression."
             ) from None
+        if self._utf16 is not None:
+            return self._transcode(bytes(data), final=not data)
         return bytes(data)
+
+    def _transcode(self, data: bytes, final: bool) -> bytes:
+        """UTF-16 text as UTF-8, block by block (a code unit split between blocks waits)."""
+        try:
+            return self._utf16.decode(data, final=final).encode("utf-8")  # type: ignore[union-attr]
+        except UnicodeDecodeError as exc:
+            raise self.error(
+                f"is UTF-16 text with an invalid code unit ({exc.reason}). Save it as UTF-8."
+            ) from None
 
     def _fill(self, at_least: int) -> None:
         """Read more blocks until the buffer holds ``at_least`` bytes or the input ends."""
@@ -135,6 +147,12 @@ class CsvSource(Source):
 
     def _check_text(self) -> None:
         head = bytes(self._buffer[:8192])
+        encoding = _utf16(head)
+        if encoding is not None:
+            # Excel's "Unicode text" and PowerShell write UTF-16: read it as what it is
+            self._utf16 = codecs.getincrementaldecoder(encoding)()
+            self._buffer = bytearray(self._transcode(bytes(self._buffer), final=self._eof))
+            head = bytes(self._buffer[:8192])
         for magic, what in _MAGIC.items():
             if head.startswith(magic):
                 raise self.error(
@@ -186,6 +204,12 @@ class CsvSource(Source):
             return True
         if not all(_INTEGER.match(name.strip()) for name in names):
             return False
+        # class indices 0..K-1 (or 1..K) name the columns, whatever is below them: a
+        # file of hard one-hot predictions (0,1,2 over 1,0,0) has no fractions to tell
+        numbers = [int(name) for name in names]
+        k = len(numbers)
+        if k > 1 and numbers in (list(range(k)), list(range(1, k + 1))):
+            return True
         rest = bytes(self._buffer[length : length + 65536])
         second = next((line for line in rest.splitlines() if line.strip()), b"")
         cells = next(csv.reader([second.decode("utf-8", "replace")], delimiter=self.delimiter), [])
@@ -259,14 +283,18 @@ class CsvSource(Source):
             elif pa.types.is_boolean(t):
                 types[f.name] = pa.bool_()
                 fields.append(Field(f.name, "bool"))
-            elif _numbers_with_typos(column):
-                # read as numbers, so that the stray cell is reported with its row
-                # instead of the column silently dropping out of the predictions
-                types[f.name] = pa.float64()
-                fields.append(Field(f.name, "number"))
+            elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
+                # pyarrow reads a column holding bytes that are not UTF-8 as binary
+                try:
+                    sample.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    self._not_utf8(sample, 0, bad)
+                raise self.error(f"column {f.name!r} is not UTF-8 text. Save the file as UTF-8.")
             else:
+                # text: kept as text, with how much of it looks like numbers, so that a
+                # column of numbers with a bad cell is an error, never left out
                 types[f.name] = pa.string()
-                fields.append(Field(f.name, "string"))
+                fields.append(Field(f.name, "string", profile=profile(column)))
         self.fields = fields
         return types
 
@@ -370,7 +398,7 @@ class CsvSource(Source):
             if kind == "number":
                 row = first_row + int(np.flatnonzero(column.is_null().to_numpy(False))[0])
                 raise self.error(
-                    f"{self._where(row)}, column {name!r} is empty; every cell of a column of "
+                    f"{self.where(row)}, column {name!r} is empty; every cell of a column of "
                     "numbers needs a value."
                 )
             column = column.fill_null(False if kind == "bool" else "")
@@ -378,15 +406,30 @@ class CsvSource(Source):
             return np.asarray(column.to_pylist(), dtype=object)
         return column.to_numpy(zero_copy_only=False)
 
-    def _where(self, row: int) -> str:
+    def where(self, row: int) -> str:
         line = row + self._header_lines + 1
         return f"row {row} (line {line})"
+
+    def _not_utf8(self, data: bytes, first_row: int, bad: UnicodeDecodeError) -> None:
+        """The row and column of bytes that are not UTF-8 text."""
+        line_start = data.rfind(b"\n", 0, bad.start) + 1
+        row = first_row + data.count(b"\n", 0, line_start)
+        prefix = data[line_start : bad.start].decode("utf-8", "replace")
+        column = len(next(csv.reader([prefix], delimiter=self.delimiter), [""])) - 1
+        name = self.fields[column].name if 0 <= column < len(self.fields) else str(column)
+        raise self.error(
+            f"{self.where(row)}, column {name!r} holds bytes that are not UTF-8 text "
+            f"({data[bad.start : bad.start + 4]!r}). Save the file as UTF-8."
+        )
 
     def _explain(
         self, data: bytes, first_row: int, exc: pa.ArrowInvalid, columns: list[str] | None
     ) -> None:
         """Find the row pyarrow could not parse and raise an error that names it."""
-        text = data.decode("utf-8", errors="replace")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            self._not_utf8(data, first_row, bad)
         rows = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
         width = len(self.fields)
         wanted = columns or [f.name for f in self.fields]
@@ -397,7 +440,7 @@ class CsvSource(Source):
                 continue
             if len(cells) != width:
                 raise self.error(
-                    f"{self._where(row)} has {len(cells)} fields but the "
+                    f"{self.where(row)} has {len(cells)} fields but the "
                     f"{'header' if self.named else 'first row'} has {width}. Check the "
                     "delimiter, and quote any field that contains it."
                 )
@@ -406,13 +449,13 @@ class CsvSource(Source):
                 cell = cells[index[name]].strip()
                 if kind == "number" and cell and not is_number(cell):
                     raise self.error(
-                        f"{self._where(row)}, column {name!r} holds {cell!r}, which is not a "
+                        f"{self.where(row)}, column {name!r} holds {cell!r}, which is not a "
                         "number. Fix the cell, or leave the column out of the predictions "
                         "(--pred-cols)."
                     )
                 if kind == "bool" and cell.lower() not in ("true", "false", "1", "0", ""):
                     raise self.error(
-                        f"{self._where(row)}, column {name!r} holds {cell!r}, but the column "
+                        f"{self.where(row)}, column {name!r} holds {cell!r}, but the column "
                         "starts with true/false values."
                     )
             row += 1

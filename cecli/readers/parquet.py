@@ -12,9 +12,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cecli.readers import Field, Frame, Source
+from cecli.readers._text import profile
+
+#: Rows of a text column sampled to tell numbers stored as text from text.
+SAMPLE_ROWS = 65536
 
 
 def _is_number(t: pa.DataType) -> bool:
@@ -29,6 +34,21 @@ def _is_text(t: pa.DataType) -> bool:
 
 def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _float_array(values: pa.Array) -> np.ndarray:
+    """Numbers in their float type: float32 and float64 kept, float16 widened to float32,
+    anything else (integers, decimals, booleans) read as float64.
+
+    The same rule holds for every reader, so one array scores the same from every
+    format that can store it (and ``--eps auto`` is its type's machine epsilon).
+    """
+    t = values.type
+    if pa.types.is_float16(t):
+        values = values.cast(pa.float32())
+    elif not (pa.types.is_float32(t) or pa.types.is_float64(t)):
+        values = values.cast(pa.float64())
+    return values.to_numpy(zero_copy_only=False)
 
 
 class ParquetSource(Source):
@@ -59,7 +79,15 @@ class ParquetSource(Source):
             if first.null_count or first[0].as_py() is None:
                 raise self.error(f"row 0, column {f.name!r} is empty; a list of numbers is needed.")
             return Field(f.name, "matrix", len(first[0]))
-        # anything else (text, dates, nested data) is read as text: ids and class names
+        if _is_text(t):
+            # numbers stored as text are numbers, as in a CSV file; a column of them with
+            # a bad cell is an error (in inputs), never a column silently left out
+            sample = next(self._file.iter_batches(batch_size=SAMPLE_ROWS, columns=[f.name]))
+            p = profile(sample.column(0))
+            if p.cells and p.first_bad is None and sample.column(0).null_count == 0:
+                return Field(f.name, "number", profile=p)
+            return Field(f.name, "string", profile=p)
+        # anything else (dates, nested data) is read as text: ids and class names
         return Field(f.name, "string")
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
@@ -85,7 +113,9 @@ class ParquetSource(Source):
             row = first_row + int(np.flatnonzero(column.is_null().to_numpy(False))[0])
             raise self.error(f"row {row}, column {name!r} is empty (null); give every row a value.")
         if f.kind == "number":
-            return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            if _is_text(column.type):
+                return self._parse_numbers(column, f, first_row)
+            return _float_array(column)
         if f.kind == "bool":
             return column.to_numpy(zero_copy_only=False)
         if f.kind == "string":
@@ -93,6 +123,18 @@ class ParquetSource(Source):
                 column = column.cast(pa.string())
             return np.asarray(column.fill_null("").to_pylist(), dtype=object)
         return self._matrix(column, f, first_row)
+
+    def _parse_numbers(self, column: pa.Array, f: Field, first_row: int) -> np.ndarray:
+        """Numbers stored as text, read as float64; a cell that is not one names its row."""
+        p = profile(column)
+        if p.first_bad is not None:
+            raise self.error(
+                f"row {first_row + p.first_bad}, column {f.name!r} holds {p.first_bad_value!r}, "
+                "which is not a number, in a column of numbers stored as text. Fix the cell, or "
+                "leave the column out of the predictions with --pred-cols."
+            )
+        trimmed = pc.utf8_trim_whitespace(column.cast(pa.string()))
+        return trimmed.cast(pa.float64()).to_numpy(zero_copy_only=False)
 
     def _matrix(self, column: pa.Array, f: Field, first_row: int) -> np.ndarray:
         n, k = len(column), f.width
@@ -114,9 +156,7 @@ class ParquetSource(Source):
                 f"row {first_row + at // k}, column {f.name!r} holds a null at position "
                 f"{at % k}; every prediction needs a value."
             )
-        if not (pa.types.is_float32(values.type) or pa.types.is_float64(values.type)):
-            values = values.cast(pa.float64())  # float32 stays float32: half the memory
-        return values.to_numpy(zero_copy_only=False).reshape(n, k)
+        return _float_array(values).reshape(n, k)
 
     def close(self) -> None:
         self._file.close()

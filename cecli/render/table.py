@@ -33,6 +33,11 @@ def _summary(report: Report) -> Table:
         shown = columns if len(columns) <= 6 else [*columns[:3], "...", columns[-1]]
         many = f" ({len(columns):,})" if len(columns) > 6 else ""
         table.add_row("columns", escape(", ".join(map(str, shown)) + many))
+    ignored = files.get("ignored_columns") or []
+    if ignored:
+        parts = [f"{c['column']} ({c['reason']})" for c in ignored[:6]]
+        more = f", ... ({len(ignored):,} in all)" if len(ignored) > 6 else ""
+        table.add_row("left out", escape(", ".join(parts) + more))
     table.add_row("samples", f"{s.n_samples:,}")
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
     table.add_row(f"mean loss ({s.unit})", fmt_number(s.mean_loss, 6))
