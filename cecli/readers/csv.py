@@ -39,6 +39,8 @@ _MAGIC = {
     b"\x28\xb5\x2f\xfd": "zstd-compressed (name it .csv.zst)",
 }
 _BOM = b"\xef\xbb\xbf"
+#: A line (with its quoted fields) longer than this is an error: a quote left open.
+MAX_LINE_BYTES = 64 << 20
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
@@ -262,9 +264,19 @@ class CsvSource(Source):
 
     def _infer_types(self) -> dict[str, pa.DataType]:
         """Column types from the first MiB: numbers as float64, then bool, else text."""
-        self._fill(1 << 20)
-        sample = bytes(self._buffer[: 1 << 20])
-        cut = _complete_lines(sample, self._eof and len(sample) == len(self._buffer))
+        size = 1 << 20
+        while True:
+            self._fill(size)
+            sample = bytes(self._buffer[:size])
+            whole = self._eof and len(sample) == len(self._buffer)
+            if whole and sample.count(b'"') % 2:
+                self._open_quote(sample, 0)
+            cut = _complete_lines(sample, whole)
+            if cut or whole:
+                break
+            if size > MAX_LINE_BYTES:  # no whole line yet: a wide row, or a quote left open
+                self._open_quote(sample, 0)
+            size *= 2  # a row wider than the sample: take at least one whole row
         sample = sample[: cut or len(sample)]
         # quoted fields may hold line breaks, which makes pyarrow's parser slower:
         # allow them only where the file quotes at all
@@ -361,8 +373,12 @@ class CsvSource(Source):
             if not block:
                 self._eof = True
             data = pending + block if pending else block
+            if self._eof and data.count(b'"') % 2:
+                self._open_quote(data, first_row)
             cut = _complete_lines(data, self._eof)
             if cut == 0 and not self._eof:
+                if len(data) > MAX_LINE_BYTES:
+                    self._open_quote(data, first_row)
                 pending = data  # a line longer than a block: read on
                 continue
             pending = data[cut:]
@@ -409,6 +425,29 @@ class CsvSource(Source):
     def where(self, row: int) -> str:
         line = row + self._header_lines + 1
         return f"row {row} (line {line})"
+
+    def _open_quote(self, data: bytes, first_row: int) -> None:
+        """A quote that is never closed would swallow the rest of the file as one field."""
+        at, count = -1, 0
+        while True:
+            quote = data.find(b'"', at + 1)
+            if quote < 0:
+                break
+            count += 1
+            if count % 2:
+                opened = quote
+            at = quote
+        if count % 2 == 0:
+            raise self.error(
+                f"{self.where(first_row)} starts a line longer than {MAX_LINE_BYTES >> 20} MiB; "
+                "check the line ends (or pass --input-format for a file that is not CSV)."
+            )
+        row = first_row + data.count(b"\n", 0, opened)
+        raise self.error(
+            f"{self.where(row)} opens a quote (\") that is never closed, so the rest of the file "
+            "would be read as one field. Close the quote, or double a quote that is part of the "
+            'text ("").'
+        )
 
     def _not_utf8(self, data: bytes, first_row: int, bad: UnicodeDecodeError) -> None:
         """The row and column of bytes that are not UTF-8 text."""
