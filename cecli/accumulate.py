@@ -234,8 +234,7 @@ class Accumulator:
             )
         if kind == "multilabel" and isinstance(class_weights, str):
             raise WeightError(
-                '"balanced" is defined for binary and categorical targets; '
-                "for multilabel targets give one weight per label.",
+                'cannot be "balanced" for multilabel targets; give one weight per label.',
                 option="class_weights",
             )
         self.class_weights = class_weights

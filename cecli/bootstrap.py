@@ -49,6 +49,9 @@ from cecli.errors import (
 BLOCK_ROWS = 1 << 14
 #: Resamples per random stream (and per task on the thread pool).
 GROUP = 16
+#: Every resample's mean is kept (8 bytes, 16 with weights): 10 million is 160 MB at
+#: most, and far more than an interval's digits need.
+MAX_RESAMPLES = 10_000_000
 
 Method = Literal["bca", "percentile"]
 
@@ -91,8 +94,15 @@ def check_bootstrap_options(
     cecli.errors.OptionError: confidence must lie in (0, 1); got 95 (for 95%, write 0.95).
     """
     whole = (int, np.integer)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, whole) or n_resamples < 1:
-        raise OptionError(f"must be a whole number >= 1; got {n_resamples}.", option="n_resamples")
+    if (
+        isinstance(n_resamples, bool)
+        or not isinstance(n_resamples, whole)
+        or not 1 <= n_resamples <= MAX_RESAMPLES
+    ):
+        raise OptionError(
+            f"must be a whole number from 1 to {MAX_RESAMPLES:,}; got {n_resamples}.",
+            option="n_resamples",
+        )
     if not 0 < confidence < 1:
         hint = percent_hint(confidence, lambda f: 0 < f < 1)
         raise OptionError(f"must lie in (0, 1); got {confidence:g}{hint}.", option="confidence")
@@ -143,8 +153,8 @@ def paired_bootstrap(
     Raises
     ------
     OptionError
-        For ``n_resamples < 1``, a confidence outside (0, 1), an unknown method,
-        or a negative seed.
+        For ``n_resamples`` outside 1 to 10,000,000, a confidence outside
+        (0, 1), an unknown method, or a negative seed.
     EmptyInputError
         For no values.
     ShapeError

@@ -463,7 +463,7 @@ def compare(
     ] = False,
     output_format: FormatOption = OutputFormat.table,
     bootstrap: Annotated[
-        int, typer.Option("--bootstrap", help="Paired bootstrap resamples, 1 or more.")
+        int, typer.Option("--bootstrap", help="Paired bootstrap resamples, 1 to 10,000,000.")
     ] = 2000,
     confidence: Annotated[
         float, typer.Option(help="Confidence level of the interval, in (0, 1).")

@@ -1057,8 +1057,7 @@ def _multilabel_weights(
         return None
     if isinstance(class_weights, str):
         raise WeightError(
-            '"balanced" is defined for binary and categorical targets; '
-            "for multilabel targets give one weight per label.",
+            'cannot be "balanced" for multilabel targets; give one weight per label.',
             option="class_weights",
         )
     return _validate.class_weight_array(class_weights, k, what="label")

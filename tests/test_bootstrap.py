@@ -386,7 +386,7 @@ def test_every_row_is_drawn_uniformly_across_blocks():
             [0.1, 0.2],
             {"n_resamples": 0},
             OptionError,
-            "n_resamples must be a whole number >= 1; got 0",
+            "n_resamples must be a whole number from 1 to 10,000,000; got 0",
         ),
         ([0.1, 0.2], {"n_resamples": -5}, OptionError, "got -5"),
         ([0.1, 0.2], {"n_resamples": 2.5}, OptionError, "got 2.5"),

@@ -120,8 +120,9 @@ COMPARE_CASES = [
     (["--confidence", "100"], "--confidence", "got 100", "(0, 1)", (*UNIT, True, True)),
     (["--confidence", "1.5"], "--confidence", "got 1.5", "(0, 1)", (*UNIT, True, True)),
     (["--confidence", "0"], "--confidence", "got 0", "(0, 1)", (*UNIT, True, True)),
-    (["--bootstrap", "0"], "--bootstrap", "got 0", ">= 1", None),
-    (["--bootstrap", "-5"], "--bootstrap", "got -5", ">= 1", None),
+    (["--bootstrap", "0"], "--bootstrap", "got 0", "from 1 to 10,000,000", None),
+    (["--bootstrap", "-5"], "--bootstrap", "got -5", "from 1 to 10,000,000", None),
+    (["--bootstrap", "100000000000"], "--bootstrap", "got 100000000000", "to 10,000,000", None),
     (["--seed", "-1"], "--seed", "got -1", ">= 0", None),
     (["--max-increase", "nan"], "--max-increase", "got nan", "finite", None),
     (["--max-increase", "inf"], "--max-increase", "got inf", "finite", None),
@@ -204,6 +205,21 @@ def test_class_weight_errors_are_the_option_s_not_the_weight_column_s(tmp_path):
         assert "weighted.csv" not in line
 
 
+@pytest.mark.parametrize(
+    ("weights", "words"),
+    [("balanced", 'cannot be "balanced"'), ("1,2", "has 2 label weights but there are 3 labels")],
+)
+def test_multilabel_class_weight_errors_name_the_flag(tmp_path, weights, words):
+    preds, targets = tmp_path / "p.csv", tmp_path / "t.csv"
+    preds.write_text("a,b,c\n0.2,0.8,0.5\n0.6,0.4,0.3\n")
+    targets.write_text("a,b,c\n1,0,1\n0,1,1\n")
+    args = ["score", str(preds), str(targets), "--kind", "MultiLabel", "--class-weights", weights]
+    line = error_line(runner.invoke(app, args))
+    assert line.startswith("cecli: error: --class-weights ")
+    assert words in line
+    assert "class_weights" not in line
+
+
 def test_every_flag_in_the_table_is_an_option_and_every_name_a_core_parameter():
     group = typer.main.get_command(app)
     options = {opt for command in group.commands.values() for p in command.params for opt in p.opts}
@@ -252,7 +268,7 @@ def test_every_flag_in_the_table_is_an_option_and_every_name_a_core_parameter():
         (lambda: check_gate_limits(max_flagged=-1), "max_flagged", ">= 0; got -1"),
         (lambda: check_max_increase(float("inf")), "max_increase", "finite number; got inf"),
         (lambda: check_bootstrap_options(confidence=100), "confidence", "(0, 1); got 100."),
-        (lambda: check_bootstrap_options(n_resamples=0), "n_resamples", ">= 1; got 0"),
+        (lambda: check_bootstrap_options(n_resamples=0), "n_resamples", "from 1 to 10,000,000"),
         (lambda: check_bootstrap_options(seed=-1), "seed", ">= 0; got -1"),
         (lambda: check_bootstrap_options(method="basic"), "method", "got 'basic'"),
         (lambda: paired_bootstrap([0.1, 0.2], confidence=95), "confidence", "write 0.95"),
