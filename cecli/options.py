@@ -53,7 +53,17 @@ Exit status:
 
 
 def naming_flags(work: Callable[[], int]) -> Callable[[], int]:
-    """``work``, with each option error it raises naming the flag, not the parameter."""
+    """``work``, with each option error it raises naming the flag, not the parameter.
+
+    Examples
+    --------
+    >>> def work():
+    ...     raise OptionError("must lie in (0, 1]; got 90.", option="threshold")
+    >>> naming_flags(work)()
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: --threshold must lie in (0, 1]; got 90.
+    """
 
     @functools.wraps(work)
     def run() -> int:
