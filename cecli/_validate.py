@@ -25,6 +25,7 @@ from cecli.errors import (
     ProbabilityError,
     ShapeError,
     WeightError,
+    percent_hint,
 )
 
 #: Categorical probability rows (and soft target rows) must sum to 1 within this.
@@ -76,20 +77,24 @@ def _quote_rows(rows: NDArray, values: NDArray, verb: str) -> str:
 
 
 def check_unit_interval(name: str, value: float, *, open_low: bool, open_high: bool) -> float:
+    """``value`` as a float, or an :class:`OptionError` naming ``name`` and the interval."""
     value = float(value)
-    low_ok = value > 0 if open_low else value >= 0
-    high_ok = value < 1 if open_high else value <= 1
-    if not (math.isfinite(value) and low_ok and high_ok):
+
+    def fits(v: float) -> bool:
+        return (v > 0 if open_low else v >= 0) and (v < 1 if open_high else v <= 1)
+
+    if not (math.isfinite(value) and fits(value)):
         lo = "(0" if open_low else "[0"
         hi = "1)" if open_high else "1]"
-        raise OptionError(f"{name} must lie in {lo}, {hi}; got {fmt(value)}.")
+        hint = percent_hint(value, fits)
+        raise OptionError(f"must lie in {lo}, {hi}; got {fmt(value)}{hint}.", option=name)
     return value
 
 
 def check_gamma(value: float) -> float:
     value = float(value)
     if not (math.isfinite(value) and value >= 0):
-        raise OptionError(f"focal_gamma must be a finite number >= 0; got {fmt(value)}.")
+        raise OptionError(f"must be a finite number >= 0; got {fmt(value)}.", option="focal_gamma")
     return value
 
 
@@ -97,11 +102,13 @@ def resolve_eps(eps: float | str, dtype: np.dtype) -> float:
     """``"auto"`` is the machine epsilon of the predictions' float type, as in scikit-learn."""
     if isinstance(eps, str):
         if eps != "auto":
-            raise OptionError(f'eps must be "auto" or a number in (0, 0.5); got {eps!r}.')
+            raise OptionError(f'must be "auto" or a number in (0, 0.5); got {eps!r}.', option="eps")
         return float(np.finfo(dtype if dtype.kind == "f" else np.float64).eps)
     value = float(eps)
     if not (0 < value < 0.5):
-        raise OptionError(f'eps must be "auto" or a number in (0, 0.5); got {fmt(value)}.')
+        raise OptionError(
+            f'must be "auto" or a number in (0, 0.5); got {fmt(value)}.', option="eps"
+        )
     return value
 
 
@@ -419,34 +426,42 @@ def sample_weight_array(
 
 
 def class_weight_array(
-    class_weights: ArrayLike, n_classes: int, what: str = "class"
+    class_weights: ArrayLike, n_classes: int, what: str = "class", option: str = "class_weights"
 ) -> NDArray[np.float64]:
+    """One finite, non-negative weight per class (or label); errors name ``option``."""
     weights = np.asarray(class_weights)
     if weights.dtype.kind not in "biuf" or weights.ndim != 1:
         raise WeightError(
-            f"{what.capitalize()} weights must be a list of numbers, one per {what}, "
-            f'or "balanced"; got {fmt_any(class_weights)}.'
+            f'must be a list of numbers, one per {what}, or "balanced"; '
+            f"got {fmt_any(class_weights)}.",
+            option=option,
         )
     weights = weights.astype(np.float64)
+    plural = "classes" if what == "class" else f"{what}s"
     if len(weights) != n_classes:
         raise WeightError(
-            f"{len(weights)} {what} weights were given but there are {n_classes} {what}es; "
-            f"give one weight per {what}, in column order."
-            if what == "class"
-            else f"{len(weights)} label weights were given but there are {n_classes} labels; "
-            "give one weight per label, in column order."
+            f"has {len(weights)} {what} weights but there are {n_classes} {plural}; "
+            f"give one weight per {what}, in column order.",
+            option=option,
         )
     bad = ~np.isfinite(weights) | (weights < 0)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
         raise WeightError(
-            f"The weight of {what} {index} is {fmt(weights[index])}; weights must be finite "
-            "and non-negative."
+            f"gives {what} {index} the weight {fmt(weights[index])}; weights must be finite "
+            "and non-negative.",
+            option=option,
         )
     return weights
 
 
-def raise_zero_total_weight(weighted_by: str) -> NoReturn:
+def raise_zero_total_weight(weighted_by: str, option: str | None = None) -> NoReturn:
+    if option is not None:  # the option's weights alone
+        raise WeightError(
+            "sum to zero over the rows present, so there is nothing to average: "
+            "give some of the classes present a positive weight.",
+            option=option,
+        )
     raise WeightError(
         f"The {weighted_by} sum to zero over the rows present, so there is nothing to average: "
         "give some of the classes (or samples) present a positive weight."

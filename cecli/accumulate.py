@@ -208,11 +208,14 @@ class Accumulator:
         keep: int | None = 10,
     ) -> None:
         if kind not in KINDS:
-            raise OptionError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+            raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
         if keep is not None and (not isinstance(keep, (int, np.integer)) or keep < 0):
-            raise OptionError(f"keep must be a whole number >= 0, or None for all; got {keep!r}.")
+            raise OptionError(
+                f"must be a whole number >= 0, or None for all; got {keep!r}.", option="keep"
+            )
         self.kind = kind
         self.from_logits = bool(from_logits)
+        _validate.resolve_eps(eps, np.dtype(np.float64))  # a bad eps fails now, not later
         self.eps = eps
         self.label_smoothing = _validate.check_unit_interval(
             "label_smoothing", label_smoothing, open_low=False, open_high=False
@@ -226,12 +229,13 @@ class Accumulator:
         self.keep = keep
         if isinstance(class_weights, str) and class_weights != "balanced":
             raise WeightError(
-                f'class_weights must be "balanced" or one number per class; got {class_weights!r}.'
+                f'must be "balanced" or one number per class; got {class_weights!r}.',
+                option="class_weights",
             )
         if kind == "multilabel" and isinstance(class_weights, str):
             raise WeightError(
-                'class_weights="balanced" is defined for binary and categorical targets; '
-                "for multilabel targets give one weight per label."
+                'cannot be "balanced" for multilabel targets; give one weight per label.',
+                option="class_weights",
             )
         self.class_weights = class_weights
         self.n_classes: int | None = None
@@ -305,6 +309,10 @@ class Accumulator:
     def _add_sums(self, sums: ClassSums) -> None:
         k = len(sums.loss)
         if self.n_classes is None:
+            if self.class_weights is not None and not isinstance(self.class_weights, str):
+                # a wrong count fails at the first chunk, not after the last one
+                what = "label" if self.kind == "multilabel" else "class"
+                _validate.class_weight_array(self.class_weights, k, what)
             self.n_classes = k
         elif k != self.n_classes:
             raise ShapeError(
@@ -379,7 +387,8 @@ class Accumulator:
         if not denominator > 0:
             parts = ["class weights"] if weights is not None else []
             parts += ["sample weights"] if self.sample_weighted else []
-            _validate.raise_zero_total_weight(" times ".join(parts) or "weights")
+            only_option = "class_weights" if parts == ["class weights"] else None
+            _validate.raise_zero_total_weight(" times ".join(parts) or "weights", only_option)
         mean = numerator / denominator
         # multilabel weights act inside each sample's mean over labels
         weight_sum = denominator / w.sum() if self.kind == "multilabel" else denominator

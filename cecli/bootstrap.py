@@ -49,6 +49,9 @@ from cecli.errors import (
 BLOCK_ROWS = 1 << 14
 #: Resamples per random stream (and per task on the thread pool).
 GROUP = 16
+#: Every resample's mean is kept (8 bytes, 16 with weights): 10 million is 160 MB at
+#: most, and far more than an interval's digits need.
+MAX_RESAMPLES = 10_000_000
 
 Method = Literal["bca", "percentile"]
 
@@ -76,6 +79,37 @@ class BootstrapResult:
     seed: int | None
     #: The statistic of every resample, in the order drawn.
     resamples: NDArray[np.float64]
+
+
+def check_bootstrap_options(
+    n_resamples: int = 2000, confidence: float = 0.95, method: str = "bca", seed: int | None = None
+) -> None:
+    """Raise :class:`~cecli.errors.OptionError` for an option :func:`paired_bootstrap` refuses.
+
+    Examples
+    --------
+    >>> check_bootstrap_options(confidence=95)
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: confidence must lie in (0, 1); got 95 (for 95%, write 0.95).
+    """
+    whole = (int, np.integer)
+    if (
+        isinstance(n_resamples, bool)
+        or not isinstance(n_resamples, whole)
+        or not 1 <= n_resamples <= MAX_RESAMPLES
+    ):
+        raise OptionError(
+            f"must be a whole number from 1 to {MAX_RESAMPLES:,}; got {n_resamples}.",
+            option="n_resamples",
+        )
+    if not 0 < confidence < 1:
+        hint = percent_hint(confidence, lambda f: 0 < f < 1)
+        raise OptionError(f"must lie in (0, 1); got {confidence:g}{hint}.", option="confidence")
+    if method not in ("bca", "percentile"):
+        raise OptionError(f"must be bca or percentile; got {method!r}.", option="method")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, whole) or seed < 0):
+        raise OptionError(f"must be a whole number >= 0; got {seed!r}.", option="seed")
 
 
 def paired_bootstrap(
@@ -119,7 +153,8 @@ def paired_bootstrap(
     Raises
     ------
     OptionError
-        For ``n_resamples < 1``, a confidence outside (0, 1), or an unknown method.
+        For ``n_resamples`` outside 1 to 10,000,000, a confidence outside
+        (0, 1), an unknown method, or a negative seed.
     EmptyInputError
         For no values.
     ShapeError
@@ -142,15 +177,7 @@ def paired_bootstrap(
         raise ShapeError(f"values must be a 1-D array, one per row; got shape {v.shape}.")
     if len(v) == 0:
         raise EmptyInputError("there are no rows to resample.")
-    if not isinstance(n_resamples, int | np.integer) or n_resamples < 1:
-        raise OptionError(
-            f"the number of bootstrap resamples must be 1 or more; got {n_resamples}."
-        )
-    if not 0 < confidence < 1:
-        hint = percent_hint(confidence, lambda f: 0 < f < 1)
-        raise OptionError(f"the confidence must lie in (0, 1); got {confidence:g}{hint}.")
-    if method not in ("bca", "percentile"):
-        raise OptionError(f"the interval method must be bca or percentile; got {method!r}.")
+    check_bootstrap_options(n_resamples, confidence, method, seed)
     bad = ~np.isfinite(v)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

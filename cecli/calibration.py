@@ -243,7 +243,7 @@ def _safe_log(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def _check_bins(n_bins: int) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise OptionError(f"n_bins must be a whole number >= 1; got {n_bins!r}.")
+        raise OptionError(f"must be a whole number >= 1; got {n_bins!r}.", option="n_bins")
     return int(n_bins)
 
 
@@ -672,7 +672,7 @@ def _facts(
 
 def _check_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise OptionError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+        raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
     return kind
 
 
@@ -1165,11 +1165,14 @@ def _check_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
     try:
         low, high = (float(b) for b in bounds)
     except (TypeError, ValueError):
-        raise OptionError(f"bounds must be two temperatures (low, high); got {bounds!r}.") from None
+        raise OptionError(
+            f"must be two temperatures (low, high); got {bounds!r}.", option="bounds"
+        ) from None
     # within 1e-6..1e6, beta times a masked class's stand-in gap still has exp 0
     if not (1e-6 <= low < high <= 1e6):
         raise OptionError(
-            f"bounds must be two temperatures with 1e-6 <= low < high <= 1e6; got {bounds!r}."
+            f"must be two temperatures with 1e-6 <= low < high <= 1e6; got {bounds!r}.",
+            option="bounds",
         )
     return low, high
 

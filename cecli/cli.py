@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cecli._version import __version__
-from cecli.errors import CecliError, CecliWarning, ExitStatus, OptionError, percent_hint
+from cecli.errors import CecliError, CecliWarning, ExitStatus, OptionError
+from cecli.options import EXIT_STATUSES, Command, check_count, naming_flags, parse_eps, usage_line
 
 if TYPE_CHECKING:
     from cecli.inputs import InputOptions
@@ -31,6 +32,7 @@ ABOUT = "Score saved model outputs with cross-entropy, and find where a model is
 app = typer.Typer(
     name="cecli",
     help=ABOUT,
+    epilog=EXIT_STATUSES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -143,7 +145,10 @@ def _run(work: Callable[[], int], debug: bool) -> None:
 
 # Options that ``score`` and ``compare`` share, each declared once.
 KindOption = Annotated[
-    Kind, typer.Option(help="auto: one prediction column is binary, several categorical.")
+    Kind,
+    typer.Option(
+        case_sensitive=False, help="auto: one prediction column is binary, several categorical."
+    ),
 ]
 LogitsOption = Annotated[
     bool, typer.Option("--logits", help="The predictions are raw scores (logits).")
@@ -152,24 +157,26 @@ FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")
 ]
 ThresholdOption = Annotated[
-    float, typer.Option(help="Flag wrong predictions with at least this confidence.")
+    float, typer.Option(help="Flag wrong predictions with at least this confidence, in (0, 1].")
 ]
-TopOption = Annotated[
-    int, typer.Option(min=0, help="Rows to list as flagged and as worst; 0 lists all.")
+TopOption = Annotated[int, typer.Option(help="Rows to list as flagged and as worst; 0 lists all.")]
+BaseOption = Annotated[
+    Base, typer.Option(case_sensitive=False, help="Log base: e (nats), 2 (bits), 10 (bans).")
 ]
-BaseOption = Annotated[Base, typer.Option(help="Log base: e (nats), 2 (bits), 10 (bans).")]
 ClassWeightsOption = Annotated[
     str | None, typer.Option(help="balanced, or 0.5,2,1 (column order), or cat=2,dog=1.")
 ]
 WeightColOption = Annotated[str | None, typer.Option(help="Column of per-sample weights.")]
 SmoothingOption = Annotated[float, typer.Option(help="Label smoothing alpha in [0, 1].")]
-FocalOption = Annotated[float, typer.Option(help="Focal loss gamma (0: plain cross-entropy).")]
+FocalOption = Annotated[float, typer.Option(help="Focal loss gamma >= 0 (0: plain cross-entropy).")]
 EpsOption = Annotated[
-    str, typer.Option(help="Clip probabilities to [eps, 1-eps]; auto: the type's epsilon.")
+    str, typer.Option(help="Clip probabilities to [eps, 1-eps], eps in (0, 0.5); auto: the type's.")
 ]
 InputFormatOption = Annotated[
     InputFormat | None,
-    typer.Option(help="Read the inputs as this format, whatever their extension."),
+    typer.Option(
+        case_sensitive=False, help="Read the inputs as this format, whatever their extension."
+    ),
 ]
 HeaderOption = Annotated[
     bool | None,
@@ -238,7 +245,7 @@ def _score_options(
 
     return ScoreOptions(
         class_weights=class_weights,  # type: ignore[arg-type]
-        eps=eps if eps == "auto" else _float(eps, "--eps"),
+        eps=parse_eps(eps),
         label_smoothing=label_smoothing,
         focal_gamma=focal_gamma,
         threshold=threshold,
@@ -272,13 +279,13 @@ def _render(report: object, output_format: OutputFormat) -> int:
     return int(ExitStatus.SUCCESS if report.passed else ExitStatus.GATE_FAILED)  # type: ignore[attr-defined]
 
 
-@app.command()
+@app.command(cls=Command, epilog=EXIT_STATUSES)
 def score(
     predictions: Annotated[str, typer.Argument(metavar="PREDICTIONS", help=PREDICTIONS_HELP)],
     labels: Annotated[
         str | None,
         typer.Argument(
-            metavar="[LABELS]", help="True labels, if not a column of PREDICTIONS (or in its .npz)."
+            metavar="LABELS", help="True labels, if not a column of PREDICTIONS (or in its .npz)."
         ),
     ] = None,
     kind: KindOption = Kind.auto,
@@ -309,7 +316,7 @@ def score(
         float | None, typer.Option(help="Gate: fail (exit 1) if the mean loss is above this.")
     ] = None,
     max_flagged: Annotated[
-        int | None, typer.Option(min=0, help="Gate: fail if more rows than this are flagged.")
+        int | None, typer.Option(help="Gate: fail if more rows than this are flagged.")
     ] = None,
     min_accuracy: Annotated[
         float | None, typer.Option(help="Gate: fail if the accuracy is below this (0 to 1).")
@@ -323,9 +330,7 @@ def score(
     ] = False,
     bins: Annotated[
         int | None,
-        typer.Option(
-            min=1, max=1000, help="Equal-width confidence bins for calibration.  [default: 15]"
-        ),
+        typer.Option(help="Equal-width confidence bins for calibration, 1 to 1000.  [default: 15]"),
     ] = None,
     adaptive: Annotated[
         bool,
@@ -338,6 +343,7 @@ def score(
 ) -> None:
     """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
 
+    @naming_flags
     def work() -> int:
         from cecli.calibration import DEFAULT_BINS
         from cecli.inputs import Inputs
@@ -345,8 +351,16 @@ def score(
         from cecli.pipeline import score_inputs
         from cecli.render.per_sample import PerSampleWriter
         from cecli.render.progress import stderr_progress
-        from cecli.report import build_report, check_gates
+        from cecli.report import build_report, check_gate_limits, check_gates
 
+        # every option is checked before a file is read
+        check_count("--top", top, 0)
+        if bins is not None:
+            check_count("--bins", bins, 1, 1000)
+        score_options = _score_options(
+            None, eps, label_smoothing, focal_gamma, threshold, base, top
+        )
+        check_gate_limits(fail_above=fail_above, max_flagged=max_flagged, min_accuracy=min_accuracy)
         plot_path = _plot_path(plot)
         if not (calibration or plot_path):
             given = "--bins" if bins is not None else "--adaptive" if adaptive else None
@@ -383,9 +397,8 @@ def score(
                 scored = score_inputs(
                     inputs,
                     replace(
-                        _score_options(  # type: ignore[arg-type]
-                            weights, eps, label_smoothing, focal_gamma, threshold, base, top
-                        ),
+                        score_options,  # type: ignore[arg-type]
+                        class_weights=weights,
                         calibration_bins=(bins or DEFAULT_BINS)
                         if calibration or plot_path
                         else None,
@@ -434,7 +447,7 @@ class CiMethod(str, Enum):
     percentile = "percentile"
 
 
-@app.command()
+@app.command(cls=Command, epilog=EXIT_STATUSES)
 def compare(
     baseline: Annotated[
         str, typer.Argument(metavar="BASELINE", help="The reference model's predictions.")
@@ -444,7 +457,7 @@ def compare(
     ],
     labels: Annotated[
         str | None,
-        typer.Argument(metavar="[LABELS]", help="True labels, if not a column of each file."),
+        typer.Argument(metavar="LABELS", help="True labels, if not a column of each file."),
     ] = None,
     kind: KindOption = Kind.auto,
     logits: Annotated[
@@ -458,17 +471,20 @@ def compare(
     ] = False,
     output_format: FormatOption = OutputFormat.table,
     bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=1, help="Paired bootstrap resamples.")
+        int, typer.Option("--bootstrap", help="Paired bootstrap resamples, 1 to 10,000,000.")
     ] = 2000,
     confidence: Annotated[
         float, typer.Option(help="Confidence level of the interval, in (0, 1).")
     ] = 0.95,
     seed: Annotated[
-        int, typer.Option(min=0, help="Seed of the bootstrap: the same seed, the same interval.")
+        int, typer.Option(help="Seed of the bootstrap (>= 0): the same seed, the same interval.")
     ] = 0,
     ci_method: Annotated[
         CiMethod,
-        typer.Option(help="bca: bias-corrected and accelerated; percentile: plain percentiles."),
+        typer.Option(
+            case_sensitive=False,
+            help="bca: bias-corrected and accelerated; percentile: plain percentiles.",
+        ),
     ] = CiMethod.bca,
     fail_if_worse: Annotated[
         bool,
@@ -482,9 +498,7 @@ def compare(
         typer.Option(help="Gate: fail if the interval's upper end is above this increase."),
     ] = None,
     threshold: ThresholdOption = 0.9,
-    top: Annotated[
-        int, typer.Option(min=0, help="Regressions and fixed rows to list; 0 lists all.")
-    ] = 10,
+    top: Annotated[int, typer.Option(help="Regressions and fixed rows to list; 0 lists all.")] = 10,
     base: BaseOption = Base.e,
     class_weights: ClassWeightsOption = None,
     weight_col: WeightColOption = None,
@@ -508,7 +522,9 @@ def compare(
 ) -> None:
     """Compare CANDIDATE with BASELINE on the same rows: better, worse, or no difference."""
 
+    @naming_flags
     def work() -> int:
+        from cecli.bootstrap import check_bootstrap_options
         from cecli.inputs import Inputs
         from cecli.labels import parse_class_weights
         from cecli.pipeline import CompareOptions, compare_inputs
@@ -526,9 +542,12 @@ def compare(
                 "Only one of BASELINE and CANDIDATE can be standard input (-); give the other "
                 "as a file."
             )
-        if not 0 < confidence < 1:
-            hint = percent_hint(confidence, lambda f: 0 < f < 1)
-            raise OptionError(f"--confidence must lie in (0, 1); got {confidence:g}{hint}.")
+        # every option is checked before a file is read
+        check_count("--top", top, 0)
+        score_options = _score_options(
+            None, eps, label_smoothing, focal_gamma, threshold, base, top
+        )
+        check_bootstrap_options(bootstrap, confidence, ci_method.value, seed)
         check_max_increase(max_increase)
         plot_path = _plot_path(plot)
 
@@ -558,9 +577,7 @@ def compare(
             compared = compare_inputs(
                 base_inputs,
                 cand_inputs,
-                _score_options(  # type: ignore[arg-type]
-                    weights, eps, label_smoothing, focal_gamma, threshold, base, top
-                ),
+                replace(score_options, class_weights=weights),  # type: ignore[arg-type]
                 CompareOptions(bootstrap, confidence, seed, ci_method.value),
                 join_on_ids=id_col is not None,
                 shared_labels=labels is not None,
@@ -593,29 +610,23 @@ def compare(
     _run(work, debug)
 
 
-def _float(text: str, option: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise OptionError(f"{option} must be a number or auto; got {text!r}.") from None
-
-
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
     """Entry point of the ``cecli`` console script and of ``python -m cecli``.
 
-    A usage error (an unknown option, a value of the wrong type) is one line
-    on stderr and exit status 2, like every other error.
+    A usage error (an unknown command or option, a value of the wrong type)
+    is one line on stderr and exit status 2, like every other error.
+    ``args`` defaults to ``sys.argv[1:]``.
     """
+    args = sys.argv[1:] if args is None else list(args)
     command = typer.main.get_command(app)
     try:
-        status = command.main(prog_name="cecli", standalone_mode=False)
+        status = command.main(args=args, prog_name="cecli", standalone_mode=False)
     except typer.TyperException as error:
-        if len(sys.argv) < 2:  # no command at all: the help says what there is
+        if not args:  # no command at all: the help says what there is
             typer.echo(error.format_message(), err=True)
             sys.exit(int(ExitStatus.INPUT_ERROR))
-        command_name = sys.argv[1] if not sys.argv[1].startswith("-") else ""
-        help_hint = f"cecli {command_name} --help".replace("  ", " ")
-        typer.echo(f"cecli: error: {error.format_message()} (see '{help_hint}')", err=True)
+        line = usage_line(error, args, list(getattr(command, "commands", {})))
+        typer.echo(f"cecli: error: {line}", err=True)
         sys.exit(int(ExitStatus.INPUT_ERROR))
     except typer.Abort:
         typer.echo("cecli: interrupted", err=True)

@@ -15,8 +15,22 @@ from enum import IntEnum
 
 
 def percent_hint(value: float, fits: Callable[[float], bool]) -> str:
-    """`` (for 95%, write 0.95)`` when ``value`` looks like a percentage whose fraction fits."""
-    return f" (for {value:g}%, write {value / 100:g})" if value > 1 and fits(value / 100) else ""
+    """`` (for 95%, write 0.95)`` when ``value`` reads as a percentage whose fraction fits.
+
+    A percentage is a value from 2 to 100: one just above 1 (``1.5`` for an
+    accuracy) is more likely a slip than a percentage under 2, and the hint
+    never suggests a fraction that is itself out of range (``fits``).
+
+    Examples
+    --------
+    >>> percent_hint(90, lambda f: 0 < f <= 1)
+    ' (for 90%, write 0.9)'
+    >>> percent_hint(1.5, lambda f: 0 <= f <= 1), percent_hint(100, lambda f: 0 < f < 1)
+    ('', '')
+    """
+    if 2 <= value <= 100 and fits(value / 100):
+        return f" (for {value:g}%, write {value / 100:g})"
+    return ""
 
 
 class ExitStatus(IntEnum):
@@ -29,9 +43,31 @@ class ExitStatus(IntEnum):
 
 
 class CecliError(Exception):
-    """A problem the user can act on; its message says what, where and what to do."""
+    """A problem the user can act on; its message says what, where and what to do.
+
+    When the problem is the value of one option, ``option`` is the Python
+    parameter's name and the message reads ``"<option> <detail>"``; the
+    command line names its flag instead, with :meth:`naming`.
+
+    Examples
+    --------
+    >>> error = OptionError("must lie in (0, 1]; got 90.", option="threshold")
+    >>> str(error), str(error.naming("--threshold"))
+    ('threshold must lie in (0, 1]; got 90.', '--threshold must lie in (0, 1]; got 90.')
+    """
 
     exit_status: ExitStatus = ExitStatus.INPUT_ERROR
+
+    def __init__(self, message: str = "", *, option: str | None = None) -> None:
+        super().__init__(message if option is None else f"{option} {message}")
+        self.option = option
+        self.detail = message
+
+    def naming(self, name: str) -> CecliError:
+        """The same error, naming its option ``name`` (a command-line flag, say)."""
+        if self.option is None:
+            return self
+        return type(self)(self.detail, option=name)
 
 
 class ShapeError(CecliError, ValueError):

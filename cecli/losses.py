@@ -61,7 +61,9 @@ def unit_of(base: str | float) -> tuple[str, float]:
     if key is None and isinstance(base, float) and base == math.e:
         key = "e"
     if key is None:
-        raise OptionError(f'base must be "e" (nats), 2 (bits) or 10 (bans); got {base!r}.')
+        raise OptionError(
+            f'must be "e" (nats), 2 (bits) or 10 (bans); got {base!r}.', option="base"
+        )
     return UNITS[key], _LOG_BASE[key]
 
 
@@ -718,7 +720,8 @@ def _resolve_class_weights(
     if isinstance(class_weights, str):
         if class_weights != "balanced":
             raise WeightError(
-                f'class_weights must be "balanced" or one number per class; got {class_weights!r}.'
+                f'must be "balanced" or one number per class; got {class_weights!r}.',
+                option="class_weights",
             )
         return balanced_weights(support())
     return _validate.class_weight_array(class_weights, k)
@@ -734,7 +737,9 @@ def _reduce(
 ) -> LossResult:
     unit, ln_base = unit_of(base)
     if reduction not in REDUCTIONS:
-        raise OptionError(f'reduction must be "none", "mean" or "sum"; got {reduction!r}.')
+        raise OptionError(
+            f'must be "none", "mean" or "sum"; got {reduction!r}.', option="reduction"
+        )
     loss = loss_nats / ln_base if ln_base != 1.0 else loss_nats
     if weights is None:
         total = float(len(loss))
@@ -1058,8 +1063,8 @@ def _multilabel_weights(
         return None
     if isinstance(class_weights, str):
         raise WeightError(
-            'class_weights="balanced" is defined for binary and categorical targets; '
-            "for multilabel targets give one weight per label."
+            'cannot be "balanced" for multilabel targets; give one weight per label.',
+            option="class_weights",
         )
     return _validate.class_weight_array(class_weights, k, what="label")
 
@@ -1100,7 +1105,7 @@ def score(
     ([0, 0], [False, True], [0.95, 0.03])
     """
     if kind not in KINDS:
-        raise OptionError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+        raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
     threshold = _validate.check_unit_interval(
         "threshold", threshold, open_low=True, open_high=False
     )

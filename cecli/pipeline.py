@@ -57,6 +57,17 @@ class ScoreOptions:
     #: Also count per-sample losses in fine log-spaced bins, for a picture.
     fine_histogram: bool = False
 
+    def __post_init__(self) -> None:
+        # a bad option fails here, before any file is read, with the accumulator's message
+        Accumulator(
+            eps=self.eps,
+            label_smoothing=self.label_smoothing,
+            focal_gamma=self.focal_gamma,
+            threshold=self.threshold,
+            base=self.base,
+            keep=self.keep,
+        )
+
 
 #: The temperature is fitted on at most this many prediction values (rows x columns) of
 #: a uniform sample of the rows, 32 MiB of float32 or 64 MiB of float64: every row of
@@ -165,8 +176,8 @@ def _score(
         except LabelError as error:
             raise in_file(inputs.source_of("labels"), error) from None
         except WeightError as error:
-            if batch.weights is None:
-                raise
+            if batch.weights is None or error.option is not None:
+                raise  # not the weight column's fault
             raise in_file(inputs.source_of("weights"), error) from None
         except OptionError:
             raise  # a bad option, not a bad file
@@ -196,7 +207,7 @@ def _score(
         summary = accumulator.result()
     except WeightError as error:
         column = inputs.options.weight_col
-        if column is None:
+        if column is None or error.option is not None:
             raise  # class weights: an option, not a file
         error = WeightError(f"column {column!r}: {error}")
         raise in_file(inputs.source_of("weights"), error) from None

@@ -64,6 +64,34 @@ class Gate:
         return f"{self.name}: {shown}{measure} against a limit of {self.limit:g}"
 
 
+def check_gate_limits(
+    *,
+    fail_above: float | None = None,
+    max_flagged: int | None = None,
+    min_accuracy: float | None = None,
+) -> None:
+    """Raise :class:`~cecli.errors.OptionError` for a gate's limit that no report can meet.
+
+    Examples
+    --------
+    >>> check_gate_limits(min_accuracy=90)
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: min_accuracy must lie in [0, 1]; got 90 (for 90%, write 0.9).
+    """
+    if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
+        raise OptionError(f"must be a loss >= 0; got {fail_above:g}.", option="fail_above")
+    if max_flagged is not None and (
+        isinstance(max_flagged, bool) or not isinstance(max_flagged, int) or max_flagged < 0
+    ):
+        raise OptionError(
+            f"must be a whole number >= 0; got {max_flagged!r}.", option="max_flagged"
+        )
+    if min_accuracy is not None and not 0 <= min_accuracy <= 1:
+        hint = percent_hint(min_accuracy, lambda f: 0 <= f <= 1)
+        raise OptionError(f"must lie in [0, 1]; got {min_accuracy:g}{hint}.", option="min_accuracy")
+
+
 def check_gates(
     summary: Summary,
     *,
@@ -72,11 +100,7 @@ def check_gates(
     min_accuracy: float | None = None,
 ) -> list[Gate]:
     """The gates asked for, evaluated: mean loss (in the report's unit), flagged rows, accuracy."""
-    if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
-        raise OptionError(f"--fail-above must be a loss >= 0; got {fail_above:g}.")
-    if min_accuracy is not None and not 0 <= min_accuracy <= 1:
-        hint = percent_hint(min_accuracy, lambda f: 0 <= f <= 1)
-        raise OptionError(f"--min-accuracy must lie in [0, 1]; got {min_accuracy:g}{hint}.")
+    check_gate_limits(fail_above=fail_above, max_flagged=max_flagged, min_accuracy=min_accuracy)
     gates = []
     if fail_above is not None:
         value = summary.mean_loss
@@ -325,8 +349,9 @@ def build_report(
 
 
 def check_max_increase(max_increase: float | None) -> None:
+    """Raise :class:`~cecli.errors.OptionError` for a tolerance that is not a finite number."""
     if max_increase is not None and not math.isfinite(max_increase):
-        raise OptionError(f"--max-increase must be a finite number; got {max_increase:g}.")
+        raise OptionError(f"must be a finite number; got {max_increase:g}.", option="max_increase")
 
 
 def check_compare_gates(

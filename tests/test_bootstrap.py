@@ -382,7 +382,12 @@ def test_every_row_is_drawn_uniformly_across_blocks():
 @pytest.mark.parametrize(
     ("values", "kwargs", "error", "words"),
     [
-        ([0.1, 0.2], {"n_resamples": 0}, OptionError, "resamples must be 1 or more; got 0"),
+        (
+            [0.1, 0.2],
+            {"n_resamples": 0},
+            OptionError,
+            "n_resamples must be a whole number from 1 to 10,000,000; got 0",
+        ),
         ([0.1, 0.2], {"n_resamples": -5}, OptionError, "got -5"),
         ([0.1, 0.2], {"n_resamples": 2.5}, OptionError, "got 2.5"),
         ([0.1, 0.2], {"confidence": 0.0}, OptionError, "confidence must lie in (0, 1); got 0"),

@@ -407,8 +407,8 @@ def test_a_header_taken_by_mistake_suggests_no_header(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--thresold", "0.5"], ["-f", "yaml"], ["--top", "-1"], []],
-    ids=["misspelt option", "bad choice", "out of range", "missing argument"],
+    [["--thresold", "0.5"], ["-f", "yaml"], ["--top", "x"], []],
+    ids=["misspelt option", "bad choice", "not a number", "missing argument"],
 )
 def test_a_usage_error_is_one_line_and_exit_status_2(files, args):
     given = [files["preds"], files["labels"]] if args else []

@@ -293,17 +293,17 @@ def test_negative_or_nan_class_weights():
     fails(
         WeightError,
         lambda: categorical([0, 1, 2, 0], P3, class_weights=[1.0, -1.0, 1.0]),
-        "class 1 is -1",
+        "class 1 the weight -1",
     )
     fails(
         WeightError,
         lambda: categorical([0, 1, 2, 0], P3, class_weights=[1.0, 1.0, np.nan]),
-        "class 2 is NaN",
+        "class 2 the weight NaN",
     )
     fails(
         WeightError,
         lambda: multilabel([[0, 1]], [[0.2, 0.7]], class_weights=[-2.0, 1.0]),
-        "label 0 is -2",
+        "label 0 the weight -2",
     )
 
 
