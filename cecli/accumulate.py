@@ -171,7 +171,9 @@ class Accumulator:
     class_weights : "balanced" or array-like, optional
         Per-class weights (multilabel: per-label weights, used in each
         sample's mean over its labels; "balanced" is not defined there).
-        "balanced" is computed from all rows seen, when the result is read.
+        "balanced" is computed from all rows seen, when the result is read:
+        ``n_samples / (n_present * count_c)`` over the classes present, as
+        scikit-learn's ``compute_sample_weight("balanced", y)``.
     threshold : float in (0, 1], default=0.9
         A wrong prediction with confidence at or above this is flagged.
     keep : int or None, default=10

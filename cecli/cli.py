@@ -276,6 +276,8 @@ def _render(report: object, output_format: OutputFormat) -> int:
     for gate in report.gates:  # type: ignore[attr-defined]
         if not gate.passed:
             typer.echo(f"cecli: gate failed: {gate.describe()}", err=True)
+        elif not gate.evaluated:
+            typer.echo(f"cecli: warning: gate not evaluated: {gate.describe()}", err=True)
     return int(ExitStatus.SUCCESS if report.passed else ExitStatus.GATE_FAILED)  # type: ignore[attr-defined]
 
 

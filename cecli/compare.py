@@ -9,6 +9,7 @@ one is confidently wrong and the other right. Pure NumPy: no files, no printing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -16,11 +17,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cecli.accumulate import ClassSummary
-from cecli.bootstrap import BootstrapResult, Method, paired_bootstrap
+from cecli.bootstrap import MIN_ROWS, BootstrapResult, Method, paired_bootstrap
 from cecli.errors import ShapeError, ValueRangeError
 from cecli.losses import SampleScores
 
-VERDICTS = ("better", "worse", "no_difference")
+VERDICTS = ("better", "worse", "no_difference", "insufficient_data")
+#: Two losses this many float64 ulps of the larger apart are the same up to rounding: a
+#: loss is computed to a few ulps, and the difference of two adds their errors.
+ROUNDING_ULPS = 16
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,11 @@ class Comparison:
     "worse" when the whole interval lies above 0, "better" when it lies below,
     and "no_difference" otherwise. ``rows_better`` and ``rows_worse`` are the
     fractions of rows where the candidate's loss is lower or higher.
-    ``regressions`` are the rows the candidate gets confidently wrong and the
-    baseline right, largest loss increase first; ``fixed`` the reverse,
+    "insufficient_data" when the rows cannot give an interval (see
+    :func:`insufficient_data`): ``verdict_reason`` then says why, and
+    ``ci_low``, ``ci_high`` and ``p_better`` are NaN (``bootstrap`` keeps what
+    the resampling gave). ``regressions`` are the rows the candidate gets
+    confidently wrong and the baseline right, largest loss increase first; ``fixed`` the reverse,
     largest decrease first. ``largest_increases`` are the rows whose loss rose
     the most, whether either model is right or not: a few of them can outweigh
     many small improvements. Each holds at most ``keep`` rows; the counts
@@ -137,6 +144,13 @@ class Comparison:
     fixed: tuple[RowPair, ...]
     #: The rows whose loss rose the most, right or wrong: what drives the difference.
     largest_increases: tuple[RowPair, ...] = ()
+    #: Why the verdict is "insufficient_data" (or "no_difference" to rounding); else None.
+    verdict_reason: str | None = None
+
+    @property
+    def insufficient(self) -> bool:
+        """No interval could be estimated: the gates are not evaluated."""
+        return self.verdict == "insufficient_data"
 
     @property
     def delta_accuracy(self) -> float:
@@ -150,6 +164,58 @@ def verdict_of(ci_low: float, ci_high: float) -> str:
     if ci_high < 0:
         return "better"
     return "no_difference"
+
+
+def insufficient_data(
+    baseline_loss: NDArray[np.float64],
+    candidate_loss: NDArray[np.float64],
+    weights: NDArray[np.float64] | None = None,
+) -> tuple[str, str] | None:
+    """The verdict the rows force, whatever the bootstrap says, and why; or None.
+
+    * Fewer than :data:`cecli.bootstrap.MIN_ROWS` rows (of non-zero weight):
+      "insufficient_data". Below it a nominal 95% bootstrap interval of a mean
+      misses far more often than 5% of the time (see ``MIN_ROWS``).
+    * The two losses equal on every row, to rounding: "no_difference".
+    * The difference the same on every row (to rounding) but not 0:
+      "insufficient_data". Every resample then has the same mean, so the
+      interval is the point itself ("exact"), which measures no noise at all.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> insufficient_data(np.array([0.1]), np.array([0.3]))[0]
+    'insufficient_data'
+    >>> b = np.linspace(0.1, 2.0, 50)
+    >>> insufficient_data(b, b + 0.25)[1][:60]
+    "every row's loss differs by the same amount, +0.25, so the r"
+    >>> insufficient_data(b, b)[0], insufficient_data(b, b[::-1]) is None
+    ('no_difference', True)
+    """
+    used = slice(None) if weights is None else weights > 0
+    b, c = baseline_loss[used], candidate_loss[used]
+    n = len(b)
+    if n < MIN_ROWS:
+        rows = f"{n} row{'s' if n != 1 else ''}" + (
+            "" if weights is None else " of non-zero weight"
+        )
+        return (
+            "insufficient_data",
+            f"only {rows}; the bootstrap interval needs at least {MIN_ROWS} to hold its "
+            "coverage, so it cannot tell better from worse",
+        )
+    diff = c - b
+    scale = float(np.max(np.maximum(np.abs(b), np.abs(c))))
+    rounding = ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
+    if float(np.max(np.abs(diff))) <= rounding:
+        return "no_difference", "the two losses are the same on every row, to rounding"
+    if float(np.max(diff) - np.min(diff)) <= rounding:
+        return (
+            "insufficient_data",
+            f"every row's loss differs by the same amount, {float(np.mean(diff)):+.6g}, so "
+            "the rows do not vary and the bootstrap cannot estimate an interval",
+        )
+    return None
 
 
 def compare_rows(
@@ -187,14 +253,17 @@ def compare_rows(
     --------
     >>> import numpy as np
     >>> from cecli.losses import score
-    >>> y = [0, 1, 1, 0]
-    >>> a = RowScores.concatenate([score("binary", y, [0.2, 0.7, 0.6, 0.1])])
-    >>> b = RowScores.concatenate([score("binary", y, [0.1, 0.9, 0.8, 0.05])])
+    >>> y = [0, 1, 1, 0] * 5
+    >>> a = RowScores.concatenate([score("binary", y, [0.2, 0.7, 0.6, 0.1] * 5)])
+    >>> b = RowScores.concatenate([score("binary", y, [0.1, 0.9, 0.8, 0.05] * 5)])
     >>> c = compare_rows(a, b, seed=0)
-    >>> c.delta_mean_loss < 0, c.rows_better
-    (True, 1.0)
+    >>> c.verdict, c.delta_mean_loss < 0, c.rows_better
+    ('better', True, 1.0)
     >>> compare_rows(a, a).verdict
     'no_difference'
+    >>> first = np.arange(4)  # too few rows to tell
+    >>> compare_rows(a.take(first), b.take(first)).verdict
+    'insufficient_data'
     """
     n = len(baseline)
     if len(candidate) != n:
@@ -228,14 +297,20 @@ def compare_rows(
     )
     regressed = candidate.flagged & baseline.correct
     fixed = baseline.flagged & candidate.correct
+    forced = insufficient_data(baseline.loss, candidate.loss, weights)
+    verdict, reason = forced or (verdict_of(result.ci_low, result.ci_high), None)
+    ci_low, ci_high, p_better = result.ci_low, result.ci_high, result.p_below_zero
+    if verdict == "insufficient_data":
+        ci_low = ci_high = p_better = math.nan  # no interval to speak of
     return Comparison(
         n_samples=n,
         delta_mean_loss=result.estimate,
-        ci_low=result.ci_low,
-        ci_high=result.ci_high,
+        ci_low=ci_low,
+        ci_high=ci_high,
         confidence=confidence,
-        p_better=result.p_below_zero,
-        verdict=verdict_of(result.ci_low, result.ci_high),
+        p_better=p_better,
+        verdict=verdict,
+        verdict_reason=reason,
         bootstrap=result,
         baseline_accuracy=float(np.mean(baseline.correct)),
         candidate_accuracy=float(np.mean(candidate.correct)),

@@ -688,27 +688,41 @@ def _multilabel(
 
 
 def balanced_weights(support: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``n_samples / (n_classes * count_c)`` from per-class counts, as scikit-learn's
-    ``compute_class_weight("balanced")``; classes with no samples get weight 0.
+    """``n_samples / (n_present * count_c)`` from per-class counts, as scikit-learn's
+    ``compute_sample_weight("balanced", y)``.
+
+    ``n_present`` is the number of classes that occur (``count_c > 0``), so the
+    weights of the rows sum to ``n_samples``; a class with no samples gets
+    weight 0. (scikit-learn's ``compute_class_weight("balanced", classes=...)``
+    refuses a class that does not occur; ``compute_sample_weight`` balances
+    over the classes in ``y``, which is what this does.) For soft targets,
+    ``count_c`` is the class's target mass ``sum_i t_ic``.
 
     A class whose soft-target mass is subnormal gets an infinite weight here;
     :func:`balanced_dot` applies the weights without forming them.
+
+    Examples
+    --------
+    >>> balanced_weights(np.array([3.0, 0.0, 1.0]))   # 4 rows, 2 classes present
+    array([0.66666667, 0.        , 2.        ])
     """
+    present = support > 0
     n = support.sum()
-    with np.errstate(divide="ignore", over="ignore"):
-        weights = n / (len(support) * support)
-    weights[support == 0] = 0.0
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        weights = n / (np.count_nonzero(present) * support)
+    weights[~present] = 0.0
     return weights
 
 
 def balanced_dot(support: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``x @ balanced_weights(support)`` along the last axis, as ``(n / K) sum_c x_c / S_c``.
+    """``x @ balanced_weights(support)`` along the last axis, as ``(n / P) sum_c x_c / S_c``.
 
-    Dividing first keeps it finite when a class's support is tiny (a soft
-    target of 1e-300): ``x_c <= S_c`` for a per-class sum of targets.
+    ``P`` is the number of classes present (``S_c > 0``). Dividing first keeps
+    it finite when a class's support is tiny (a soft target of 1e-300):
+    ``x_c <= S_c`` for a per-class sum of targets.
     """
     present = support > 0
-    scale = support.sum() / len(support)
+    scale = support.sum() / max(int(np.count_nonzero(present)), 1)
     return (x[..., present] / support[present]).sum(axis=-1) * scale
 
 
@@ -833,7 +847,10 @@ def categorical_cross_entropy(
     class_weights : "balanced" or array-like of shape (n_classes,), optional
         A weight per class, applied to each sample by its true class (for soft
         targets, the target-weighted mean of the weights). ``"balanced"`` is
-        ``n_samples / (n_classes * count_c)``, as in scikit-learn.
+        ``n_samples / (n_present * count_c)``, with ``n_present`` the number
+        of classes that occur, as scikit-learn's ``compute_sample_weight``:
+        the weights sum to ``n_samples``, and a class that does not occur
+        gets 0.
     sample_weights : array-like of shape (n_samples,), optional
         A weight per sample; it multiplies the class weight.
     eps : float or "auto", default="auto"

@@ -49,6 +49,10 @@ class Gate:
     passed: bool
     #: What the value is, when its name does not say (e.g. "upper end of the 95% interval").
     measure: str | None = None
+    #: False when the data could not answer the gate (``cecli compare`` on too few rows):
+    #: the gate then passes, and ``reason`` says why it was not evaluated.
+    evaluated: bool = True
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,9 +60,12 @@ class Gate:
             "limit": self.limit,
             "value": _finite(self.value),
             "passed": self.passed,
+            "evaluated": self.evaluated,
         }
 
     def describe(self) -> str:
+        if not self.evaluated:
+            return f"{self.name}: {self.reason}; the gate passes"
         shown = "n/a" if self.value is None else f"{self.value:.6g}"
         measure = f" ({self.measure})" if self.measure else ""
         return f"{self.name}: {shown}{measure} against a limit of {self.limit:g}"
@@ -357,9 +364,19 @@ def check_max_increase(max_increase: float | None) -> None:
 def check_compare_gates(
     comparison: Comparison, *, fail_if_worse: bool = False, max_increase: float | None = None
 ) -> list[Gate]:
-    """``cecli compare``'s gates: a significant increase of the loss, or one above a tolerance."""
+    """``cecli compare``'s gates: a significant increase of the loss, or one above a tolerance.
+
+    With "insufficient_data" neither can be evaluated: each passes, marked not evaluated.
+    """
     check_max_increase(max_increase)
     level = f"{comparison.confidence:.0%}"
+    if comparison.insufficient:
+        asked = [("fail_if_worse", 0.0)] if fail_if_worse else []
+        asked += [] if max_increase is None else [("max_increase", max_increase)]
+        reason = comparison.verdict_reason
+        return [
+            Gate(name, limit, None, True, evaluated=False, reason=reason) for name, limit in asked
+        ]
     gates = []
     if fail_if_worse:
         gates.append(
@@ -367,7 +384,7 @@ def check_compare_gates(
                 "fail_if_worse",
                 0.0,
                 comparison.ci_low,
-                not comparison.ci_low > 0,
+                comparison.verdict != "worse",
                 f"lower end of the {level} interval of the loss difference",
             )
         )
@@ -420,6 +437,10 @@ class CompareReport(_Named):
                 f"better: the candidate's mean loss is lower, and the whole {level} interval "
                 "of the difference lies below 0"
             )
+        if c.verdict == "insufficient_data":
+            return f"insufficient data: {c.verdict_reason}"
+        if c.verdict_reason is not None:
+            return f"no difference: {c.verdict_reason}"
         return f"no significant difference: the {level} interval of the difference includes 0"
 
     def predicted_name(self, index: int) -> str:
@@ -482,8 +503,9 @@ class CompareReport(_Named):
             "ci_low": _finite(c.ci_low),
             "ci_high": _finite(c.ci_high),
             "confidence": c.confidence,
-            "p_better": c.p_better,
+            "p_better": _finite(c.p_better),
             "verdict": c.verdict,
+            "verdict_reason": c.verdict_reason,
             "bootstrap": {
                 "resamples": boot.n_resamples,
                 "seed": boot.seed,

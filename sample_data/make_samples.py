@@ -21,13 +21,24 @@ offline and gives the same files every time (fixed seeds):
   (``even``, ``large`` = digit >= 5, ``prime``), each from its own logistic
   regression.
 * ``digits.npz``: the digits probabilities and (flipped) labels as NumPy
-  arrays (keys ``probs`` and ``labels``), for the Python API.
+  arrays (keys ``probs`` and ``labels``), for the Python API: exactly the
+  numbers of ``digits_probs.csv`` and ``digits_labels.csv``.
 
 Needs scikit-learn (``pip install ".[test]"``).
+
+The files are the same, byte for byte, on every run and machine. A model's
+float64 outputs are not: their last bits depend on how many threads the BLAS
+uses and on which CPU kernels it picks, so every number is written rounded
+(the CSVs' fixed decimals, and the same numbers in the NPZ), and the NPZ is
+written by :func:`write_npz` with fixed zip timestamps and no compression
+(whose bytes would depend on the zlib). The BLAS is also held to one thread,
+so a run on one machine gives the same bits whatever its number of cores.
 """
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +48,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
 SEED = 0
@@ -44,11 +56,31 @@ SEED = 0
 FLIPPED_ROWS = [3, 41, 97, 150, 201, 263, 318, 402]
 
 
+#: The timestamp of every member of the NPZ (the earliest a zip can hold).
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+
 def write_csv(path: Path, header: list[str], columns: list[np.ndarray], fmt: list[str]) -> None:
     rows = [",".join(header)]
     for values in zip(*columns, strict=True):
         rows.append(",".join(f.format(v) for f, v in zip(fmt, values, strict=True)))
-    path.write_text("\n".join(rows) + "\n")
+    path.write_bytes(("\n".join(rows) + "\n").encode())  # "\n" on every platform
+
+
+def as_written(values: np.ndarray, fmt: str) -> np.ndarray:
+    """The numbers a CSV written with ``fmt`` holds: ``values`` through the text and back."""
+    return np.array([float(fmt.format(v)) for v in values.ravel()]).reshape(values.shape)
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez`` with the same bytes on every run: fixed timestamps, stored, not deflated."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE_TIME)
+            member.external_attr = 0o644 << 16  # rw-r--r--, whatever the umask
+            archive.writestr(member, buffer.getvalue())
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
@@ -59,14 +91,15 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000))
     model.fit(x_train, y_train)
     probs = model.predict_proba(x_test)
-    labels = y_test.copy()
+    labels = y_test.astype(np.int64)  # the platform's default integer is not always 64-bit
     rng = np.random.default_rng(SEED)
     for row in FLIPPED_ROWS:
         labels[row] = (labels[row] + rng.integers(1, 10)) % 10  # any digit but the true one
     header = [str(c) for c in model.classes_]
+    probs = as_written(probs, "{:.8f}")  # what the CSV holds, so the NPZ holds the same
     write_csv(HERE / "digits_probs.csv", header, list(probs.T), ["{:.8f}"] * 10)
     write_csv(HERE / "digits_labels.csv", ["label"], [labels], ["{:d}"])
-    np.savez_compressed(HERE / "digits.npz", probs=probs, labels=labels)
+    write_npz(HERE / "digits.npz", probs=probs, labels=labels)
     mlp = make_pipeline(StandardScaler(), MLPClassifier((64,), max_iter=1000, random_state=SEED))
     mlp.fit(x_train, y_train)
     write_csv(
@@ -110,9 +143,10 @@ def digits_multilabel() -> None:
 
 
 def main() -> None:
-    digits()
-    breast_cancer()
-    digits_multilabel()
+    with threadpool_limits(limits=1):
+        digits()
+        breast_cancer()
+        digits_multilabel()
     print(f"wrote the sample files in {HERE}")
 
 

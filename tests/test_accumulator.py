@@ -164,8 +164,9 @@ def test_balanced_gives_a_class_no_row_has_weight_zero():
     acc = cecli.Accumulator(class_weights="balanced")
     acc.update(labels, probs)
     summary = acc.result()
-    # n / (K * count_c) for the classes present: 4 / (3 * 3) and 4 / (3 * 1)
-    assert summary.class_weights == pytest.approx((4 / 9, 0.0, 4 / 3), **CLOSE)
+    # n / (n_present * count_c) over the 2 classes present: 4 / (2 * 3) and 4 / (2 * 1)
+    assert summary.class_weights == pytest.approx((2 / 3, 0.0, 2.0), **CLOSE)
+    assert summary.weight_sum == pytest.approx(4.0, **CLOSE)  # the weights sum to n
     direct = cecli.categorical_cross_entropy(labels, probs, class_weights="balanced")
     assert summary.mean_loss == pytest.approx(direct.loss, **CLOSE)
     assert summary.per_class[1].count == 0

@@ -61,3 +61,56 @@ def test_the_readme_shows_what_its_commands_print(monkeypatch):
             assert printed.endswith(shown.removeprefix("...\n").strip()), command
         else:
             assert printed == shown.strip(), command
+
+
+def _workflow_commands() -> list[tuple[str, int]]:
+    """Each ``cecli`` line of the README's yaml blocks, and the exit status its text promises.
+
+    The promise is the last "exit status N" in the prose between the previous
+    code block and the yaml block.
+    """
+    found = []
+    for match in re.finditer(r"```yaml\n(.*?)```", README, re.DOTALL):
+        before = README[: match.start()]
+        prose = before[before.rfind("```") + 3 :]
+        statuses = re.findall(r"exit status (\d)", prose)
+        assert statuses, f"no exit status is said before: {match.group(1)[:60]!r}"
+        commands = [
+            line.strip()
+            for line in match.group(1).splitlines()
+            if line.strip().startswith("cecli ")
+        ]
+        assert commands, match.group(1)
+        found += [(command, int(statuses[-1])) for command in commands]
+    return found
+
+
+def test_the_readme_workflow_steps_run_as_written(tmp_path):
+    """The GitHub Actions steps run from a checkout, on the files they name, as the text says."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    commands = _workflow_commands()
+    assert {c.split()[1] for c, _ in commands} == {"score", "compare"}
+    for command, status in commands:
+        summary = tmp_path / "summary.md"
+        summary.write_text("")
+        # the installed command, as `pip install .` would give it: this interpreter's cecli
+        python = f"{shlex.quote(sys.executable)} -m cecli"
+        env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+        result = subprocess.run(
+            ["bash", "-c", python + command.removeprefix("cecli")],
+            cwd=Path(__file__).parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == status, (command, result.stderr)
+        assert result.stdout == ""  # all of it went to the summary
+        text = summary.read_text()
+        assert text.startswith(f"### cecli {command.split()[1]}"), text[:200]
+        for path in re.findall(r"sample_data/\S+", command):
+            assert (Path(__file__).parent.parent / path).is_file(), path

@@ -418,10 +418,10 @@ def test_soft_target_class_weight_is_the_target_weighted_mean_of_the_class_weigh
     assert mean.loss == approx(float(weighted_mean(expected, w)), tol)
     assert mean.weight_sum == pytest.approx(w.sum(), rel=1e-12)
     support = targets.sum(axis=0)
-    present = support > 0  # a class no row has gets weight 0
-    # w_i = sum_c t_ic * n / (k S_c), with t_ic / S_c formed first: a subnormal S_c
-    # would make n / (k S_c) overflow, though every t_ic / S_c is at most 1
-    w_balanced = (targets[:, present] / support[present]).sum(axis=1) * (n / k)
+    present = support > 0  # a class no row has gets weight 0, and is not counted
+    # w_i = sum_c t_ic * n / (P S_c) over the P classes present, with t_ic / S_c formed
+    # first: a subnormal S_c would make n / (P S_c) overflow, though every t_ic / S_c <= 1
+    w_balanced = (targets[:, present] / support[present]).sum(axis=1) * (n / present.sum())
     assert balanced.loss == approx(float(weighted_mean(expected, w_balanced)), tol)
 
 

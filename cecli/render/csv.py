@@ -49,6 +49,7 @@ COMPARE_COLUMNS = (
     "confidence",
     "p_better",
     "verdict",
+    "verdict_reason",
     "baseline_accuracy",
     "candidate_accuracy",
     "delta_accuracy",

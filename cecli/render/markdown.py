@@ -155,7 +155,9 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
             f"{c.confidence:.0%} interval",
             "",
             "",
-            f"{_signed(c.ci_low, 6)} to {_signed(c.ci_high, 6)}",
+            "not estimated"
+            if c.insufficient
+            else f"{_signed(c.ci_low, 6)} to {_signed(c.ci_high, 6)}",
         ],
         [
             "accuracy",
@@ -169,7 +171,8 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
     lines += [*_table(header, summary, {1, 2, 3}), ""]
     boot = c.bootstrap
     lines += [
-        f"{c.n_samples:,} paired samples ({report.kind}); p_better {c.p_better:.3f}; the "
+        f"{c.n_samples:,} paired samples ({report.kind}); p_better "
+        f"{'not estimated' if c.insufficient else f'{c.p_better:.3f}'}; the "
         f"candidate's loss is lower on {c.rows_better:.1%} of rows and higher on "
         f"{c.rows_worse:.1%}. Bootstrap: {boot.n_resamples:,} resamples, {boot.method} "
         f"interval, seed {boot.seed if boot.seed is not None else 'random'}.",
@@ -178,7 +181,13 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
     for gate in report.gates:
         lines.append(
             f"- gate {gate.name}: "
-            + ("passed: " if gate.passed else "**FAILED**: ")
+            + (
+                "not evaluated: "
+                if not gate.evaluated
+                else "passed: "
+                if gate.passed
+                else "**FAILED**: "
+            )
             + gate.describe()
         )
     if report.gates:

@@ -128,9 +128,15 @@ def bootstrap_panel(
     values = np.asarray(resamples, dtype=float)
     values = values[np.isfinite(values)]
     bins = min(80, max(10, int(math.sqrt(len(values)))))
-    ax.axvspan(
-        ci_low, ci_high, color="#dd8452", alpha=0.3, zorder=0, label=f"{confidence:.0%} interval"
-    )
+    if math.isfinite(ci_low) and math.isfinite(ci_high):  # NaN: no interval was estimated
+        ax.axvspan(
+            ci_low,
+            ci_high,
+            color="#dd8452",
+            alpha=0.3,
+            zorder=0,
+            label=f"{confidence:.0%} interval",
+        )
     ax.hist(values, bins=bins, color="#4c72b0", edgecolor="none", alpha=0.85, zorder=2)
     ax.axvline(
         estimate, color="black", linewidth=1.2, zorder=3, label=f"difference {estimate:+.4g}"

@@ -272,12 +272,19 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
 def _gates(report: Report | CompareReport, console: Console) -> None:
     for gate in report.gates:
         verdict = "[green]passed[/]" if gate.passed else "[bold red]FAILED[/]"
+        if not gate.evaluated:
+            verdict = "[yellow]not evaluated[/]"
         console.print(f"gate {verdict}  {escape(gate.describe())}")
 
 
 # -- compare ---------------------------------------------------------------------------
 
-_VERDICT_STYLE = {"better": "bold green", "worse": "bold red", "no_difference": "bold"}
+_VERDICT_STYLE = {
+    "better": "bold green",
+    "worse": "bold red",
+    "no_difference": "bold",
+    "insufficient_data": "bold yellow",
+}
 
 
 def _signed(value: float | None, digits: int = 4) -> str:
@@ -323,7 +330,7 @@ def _compare_summary(report: CompareReport) -> Table:
         fmt_number(b.mean_loss, 6),
         fmt_number(k.mean_loss, 6),
         _signed(c.delta_mean_loss, 6),
-        f"{_signed(c.ci_low)} to {_signed(c.ci_high)}",
+        "not estimated" if c.insufficient else f"{_signed(c.ci_low)} to {_signed(c.ci_high)}",
     )
     table.add_row(
         "accuracy",
@@ -346,10 +353,11 @@ def _compare_facts(report: CompareReport) -> Table:
     table.add_column("value")
     style = _VERDICT_STYLE[c.verdict]
     table.add_row("verdict", f"[{style}]{escape(report.verdict_sentence())}[/]")
-    table.add_row(
-        "p_better",
-        f"{c.p_better:.4f}: the candidate was better in {c.p_better:.2%} of resamples",
-    )
+    if not c.insufficient:
+        table.add_row(
+            "p_better",
+            f"{c.p_better:.4f}: the candidate was better in {c.p_better:.2%} of resamples",
+        )
     table.add_row(
         "rows",
         f"the candidate's loss is lower on {c.rows_better:.1%} of rows, higher on "
