@@ -121,7 +121,7 @@ class LabelDecoder:
         uniques, inverse = np.unique(text, return_inverse=True)
         numeric = np.array([is_number(u) for u in uniques])
         named = np.array([u in self._index or u.strip() in self._index for u in uniques])
-        if named.all() and not self._by_name and self.kind != "binary":
+        if named.all() and self.kind != "binary":
             return None  # every value names a class
         counts = np.bincount(inverse, minlength=len(uniques))
         if not numeric.any() or 2 * counts[numeric].sum() < counts.sum():
@@ -138,8 +138,8 @@ class LabelDecoder:
             return None  # numbers and names mixed, all known: decode them as names
         return np.array([float(u) for u in uniques])[inverse]
 
-    def _strings(self, values: NDArray, first_row: int) -> NDArray:
-        numbers = self._numbers_with_text(values, first_row)
+    def _strings(self, values: NDArray, first_row: int, names: bool = False) -> NDArray:
+        numbers = None if names else self._numbers_with_text(values, first_row)
         if numbers is not None:
             return self.decode(numbers, first_row)
         if self.kind == "binary":
@@ -162,7 +162,7 @@ class LabelDecoder:
         if not whole.all():
             return values  # the core explains non-integral labels
         names = values.astype(np.int64).astype(str).astype(object)
-        return self._strings(names, first_row)
+        return self._strings(names, first_row, names=True)
 
     def _binary_strings(self, values: NDArray, first_row: int) -> NDArray:
         uniques = [str(u) for u in np.unique(values.astype(str))]

@@ -444,7 +444,7 @@ class CsvSource(Source):
             )
         row = first_row + data.count(b"\n", 0, opened)
         raise self.error(
-            f"{self.where(row)} opens a quote (\") that is never closed, so the rest of the file "
+            f'{self.where(row)} opens a quote (") that is never closed, so the rest of the file '
             "would be read as one field. Close the quote, or double a quote that is part of the "
             'text ("").'
         )
