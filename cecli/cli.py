@@ -104,6 +104,13 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def _visible(text: str) -> str:
+    """``text`` with its control characters shown as escapes: messages quote the data."""
+    from cecli.render.escape import visible
+
+    return visible(text)
+
+
 def _run(work: Callable[[], int], debug: bool) -> None:
     """Run a command; map errors to one line on stderr and an exit status."""
     try:
@@ -111,7 +118,7 @@ def _run(work: Callable[[], int], debug: bool) -> None:
     except CecliError as error:
         if debug:
             traceback.print_exc()
-        typer.echo(f"cecli: error: {error}", err=True)
+        typer.echo(f"cecli: error: {_visible(str(error))}", err=True)
         raise typer.Exit(int(error.exit_status)) from None
     except BrokenPipeError:
         # the reader of our output (head, less) has gone: not an error of ours
@@ -125,8 +132,8 @@ def _run(work: Callable[[], int], debug: bool) -> None:
             traceback.print_exc()
         else:
             typer.echo(
-                f"cecli: internal error: {type(error).__name__}: {error}. Rerun with --debug "
-                "for the traceback, and report it.",
+                f"cecli: internal error: {type(error).__name__}: {_visible(str(error))}. "
+                "Rerun with --debug for the traceback, and report it.",
                 err=True,
             )
         raise typer.Exit(int(ExitStatus.INTERNAL_ERROR)) from None
@@ -607,7 +614,8 @@ def main() -> None:
             sys.exit(int(ExitStatus.INPUT_ERROR))
         command_name = sys.argv[1] if not sys.argv[1].startswith("-") else ""
         help_hint = f"cecli {command_name} --help".replace("  ", " ")
-        typer.echo(f"cecli: error: {error.format_message()} (see '{help_hint}')", err=True)
+        message = _visible(error.format_message())
+        typer.echo(f"cecli: error: {message} (see '{_visible(help_hint)}')", err=True)
         sys.exit(int(ExitStatus.INPUT_ERROR))
     except typer.Abort:
         typer.echo("cecli: interrupted", err=True)
