@@ -22,8 +22,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from cecli.errors import InputError, OptionError, OutputError
-from cecli.render.escape import spreadsheet, spreadsheet_array
 from cecli.losses import SampleScores
+from cecli.render.escape import spreadsheet, spreadsheet_array
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
 
