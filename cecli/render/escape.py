@@ -226,8 +226,11 @@ def spreadsheet_array(cells: pa.Array) -> pa.Array:
     """
     import pyarrow.compute as pc
 
-    starts = pc.match_substring_regex(cells, "^[=+\\-@\\t\\r]")
-    number = pc.match_substring_regex(cells, f"^{_NUMBER}$")
-    defuse = pc.and_(starts, pc.invert(number))
-    quoted = pc.binary_join_element_wise("'", cells, "")
-    return pc.if_else(defuse, quoted, cells)
+    starts = pc.fill_null(pc.match_substring_regex(cells, "^[=+\\-@\\t\\r]"), False)
+    if not pc.any(starts).as_py():
+        return cells  # the usual case: nothing to defuse
+    # the rest only on the cells that start like a formula, usually few
+    suspects = cells.filter(starts)
+    number = pc.match_substring_regex(suspects, f"^{_NUMBER}$")
+    defused = pc.if_else(number, suspects, pc.binary_join_element_wise("'", suspects, ""))
+    return pc.replace_with_mask(cells, starts, defused)
