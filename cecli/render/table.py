@@ -1,7 +1,9 @@
 """The report for a person at a terminal: rich tables, readable at 80 columns.
 
 rich decides colour from the terminal: none when standard output is not a
-terminal, none when NO_COLOR is set.
+terminal, none when NO_COLOR is set. Text from the data goes in as
+:func:`cecli.render.escape.terminal`, so it shows as written and never acts;
+no line ends in padding, and the report ends with one newline.
 """
 
 from __future__ import annotations
