@@ -107,8 +107,15 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def _visible(text: str) -> str:
+    """``text`` with its control characters shown as escapes: messages quote the data."""
+    from cecli.render.escape import visible
+
+    return visible(text)
+
+
 def _show_warning(message: Warning | str, category: type[Warning], *args: object) -> None:
-    typer.echo(f"cecli: warning: {message}", err=True)
+    typer.echo(f"cecli: warning: {_visible(str(message))}", err=True)
 
 
 def _run(work: Callable[[], int], debug: bool) -> None:
@@ -121,7 +128,7 @@ def _run(work: Callable[[], int], debug: bool) -> None:
     except CecliError as error:
         if debug:
             traceback.print_exc()
-        typer.echo(f"cecli: error: {error}", err=True)
+        typer.echo(f"cecli: error: {_visible(str(error))}", err=True)
         raise typer.Exit(int(error.exit_status)) from None
     except BrokenPipeError:
         # the reader of our output (head, less) has gone: not an error of ours
@@ -135,8 +142,8 @@ def _run(work: Callable[[], int], debug: bool) -> None:
             traceback.print_exc()
         else:
             typer.echo(
-                f"cecli: internal error: {type(error).__name__}: {error}. Rerun with --debug "
-                "for the traceback, and report it.",
+                f"cecli: internal error: {type(error).__name__}: {_visible(str(error))}. "
+                "Rerun with --debug for the traceback, and report it.",
                 err=True,
             )
         raise typer.Exit(int(ExitStatus.INTERNAL_ERROR)) from None
@@ -628,7 +635,7 @@ def main(args: list[str] | None = None) -> None:
             typer.echo(error.format_message(), err=True)
             sys.exit(int(ExitStatus.INPUT_ERROR))
         line = usage_line(error, args, list(getattr(command, "commands", {})))
-        typer.echo(f"cecli: error: {line}", err=True)
+        typer.echo(f"cecli: error: {_visible(line)}", err=True)
         sys.exit(int(ExitStatus.INPUT_ERROR))
     except typer.Abort:
         typer.echo("cecli: interrupted", err=True)

@@ -1,4 +1,8 @@
-"""The summary as CSV: one header line and one row, for spreadsheets and ``csv`` readers."""
+"""The summary as CSV: one header line and one row, for spreadsheets and ``csv`` readers.
+
+Text cells are formula-defused (:func:`cecli.render.escape.spreadsheet`);
+numbers are written as they are.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import csv
 import json
 from typing import TextIO
 
+from cecli.render.escape import spreadsheet
 from cecli.report import CompareReport, Report
 
 COLUMNS = (
@@ -80,4 +85,4 @@ def _cell(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    return value if isinstance(value, str) else json.dumps(value)
+    return spreadsheet(value if isinstance(value, str) else json.dumps(value))

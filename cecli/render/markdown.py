@@ -1,20 +1,23 @@
-"""The report as GitHub-flavoured markdown, for a pull request comment."""
+"""The report as GitHub-flavoured markdown, for a pull request comment.
+
+Every text from the data (ids, class names, labels, file names) goes through
+:func:`cecli.render.escape.markdown`, so it shows as written and never acts:
+no link, image, HTML, mention or table cell break.
+"""
 
 from __future__ import annotations
 
 from typing import TextIO
 
+from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|")
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    # cells are cecli's own text, or data escaped where it is put in
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
 
@@ -42,7 +45,7 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     per_class = sorted(d["per_class"], key=lambda c: -(c["mean_loss"] or 0.0))
     class_rows = [
         [
-            c["class"],
+            md(c["class"]),
             str(c["count"]),
             fmt_number(c["mean_loss"]),
             "-" if c["accuracy"] is None else f"{c['accuracy']:.1%}",
@@ -63,9 +66,9 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
             table_rows = [
                 [
                     str(r["row"]),
-                    *([r["id"] or ""] if with_ids else []),
-                    r["label"],
-                    r["predicted"],
+                    *([md(r["id"] or "")] if with_ids else []),
+                    md(r["label"]),
+                    md(r["predicted"]),
                     fmt_number(r["confidence"]),
                     fmt_number(r["p_true"]),
                     fmt_number(r["loss"]),
@@ -144,7 +147,7 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
     b, k, c, d = report.baseline, report.candidate, report.comparison, report.to_dict()
     lines = ["### cecli compare", "", f"**Verdict: {report.verdict_sentence()}.**", ""]
     summary = [
-        ["file", d["baseline"]["file"] or "", d["candidate"]["file"] or "", ""],
+        ["file", md(d["baseline"]["file"] or ""), md(d["candidate"]["file"] or ""), ""],
         [
             f"mean loss ({report.unit})",
             fmt_number(b.mean_loss, 6),
@@ -194,7 +197,7 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         lines.append("")
     class_rows = [
         [
-            row["class"],
+            md(row["class"]),
             f"{row['count']:,}",
             fmt_number(row["baseline_mean_loss"]),
             fmt_number(row["candidate_mean_loss"]),
@@ -226,10 +229,10 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         table_rows = [
             [
                 str(r["row"]),
-                *([r["id"] or ""] if with_ids else []),
-                r["label"],
-                f"{r['baseline_predicted']} ({fmt_number(r['baseline_confidence'], 2)})",
-                f"{r['candidate_predicted']} ({fmt_number(r['candidate_confidence'], 2)})",
+                *([md(r["id"] or "")] if with_ids else []),
+                md(r["label"]),
+                f"{md(r['baseline_predicted'])} ({fmt_number(r['baseline_confidence'], 2)})",
+                f"{md(r['candidate_predicted'])} ({fmt_number(r['candidate_confidence'], 2)})",
                 fmt_number(r["baseline_loss"]),
                 fmt_number(r["candidate_loss"]),
             ]

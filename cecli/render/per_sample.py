@@ -3,6 +3,11 @@
 The rows go to a temporary file beside PATH, which is renamed into place only
 when every row is written: an interrupted run leaves neither a half-written
 file nor the temporary one, and an existing PATH is untouched until the end.
+
+A CSV file is for spreadsheets too: its text cells (``id``, ``label``,
+``predicted``) that a spreadsheet would run as a formula get a leading ``'``
+(:func:`cecli.render.escape.spreadsheet`). Parquet and NPY files are data
+files: they hold the values as they were read.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pyarrow.parquet as pq
 
 from cecli.errors import InputError, OptionError, OutputError
 from cecli.losses import SampleScores
+from cecli.render.escape import spreadsheet, spreadsheet_array
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
 
@@ -57,6 +63,8 @@ class PerSampleWriter:
         if not os.path.isdir(folder):
             raise InputError(path, f"cannot be written: the folder {folder} does not exist.")
         self.classes = list(classes)
+        if self.format == ".csv":
+            self.classes = [spreadsheet(str(name)) for name in self.classes]
         self.kind = kind
         self.weighted = weighted
         fd, self._tmp = tempfile.mkstemp(
@@ -98,9 +106,12 @@ class PerSampleWriter:
         if self.format == ".npy":
             self._write_npy(scores)
             return
+        id_column = pa.array(ids.tolist() if ids is not None else [None] * n, pa.string())
+        if self.format == ".csv" and ids is not None:
+            id_column = spreadsheet_array(id_column)
         columns: dict[str, pa.Array] = {
             "row": pa.array(scores.rows),
-            "id": pa.array(ids.tolist() if ids is not None else [None] * n, pa.string()),
+            "id": id_column,
             "label": pa.array(self._names(scores.label).tolist(), pa.string()),
             "predicted": pa.array(self._predicted(scores).tolist(), pa.string()),
             "confidence": pa.array(scores.confidence),

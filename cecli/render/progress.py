@@ -6,6 +6,8 @@ import os
 import sys
 from typing import Protocol
 
+from cecli.render.escape import visible
+
 #: Inputs with fewer rows than this (when the count is known up front) get no bar.
 MIN_ROWS = 200_000
 #: Text files smaller than this get no bar either.
@@ -29,10 +31,12 @@ class _RichProgress:
             TimeElapsedColumn,
         )
 
-        columns = [TextColumn("[bold]scoring[/] {task.description}"), BarColumn()]
+        # the file name is shown as text, never parsed as markup
+        columns = [TextColumn("[bold]scoring[/]"), TextColumn("{task.description}", markup=False)]
+        columns.append(BarColumn())
         columns += [MofNCompleteColumn(), TimeElapsedColumn()]
         self._bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
-        self._task = self._bar.add_task(what, total=total)
+        self._task = self._bar.add_task(visible(what), total=total)
         self._bar.start()
 
     def __call__(self, rows_done: int) -> None:

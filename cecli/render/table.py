@@ -1,7 +1,9 @@
 """The report for a person at a terminal: rich tables, readable at 80 columns.
 
 rich decides colour from the terminal: none when standard output is not a
-terminal, none when NO_COLOR is set.
+terminal, none when NO_COLOR is set. Text from the data goes in as
+:func:`cecli.render.escape.terminal`, so it shows as written and never acts;
+no line ends in padding, and the report ends with one newline.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 from typing import TextIO
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.segment import Segment, SegmentLines
 from rich.table import Table
 
 from cecli.accumulate import RowFacts
 from cecli.compare import RowPair
+from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 
 
@@ -24,20 +28,20 @@ def _summary(report: Report) -> Table:
     table.add_column("what", style="bold")
     table.add_column("value")
     files = report.inputs
-    table.add_row("predictions", escape(str(files.get("predictions"))))
+    table.add_row("predictions", terminal(files.get("predictions")))
     if files.get("labels") != files.get("predictions"):
-        table.add_row("labels", escape(str(files.get("labels"))))
+        table.add_row("labels", terminal(files.get("labels")))
     table.add_row("kind", f"{s.kind}, from {'logits' if s.from_logits else 'probabilities'}")
     columns = files.get("prediction_columns") or []
     if len(columns) > 1 or (columns and columns[0] not in ("0", "", "values")):  # npy: "values"
         shown = columns if len(columns) <= 6 else [*columns[:3], "...", columns[-1]]
         many = f" ({len(columns):,})" if len(columns) > 6 else ""
-        table.add_row("columns", escape(", ".join(map(str, shown)) + many))
+        table.add_row("columns", terminal(", ".join(map(str, shown)) + many))
     ignored = files.get("ignored_columns") or []
     if ignored:
         parts = [f"{c['column']} ({c['reason']})" for c in ignored[:6]]
         more = f", ... ({len(ignored):,} in all)" if len(ignored) > 6 else ""
-        table.add_row("left out", escape(", ".join(parts) + more))
+        table.add_row("left out", terminal(", ".join(parts) + more))
     table.add_row("samples", f"{s.n_samples:,}")
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
     table.add_row(f"mean loss ({s.unit})", fmt_number(s.mean_loss, 6))
@@ -51,8 +55,8 @@ def _summary(report: Report) -> Table:
         if weights["class_weights"]:
             parts.append(f"class weights ({weights['class_weights']})")
         if weights["sample_weights"]:
-            parts.append(escape(f"sample weights (column {weights['sample_weights']!r})"))
-        table.add_row("weighting", " x ".join(parts))
+            parts.append(f"sample weights (column {weights['sample_weights']!r})")
+        table.add_row("weighting", terminal(" x ".join(parts)))
     if s.label_smoothing:
         table.add_row("label smoothing", f"{s.label_smoothing:g}")
     if s.focal_gamma:
@@ -75,7 +79,7 @@ def _per_class(report: Report) -> Table:
     for c in rows:
         accuracy = "-" if c["accuracy"] is None else f"{c['accuracy']:.1%}"
         table.add_row(
-            escape(str(c["class"])),
+            terminal(c["class"]),
             f"{c['count']:,}",
             fmt_number(c["mean_loss"]),
             accuracy,
@@ -95,9 +99,9 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
     for r in report.shown(rows):
         d = report.row_dict(r)
         table.add_row(
-            escape(str(d["id"] if d["id"] is not None else d["row"])),
-            escape(str(d["label"])),
-            escape(str(d["predicted"])),
+            terminal(d["id"] if d["id"] is not None else d["row"]),
+            terminal(d["label"]),
+            terminal(d["predicted"]),
             fmt_number(d["confidence"]),
             fmt_number(d["p_true"]),
             fmt_number(d["loss"]),
@@ -244,37 +248,66 @@ class _Console(Console):
         raise BrokenPipeError
 
 
+def _blank(segment: Segment) -> bool:
+    """Whether the spaces of ``segment`` show nothing (no background, no underline)."""
+    style = segment.style
+    shows = style is not None and bool(
+        style.bgcolor or style.underline or style.reverse or style.strike or style.overline
+    )
+    return not segment.control and not shows
+
+
+def _rstrip(line: list[Segment]) -> list[Segment]:
+    """``line`` without the spaces that pad it on the right (a table pads every cell)."""
+    line = list(line)
+    while line and _blank(line[-1]) and not line[-1].text.rstrip(" "):
+        line.pop()
+    if line and _blank(line[-1]):
+        last = line[-1]
+        line[-1] = Segment(last.text.rstrip(" "), last.style)
+    return line
+
+
+def _print(console: Console, parts: list[RenderableType]) -> None:
+    """Print ``parts`` with no trailing spaces on a line and no blank lines at the end."""
+    lines: list[list[Segment]] = []
+    for part in parts:
+        lines += [_rstrip(line) for line in console.render_lines(part, pad=False)]
+    while lines and not lines[-1]:
+        lines.pop()
+    console.print(SegmentLines(lines, new_lines=True), end="")
+
+
 def render(report: Report | CompareReport, out: TextIO) -> None:
-    console = _Console(file=out, width=min(100, max(80, Console(file=out).width)))
+    console = _Console(file=out, width=min(100, max(80, Console(file=out).width)), emoji=False)
     if isinstance(report, CompareReport):
-        _render_compare(report, console)
+        _print(console, _compare_parts(report))
         return
     s = report.summary
-    console.print(_summary(report))
-    console.print(_per_class(report))
+    parts: list[RenderableType] = [_summary(report), _per_class(report)]
     shown = len(report.shown(s.flagged))
     if s.flagged_count:
         title = f"Confidently wrong: {shown} of {s.flagged_count:,}, worst first"
-        console.print(_rows(report, s.flagged, title))
+        parts.append(_rows(report, s.flagged, title))
     else:
-        console.print(f"No confidently wrong rows (confidence >= {s.threshold:g}).\n")
+        parts.append(f"No confidently wrong rows (confidence >= {s.threshold:g}).\n")
     title = f"Highest loss: {len(report.shown(s.worst))} of {s.n_samples:,} rows"
-    console.print(_rows(report, s.worst, title))
-    histogram = _histogram(report)
-    if histogram is not None:
-        console.print(histogram)
-    for table in (_calibration(report), _reliability(report)):
+    parts.append(_rows(report, s.worst, title))
+    for table in (_histogram(report), _calibration(report), _reliability(report)):
         if table is not None:
-            console.print(table)
-    _gates(report, console)
+            parts.append(table)
+    parts += _gates(report)
+    _print(console, parts)
 
 
-def _gates(report: Report | CompareReport, console: Console) -> None:
+def _gates(report: Report | CompareReport) -> list[RenderableType]:
+    lines: list[RenderableType] = []
     for gate in report.gates:
         verdict = "[green]passed[/]" if gate.passed else "[bold red]FAILED[/]"
         if not gate.evaluated:
             verdict = "[yellow]not evaluated[/]"
-        console.print(f"gate {verdict}  {escape(gate.describe())}")
+        lines.append(f"gate {verdict}  {escape(gate.describe())}")
+    return lines
 
 
 # -- compare ---------------------------------------------------------------------------
@@ -301,10 +334,10 @@ def _compare_files(report: CompareReport) -> Table:
     table.add_column("what", style="bold")
     table.add_column("value")
     files = report.inputs
-    table.add_row("baseline", escape(str(files.get("baseline"))))
-    table.add_row("candidate", escape(str(files.get("candidate"))))
+    table.add_row("baseline", terminal(files.get("baseline")))
+    table.add_row("candidate", terminal(files.get("candidate")))
     if files.get("labels"):
-        table.add_row("labels", escape(str(files["labels"])))
+        table.add_row("labels", terminal(files["labels"]))
     inputs = {"logits" if s.from_logits else "probabilities" for s in (b, k)}
     given = (
         f"from {inputs.pop()}"
@@ -386,7 +419,7 @@ def _compare_classes(report: CompareReport) -> Table:
         if delta is not None and delta > 0:
             shown = f"[red]{shown}[/]"
         table.add_row(
-            escape(str(row["class"])),
+            terminal(row["class"]),
             f"{row['count']:,}",
             fmt_number(row["baseline_mean_loss"]),
             fmt_number(row["candidate_mean_loss"]),
@@ -405,21 +438,23 @@ def _pairs(report: CompareReport, pairs: tuple[RowPair, ...], title: str) -> Tab
     for pair in pairs:
         d = report.pair_dict(pair)
         table.add_row(
-            escape(str(d["id"] if d["id"] is not None else d["row"])),
-            escape(str(d["label"])),
-            escape(f"{d['baseline_predicted']} ({fmt_number(d['baseline_confidence'], 2)})"),
-            escape(f"{d['candidate_predicted']} ({fmt_number(d['candidate_confidence'], 2)})"),
+            terminal(d["id"] if d["id"] is not None else d["row"]),
+            terminal(d["label"]),
+            terminal(f"{d['baseline_predicted']} ({fmt_number(d['baseline_confidence'], 2)})"),
+            terminal(f"{d['candidate_predicted']} ({fmt_number(d['candidate_confidence'], 2)})"),
             f"{fmt_number(d['baseline_loss'], 3)} -> {fmt_number(d['candidate_loss'], 3)}",
         )
     return table
 
 
-def _render_compare(report: CompareReport, console: Console) -> None:
+def _compare_parts(report: CompareReport) -> list[RenderableType]:
     c = report.comparison
-    console.print(_compare_files(report))
-    console.print(_compare_summary(report))
-    console.print(_compare_facts(report))
-    console.print(_compare_classes(report))
+    parts: list[RenderableType] = [
+        _compare_files(report),
+        _compare_summary(report),
+        _compare_facts(report),
+        _compare_classes(report),
+    ]
     threshold = f"{report.baseline.threshold:g}"
     for pairs, count, what in (
         (c.regressions, c.regression_count, "Regressions: candidate confidently wrong"),
@@ -428,13 +463,13 @@ def _render_compare(report: CompareReport, console: Console) -> None:
         other = "baseline" if what.startswith("Regressions") else "candidate"
         if count:
             title = f"{what}, {other} right: {len(pairs)} of {count:,}, largest change first"
-            console.print(_pairs(report, pairs, title))
+            parts.append(_pairs(report, pairs, title))
         else:
-            console.print(f"{what}, {other} right: none.\n")
+            parts.append(f"{what}, {other} right: none.\n")
     if c.largest_increases:
         title = f"Largest loss increases, right or wrong: {len(c.largest_increases)}"
-        console.print(_pairs(report, c.largest_increases, title))
-    console.print(
+        parts.append(_pairs(report, c.largest_increases, title))
+    parts.append(
         f"Confidently wrong: wrong with confidence >= {threshold}. Losses in {report.unit}.\n"
     )
-    _gates(report, console)
+    return parts + _gates(report)
