@@ -366,12 +366,13 @@ def test_compare_markdown_escapes_ids_classes_and_file_names(compared):
 
 def test_compare_csv_keeps_negative_numbers(compared):
     base, cand = compared
-    result = cecli("compare", cand, base, "-f", "csv")  # the swap has a negative interval end
+    result = cecli("compare", cand, base, "-f", "csv")  # the swap has a negative difference
     assert result.exit_code == 0, result.stderr
     row = next(csv.DictReader(io.StringIO(result.stdout)))
-    assert float(row["ci_low"]) < 0
-    assert row["ci_low"] == repr(float(row["ci_low"]))  # written as the number it is
-    assert row["verdict"] == "no_difference"
+    assert float(row["delta_mean_loss"]) < 0
+    # written as the number it is, not defused as a formula
+    assert row["delta_mean_loss"] == repr(float(row["delta_mean_loss"]))
+    assert row["verdict"] == "insufficient_data"  # six rows: too few for an interval
 
 
 # -- error lines and the progress bar --------------------------------------------------
