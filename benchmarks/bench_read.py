@@ -15,11 +15,15 @@ Run by hand (never in the test suite); it writes about 5.5 GB of files::
    against ``pyarrow.csv.read_csv`` reading the same file (the target is at
    most 1.3x), with medians over interleaved rounds; and the whole command's
    wall time for reference (it adds Python's start-up and imports).
+4. Three rows of 12,500 to 100,000 columns (``--only wide``): the whole
+   command against ``pyarrow.csv.read_csv`` of the same file in a process of
+   its own, and the time per column, which must stay flat (linear reading).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -160,10 +164,57 @@ def bench_csv(folder: Path, rounds: int) -> None:
     print(f"    whole command, wall      {statistics.median(wall) * 1000:8.0f} ms (median of 3)")
 
 
+WIDE_COLUMNS = (12_500, 25_000, 50_000, 100_000)
+
+
+def make_wide(folder: Path, k: int) -> tuple[Path, Path]:
+    preds, labels = folder / f"wide_{k}.csv", folder / "wide_labels.csv"
+    if not preds.exists():
+        p = np.random.default_rng(0).dirichlet(np.ones(k), size=3)
+        header = ",".join(f"c{i}" for i in range(k))
+        np.savetxt(preds, p, delimiter=",", header=header, comments="", fmt="%.6g")
+    labels.write_text("label\n1\n2\n3\n")
+    return preds, labels
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of a command, each a median of 3 runs."""
+    walls, peaks = [], []
+    for _ in range(3):
+        code = (
+            "import json, resource, subprocess, sys, time; t = time.perf_counter(); "
+            "out = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(json.dumps([out.returncode, time.perf_counter() - t, "
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))"
+        )
+        line = subprocess.run([sys.executable, "-c", code, *command], capture_output=True)
+        rc, wall, peak = json.loads(line.stdout)
+        if rc:
+            raise SystemExit(f"{' '.join(command)} exited {rc}")
+        walls.append(wall)
+        peaks.append(peak / 1024)
+    return statistics.median(walls), statistics.median(peaks)
+
+
+def bench_wide(folder: Path) -> None:
+    """Three rows of up to 100,000 columns: time must grow linearly with the columns."""
+    print(f"  3 rows x K columns, whole process, medians of 3; load {os.getloadavg()[0]:.2f}")
+    print(f"  {'K':>8} {'cecli s':>9} {'read_csv s':>11} {'ratio':>6} {'us/col':>7} {'MiB':>6}")
+    for k in WIDE_COLUMNS:
+        preds, labels = make_wide(folder, k)
+        cecli_s, peak = timed(["cecli", "score", str(preds), str(labels), "-f", "json"])
+        read = "import pyarrow.csv, sys; pyarrow.csv.read_csv(sys.argv[1])"
+        arrow_s, _ = timed([sys.executable, "-c", read, str(preds)])
+        print(
+            f"  {k:>8,} {cecli_s:>9.2f} {arrow_s:>11.2f} {cecli_s / arrow_s:>6.2f} "
+            f"{cecli_s / k * 1e6:>7.1f} {peak:>6.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", default=os.environ.get("TMPDIR", "/tmp") + "/cecli-bench")
-    parser.add_argument("--only", choices=["memory", "csv"])
+    parser.add_argument("--only", choices=["memory", "csv", "wide"])
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     folder = Path(args.dir)
@@ -180,6 +231,9 @@ def main() -> None:
     if args.only in (None, "csv"):
         print("\nCSV end to end")
         bench_csv(folder, args.rounds)
+    if args.only in (None, "wide"):
+        print("\nWide CSV (issue 12: reading time linear in the number of columns)")
+        bench_wide(folder)
 
 
 if __name__ == "__main__":
