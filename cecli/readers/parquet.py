@@ -21,9 +21,10 @@ from cecli.readers._text import profile
 #: Rows of a text column sampled to tell numbers stored as text from text.
 SAMPLE_ROWS = 65536
 #: What pyarrow raises for a damaged file: its own errors (a page header that does not
-#: deserialize, a dictionary index out of bounds, invalid UTF-8) and OSError (a codec
-#: that fails, a page shorter than its header says).
-DAMAGED = (pa.ArrowException, OSError)
+#: deserialize, a dictionary index out of bounds, invalid UTF-8 in a cell), OSError (a
+#: codec that fails, a page shorter than its header says) and UnicodeDecodeError (a
+#: column name in the footer that is not UTF-8).
+DAMAGED = (pa.ArrowException, OSError, UnicodeDecodeError)
 
 
 def _is_number(t: pa.DataType) -> bool:
