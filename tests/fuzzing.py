@@ -208,7 +208,7 @@ def _parquet(d: _Data, as_list: bool, rng: np.random.Generator) -> bytes:
     else:
         for j, name in enumerate(d.classes):
             columns[name] = pa.array(d.probs[:, j])
-    if d.names_as_labels and d.probs.ndim == 2:
+    if d.names_as_labels and d.probs.ndim == 2 and not as_list:  # a list has no class names
         columns["label"] = pa.array([d.classes[int(v)] for v in d.labels])
     else:
         columns["label"] = pa.array(d.labels.astype(np.int64))
@@ -410,8 +410,11 @@ def _rezip(data: bytes, rng: np.random.Generator, mutate: Callable[[bytes], byte
     return out.getvalue()
 
 
-def build(case: Case) -> Built:
-    """The files and arguments of ``case``: the same bytes on every run and machine."""
+def build(case: Case, *, mutate: bool = True) -> Built:
+    """The files and arguments of ``case``: the same bytes on every run and machine.
+
+    With ``mutate=False``, the valid files the case starts from (and the same arguments).
+    """
     files, inputs, d = _seed_files(case.fmt, case.seed)
     other_files, _, _ = _seed_files(case.fmt, case.seed + 7919)
     rng = _rng("mutate", case.fmt, case.mutator, case.seed)
@@ -419,28 +422,26 @@ def build(case: Case) -> Built:
     original = files[target]
     other = other_files.get(target, next(iter(other_files.values())))
     mutator = MUTATE[case.mutator]
-    if case.fmt == "tsv.gz:text":
+    if not mutate:
+        mutated = original
+    elif case.fmt == "tsv.gz:text":
         ctx = _Context(case.fmt, True, gzip.decompress(other))
         mutated = gzip.compress(mutator(gzip.decompress(original), rng, ctx), mtime=0)
     elif case.fmt == "npz:member":
-        ctx = _Context("npy", False, b"")
-
-        def member(body: bytes) -> bytes:
-            ctx.other = _npy(_data(case.seed + 7919).probs)
-            return mutator(body, rng, ctx)
-
-        mutated = _rezip(original, rng, member)
+        ctx = _Context("npy", False, _npy(_data(case.seed + 7919).probs))
+        mutated = _rezip(original, rng, lambda body: mutator(body, rng, ctx))
     else:
         ctx = _Context(case.fmt, target.endswith((".csv", ".tsv")), other)
         mutated = mutator(original, rng, ctx)
     files = {**files, target: mutated}
-    output_format = ("table", "json", "csv", "markdown")[int(rng.integers(4))]
+    choose = _rng("arguments", case.fmt, case.mutator, case.seed)
+    output_format = ("table", "json", "csv", "markdown")[int(choose.integers(4))]
     args = ["score", *inputs, "-f", output_format]
     if d.logits:
         args.append("--logits")
-    if rng.random() < 0.25:
+    if choose.random() < 0.25:
         args += ["--per-sample", "out.csv"]
-    if rng.random() < 0.15:
+    if choose.random() < 0.15:
         args.append("--calibration")
     return Built(files, args, target, original, output_format)
 
@@ -487,17 +488,20 @@ def judge(built: Built, status: int | None, stdout: str, stderr: str, folder: Pa
     return Outcome(status, stdout, stderr, problem)
 
 
-def run_in_process(built: Built, folder: Path) -> Outcome:
-    """Run the case through ``cecli.cli.main`` in this process (stdio captured)."""
+def invoke(args: list[str]) -> tuple[int | None, str, str]:
+    """``cecli ARGS`` through ``cecli.cli.main`` in this process: (status, stdout, stderr).
+
+    The status is None when an exception escaped the entry point (its traceback
+    is then on the captured stderr). Warning filters are restored afterwards.
+    """
     from typer.testing import CliRunner
 
     from cecli.cli import main
 
-    args = built.write(folder)
     status: int | None
     with warnings.catch_warnings(), CliRunner().isolation() as (out, err, _):
         try:
-            main(args[:])
+            main(list(args))
             status = 0
         except SystemExit as stop:
             code = stop.code
@@ -510,6 +514,12 @@ def run_in_process(built: Built, folder: Path) -> Outcome:
             sys.stderr.flush()
         stdout = out.getvalue().decode("utf-8", "replace")
         stderr = err.getvalue().decode("utf-8", "replace")
+    return status, stdout, stderr
+
+
+def run_in_process(built: Built, folder: Path) -> Outcome:
+    """Run the case through ``cecli.cli.main`` in this process (stdio captured)."""
+    status, stdout, stderr = invoke(built.write(folder))
     return judge(built, status, stdout, stderr, folder)
 
 
