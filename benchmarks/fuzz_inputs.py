@@ -3,7 +3,8 @@
 Each case is a seed format, a mutator and a seed (``csv/flip/17``); the same
 case makes the same files on every run and machine (``tests/fuzzing.py``).
 A run must exit 0 (scored) or 2 (refused, with one ``cecli: error:`` line);
-anything else is a failure, listed with the command that reproduces it.
+anything else is a failure (``tests/fuzz_runs.py`` judges), listed with the
+command that reproduces it.
 
     python benchmarks/fuzz_inputs.py --cases 5000 --seed 0
     python benchmarks/fuzz_inputs.py --cases 300 --seed 0 --subprocess
@@ -28,17 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fuzzing import (
-    FORMATS,
-    MUTATORS,
-    Case,
-    Outcome,
-    build,
-    cases,
-    command_line,
-    run_in_process,
-    run_subprocess,
-)
+from fuzz_runs import Outcome, command_line, run_in_process, run_subprocess
+from fuzzing import FORMATS, MUTATORS, Case, build, cases
 
 
 def _run(case: Case, subprocess: bool) -> Outcome:
