@@ -10,15 +10,20 @@ compressed) zip stream, a frame's worth of bytes at a time.
 from __future__ import annotations
 
 import contextlib
+import io
+import lzma
 import math
 import mmap
 import os
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO
 
 import numpy as np
 
+from cecli.errors import InputError
 from cecli.readers import Field, Frame, Source
 
 #: The member names an NPZ's predictions and labels usually have, most likely first.
@@ -39,6 +44,76 @@ LABEL_KEYS = ("labels", "label", "targets", "target", "y", "y_true")
 #: The one column of an NPY file or NPZ member is called this.
 VALUES = "values"
 
+#: What reading a damaged zip archive raises: the zipfile module's own errors, its
+#: codecs' (zlib, lzma; bz2 raises OSError), struct's for a short record, and
+#: NotImplementedError/RuntimeError for an unknown compression method or encryption.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+)
+
+
+def read_header(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """``(shape, fortran_order, dtype, data offset)`` of the NPY array at the stream's start.
+
+    The header is untrusted text that NumPy tokenizes and evaluates as a Python
+    literal, so a damaged one raises whatever the tokenizer, the literal parser
+    or ``np.dtype`` raise (TokenError, SyntaxError, TypeError, KeyError, ...);
+    every one of them is a header that is not valid, raised as ValueError.
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.zeros((3, 2), dtype=np.float32))
+    >>> _ = buf.seek(0)
+    >>> read_header(buf)
+    ((3, 2), False, dtype('float32'), 128)
+    >>> read_header(io.BytesIO(b"\\x93NUMPY\\x01\\x00\\x03\\x00{(\\n"))
+    Traceback (most recent call last):
+    ...
+    ValueError: its header is damaged (TokenError: ('EOF in multi-line statement', (2, 0)))
+    """
+    start = stream.tell()
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    except Exception as exc:  # NumPy parses the untrusted header: any failure means damaged
+        raise ValueError(f"its header is damaged ({type(exc).__name__}: {exc})") from None
+    if any(length < 0 for length in shape):  # NumPy's parser lets these through
+        raise ValueError(f"its header is damaged (the shape {shape} has a negative length)")
+    return shape, fortran, dtype, stream.tell() - start
+
+
+def _header_bytes(stream: IO[bytes]) -> bytes:
+    """The signature, version, length and header of an NPY stream, as bytes, parsed by none.
+
+    Reading them apart from parsing them tells a stream that fails (a zip
+    member's bad CRC) from a header that does.
+    """
+    head = stream.read(8)
+    if len(head) < 8:
+        return head  # too short: read_header says so
+    length_bytes = stream.read(2 if head[6] < 2 else 4)
+    length = int.from_bytes(length_bytes, "little")
+    # NumPy refuses headers over 10,000 characters; read a little more, never gigabytes
+    return head + length_bytes + stream.read(min(length, 1 << 16))
+
+
+def _data_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return dtype.itemsize * math.prod(shape)
+
 
 def _field(source: Source, shape: tuple[int, ...], dtype: np.dtype) -> Field:
     if dtype.hasobject:
@@ -57,6 +132,10 @@ def _field(source: Source, shape: tuple[int, ...], dtype: np.dtype) -> Field:
         )
     if shape[0] == 0:
         raise source.error(f"holds an empty array (shape {shape}): there are no rows to score.")
+    if dtype.itemsize == 0:
+        raise source.error(
+            f"holds values of type {dtype}, which are zero bytes wide: there is nothing in them."
+        )
     if len(shape) == 2:
         if dtype.kind in "US":
             raise source.error(
@@ -89,6 +168,22 @@ class NpySource(Source):
             raise self.error(
                 f"is not an NPY file{what}: it does not start with NumPy's signature. "
                 "Save it with np.save, or give it the extension of its format."
+            )
+        # the header is checked here, before NumPy maps the file: a damaged one
+        # is an error of its own, and a header promising more than the file
+        # holds is a truncated file, not a failed map
+        with open(path, "rb") as f:
+            try:
+                shape, _, dtype, offset = read_header(f)
+            except ValueError as exc:
+                raise self.error(f"is not a valid NPY file: {exc}.") from None
+            size = os.fstat(f.fileno()).st_size
+        _field(self, shape, dtype)
+        if offset + _data_bytes(shape, dtype) > size:
+            raise self.error(
+                f"is truncated: its header says {shape} values of type {dtype} "
+                f"({_data_bytes(shape, dtype)} bytes), but it holds {max(0, size - offset)} "
+                "bytes of data. Save it again with np.save."
             )
         try:
             self._array = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -147,7 +242,7 @@ class NpzSource(Source):
         self.path = path
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except _ZIP_ERRORS as exc:
             raise self.error(f"is not a valid NPZ archive ({exc}).") from None
         members = {
             os.path.splitext(name)[0]: name
@@ -159,11 +254,32 @@ class NpzSource(Source):
         self.key = self._choose(members, key, role)
         self.display = f"{path}[{self.key}]"
         self._member = members[self.key]
-        with self._zip.open(self._member) as stream:
-            shape, fortran, dtype = self._header(stream)
+        with self._damaged():
+            with self._zip.open(self._member) as stream:
+                shape, fortran, dtype, offset = self._header(stream)
+            held = self._zip.getinfo(self._member).file_size
         self._shape, self._fortran, self._dtype = shape, fortran, dtype
         self.fields = [_field(self, shape, dtype)]
+        if offset + _data_bytes(shape, dtype) > held:
+            raise self.error(
+                f"member {self._member!r} is truncated: its header says {shape} values of type "
+                f"{dtype} ({_data_bytes(shape, dtype)} bytes), but it holds "
+                f"{max(0, held - offset)} bytes of data. Save the archive again with np.savez."
+            )
         self.n_rows = int(shape[0])
+
+    @contextlib.contextmanager
+    def _damaged(self) -> Iterator[None]:
+        """Errors of a damaged archive (a bad CRC, a broken deflate stream), naming the member."""
+        try:
+            yield
+        except InputError:
+            raise
+        except _ZIP_ERRORS as exc:
+            raise self.error(
+                f"member {self._member!r} cannot be read: the archive is damaged "
+                f"({type(exc).__name__}: {exc}). Save it again with np.savez."
+            ) from None
 
     def _choose(self, members: dict[str, str], key: str | None, role: str) -> str:
         option = "--pred-key" if role == "predictions" else "--label-key"
@@ -183,21 +299,20 @@ class NpzSource(Source):
             f"holds {listing}, none with a usual name for the {role}; say which with {option} NAME."
         )
 
-    def _header(self, stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    def _header(self, stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+        with self._damaged():
+            head = _header_bytes(stream)
         try:
-            version = np.lib.format.read_magic(stream)
-            if version == (1, 0):
-                return np.lib.format.read_array_header_1_0(stream)
-            return np.lib.format.read_array_header_2_0(stream)
-        except (ValueError, OSError, EOFError) as exc:
-            raise self.error(f"member {self._member!r} is not a valid NPY array ({exc}).") from None
+            return read_header(io.BytesIO(head))
+        except ValueError as exc:
+            raise self.error(f"member {self._member!r} is not a valid NPY array: {exc}.") from None
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
         step = max(1, rows_per_frame)
         n = self.n_rows
         if self._fortran:
             # column-major rows are not contiguous in the stream: load the member whole
-            with self._zip.open(self._member) as stream:
+            with self._damaged(), self._zip.open(self._member) as stream:
                 array = np.lib.format.read_array(stream, allow_pickle=False)
             for lo in range(0, n, step):
                 hi = min(lo + step, n)
@@ -205,11 +320,15 @@ class NpzSource(Source):
             return
         row_shape = self._shape[1:]
         row_bytes = self._dtype.itemsize * math.prod(row_shape)
-        with self._zip.open(self._member) as stream:
-            self._header(stream)
+        with self._damaged():
+            stream = self._zip.open(self._member)
+        with stream:
+            with self._damaged():
+                self._header(stream)
             for lo in range(0, n, step):
                 hi = min(lo + step, n)
-                data = stream.read((hi - lo) * row_bytes)
+                with self._damaged():
+                    data = stream.read((hi - lo) * row_bytes)
                 if len(data) != (hi - lo) * row_bytes:
                     raise self.error(
                         f"member {self._member!r} ends early, at row {lo + len(data) // row_bytes} "

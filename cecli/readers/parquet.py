@@ -20,6 +20,11 @@ from cecli.readers._text import profile
 
 #: Rows of a text column sampled to tell numbers stored as text from text.
 SAMPLE_ROWS = 65536
+#: What pyarrow raises for a damaged file: its own errors (a page header that does not
+#: deserialize, a dictionary index out of bounds, invalid UTF-8 in a cell), OSError (a
+#: codec that fails, a page shorter than its header says) and UnicodeDecodeError (a
+#: column name in the footer that is not UTF-8).
+DAMAGED = (pa.ArrowException, OSError, UnicodeDecodeError)
 
 
 def _is_number(t: pa.DataType) -> bool:
@@ -51,6 +56,11 @@ def _float_array(values: pa.Array) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False)
 
 
+def _one_line(error: BaseException) -> str:
+    """pyarrow's message on one line (its messages end in, and hold, line breaks)."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 class ParquetSource(Source):
     """A ``.parquet`` file."""
 
@@ -59,12 +69,13 @@ class ParquetSource(Source):
         try:
             # buffered page reads: a large row group is decoded a page at a time
             self._file = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise self.error(f"is not a valid Parquet file ({exc}).") from None
-        self.n_rows = int(self._file.metadata.num_rows)
-        if self.n_rows == 0:
-            raise self.error("has no rows: there is nothing to score.")
-        self.fields = [self._field(f) for f in self._file.schema_arrow]
+            self.n_rows = int(self._file.metadata.num_rows)
+            if self.n_rows == 0:
+                raise self.error("has no rows: there is nothing to score.")
+            # typing a column reads its first rows: a damaged page can fail here already
+            self.fields = [self._field(f) for f in self._file.schema_arrow]
+        except DAMAGED as exc:
+            raise self.error(f"is not a valid Parquet file ({_one_line(exc)}).") from None
 
     def _field(self, f: pa.Field) -> Field:
         t = f.type
@@ -104,8 +115,11 @@ class ParquetSource(Source):
                 # give the decoded pages back: the allocator would keep them for reuse,
                 # and a wide file's resident memory would creep up batch by batch
                 pa.default_memory_pool().release_unused()
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise self.error(f"could not be read past row {first_row} ({exc}).") from None
+        except DAMAGED as exc:
+            raise self.error(
+                f"could not be read past row {first_row}: the Parquet file is damaged "
+                f"({_one_line(exc)}). Write it again."
+            ) from None
 
     def _to_numpy(self, column: pa.Array, name: str, first_row: int) -> np.ndarray:
         f = self.field(name)
