@@ -205,12 +205,7 @@ MORE_CASES = catalogue(
 )
 
 #: Cases that show a bug still open in a file this catalogue does not change.
-KNOWN_BUGS = {
-    "not_utf8_in_the_first_column": (
-        "readers/csv.py _not_utf8: a bad byte at the start of a line names column '-1' "
-        "(csv.reader of an empty prefix yields no cells), not the first column"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def params(cases: dict[str, object]) -> list[object]:

@@ -134,8 +134,9 @@ class Source:
                 else ""
             )
             return self.error(
-                f"{where}, which is not a number, in a column of numbers ({p.number_share:.0%} "
-                "of its cells look like numbers). Fix the cell (numbers are written like 0.25 "
+                f"{where}, which cecli does not read as a number, in a column of numbers "
+                f"({p.number_share:.0%} of its cells are numbers or written like one). Fix the "
+                "cell (numbers are written like 0.25 "
                 f"or 1e-3, and no cell may be empty){leave_out}."
             )
         return self.error(

@@ -454,11 +454,12 @@ class CsvSource(Source):
         line_start = data.rfind(b"\n", 0, bad.start) + 1
         row = first_row + data.count(b"\n", 0, line_start)
         prefix = data[line_start : bad.start].decode("utf-8", "replace")
-        column = len(next(csv.reader([prefix], delimiter=self.delimiter), [""])) - 1
+        # the cells before the bad byte, and the one it is in (a stand-in keeps it counted)
+        column = len(next(csv.reader([prefix + "x"], delimiter=self.delimiter))) - 1
         name = self.fields[column].name if 0 <= column < len(self.fields) else str(column)
         raise self.error(
             f"{self.where(row)}, column {name!r} holds bytes that are not UTF-8 text "
-            f"({data[bad.start : bad.start + 4]!r}). Save the file as UTF-8."
+            f"({data[bad.start : bad.end]!r}). Save the file as UTF-8."
         )
 
     def _explain(
