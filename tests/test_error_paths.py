@@ -364,6 +364,29 @@ def test_standard_input_that_cannot_be_read_is_one_line(tmp_path, opened, flags,
     assert words in line
 
 
+def test_a_non_blocking_standard_input_is_read_to_its_end(tmp_path):
+    # a parent may leave the pipe non-blocking: a read with nothing yet is not the end
+    import fcntl
+
+    p, y = probs(), targets()
+    _labels_file(tmp_path)
+    text = csv_text(["a", "b", "c"], p.tolist()).encode()
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, fcntl.F_SETFL, fcntl.fcntl(read_end, fcntl.F_GETFL) | os.O_NONBLOCK)
+    command = [sys.executable, "-m", "cecli", "score", "-", "l.csv", "-f", "json"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdin=read_end, stdout=subprocess.PIPE)
+    os.close(read_end)
+    os.write(write_end, text[: len(text) // 2])
+    time.sleep(0.5)  # cecli finds the pipe empty before the rest comes
+    os.write(write_end, text[len(text) // 2 :])
+    os.close(write_end)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    report = json.loads(stdout)
+    assert report["n_samples"] == N
+    assert report["mean_loss"] == pytest.approx(cross_entropy(p, y), rel=1e-12)
+
+
 def test_a_fifo_is_read_like_a_file(tmp_path):
     p, y = probs(), targets()
     _labels_file(tmp_path)

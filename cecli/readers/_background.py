@@ -23,6 +23,7 @@ import atexit
 import contextlib
 import io
 import queue
+import select
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -146,6 +147,9 @@ class FdStream:
         got = 0
         while got < n:
             part = self._raw.read(n - got)
+            if part is None:  # a non-blocking descriptor with nothing yet: not the end
+                select.select([self._raw], [], [])
+                continue
             if not part:
                 break
             parts.append(part)
