@@ -8,8 +8,10 @@ Heavy imports (NumPy, pandas, pyarrow) happen inside the commands, so
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
 import traceback
 import warnings
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cecli._signals import stop_on_signals
 from cecli._version import __version__
 from cecli.errors import CecliError, CecliWarning, ExitStatus, OptionError
 from cecli.options import EXIT_STATUSES, Command, check_count, naming_flags, parse_eps, usage_line
@@ -124,7 +127,8 @@ def _run(work: Callable[[], int], debug: bool) -> None:
     warnings.simplefilter("once", CecliWarning)
     warnings.showwarning = _show_warning
     try:
-        status = work()
+        with stop_on_signals():
+            status = work()
     except CecliError as error:
         if debug:
             traceback.print_exc()
@@ -134,9 +138,10 @@ def _run(work: Callable[[], int], debug: bool) -> None:
         # the reader of our output (head, less) has gone: not an error of ours
         _silence_stdout()
         raise typer.Exit(int(ExitStatus.SUCCESS)) from None
-    except KeyboardInterrupt:
-        typer.echo("cecli: interrupted", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interrupt:
+        signum = getattr(interrupt, "signum", signal.SIGINT)
+        typer.echo(f"cecli: {'interrupted' if signum == signal.SIGINT else 'terminated'}", err=True)
+        raise typer.Exit(128 + signum) from None
     except Exception as error:  # a bug: say so briefly, and how to see it
         if debug:
             traceback.print_exc()
@@ -272,14 +277,22 @@ def _plot_path(plot: str | None) -> object:
 
 def _render(report: object, output_format: OutputFormat) -> int:
     """Write the report to stdout, say which gates failed on stderr; the exit status."""
+    from cecli.errors import OutputError, reason_of
     from cecli.render import RENDERERS
 
+    if sys.stdout is None:
+        raise OutputError("standard output is closed; the report has nowhere to go.")
     try:
         RENDERERS[output_format.value].render(report, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # the reader (head, less) has gone; the exit status still tells the gates
         _silence_stdout()
+    except OSError as error:  # a full disk, a file too large
+        with contextlib.suppress(OSError, ValueError):
+            _silence_stdout()
+        reason = reason_of(error)
+        raise OutputError(f"the report cannot be written to standard output: {reason}.") from None
     for gate in report.gates:  # type: ignore[attr-defined]
         if not gate.passed:
             typer.echo(f"cecli: gate failed: {gate.describe()}", err=True)

@@ -10,8 +10,24 @@ code written for scikit-learn's validation keeps working.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from enum import IntEnum
+
+
+def reason_of(error: OSError) -> str:
+    """What went wrong, in the system's words: ``No space left on device``.
+
+    Examples
+    --------
+    >>> reason_of(OSError(28, "Error writing bytes to file. Detail: [errno 28] ..."))
+    'No space left on device'
+    >>> reason_of(OSError("disk on fire"))
+    'disk on fire'
+    """
+    if isinstance(error.errno, int) and error.errno > 0:
+        return os.strerror(error.errno)
+    return error.strerror or str(error).strip() or type(error).__name__
 
 
 def percent_hint(value: float, fits: Callable[[float], bool]) -> str:

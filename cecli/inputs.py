@@ -95,6 +95,14 @@ class Inputs:
     """The opened inputs: what they hold, and their rows as batches. Use as a context manager."""
 
     def __init__(self, predictions: str, labels: str | None, options: InputOptions) -> None:
+        self.label_source: Source | None = None
+        try:
+            self._setup(predictions, labels, options)
+        except BaseException:
+            self.close()  # the files opened so far, and their reading threads
+            raise
+
+    def _setup(self, predictions: str, labels: str | None, options: InputOptions) -> None:
         if options.kind not in KINDS:
             raise OptionError(f"--kind must be one of {', '.join(KINDS)}; got {options.kind!r}.")
         if predictions == STDIN and labels == STDIN:
@@ -462,9 +470,9 @@ class Inputs:
         return self.pred_source.display
 
     def close(self) -> None:
-        self.pred_source.close()
-        if self.label_source is not None:
-            self.label_source.close()
+        for source in (getattr(self, "pred_source", None), self.label_source):
+            if source is not None:
+                source.close()
 
     def __enter__(self) -> Inputs:
         return self

@@ -12,21 +12,21 @@ rest, and a cell that does not fit them is reported with its row and text.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
-import queue
 import re
 import sys
 import threading
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from cecli.errors import reason_of
 from cecli.readers import STDIN, Field, Frame, Source, display_name
+from cecli.readers._background import FdStream, Handoff, read_ahead, wait
 from cecli.readers._text import is_number, profile
 
 #: The first bytes of the binary formats someone may pass by mistake.
@@ -61,21 +61,49 @@ def _blank(buf: bytes | bytearray) -> bool:
     return not buf or buf.isspace()
 
 
-def _complete_lines(buf: bytes | bytearray, final: bool) -> int:
+def _complete_lines(buf: bytes | bytearray, final: bool, newline: bytes = b"\n") -> int:
     """Length of the longest prefix of ``buf`` made of whole lines (0 if none).
 
     A line break inside a quoted field is not the end of a line: a prefix is
     whole when it holds an even number of quote characters (an escaped quote
-    is two of them, which keeps the parity).
+    is two of them, which keeps the parity). ``newline`` ends a line: ``\\n``
+    (which ``\\r\\n`` ends in too), or ``\\r`` in a file with no ``\\n``.
     """
     if final:
         return len(buf)
-    cut = buf.rfind(b"\n")
+    cut = buf.rfind(newline)
     if b'"' not in buf:
         return cut + 1
     while cut >= 0 and buf.count(b'"', 0, cut) % 2:
-        cut = buf.rfind(b"\n", 0, cut)
+        cut = buf.rfind(newline, 0, cut)
     return cut + 1
+
+
+def _arrow_copy(data: bytes | memoryview) -> pa.Buffer:
+    """``data`` copied into memory that pyarrow owns.
+
+    ``read_csv``'s threads may drop the last reference to its input after it
+    has returned. Freeing a buffer over Python memory takes the GIL, and a
+    pyarrow thread that asks for the GIL while the interpreter exits aborts the
+    process ("terminate called without an active exception"); pyarrow's own
+    memory is freed without Python.
+    """
+    out = pa.allocate_buffer(len(data))
+    memoryview(out).cast("B")[:] = data
+    return out
+
+
+def _shown(cell: str) -> str:
+    """A cell quoted for a message, cut short when long: a message is one line."""
+    if len(cell) <= 60:
+        return repr(cell)
+    return f"{cell[:40]!r}... ({len(cell):,} characters)"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return reason_of(exc)
+    return str(exc).strip() or type(exc).__name__
 
 
 class CsvSource(Source):
@@ -99,12 +127,27 @@ class CsvSource(Source):
         # that reading, parsing and scoring overlap
         self.block_bytes = max(1 << 16, min(int(block_bytes), 8 << 20))
         self._utf16: codecs.IncrementalDecoder | None = None
+        self._handoffs: list[Handoff[Frame]] = []
+        self._reading: threading.Thread | None = None  # the block being read ahead
+        # a pyarrow stream is read inside pyarrow, so a read of it is waited for
+        self._arrow_stream = codec is not None
         self._stream = self._open(codec)
+        try:
+            self._start(header)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, header: bool | None) -> None:
+        """Read the first MiB: the header, and the column types."""
         self._buffer = bytearray(self._read_block(1 << 20))
         self._eof = False
         if not self._buffer:
             self._eof = True
-        self._check_text()
+        self._check_text()  # UTF-16 is UTF-8 from here on
+        # old Mac files end their lines in \r alone; pyarrow reads them as they are
+        head = bytes(self._buffer[: 1 << 20])
+        self._newline = b"\r" if b"\n" not in head and b"\r" in head else b"\n"
         self.fields, self.named, self._header_lines = self._read_header(header)
         self._types = self._infer_types()
 
@@ -112,23 +155,32 @@ class CsvSource(Source):
 
     def _open(self, codec: str | None):
         if self.path == STDIN:
-            return sys.stdin.buffer
+            if sys.stdin is None:
+                raise self.error(
+                    "is closed, so there is nothing to read. Pipe the predictions in "
+                    "(... | cecli score - LABELS), or give the file's path instead of -."
+                )
+            try:
+                return FdStream(sys.stdin.fileno())
+            except (OSError, ValueError, AttributeError):
+                return sys.stdin.buffer  # an in-memory stand-in, as a test runner gives
         try:
+            if codec is None:
+                return FdStream(self.path)
             return pa.input_stream(self.path, compression=codec)
         except (OSError, pa.ArrowException) as exc:
-            raise self.error(f"cannot be opened ({exc}).") from None
+            raise self.error(f"cannot be opened ({_reason(exc)}).") from None
 
     def _read_block(self, size: int | None = None) -> bytes:
         try:
             data = self._stream.read(size or self.block_bytes)
-        except (OSError, EOFError, pa.ArrowException) as exc:
-            raise self.error(
-                f"could not be read ({str(exc).strip() or type(exc).__name__}). If it is "
-                "compressed, check that the extension names the right compression."
-            ) from None
+        except (OSError, EOFError, ValueError, pa.ArrowException) as exc:
+            hint = " Check that the extension names its compression." if self._arrow_stream else ""
+            raise self.error(f"could not be read ({_reason(exc)}).{hint}") from None
+        data = data if isinstance(data, bytes) else bytes(data)
         if self._utf16 is not None:
-            return self._transcode(bytes(data), final=not data)
-        return bytes(data)
+            return self._transcode(data, final=not data)
+        return data
 
     def _transcode(self, data: bytes, final: bool) -> bytes:
         """UTF-16 text as UTF-8, block by block (a code unit split between blocks waits)."""
@@ -179,9 +231,9 @@ class CsvSource(Source):
             start = 0
             while start < len(self._buffer) and self._buffer[start] in b"\r\n":
                 start += 1
-            end = self._buffer.find(b"\n", start)
+            end = self._buffer.find(self._newline, start)
             while end >= 0 and self._buffer.count(b'"', start, end) % 2:
-                end = self._buffer.find(b"\n", end + 1)
+                end = self._buffer.find(self._newline, end + 1)
             if end >= 0 or self._eof:
                 end = len(self._buffer) if end < 0 else end + 1
                 raw = bytes(self._buffer[start:end])
@@ -214,12 +266,12 @@ class CsvSource(Source):
             return True
         rest = bytes(self._buffer[length : length + 65536])
         second = next((line for line in rest.splitlines() if line.strip()), b"")
-        cells = next(csv.reader([second.decode("utf-8", "replace")], delimiter=self.delimiter), [])
+        cells = next(self._rows(second.decode("utf-8", "replace")), [])
         return any(is_number(c) and not _INTEGER.match(c.strip()) for c in cells)
 
     def _read_header(self, header: bool | None) -> tuple[list[Field], bool, int]:
         text, length = self._first_line()
-        names = next(csv.reader([text.rstrip("\r\n")], delimiter=self.delimiter), [])
+        names = next(self._rows(text.rstrip("\r\n")), [])
         if header is None:
             header = self._looks_like_header(names, length)
         if not header:
@@ -249,7 +301,7 @@ class CsvSource(Source):
 
     def _parse(
         self,
-        data: bytes | pa.Buffer,
+        data: bytes | memoryview | pa.Buffer,
         types: dict[str, pa.DataType] | None,
         columns: list[str] | None,
     ) -> pa.Table:
@@ -259,11 +311,19 @@ class CsvSource(Source):
         convert = pacsv.ConvertOptions(
             column_types=types or {}, include_columns=columns, null_values=[""]
         )
-        # py_buffer wraps bytes and a Buffer's slice alike, without a copy
-        return pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
+        if not isinstance(data, pa.Buffer):
+            data = _arrow_copy(data)
+        try:
+            return pacsv.read_csv(data, read, parse, convert)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or read.block_size > data.size:
+                raise
+        # a line longer than pyarrow's block (1 MiB): parse the text as one block
+        read.block_size = data.size + 1
+        return pacsv.read_csv(data, read, parse, convert)
 
     def _infer_types(self) -> dict[str, pa.DataType]:
-        """Column types from the first MiB: numbers as float64, then bool, else text."""
+        """Column types from the first MiB (or line): numbers as float64, then bool, else text."""
         size = 1 << 20
         while True:
             self._fill(size)
@@ -271,12 +331,12 @@ class CsvSource(Source):
             whole = self._eof and len(sample) == len(self._buffer)
             if whole and sample.count(b'"') % 2:
                 self._open_quote(sample, 0)
-            cut = _complete_lines(sample, whole)
+            cut = _complete_lines(sample, whole, self._newline)
             if cut or whole:
                 break
             if size > MAX_LINE_BYTES:  # no whole line yet: a wide row, or a quote left open
                 self._open_quote(sample, 0)
-            size *= 2  # a row wider than the sample: take at least one whole row
+            size *= 4  # a first row longer than the sample: take it whole
         sample = sample[: cut or len(sample)]
         # quoted fields may hold line breaks, which makes pyarrow's parser slower:
         # allow them only where the file quotes at all
@@ -316,66 +376,59 @@ class CsvSource(Source):
         # The text block size, not rows_per_frame, bounds a frame here; inputs
         # re-cuts frames to line up with the other file. Blocks are read and parsed
         # on a thread of their own, one block ahead of the caller, who scores the
-        # previous one meanwhile (pyarrow and NumPy both let go of the GIL).
+        # previous one meanwhile (pyarrow and NumPy both let go of the GIL). That
+        # thread is joined however reading ends: see cecli.readers._background.
         types = {name: self._types[name] for name in columns}
         pending = bytes(self._buffer)
         self._buffer = bytearray()
-        handoff: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
-        stop = threading.Event()
-
-        def produce() -> None:
-            reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cecli-read")
-            try:
-                ahead = None if self._eof else reader.submit(self._read_block)
-                for frame in self._parse_blocks(pending, ahead, reader, types, columns):
-                    while not stop.is_set():
-                        try:
-                            handoff.put(("frame", frame), timeout=0.05)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                handoff.put(("end", None))
-            except BaseException as error:  # handed to the caller's thread, raised there
-                handoff.put(("error", error))
-            finally:
-                reader.shutdown(wait=True, cancel_futures=True)
-
-        worker = threading.Thread(target=produce, name="cecli-parse", daemon=True)
-        worker.start()
+        handoff: Handoff[Frame] = Handoff(
+            lambda stopped: self._parse_blocks(pending, types, columns, stopped),
+            name="cecli-parse",
+        )
+        self._handoffs.append(handoff)
         try:
-            while True:
-                what, item = handoff.get()
-                if what == "end":
-                    return
-                if what == "error":
-                    raise item  # type: ignore[misc]
-                yield item  # type: ignore[misc]
+            yield from handoff
         finally:
-            stop.set()
-            while worker.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    handoff.get(timeout=0.05)  # unblock a producer waiting to hand over
+            handoff.close()
+
+    def _read_ahead(self) -> Future[bytes]:
+        future, self._reading = read_ahead(self._read_block)
+        return future
 
     def _parse_blocks(
         self,
         pending: bytes,
-        ahead: Future[bytes] | None,
-        reader: ThreadPoolExecutor,
         types: dict[str, pa.DataType],
         columns: list[str],
+        stopped: Callable[[], bool],
+    ) -> Iterator[Frame]:
+        ahead = None if self._eof else self._read_ahead()
+        try:
+            yield from self._parse_ahead(pending, ahead, types, columns, stopped)
+        finally:
+            if self._arrow_stream and self._reading is not None:
+                self._reading.join()  # a read inside pyarrow ends before the process does
+
+    def _parse_ahead(
+        self,
+        pending: bytes,
+        ahead: Future[bytes] | None,
+        types: dict[str, pa.DataType],
+        columns: list[str],
+        stopped: Callable[[], bool],
     ) -> Iterator[Frame]:
         first_row = 0
         while True:
-            block = b"" if ahead is None else ahead.result()
-            ahead = reader.submit(self._read_block) if block else None
+            block = b"" if ahead is None else wait(ahead, stopped)
+            if block is None:
+                return  # the caller has stopped reading
+            ahead = self._read_ahead() if block else None
             if not block:
                 self._eof = True
             data = pending + block if pending else block
             if self._eof and data.count(b'"') % 2:
                 self._open_quote(data, first_row)
-            cut = _complete_lines(data, self._eof)
+            cut = _complete_lines(data, self._eof, self._newline)
             if cut == 0 and not self._eof:
                 if len(data) > MAX_LINE_BYTES:
                     self._open_quote(data, first_row)
@@ -386,22 +439,22 @@ class CsvSource(Source):
                 if self._eof:
                     return
                 continue
-            view = pa.py_buffer(data).slice(0, cut)  # no copy
+            text = _arrow_copy(memoryview(data)[:cut])
             try:
-                table = self._parse(view, types, columns)
+                table = self._parse(text, types, columns)
             except pa.ArrowInvalid as exc:
                 if self._quoted or b'"' not in data[:cut]:
                     self._explain(data[:cut], first_row, exc, columns)
                 self._quoted = True  # quotes first seen here: they may hold line breaks
                 try:
-                    table = self._parse(view, types, columns)
+                    table = self._parse(text, types, columns)
                 except pa.ArrowInvalid as again:
                     self._explain(data[:cut], first_row, again, columns)
             frame = Frame(first_row, table.num_rows)
             for name in columns:
                 frame.columns[name] = self._to_numpy(table.column(name), name, first_row)
             first_row += table.num_rows
-            del table, view
+            del table, text
             yield frame
             if self._eof and not pending:
                 return
@@ -421,6 +474,18 @@ class CsvSource(Source):
         if kind == "string":
             return np.asarray(column.to_pylist(), dtype=object)
         return column.to_numpy(zero_copy_only=False)
+
+    def _rows(self, text: str) -> Iterator[list[str]]:
+        """The rows of ``text`` as Python's csv module reads them, cells of any length included."""
+        limit = csv.field_size_limit()
+        csv.field_size_limit(max(limit, min(len(text) + 1, 2**31 - 1)))
+        try:
+            yield from csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
+        except csv.Error as exc:
+            kind = "TSV" if self.delimiter == "\t" else "CSV"
+            raise self.error(f"cannot be parsed as {kind} ({exc}).") from None
+        finally:
+            csv.field_size_limit(limit)
 
     def where(self, row: int) -> str:
         line = row + self._header_lines + 1
@@ -470,7 +535,7 @@ class CsvSource(Source):
             text = data.decode("utf-8")
         except UnicodeDecodeError as bad:
             self._not_utf8(data, first_row, bad)
-        rows = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
+        rows = self._rows(text)
         width = len(self.fields)
         wanted = columns or [f.name for f in self.fields]
         index = {f.name: i for i, f in enumerate(self.fields)}
@@ -489,13 +554,13 @@ class CsvSource(Source):
                 cell = cells[index[name]].strip()
                 if kind == "number" and cell and not is_number(cell):
                     raise self.error(
-                        f"{self.where(row)}, column {name!r} holds {cell!r}, which is not a "
+                        f"{self.where(row)}, column {name!r} holds {_shown(cell)}, which is not a "
                         "number. Fix the cell, or leave the column out of the predictions "
                         "(--pred-cols)."
                     )
                 if kind == "bool" and cell.lower() not in ("true", "false", "1", "0", ""):
                     raise self.error(
-                        f"{self.where(row)}, column {name!r} holds {cell!r}, but the column "
+                        f"{self.where(row)}, column {name!r} holds {_shown(cell)}, but the column "
                         "starts with true/false values."
                     )
             row += 1
@@ -505,5 +570,9 @@ class CsvSource(Source):
         )
 
     def close(self) -> None:
-        if self.path != STDIN:
+        for handoff in self._handoffs:
+            handoff.close()  # its thread, and any read of a pyarrow stream, have ended
+        reading = self._reading is not None and self._reading.is_alive()
+        # a read of a pipe may still wait for its writer: its descriptor closes at exit
+        if self.path != STDIN and not reading:
             self._stream.close()

@@ -12,7 +12,10 @@ files: they hold the values as they were read.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 
@@ -21,11 +24,45 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from cecli.errors import InputError, OptionError, OutputError
+from cecli.errors import InputError, OptionError, OutputError, reason_of
 from cecli.losses import SampleScores
 from cecli.render.escape import spreadsheet, spreadsheet_array
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
+
+#: Temporary files not yet renamed into place or removed. A signal can stop a run
+#: between any two steps; whatever is left here when the process exits is removed.
+_unfinished: set[str] = set()
+
+
+@atexit.register
+def _remove_unfinished() -> None:
+    for tmp in list(_unfinished):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    _unfinished.clear()
+
+
+def _temporary(target: str, folder: str) -> str:
+    """A new hidden file beside ``target``, with the mode ``target`` has or would get."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+    try:
+        _unfinished.add(tmp)
+        os.close(fd)
+        # mkstemp makes the file private (0600); give it the mode a new file would
+        # have (the umask's), or keep the mode of the file it replaces
+        if os.path.exists(target):
+            mode = os.stat(target).st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+    except BaseException:
+        os.unlink(tmp)
+        _unfinished.discard(tmp)
+        raise
+    return tmp
 
 
 class PerSampleWriter:
@@ -67,19 +104,14 @@ class PerSampleWriter:
             self.classes = [spreadsheet(str(name)) for name in self.classes]
         self.kind = kind
         self.weighted = weighted
-        fd, self._tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
-        )
-        os.close(fd)
-        # mkstemp makes the file private (0600); give it the mode a new file would
-        # have (the umask's), or keep the mode of the file it replaces
-        if os.path.exists(target):
-            mode = os.stat(target).st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(self._tmp, mode)
+        try:
+            # a device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
+            # renaming a file over it would replace it
+            in_place = os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode)
+            tmp = target if in_place else _temporary(target, folder)
+        except OSError as error:
+            raise self._failed(error) from None
+        self._tmp, self._in_place = tmp, in_place
         self._writer: pacsv.CSVWriter | pq.ParquetWriter | None = None
         self._npy = None
         self._rows = 0
@@ -98,7 +130,7 @@ class PerSampleWriter:
             raise self._failed(error) from None
 
     def _failed(self, error: OSError) -> OutputError:
-        reason = error.strerror or str(error)
+        reason = reason_of(error)
         return OutputError(f"--per-sample {self.path}: cannot be written: {reason}.")
 
     def _write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
@@ -188,17 +220,20 @@ class PerSampleWriter:
                 self._npy.close()
             if self._writer is not None:
                 self._writer.close()
-            os.replace(self._tmp, self.path)
+            if not self._in_place:
+                os.replace(self._tmp, self.path)
+                _unfinished.discard(self._tmp)
         except OSError as error:
             raise self._failed(error) from None
 
     def abort(self) -> None:
         """Remove the temporary file; ``path`` is as it was."""
-        try:
-            if self._npy is not None:
-                self._npy.close()
-            if self._writer is not None:
-                self._writer.close()
-        finally:
-            if os.path.exists(self._tmp):
+        for stream in (self._npy, self._writer):
+            # closing flushes, which fails again after a failed write: the file goes anyway
+            with contextlib.suppress(Exception):
+                if stream is not None:
+                    stream.close()
+        if not self._in_place:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
+            _unfinished.discard(self._tmp)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cecli.errors import OptionError, OutputError
+from cecli.errors import OptionError, OutputError, reason_of
 from cecli.losses import log_base_of
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -61,11 +61,14 @@ def require_matplotlib() -> Any:
 
 def _save(figure: Any, path: Path) -> None:
     """Write the figure beside ``path``, then rename it into place."""
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or "."
-    )
-    os.close(fd)
     try:
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or "."
+        )
+    except OSError as error:
+        raise _failed(path, error) from None
+    try:
+        os.close(fd)
         figure.savefig(temporary, dpi=DPI, format=path.suffix.lower().lstrip("."))
         # mkstemp's file is private (0600): give it the mode of the file it replaces, or
         # the one a new file would have
@@ -80,9 +83,13 @@ def _save(figure: Any, path: Path) -> None:
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, OSError):
-            reason = error.strerror or str(error)
-            raise OutputError(f"--plot {path}: cannot be written: {reason}.") from None
+            raise _failed(path, error) from None
         raise
+
+
+def _failed(path: Path, error: OSError) -> OutputError:
+    reason = reason_of(error)
+    return OutputError(f"--plot {path}: cannot be written: {reason}.")
 
 
 def loss_panel(ax: Any, edges: list[float], counts: list[int], unit: str, flag_at: float) -> None:

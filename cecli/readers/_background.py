@@ -1,0 +1,160 @@
+"""Work on threads of their own, which are always joined before the interpreter exits.
+
+A reader parses the next block of a file while the caller scores the previous
+one. The parsing thread calls into pyarrow, and a thread still inside pyarrow
+while the interpreter shuts down can abort the process ("terminate called
+without an active exception"): pyarrow's C++ code asks for the GIL, and a
+thread that asks for it then is ended by an exception no C++ frame may let
+through. So every such thread here is joined: when the caller stops reading,
+when the source is closed, and, as a last resort for a reader nobody closed,
+by an :mod:`atexit` hook, which runs before the interpreter begins to shut
+down.
+
+Reads of a pipe (standard input, a FIFO) are the exception: one may wait for
+its writer for ever, so it runs on a daemon thread that is never waited for.
+Such a read is plain Python I/O on a raw file descriptor (:class:`FdStream`),
+which a daemon thread can safely be left inside: a buffered reader, whose lock
+the interpreter takes at exit, cannot.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import queue
+import select
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+#: How often a waiting thread looks whether it has been asked to stop, in seconds.
+POLL = 0.05
+
+_live: weakref.WeakSet[Handoff] = weakref.WeakSet()
+
+
+class Handoff(Generic[T]):
+    """Run ``produce(stopped)`` on a thread, one item ahead of the caller, who iterates.
+
+    ``produce`` is called with a function that tells whether the caller has
+    stopped; it should look between long steps. :meth:`close` stops the
+    thread and waits for it; iterating to the end, or an error raised by
+    ``produce`` (raised again in the caller), ends it too.
+    """
+
+    def __init__(self, produce: Callable[[Callable[[], bool]], Iterator[T]], name: str) -> None:
+        self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        _live.add(self)
+        self._thread.start()
+
+    def _run(self, produce: Callable[[Callable[[], bool]], Iterator[T]]) -> None:
+        try:
+            items = produce(self._stop.is_set)
+            with contextlib.closing(items) if hasattr(items, "close") else contextlib.nullcontext():
+                for item in items:
+                    if not self._put(("item", item)):
+                        return
+            self._put(("end", None))
+        except BaseException as error:  # handed to the caller's thread, raised there
+            self._put(("error", error))
+
+    def _put(self, message: tuple[str, object]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            what, item = self._queue.get()
+            if what == "end":
+                return
+            if what == "error":
+                raise item  # type: ignore[misc]
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Stop the thread and wait until it has ended (at most one step of ``produce``)."""
+        self._stop.set()
+        interrupted: BaseException | None = None
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=POLL)  # unblock a thread waiting to hand over
+            except queue.Empty:
+                pass
+            except KeyboardInterrupt as again:  # a second Ctrl-C: join first, then stop
+                interrupted = again
+        _live.discard(self)
+        if interrupted is not None:
+            raise interrupted
+
+
+@atexit.register
+def _close_all() -> None:
+    """Join the threads of readers that were never closed, before the interpreter shuts down."""
+    for handoff in list(_live):
+        handoff.close()
+
+
+def read_ahead(read: Callable[[], T]) -> tuple[Future[T], threading.Thread]:
+    """Start ``read()`` on a daemon thread; its future result, and the thread."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(read())
+        except BaseException as error:
+            future.set_exception(error)
+
+    thread = threading.Thread(target=run, name="cecli-read", daemon=True)
+    thread.start()
+    return future, thread
+
+
+def wait(future: Future[T], stopped: Callable[[], bool]) -> T | None:
+    """The future's result, or None as soon as ``stopped()`` (the future may still run)."""
+    while True:
+        try:
+            return future.result(timeout=POLL)
+        except TimeoutError:
+            if stopped():
+                return None
+
+
+class FdStream:
+    """Reads of a file descriptor that return ``n`` bytes unless the input ends first.
+
+    No buffered reader and no lock: a daemon thread blocked in :meth:`read` when
+    the interpreter exits is harmless.
+    """
+
+    def __init__(self, source: int | str) -> None:
+        # a descriptor given (standard input's) stays open; a path's is closed with this
+        self._raw = io.FileIO(source, "rb", closefd=not isinstance(source, int))
+
+    def read(self, n: int) -> bytes:
+        parts = []
+        got = 0
+        while got < n:
+            part = self._raw.read(n - got)
+            if part is None:  # a non-blocking descriptor with nothing yet: not the end
+                select.select([self._raw], [], [])
+                continue
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        self._raw.close()
