@@ -30,11 +30,9 @@ from fuzz_runs import invoke, run_in_process, run_subprocess
 from fuzzing import FORMATS, MUTATORS, Case, build, cases
 
 #: Cases that fail today, each for a reason recorded here; the lead flips them when fixed.
-KNOWN_FAILURES = {
-    # a bare carriage return in a CSV/TSV header line: the csv module's
-    # "new-line character seen in unquoted field" escapes readers/csv.py (exit 3)
-    "tsv.gz:text/mixed/28": "bare \\r in the header line: csv.Error escapes (readers/csv.py)",
-}
+# Cases that once failed, kept in the suite: a bare carriage return in a CSV/TSV
+# header line let the csv module's "new-line character seen in unquoted field" escape.
+FIXED_FAILURES = ["tsv.gz:text/mixed/28"]
 
 SUITE = cases(len(FORMATS) * len(MUTATORS) * 5)  # every format x mutator, seeds 0 to 4
 # every format twice, with mutators in a different order each time
@@ -42,10 +40,7 @@ SUBPROCESS = [Case(FORMATS[i % 8], MUTATORS[(3 * i + i // 8) % 8], 100 + i) for 
 
 
 def _param(case: Case) -> object:
-    marks = []
-    if case.id in KNOWN_FAILURES:
-        marks = [pytest.mark.xfail(reason=KNOWN_FAILURES[case.id], strict=True)]
-    return pytest.param(case, id=case.id, marks=marks)
+    return pytest.param(case, id=case.id)
 
 
 # ---- the engine ------------------------------------------------------------------------
@@ -86,7 +81,7 @@ def test_a_case_id_reads_back():
 
 
 @pytest.mark.parametrize(
-    "case", [_param(c) for c in SUITE] + [_param(Case.parse(k)) for k in KNOWN_FAILURES]
+    "case", [_param(c) for c in SUITE] + [_param(Case.parse(k)) for k in FIXED_FAILURES]
 )
 def test_a_mutated_input_is_scored_or_refused(case, tmp_path):
     outcome = run_in_process(build(case), tmp_path)
@@ -353,8 +348,7 @@ def test_a_damaged_parquet_file_is_refused_on_one_line(name, tmp_path):
 
 
 BARE_CR = [
-    pytest.param(text, name, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[k], strict=True))
-    for k in ["tsv.gz:text/mixed/28"]
+    (text, name)
     for text in [b"a,\rb\n0.2,0.8\n0.6,0.4\n", b"0.2,\r0.8\n0.6,0.4\n", b"a,b\r,c\n1,0,0\n0,1,0\n"]
     for name in ["preds.csv", "preds.tsv.gz"]
 ]

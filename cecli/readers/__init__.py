@@ -126,7 +126,9 @@ class Source:
         p = f.profile
         if p is None or p.first_bad is None:
             return self.error(f"the column {f.name!r} holds {f.kind}s, not numbers.")
-        where = f"{self.where(p.first_bad)}, column {f.name!r} holds {p.first_bad_value!r}"
+        where = (
+            f"{self.where(p.first_bad)}, column {f.name!r} holds {quote_cell(p.first_bad_value)}"
+        )
         if p.mostly_numbers:
             leave_out = (
                 "; or, if the column is not predictions, leave it out with --pred-cols"
@@ -146,6 +148,21 @@ class Source:
 
     def close(self) -> None:
         """Release the file; reading is over."""
+
+
+def quote_cell(cell: str) -> str:
+    """A cell quoted for a message, cut short when long: a message is one line.
+
+    Examples
+    --------
+    >>> quote_cell("oops")
+    "'oops'"
+    >>> quote_cell("9" * 100)
+    "'9999999999999999999999999999999999999999'... (100 characters)"
+    """
+    if len(cell) <= 60:
+        return repr(cell)
+    return f"{cell[:40]!r}... ({len(cell):,} characters)"
 
 
 def display_name(path: str) -> str:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from cecli.errors import reason_of
-from cecli.readers import STDIN, Field, Frame, Source, display_name
+from cecli.readers import STDIN, Field, Frame, Source, display_name, quote_cell
 from cecli.readers._background import FdStream, Handoff, read_ahead, wait
 from cecli.readers._text import is_number, profile
 
@@ -91,13 +91,6 @@ def _arrow_copy(data: bytes | memoryview) -> pa.Buffer:
     out = pa.allocate_buffer(len(data))
     memoryview(out).cast("B")[:] = data
     return out
-
-
-def _shown(cell: str) -> str:
-    """A cell quoted for a message, cut short when long: a message is one line."""
-    if len(cell) <= 60:
-        return repr(cell)
-    return f"{cell[:40]!r}... ({len(cell):,} characters)"
 
 
 def _reason(exc: BaseException) -> str:
@@ -271,7 +264,16 @@ class CsvSource(Source):
 
     def _read_header(self, header: bool | None) -> tuple[list[Field], bool, int]:
         text, length = self._first_line()
-        names = next(self._rows(text.rstrip("\r\n")), [])
+        line = text.rstrip("\r\n")
+        unquoted = line.replace('""', "").split('"')[::2]  # the parts outside quotes
+        if self._newline == b"\n" and any("\r" in part for part in unquoted):
+            # pyarrow ends a line at a bare \r too: the rows would not line up with the header
+            raise self.error(
+                f"{'line 1' if line else 'the first line'} holds a carriage return (\\r) inside "
+                "the line, where the file's lines end in \\n. Remove the stray \\r (or save the "
+                "file with one kind of line end)."
+            )
+        names = next(self._rows(line), [])
         if header is None:
             header = self._looks_like_header(names, length)
         if not header:
@@ -554,14 +556,14 @@ class CsvSource(Source):
                 cell = cells[index[name]].strip()
                 if kind == "number" and cell and not is_number(cell):
                     raise self.error(
-                        f"{self.where(row)}, column {name!r} holds {_shown(cell)}, which is not a "
-                        "number. Fix the cell, or leave the column out of the predictions "
+                        f"{self.where(row)}, column {name!r} holds {quote_cell(cell)}, which is "
+                        "not a number. Fix the cell, or leave the column out of the predictions "
                         "(--pred-cols)."
                     )
                 if kind == "bool" and cell.lower() not in ("true", "false", "1", "0", ""):
                     raise self.error(
-                        f"{self.where(row)}, column {name!r} holds {_shown(cell)}, but the column "
-                        "starts with true/false values."
+                        f"{self.where(row)}, column {name!r} holds {quote_cell(cell)}, but the "
+                        "column starts with true/false values."
                     )
             row += 1
         message = str(exc).strip().splitlines()[0]

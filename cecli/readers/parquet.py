@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cecli.readers import Field, Frame, Source
+from cecli.readers import Field, Frame, Source, quote_cell
 from cecli.readers._text import profile
 
 #: Rows of a text column sampled to tell numbers stored as text from text.
@@ -143,7 +143,8 @@ class ParquetSource(Source):
         p = profile(column)
         if p.first_bad is not None:
             raise self.error(
-                f"row {first_row + p.first_bad}, column {f.name!r} holds {p.first_bad_value!r}, "
+                f"row {first_row + p.first_bad}, column {f.name!r} holds "
+                f"{quote_cell(p.first_bad_value or '')}, "
                 "which is not a number, in a column of numbers stored as text. Fix the cell, or "
                 "leave the column out of the predictions with --pred-cols."
             )
