@@ -14,6 +14,7 @@ import math
 import mmap
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO
 
@@ -189,10 +190,18 @@ class NpzSource(Source):
             if version == (1, 0):
                 return np.lib.format.read_array_header_1_0(stream)
             return np.lib.format.read_array_header_2_0(stream)
-        except (ValueError, OSError, EOFError) as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise self.error(f"member {self._member!r} is not a valid NPY array ({exc}).") from None
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+        try:
+            yield from self._frames(rows_per_frame)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+            raise self.error(
+                f"member {self._member!r} could not be read ({exc}): the archive is damaged."
+            ) from None
+
+    def _frames(self, rows_per_frame: int) -> Iterator[Frame]:
         step = max(1, rows_per_frame)
         n = self.n_rows
         if self._fortran:
