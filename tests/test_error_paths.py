@@ -624,3 +624,29 @@ def test_an_ignored_hangup_stays_ignored(tmp_path):
     rows = (tmp_path / "out.csv").read_text().splitlines()
     assert len(rows) == 1 + FIRST_PART + REST
     assert _temporaries(tmp_path) == []
+
+
+# -- binary formats --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["p.npy", "p.npz", "p.parquet"])
+def test_a_pipe_given_as_a_binary_format_is_one_line(tmp_path, name):
+    os.mkfifo(tmp_path / name)  # nobody writes: cecli must not wait for a writer
+    _labels_file(tmp_path)
+    result = runner.invoke(app, ["score", str(tmp_path / name), str(tmp_path / "l.csv")])
+    assert result.exit_code == 2
+    line = one_error_line(result.stderr)
+    assert "pipe" in line
+    assert "CSV" in line
+
+
+@pytest.mark.parametrize(("n", "where"), [(50, 0.5), (20000, 0.25), (20000, 0.75)])
+def test_a_damaged_npz_is_one_line(tmp_path, n, where):
+    p = np.random.default_rng(0).dirichlet(np.ones(3), n)
+    np.savez_compressed(tmp_path / "p.npz", predictions=p, labels=np.arange(n) % 3)
+    data = bytearray((tmp_path / "p.npz").read_bytes())
+    data[int(len(data) * where)] ^= 0x55  # one flipped byte inside a compressed member
+    (tmp_path / "p.npz").write_bytes(bytes(data))
+    result = runner.invoke(app, ["score", str(tmp_path / "p.npz")])
+    assert result.exit_code == 2
+    assert "p.npz" in one_error_line(result.stderr)

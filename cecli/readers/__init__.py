@@ -15,6 +15,7 @@ or ``.zst``); ``-`` is CSV on standard input; ``fmt`` forces a format.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -242,6 +243,12 @@ def open_source(
         )
     if path == STDIN:
         raise InputError(display_name(path), f"standard input is read as CSV or TSV, not {kind}.")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise InputError(
+            path,
+            f"is a pipe or a device, not a file; {kind.upper()} is read by seeking in the file, "
+            "so save it to a file first (only CSV and TSV can be read as they stream in).",
+        )
     if kind == "npy":
         from cecli.readers.npy import NpySource
 

@@ -308,6 +308,14 @@ class NpzSource(Source):
             raise self.error(f"member {self._member!r} is not a valid NPY array: {exc}.") from None
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+        try:
+            yield from self._frames(rows_per_frame)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+            raise self.error(
+                f"member {self._member!r} could not be read ({exc}): the archive is damaged."
+            ) from None
+
+    def _frames(self, rows_per_frame: int) -> Iterator[Frame]:
         step = max(1, rows_per_frame)
         n = self.n_rows
         if self._fortran:
