@@ -4,23 +4,22 @@
   interpreter exits aborts the process (exit 134, "terminate called without
   an active exception"). Runs of an error path and of a valid run, several at
   once so that the threads compete for the cores, must all exit as they should.
-* Problems of the user's making (a folder that refuses writes, a full disk,
-  ``\\r`` line ends, a first row over 1 MiB, a closed standard input) are one
-  line on stderr and exit 2, or simply work.
+* Problems of the user's making in what cecli reads (``\\r`` line ends, a
+  first row over 1 MiB, a closed standard input, a pipe) or where it writes
+  its report are one line on stderr and exit 2, or simply work; the files it
+  writes are checked in ``test_write_errors.py``.
 * SIGTERM and SIGHUP stop a run as Ctrl-C does: the hidden temporary file of
   ``--per-sample`` is removed and what the user had is untouched.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,6 @@ from typer.testing import CliRunner
 
 from cecli.cli import app
 from cecli.readers import _background, open_source
-from cecli.render import per_sample
 
 runner = CliRunner()
 N, K = 30, 3
@@ -427,114 +425,6 @@ def test_a_full_standard_output_is_one_line(tmp_path):
         line = one_error_line(result.stderr.decode())
         assert "standard output" in line
         assert "No space left on device" in line
-
-
-# -- files cecli writes -----------------------------------------------------------------
-
-
-def _score_files(tmp: Path, n: int = N) -> tuple[Path, Path]:
-    (tmp / "p.csv").write_text(csv_text(["a", "b", "c"], probs(n).tolist()))
-    return tmp / "p.csv", _labels_file(tmp, n)
-
-
-def _refuse(*args, **kwargs):
-    raise PermissionError(errno.EACCES, "Permission denied")
-
-
-@pytest.mark.parametrize("name", ["out.csv", "out.parquet", "out.npy"])
-def test_a_folder_that_refuses_the_per_sample_file_is_one_line(tmp_path, monkeypatch, name):
-    p, y = _score_files(tmp_path)
-    out = tmp_path / name
-    out.write_bytes(b"what the user had\n")
-    monkeypatch.setattr(tempfile, "mkstemp", _refuse)  # as a read-only folder refuses it
-    result = runner.invoke(app, ["score", str(p), str(y), "--per-sample", str(out)])
-    assert result.exit_code == 2
-    line = one_error_line(result.stderr)
-    assert "--per-sample" in line
-    assert "Permission denied" in line
-    assert out.read_bytes() == b"what the user had\n"
-
-
-def test_a_folder_that_refuses_the_picture_is_one_line(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    p, y = _score_files(tmp_path)
-    out = tmp_path / "out.png"
-    out.write_bytes(b"what the user had\n")
-    monkeypatch.setattr(tempfile, "mkstemp", _refuse)
-    for command in (
-        ["score", str(p), str(y)],
-        ["compare", str(p), str(p), str(y), "--bootstrap", "50"],
-    ):
-        result = runner.invoke(app, [*command, "--plot", str(out)])
-        assert result.exit_code == 2
-        line = one_error_line(result.stderr)
-        assert "--plot" in line
-        assert "Permission denied" in line
-        assert out.read_bytes() == b"what the user had\n"
-
-
-@pytest.mark.parametrize("folder", ["/proc", "/sys"])
-@pytest.mark.parametrize(
-    ("option", "name"), [("--per-sample", "cecli-test.csv"), ("--plot", "cecli-test.png")]
-)
-def test_a_system_folder_that_refuses_writes_is_one_line(tmp_path, folder, option, name):
-    if option == "--plot":
-        pytest.importorskip("matplotlib")
-    if not os.path.isdir(folder):
-        pytest.skip(f"no {folder} here")
-    p, y = _score_files(tmp_path)
-    result = runner.invoke(app, ["score", str(p), str(y), option, f"{folder}/{name}"])
-    assert result.exit_code == 2
-    assert "cannot be written" in one_error_line(result.stderr)
-
-
-class _DiskFillsUp:
-    """A CSV writer whose disk is full from its second chunk on, and whose close fails too."""
-
-    def __init__(self, path, schema):
-        self.path = path
-        self.chunks = 0
-
-    def write_table(self, table):
-        self.chunks += 1
-        if self.chunks > 1:
-            raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] ...")
-        with open(self.path, "ab") as out:
-            out.write(b"half a file\n")
-
-    def close(self):
-        raise OSError(errno.ENOSPC, "Error writing bytes to file")
-
-
-def test_a_disk_that_fills_up_mid_write_loses_nothing(tmp_path, monkeypatch):
-    p, y = _score_files(tmp_path, n=5000)
-    out = tmp_path / "out.csv"
-    out.write_bytes(b"what the user had\n")
-    monkeypatch.setattr(per_sample.pacsv, "CSVWriter", _DiskFillsUp)
-    before = set(tmp_path.iterdir())
-    result = runner.invoke(
-        app, ["score", str(p), str(y), "--per-sample", str(out), "--chunk-size", "16K"]
-    )
-    assert result.exit_code == 2
-    line = one_error_line(result.stderr)
-    assert "--per-sample" in line
-    assert line.endswith("No space left on device.")
-    assert out.read_bytes() == b"what the user had\n"
-    assert set(tmp_path.iterdir()) == before  # no temporary left
-
-
-@pytest.mark.parametrize(("device", "status"), [("/dev/full", 2), (os.devnull, 0)])
-def test_a_name_that_points_at_a_device_is_written_in_place(tmp_path, device, status):
-    p, y = _score_files(tmp_path)
-    link = tmp_path / "out.csv"
-    link.symlink_to(device)
-    result = runner.invoke(app, ["score", str(p), str(y), "--per-sample", str(link)])
-    assert result.exit_code == status, result.output
-    if status:
-        assert "No space left on device" in one_error_line(result.stderr)
-    assert link.is_symlink()
-    assert os.readlink(link) == device
-    assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".")] == []
 
 
 # -- signals ----------------------------------------------------------------------------
