@@ -363,3 +363,16 @@ def test_a_bare_carriage_return_in_the_first_line_is_refused(text, name, tmp_pat
     labels = tmp_path / "labels.csv"
     labels.write_bytes(b"label\n1\n0\n")
     _refused(["score", str(tmp_path / name), str(labels)], name)
+
+
+@pytest.mark.parametrize("name", ["preds.csv", "preds.tsv.gz"])
+def test_a_carriage_return_before_a_byte_that_is_not_utf8_is_refused(name, tmp_path):
+    # found by csv/flip/5000026 and tsv.gz:text/insert/5000018: the csv module
+    # refused the \r while the column of the bad byte was counted
+    text = b"a,b\n0.2,0.8\n0.6,\r\xff0.4\n"
+    if name.endswith(".gz"):
+        text = gzip.compress(text.replace(b",", b"\t"))
+    (tmp_path / name).write_bytes(text)
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b"label\n1\n0\n")
+    _refused(["score", str(tmp_path / name), str(labels)], name)

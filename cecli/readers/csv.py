@@ -522,7 +522,8 @@ class CsvSource(Source):
         row = first_row + data.count(b"\n", 0, line_start)
         prefix = data[line_start : bad.start].decode("utf-8", "replace")
         # the cells before the bad byte, and the one it is in (a stand-in keeps it counted)
-        column = len(next(csv.reader([prefix + "x"], delimiter=self.delimiter))) - 1
+        cells = csv.reader([prefix.replace("\r", " ") + "x"], delimiter=self.delimiter)
+        column = len(next(cells)) - 1
         name = self.fields[column].name if 0 <= column < len(self.fields) else str(column)
         raise self.error(
             f"{self.where(row)}, column {name!r} holds bytes that are not UTF-8 text "
