@@ -65,7 +65,8 @@ from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.errors import EmptyInputError, OptionError, ShapeError
 
 # Reused, not copied: target parsing and the stable softplus of the loss functions.
-from cecli.losses import KINDS, Kind, _class_index_targets, _softplus, unit_of
+from cecli.losses import KINDS, Kind, unit_of
+from cecli.losses._common import _class_index_targets, _softplus
 
 __all__ = [
     "DEFAULT_BINS",

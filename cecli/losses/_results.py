@@ -1,0 +1,126 @@
+"""What the loss functions return: reduced losses, per-class sums, per-sample facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class LossResult:
+    """A reduced cross-entropy, with what it took to compute it.
+
+    Attributes
+    ----------
+    loss : float or ndarray
+        The mean or sum (a float), or with ``reduction="none"`` one weighted
+        loss per sample (float64 array).
+    clipped : int
+        How many probabilities clipping to ``[eps, 1 - eps]`` changed (always 0
+        for logits).
+    unit : str
+        ``"nats"``, ``"bits"`` or ``"bans"``.
+    reduction : str
+        ``"mean"``, ``"sum"`` or ``"none"``.
+    weight_sum : float
+        The sum of the samples' weights (the number of samples when unweighted).
+    """
+
+    loss: float | NDArray[np.float64]
+    clipped: int
+    unit: str
+    reduction: str
+    weight_sum: float
+
+    def __float__(self) -> float:
+        if self.reduction == "none":
+            raise TypeError('a per-sample result (reduction="none") is not one number')
+        return float(self.loss)
+
+
+@dataclass(frozen=True)
+class ClassSums:
+    """Per-class sums for one chunk, the currency of :class:`cecli.Accumulator`.
+
+    For categorical and binary targets, class ``c`` means the rows whose
+    target is ``c`` (soft targets count towards every class in proportion
+    ``t_ic``); for multilabel it means the column of label ``c`` across rows.
+
+    ``loss``    sum of ``s_i t_ic l_i`` (multilabel: sum of ``s_i l_ic``), in the unit
+    ``mass``    sum of ``s_i t_ic`` (multilabel: sum of ``s_i``)
+    ``support`` sum of ``t_ic`` (unweighted; "balanced" weights come from it)
+    ``count``   rows whose label is ``c`` (multilabel: rows where label ``c`` is present)
+    ``correct`` of those, predicted right (multilabel: cells of label ``c`` predicted right)
+    ``flagged`` of those, confidently wrong (multilabel: cells)
+    """
+
+    loss: NDArray[np.float64]
+    mass: NDArray[np.float64]
+    support: NDArray[np.float64]
+    count: NDArray[np.int64]
+    correct: NDArray[np.int64]
+    flagged: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class SampleScores:
+    """Per-sample facts for a batch of rows, as returned by :func:`score`.
+
+    ``loss`` is each sample's loss in ``unit`` before any weighting.
+    ``label`` is the true class (the largest target for soft targets;
+    ``t >= 0.5`` for binary), ``predicted`` the argmax (binary: ``p >= 0.5``),
+    ``confidence`` the probability of the predicted class, ``p_true`` the
+    probability given to the true class. ``flagged`` marks the confidently
+    wrong: wrong with ``confidence >= threshold``.
+
+    For multilabel rows the facts describe the row's worst label (the one with
+    the highest loss): ``label`` is its column, ``predicted`` is 1 if the model
+    says the label is present, ``confidence`` and ``p_true`` are that cell's.
+    A multilabel row is correct when every label is, and flagged when any
+    cell is confidently wrong (``t = 1, p <= 1 - threshold`` or
+    ``t = 0, p >= threshold``).
+    """
+
+    kind: str
+    unit: str
+    row_offset: int
+    loss: NDArray[np.float64]
+    label: NDArray[np.intp]
+    predicted: NDArray[np.intp]
+    confidence: NDArray[np.float64]
+    p_true: NDArray[np.float64]
+    correct: NDArray[np.bool_]
+    flagged: NDArray[np.bool_]
+    weight: NDArray[np.float64]
+    clipped: int
+    classes: ClassSums = field(repr=False)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.loss)
+
+    @property
+    def rows(self) -> NDArray[np.int64]:
+        """Each sample's 0-based row number in the whole input."""
+        return np.arange(self.row_offset, self.row_offset + len(self.loss), dtype=np.int64)
+
+
+# --- shared pieces ---------------------------------------------------------------------
+
+
+@dataclass
+class _Scored:
+    """What a kind's scorer computed: losses in nats, and the facts if asked."""
+
+    loss: NDArray[np.float64]
+    clipped: int
+    labels: NDArray[np.intp]
+    targets: NDArray[np.float64] | None = None  # soft targets (N x K), None for class indices
+    predicted: NDArray[np.intp] | None = None
+    confidence: NDArray[np.float64] | None = None
+    p_true: NDArray[np.float64] | None = None
+    correct: NDArray[np.bool_] | None = None
+    flagged: NDArray[np.bool_] | None = None
+    class_sums: ClassSums | None = None  # multilabel only; losses in nats

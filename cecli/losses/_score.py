@@ -1,0 +1,118 @@
+"""Per-sample facts of one chunk, for reports and the accumulator: :func:`score`."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from cecli import _validate
+from cecli.errors import OptionError
+from cecli.losses._bernoulli import _binary, _multilabel
+from cecli.losses._categorical import _categorical
+from cecli.losses._common import _hard_sums
+from cecli.losses._functions import _multilabel_weights
+from cecli.losses._results import ClassSums, SampleScores
+from cecli.losses._units import KINDS, Kind, unit_of
+from cecli.losses._weights import _sample_weights
+
+
+def score(
+    kind: Kind,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    from_logits: bool = False,
+    sample_weights: ArrayLike | None = None,
+    label_weights: ArrayLike | None = None,
+    eps: float | str = "auto",
+    label_smoothing: float = 0.0,
+    focal_gamma: float = 0.0,
+    threshold: float = 0.9,
+    base: str | float = "e",
+    row_offset: int = 0,
+) -> SampleScores:
+    """Per-sample losses and facts for one batch of rows, with the batch's per-class sums.
+
+    Parameters are those of the loss functions; ``kind`` picks which.
+    ``threshold`` is the confidence at or above which a wrong prediction is
+    flagged; ``row_offset`` is the batch's first row in the whole input (it
+    numbers the rows in :attr:`SampleScores.rows` and in error messages).
+    ``label_weights`` are multilabel class weights (per-label, applied inside
+    a sample's mean); class weights for the other kinds are applied by
+    :class:`cecli.Accumulator`, which knows all the rows.
+
+    Examples
+    --------
+    >>> from cecli.losses import score
+    >>> s = score("categorical", [0, 1], [[0.95, 0.05], [0.97, 0.03]])
+    >>> s.predicted.tolist(), s.flagged.tolist(), s.p_true.round(2).tolist()
+    ([0, 0], [False, True], [0.95, 0.03])
+    """
+    if kind not in KINDS:
+        raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
+    threshold = _validate.check_unit_interval(
+        "threshold", threshold, open_low=True, open_high=False
+    )
+    unit, ln_base = unit_of(base)
+    options = dict(
+        from_logits=from_logits,
+        eps=eps,
+        label_smoothing=label_smoothing,
+        focal_gamma=focal_gamma,
+        facts=True,
+        row_offset=row_offset,
+    )
+    if kind == "categorical":
+        scored = _categorical(y_true, y_pred, **options)
+        k = np.shape(y_pred)[1]
+    elif kind == "binary":
+        scored = _binary(y_true, y_pred, **options)
+        k = 2
+    n = len(scored.loss) if kind != "multilabel" else len(np.asarray(y_pred))
+    weight = _sample_weights(sample_weights, n, row_offset)
+    if kind == "multilabel":
+        k = np.shape(y_pred)[1] if np.ndim(y_pred) == 2 else 1
+        scored = _multilabel(
+            y_true,
+            y_pred,
+            label_weights=None if label_weights is None else _multilabel_weights(label_weights, k),
+            threshold=threshold,
+            sample_weight=weight,
+            **options,
+        )
+    weighted = weight is not None
+    if weight is None:
+        weight = np.ones(n)
+    loss = scored.loss / ln_base if ln_base != 1.0 else scored.loss
+    if scored.flagged is None:
+        scored.flagged = ~scored.correct & (scored.confidence >= threshold)
+    if scored.class_sums is not None:
+        sums = scored.class_sums
+        classes = ClassSums(
+            sums.loss / ln_base, sums.mass, sums.support, sums.count, sums.correct, sums.flagged
+        )
+    else:
+        classes = _hard_sums(
+            scored.labels,
+            k,
+            loss,
+            weight if weighted else None,
+            scored.correct,
+            scored.flagged,
+            scored.targets,
+        )
+    return SampleScores(
+        kind=kind,
+        unit=unit,
+        row_offset=row_offset,
+        loss=loss,
+        label=scored.labels,
+        predicted=scored.predicted,
+        confidence=scored.confidence,
+        p_true=scored.p_true,
+        correct=scored.correct,
+        flagged=scored.flagged,
+        weight=weight,
+        clipped=scored.clipped,
+        classes=classes,
+    )
