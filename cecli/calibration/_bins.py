@@ -1,0 +1,229 @@
+"""Confidence bins: equal-width and fine edges, per-bin sums, ECE, MCE and the adaptive ECE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cecli.calibration._results import ReliabilityBin
+from cecli.errors import OptionError
+
+#: Equal-width confidence bins by default, as torchmetrics uses.
+DEFAULT_BINS = 15
+#: Fine bins behind the adaptive ECE, equal-width in ``logit(confidence)``: each
+#: is 0.00113 wide in logit, 0.00028 in confidence at 0.5, 0.11% of ``1 - c`` near 1.
+FINE_BINS = 65536
+#: The fine bins cover ``logit(c)`` in ``[-FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT]``
+#: (``c`` from about 8.5e-17 to ``1 - 8.5e-17``, past the largest float64
+#: below 1); the end bins take everything beyond.
+FINE_LOGIT_LIMIT = 37.0
+
+
+#: ``x * log(max(x, TINY))`` is ``x log x`` for ``x > 0`` (to within one subnormal) and 0 at 0.
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _safe_log(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``log(max(x, tiny))``: finite everywhere, so that ``x * _safe_log(x)`` is ``0`` at 0."""
+    return np.log(np.maximum(x, _TINY))
+
+
+def _check_bins(n_bins: int) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise OptionError(f"must be a whole number >= 1; got {n_bins!r}.", option="n_bins")
+    return int(n_bins)
+
+
+def _bin_edges(n_bins: int) -> NDArray[np.float64]:
+    """``b / n_bins``, correctly rounded (``np.linspace(0, 1, 6)[3]`` is 0.6000000000000001)."""
+    return np.arange(n_bins + 1) / n_bins
+
+
+def _bin_index(confidence: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Bin ``b`` holds ``edges[b] < c <= edges[b + 1]``; 0 goes in the first, >1 in the last.
+
+    The same as ``np.searchsorted(edges[1:-1], c)``, five times faster:
+    ``ceil(c n) - 1``, then moved by one wherever rounding put ``c`` on the
+    wrong side of an edge.
+    """
+    n = len(edges) - 1
+    scaled = np.multiply(confidence, n)
+    np.ceil(scaled, out=scaled)
+    np.clip(scaled, 1, n, out=scaled)
+    index = scaled.astype(np.intp)
+    index -= 1
+    index -= confidence <= edges[index]
+    index += confidence > edges[index + 1]
+    return np.clip(index, 0, n - 1, out=index)
+
+
+def _fine_index(confidence: NDArray[np.float64]) -> NDArray[np.intp]:
+    """The fine bin of each confidence: :data:`FINE_BINS` equal widths of ``logit(c)``.
+
+    Equal widths in ``logit(c)`` resolve confidences near 1 (and near 0),
+    where an over-confident model puts most of its predictions, as finely as
+    those in the middle: ``1 - c`` is resolved to about 0.11% everywhere above
+    0.99, where equal-width bins in ``c`` would put everything above
+    ``1 - 1 / FINE_BINS`` in one bin.
+    """
+    c = np.clip(confidence, 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        x = np.log(c)
+        x -= np.log1p(-c)
+    np.clip(x, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT, out=x)
+    x += FINE_LOGIT_LIMIT
+    x *= FINE_BINS / (2 * FINE_LOGIT_LIMIT)
+    index = x.astype(np.intp)
+    np.minimum(index, FINE_BINS - 1, out=index)
+    return index
+
+
+def _fine_edges() -> NDArray[np.float64]:
+    """The fine bins' edges as confidences; the end bins reach 0 and 1."""
+    x = np.linspace(-FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT, FINE_BINS + 1)
+    edges = 1.0 / (1.0 + np.exp(-x))
+    edges[0], edges[-1] = 0.0, 1.0
+    return edges
+
+
+@dataclass
+class _BinSums:
+    """Per-bin totals: count, weight, and weighted sums of confidence and credit."""
+
+    count: NDArray[np.int64]
+    weight: NDArray[np.float64]
+    confidence: NDArray[np.float64]
+    credit: NDArray[np.float64]
+
+    @classmethod
+    def zeros(cls, n: int) -> _BinSums:
+        return cls(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n))
+
+    @classmethod
+    def of(
+        cls,
+        index: NDArray[np.intp],
+        confidence: NDArray[np.float64],
+        credit: NDArray[np.float64],
+        weight: NDArray[np.float64] | None,
+        n: int,
+    ) -> _BinSums:
+        count = np.bincount(index, minlength=n).astype(np.int64)
+        if weight is None:
+            return cls(
+                count,
+                count.astype(np.float64),
+                np.bincount(index, weights=confidence, minlength=n),
+                np.bincount(index, weights=credit, minlength=n),
+            )
+        return cls(
+            count,
+            np.bincount(index, weights=weight, minlength=n),
+            np.bincount(index, weights=weight * confidence, minlength=n),
+            np.bincount(index, weights=weight * credit, minlength=n),
+        )
+
+    def __iadd__(self, other: _BinSums) -> _BinSums:
+        self.count += other.count
+        self.weight += other.weight
+        self.confidence += other.confidence
+        self.credit += other.credit
+        return self
+
+    def grouped(self, starts: NDArray[np.intp]) -> _BinSums:
+        """Sums over runs of consecutive bins beginning at ``starts`` (non-empty runs)."""
+        return _BinSums(
+            np.add.reduceat(self.count, starts),
+            np.add.reduceat(self.weight, starts),
+            np.add.reduceat(self.confidence, starts),
+            np.add.reduceat(self.credit, starts),
+        )
+
+
+def _ece_mce(sums: _BinSums, total: float) -> tuple[float, float]:
+    """``ECE = sum_b |A_b - C_b| / W`` and ``MCE = max_b |A_b - C_b| / W_b`` over bins with weight.
+
+    ``A_b`` and ``C_b`` are a bin's weighted sums of credit and confidence,
+    so ``|A_b - C_b| / W = (W_b / W) |acc_b - conf_b|``.
+    """
+    gaps = np.abs(sums.credit - sums.confidence)
+    ece = float(gaps.sum() / total)
+    present = sums.weight > 0
+    mce = float((gaps[present] / sums.weight[present]).max()) if present.any() else 0.0
+    return ece, mce
+
+
+def _table(sums: _BinSums, lower: NDArray, upper: NDArray) -> tuple[ReliabilityBin, ...]:
+    rows = []
+    for b in range(len(sums.count)):
+        weight = float(sums.weight[b])
+        if weight > 0:
+            confidence = float(sums.confidence[b] / weight)
+            accuracy = float(sums.credit[b] / weight)
+            gap: float | None = confidence - accuracy
+        else:
+            confidence = accuracy = gap = None
+        rows.append(
+            ReliabilityBin(
+                lower=float(lower[b]),
+                upper=float(upper[b]),
+                count=int(sums.count[b]),
+                weight=weight,
+                confidence=confidence,
+                accuracy=accuracy,
+                gap=gap,
+            )
+        )
+    return tuple(rows)
+
+
+def _equal_mass_cuts(
+    cumulative: NDArray[np.float64], targets: NDArray[np.float64]
+) -> NDArray[np.intp]:
+    """For each target mass, the fine-bin edge whose cumulative mass is nearest (ties: lower)."""
+    above = np.searchsorted(cumulative, targets, side="left")
+    above = np.minimum(above, len(cumulative) - 1)
+    below = np.maximum(above - 1, 0)
+    nearer_below = np.abs(cumulative[below] - targets) <= np.abs(cumulative[above] - targets)
+    return np.where(nearer_below, below, above)
+
+
+def _adaptive(
+    fine: _BinSums, n_bins: int, total: float, weighted: bool
+) -> tuple[float, float, tuple[ReliabilityBin, ...]]:
+    """Equal-mass ECE from the fine bins: ``(ece, bound, groups)``.
+
+    The exact equal-mass ECE sorts the predictions by confidence and cuts
+    them into ``n_bins`` groups of equal count (``np.array_split``; with
+    sample weights, equal weight). Here each cut is moved to the nearest
+    fine-bin edge; every group's sums stay exact. Moving a cut by ``m`` units
+    of weight moves predictions whose ``credit - confidence`` lies in
+    [-1, 1] between two neighbouring groups, changing their two terms of
+    ``sum_b |A_b - C_b|`` by at most ``m`` each, so
+    ``|ECE - exact ECE| <= 2 sum_k |moved_k| / W``: the bound returned.
+    """
+    cumulative = np.concatenate([[0.0], np.cumsum(fine.weight)])
+    if weighted:
+        targets = total * np.arange(1, n_bins) / n_bins
+    else:
+        # np.array_split: the first N % n_bins groups have one more
+        n = round(total)
+        k = np.arange(1, n_bins)
+        targets = (k * (n // n_bins) + np.minimum(k, n % n_bins)).astype(np.float64)
+    cuts = _equal_mass_cuts(cumulative, targets)
+    # both ECEs lie in [0, 1], so they never differ by more than 1
+    bound = min(1.0, float(2.0 * np.abs(cumulative[cuts] - targets).sum() / total))
+    # the groups' first fine bins; a group that starts where the next does is empty
+    starts = np.unique(np.concatenate([[0], cuts]))
+    starts = starts[starts < FINE_BINS]
+    groups = fine.grouped(starts)
+    keep = groups.weight > 0
+    ece = float(np.abs(groups.credit - groups.confidence).sum() / total)
+    edges = _fine_edges()
+    ends = np.append(starts[1:], FINE_BINS)
+    groups = _BinSums(groups.count[keep], groups.weight[keep], groups.confidence[keep],
+                      groups.credit[keep])  # fmt: skip
+    table = _table(groups, edges[starts[keep]], edges[ends[keep]])
+    return ece, bound, table

@@ -1,0 +1,254 @@
+"""What one chunk contributes to calibration: binned confidence and credit, per-row terms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from cecli import _kernels, _validate
+from cecli._validate import ROW_SUM_TOLERANCE
+from cecli.calibration._bins import _safe_log
+from cecli.errors import OptionError, ShapeError
+from cecli.losses import KINDS
+from cecli.losses._common import _class_index_targets, _softplus
+
+#: A masked logit (-inf) is stood in for by this many below the row's maximum:
+#: ``exp(beta * d)`` is still exactly 0 for every ``beta >= 1e-27``, ``d * 0`` is 0
+#: where ``-inf * 0`` would be NaN, and the value is finite in float32 too.
+_MASKED_GAP = -1e30
+
+
+@dataclass
+class _Facts:
+    """What one chunk contributes: per binned value, and per row (in nats)."""
+
+    confidence: NDArray[np.float64]
+    credit: NDArray[np.float64]
+    brier: NDArray[np.float64]
+    entropy: NDArray[np.float64]
+    target_entropy: NDArray[np.float64]
+    kl: NDArray[np.float64]
+    soft: bool
+
+
+def _class_major(preds: NDArray, lo: int, hi: int) -> NDArray[np.float64]:
+    """Rows ``lo:hi`` as a ``K x B`` float64 array: classes on the outer axis.
+
+    Every sum or maximum over classes then runs along the outer axis, which
+    NumPy vectorises across the ``B`` rows (the layout of :mod:`cecli._kernels`;
+    a reduction along a short inner axis is several times slower).
+    """
+    return np.array(preds[lo:hi].T, dtype=np.float64, order="C")
+
+
+def _top1(
+    values: NDArray[np.float64], top: NDArray[np.float64], preds: NDArray, lo: int
+) -> NDArray[np.intp]:
+    """The first class attaining ``top`` in each column of ``values``, as ``np.argmax`` gives."""
+    is_max = np.equal(values, top).astype(np.float64)
+    predicted = np.empty(values.shape[1], np.intp)
+    _kernels._argmax_of_max(is_max, predicted)
+    _kernels._fix_ties(preds, lo, is_max.sum(axis=0), predicted)
+    return predicted
+
+
+def _take(values: NDArray[np.float64], classes: NDArray[np.intp]) -> NDArray[np.float64]:
+    """``values[classes[i], i]`` for each column ``i`` of a ``K x B`` array."""
+    b = values.shape[1]
+    return values.reshape(-1).take(classes * b + np.arange(b))
+
+
+def _categorical_facts(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool,
+    eps: float | str,
+    row_offset: int,
+) -> _Facts:
+    preds = _validate.as_float_array(y_pred, "Predictions")
+    if preds.ndim != 2:
+        raise ShapeError(
+            "Categorical predictions must be 2-D (samples x classes); got shape "
+            f"{preds.shape}. For one positive-class probability or logit per sample, "
+            'use kind="binary".'
+        )
+    n, k = preds.shape
+    _validate.check_not_empty(n, k)
+    labels, targets = _class_index_targets(y_true, n, k, row_offset)
+    eps_value = _validate.resolve_eps(eps, preds.dtype)
+    out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name != "soft"}
+
+    def work(lo: int, hi: int) -> bool:
+        p = _class_major(preds, lo, hi)
+        t = None if targets is None else _class_major(targets, lo, hi)
+        if from_logits:
+            top = p.max(axis=0)
+            if not np.isfinite(top).all():
+                return False
+            d = np.subtract(p, top, out=p)  # z - max(z) <= 0, -inf for a masked class
+            predicted = _top1(d, 0.0, preds, lo)
+            masked = np.isneginf(d)
+            if masked.any():
+                if (masked & (t > 0) if t is not None else _take(masked, labels[lo:hi])).any():
+                    return False
+                # exp(-1e30) is 0 as exp(-inf) is, and 0 * -1e30 is 0 where 0 * -inf is NaN
+                d[masked] = _MASKED_GAP
+            p = np.exp(d)
+            total = p.sum(axis=0)
+            p /= total
+            log_total = np.log(total)
+            confidence = 1.0 / total  # exp(0) / total: the top class's probability
+            # H(p) = log S - sum_j p_j d_j, with S = sum_j exp(d_j): no log of a tiny p
+            entropy = log_total - (p * d).sum(axis=0)
+            log_p = np.subtract(d, log_total, out=d)
+        else:
+            if not (p.min() >= 0.0 and (np.abs(p.sum(axis=0) - 1) <= ROW_SUM_TOLERANCE).all()):
+                return False
+            confidence = p.max(axis=0)
+            predicted = _top1(p, confidence, preds, lo)
+            entropy = -(p * _safe_log(p)).sum(axis=0)
+            log_p = None  # formed below only where it is needed
+        out["confidence"][lo:hi] = confidence
+        out["entropy"][lo:hi] = entropy
+        if t is None:
+            y = labels[lo:hi]
+            out["credit"][lo:hi] = predicted == y
+            out["target_entropy"][lo:hi] = 0.0
+            if log_p is None:  # probabilities: clipped as the loss clips them
+                p_true = np.clip(_take(p, y), eps_value, 1.0 - eps_value)
+                out["kl"][lo:hi] = -np.log(p_true)
+            else:
+                out["kl"][lo:hi] = -_take(log_p, y)
+            # Brier: sum_j (p_j - [j = y])^2, formed without cancelling 1 against p_y
+            b = p.shape[1]
+            p.reshape(-1)[y * b + np.arange(b)] -= 1.0
+            residual = p
+        else:
+            out["credit"][lo:hi] = _take(t, predicted)
+            if log_p is None:
+                log_p = np.log(np.clip(p, eps_value, 1.0 - eps_value))
+            log_t = _safe_log(t)
+            out["target_entropy"][lo:hi] = -(t * log_t).sum(axis=0)
+            # KL(t || p) = sum_j t_j (log t_j - log p_j); a zero t_j adds nothing
+            out["kl"][lo:hi] = (t * (log_t - log_p)).sum(axis=0)
+            residual = np.subtract(p, t, out=p)
+        np.square(residual, out=residual)
+        out["brier"][lo:hi] = residual.sum(axis=0)
+        return True
+
+    if not all(_kernels.map_blocks(n, 8 * k * 4, work)):
+        if not from_logits:
+            _validate.raise_bad_probabilities(preds, row_offset, categorical=True)
+        _validate.raise_bad_logits(preds, row_offset, _true_cells(labels, targets, k))
+    return _Facts(**out, soft=targets is not None)
+
+
+def _true_cells(
+    labels: NDArray[np.intp], targets: NDArray[np.float64] | None, k: int
+) -> Callable[[int, int], NDArray[np.bool_]]:
+    """For :func:`cecli._validate.raise_bad_logits`: the cells whose logit must not be -inf."""
+
+    def used(lo: int, hi: int) -> NDArray[np.bool_]:
+        if targets is not None:
+            return targets[lo:hi] > 0
+        mask = np.zeros((hi - lo, k), dtype=bool)
+        mask[np.arange(hi - lo), labels[lo:hi]] = True
+        return mask
+
+    return used
+
+
+def _bernoulli_facts(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool,
+    eps: float | str,
+    row_offset: int,
+    multilabel: bool,
+) -> _Facts:
+    """Binary rows, or multilabel cells (each a binary prediction), averaged per row."""
+    preds = _validate.as_float_array(y_pred, "Predictions")
+    y = np.asarray(y_true)
+    if multilabel:
+        if preds.ndim == 1:
+            preds = preds[:, None]
+            y = y[:, None] if y.ndim == 1 else y
+        if preds.ndim != 2 or y.ndim != 2:
+            raise ShapeError(
+                "Multilabel predictions and targets must be 2-D (samples x labels); got "
+                f"shapes {preds.shape} and {y.shape}."
+            )
+        _validate.check_columns(preds.shape[1], y.shape[1])
+    else:
+        if preds.ndim == 2 and preds.shape[1] == 1:
+            preds = preds[:, 0]
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if preds.ndim != 1 or y.ndim != 1:
+            raise ShapeError(
+                "Binary predictions and targets must be 1-D (one per sample); got shapes "
+                f"{preds.shape} and {y.shape}. For several classes use "
+                'kind="categorical"; for several labels per sample, kind="multilabel".'
+            )
+    n = len(preds)
+    _validate.check_not_empty(n, preds.shape[1] if preds.ndim == 2 else None)
+    _validate.check_same_rows(n, len(y), "targets")
+    t = _validate.binary_targets(y, row_offset)
+    eps_value = _validate.resolve_eps(eps, preds.dtype)
+    x = preds.astype(np.float64)
+    if from_logits:
+        if not np.isfinite(x).all():
+            _validate.raise_nonfinite_binary_logits(preds, row_offset)
+        # log p = -softplus(-z), log(1 - p) = -softplus(z): no overflow, no cancellation
+        log_p, log_q = -_softplus(-x), -_softplus(x)
+        p, q = np.exp(log_p), np.exp(log_q)
+        entropy = -(p * log_p + q * log_q)
+    else:
+        if not (x.min() >= 0.0 and x.max() <= 1.0):
+            _validate.raise_bad_probabilities(preds, row_offset, categorical=False)
+        p, q = x, 1.0 - x
+        clipped = np.clip(x, eps_value, 1.0 - eps_value)
+        log_p, log_q = np.log(clipped), np.log1p(-clipped)
+        entropy = -(p * _safe_log(p) + q * _safe_log(q))
+    s = 1.0 - t
+    log_t, log_s = _safe_log(t), _safe_log(s)
+    target_entropy = -(t * log_t + s * log_s)
+    # KL(t || p) term by term, as for categorical targets: no cancellation of H(t)
+    kl = t * (log_t - log_p) + s * (log_s - log_q)
+    brier = np.square(p - t)
+    soft = not bool(((t == 0) | (t == 1)).all())
+
+    def per_row(values: NDArray[np.float64]) -> NDArray[np.float64]:
+        return values.mean(axis=1) if multilabel else values
+
+    return _Facts(
+        confidence=p.reshape(-1),
+        credit=t.reshape(-1),
+        brier=per_row(brier),
+        entropy=per_row(entropy),
+        target_entropy=per_row(target_entropy),
+        kl=per_row(kl),
+        soft=soft,
+    )
+
+
+def _facts(
+    kind: str,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool,
+    eps: float | str,
+    row_offset: int,
+) -> _Facts:
+    if kind == "categorical":
+        return _categorical_facts(y_true, y_pred, from_logits, eps, row_offset)
+    return _bernoulli_facts(y_true, y_pred, from_logits, eps, row_offset, kind == "multilabel")
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
+    return kind

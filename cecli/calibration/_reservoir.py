@@ -1,0 +1,140 @@
+"""A uniform random sample of a stream's rows, in bounded memory, mergeable."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from cecli.errors import OptionError, ShapeError
+
+
+class ReservoirSample:
+    """A uniform random sample of at most ``capacity`` rows of a stream, mergeable.
+
+    Every row gets a random key, uniform in [0, 1), from a seeded NumPy
+    ``Generator``; the sample is the ``capacity`` rows with the smallest keys
+    (bottom-k sampling). So every set of ``capacity`` rows is equally likely,
+    whatever the chunk sizes, and merging two samples of different rows
+    (keep the smallest keys of both) is a uniform sample of their union. The
+    keys come from the generator in row order, so the same seed and the same
+    rows give the same sample however the rows are chunked. Samplers that
+    will be merged must have independent seeds:
+    ``np.random.SeedSequence(seed).spawn(n_workers)`` gives them.
+
+    Parameters
+    ----------
+    capacity : int
+        The most rows kept.
+    seed : int, SeedSequence or Generator, optional
+        As for ``np.random.default_rng``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.calibration import ReservoirSample
+    >>> sample = ReservoirSample(3, seed=0)
+    >>> for lo in range(0, 10, 4):
+    ...     rows = np.arange(lo, min(lo + 4, 10))
+    ...     sample.update(rows * 10, rows % 2)
+    >>> sample.n_seen, len(sample.rows)
+    (10, 3)
+    >>> values, parity = sample.arrays()
+    >>> bool((values == sample.rows * 10).all() and (parity == sample.rows % 2).all())
+    True
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    ) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)):
+            raise OptionError(f"capacity must be a whole number >= 1; got {capacity!r}.")
+        if capacity < 1:
+            raise OptionError(f"capacity must be a whole number >= 1; got {capacity!r}.")
+        self.capacity = int(capacity)
+        self._rng = np.random.default_rng(seed)
+        self.n_seen = 0
+        self._keys = np.empty(0)
+        self._rows = np.empty(0, np.int64)
+        self._arrays: list[NDArray | None] | None = None
+        self._next_row = 0
+
+    @property
+    def rows(self) -> NDArray[np.int64]:
+        """The sampled rows' 0-based numbers in the stream, ascending."""
+        return self._rows[np.argsort(self._rows, kind="stable")]
+
+    def arrays(self) -> tuple[NDArray | None, ...]:
+        """The sampled rows of each array given to :meth:`update`, in stream order."""
+        if self._arrays is None:
+            return ()
+        order = np.argsort(self._rows, kind="stable")
+        return tuple(None if a is None else a[order] for a in self._arrays)
+
+    def update(self, *arrays: ArrayLike | None, row_offset: int | None = None) -> None:
+        """Offer one chunk of rows: arrays aligned on their first axis (None stays None).
+
+        ``row_offset`` is the chunk's first row in the stream (by default,
+        following the rows offered so far).
+        """
+        values = [None if a is None else np.asarray(a) for a in arrays]
+        present = [v for v in values if v is not None]
+        if not present:
+            raise OptionError("ReservoirSample.update needs at least one array.")
+        n = len(present[0])
+        if any(len(v) != n for v in present):
+            raise ShapeError(
+                "The arrays given to ReservoirSample.update must have the same number of rows; "
+                f"got {[len(v) for v in present]}."
+            )
+        self._check_layout(values)
+        offset = self._next_row if row_offset is None else int(row_offset)
+        keys = self._rng.random(n)
+        rows = np.arange(offset, offset + n, dtype=np.int64)
+        self.n_seen += n
+        self._next_row = max(self._next_row, offset + n)
+        if len(self._keys) == self.capacity:
+            # only a key below the largest kept one can enter
+            pick = np.flatnonzero(keys < self._keys.max())
+            keys, rows = keys[pick], rows[pick]
+            values = [None if v is None else v[pick] for v in values]
+        self._absorb(keys, rows, values)
+
+    def merge(self, other: ReservoirSample) -> ReservoirSample:
+        """Add another sample of different rows of the same stream (in place); return self."""
+        if other.capacity != self.capacity:
+            raise OptionError("Only reservoir samples of the same capacity can be merged.")
+        if other._arrays is not None:
+            self._check_layout(other._arrays)
+            self._absorb(other._keys, other._rows, list(other._arrays))
+        self.n_seen += other.n_seen
+        self._next_row = max(self._next_row, other._next_row)
+        return self
+
+    def _check_layout(self, values: list[NDArray | None]) -> None:
+        if self._arrays is None:
+            return
+        layout = [None if a is None else a.shape[1:] for a in self._arrays]
+        if [None if v is None else v.shape[1:] for v in values] != layout:
+            raise ShapeError(
+                "Every chunk given to a ReservoirSample must hold the same arrays, with the "
+                "same shapes apart from the number of rows."
+            )
+
+    def _absorb(
+        self, keys: NDArray[np.float64], rows: NDArray[np.int64], values: list[NDArray | None]
+    ) -> None:
+        if self._arrays is None:
+            self._arrays = [None if v is None else v[:0] for v in values]
+        keys = np.concatenate([self._keys, keys])
+        rows = np.concatenate([self._rows, rows])
+        merged = [
+            None if mine is None else np.concatenate([mine, new])
+            for mine, new in zip(self._arrays, values, strict=True)
+        ]
+        if len(keys) > self.capacity:
+            keep = np.argpartition(keys, self.capacity - 1)[: self.capacity]
+            keys, rows = keys[keep], rows[keep]
+            merged = [None if m is None else m[keep] for m in merged]
+        self._keys, self._rows, self._arrays = keys, rows, merged

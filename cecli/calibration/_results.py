@@ -1,0 +1,130 @@
+"""What calibration returns: the reliability table, the summary, the temperature fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One row of a reliability table.
+
+    ``lower < confidence <= upper`` (the first bin includes 0). ``count`` is
+    how many predictions fell in the bin and ``weight`` their total sample
+    weight (the count, unweighted). ``confidence`` is the bin's weighted mean
+    confidence and ``accuracy`` its weighted mean credit: for categorical
+    predictions the fraction whose top-1 class is right, for binary the
+    fraction of positives. ``gap = confidence - accuracy``: positive where the
+    model is over-confident (binary: where it over-predicts the positive
+    class). The three are None for a bin with no weight.
+    """
+
+    lower: float
+    upper: float
+    count: int
+    weight: float
+    confidence: float | None
+    accuracy: float | None
+    gap: float | None
+
+
+@dataclass(frozen=True)
+class CalibrationSummary:
+    """What a :class:`CalibrationAccumulator` read from every row it was given.
+
+    Attributes
+    ----------
+    kind : str
+        ``"categorical"``, ``"binary"`` or ``"multilabel"``.
+    unit : str
+        The unit of ``entropy``, ``target_entropy``, ``kl_divergence`` and
+        ``cross_entropy``: ``"nats"``, ``"bits"`` or ``"bans"``.
+    n_samples : int
+        Rows seen.
+    n_predictions : int
+        Predictions binned: one per row, or one per cell for multilabel.
+    weight_sum : float
+        The total sample weight of the rows (``n_samples`` when unweighted).
+    sample_weighted : bool
+        Whether any chunk came with sample weights.
+    n_bins : int
+        Equal-width bins in ``bins``, and groups in ``adaptive_bins``.
+    ece, mce : float
+        Expected and maximum calibration error over ``bins``.
+    bins : tuple of ReliabilityBin
+        All ``n_bins`` equal-width bins, empty ones included.
+    mean_confidence, accuracy : float
+        Weighted means over every prediction; ``mean_confidence - accuracy``
+        is the overall over-confidence.
+    adaptive_ece : float
+        ECE over ``n_bins`` groups of about equal weight (equal-mass binning),
+        approximated from fine bins; see :meth:`CalibrationAccumulator.result`.
+    adaptive_ece_bound : float
+        A bound on ``|adaptive_ece - exact equal-mass ECE|``.
+    adaptive_bins : tuple of ReliabilityBin
+        The non-empty equal-mass groups (at most ``n_bins``).
+    brier : float
+        Mean Brier score: categorical ``sum_k (p_k - t_k)^2`` per row (one-hot
+        or soft ``t``, in [0, 2]); binary ``(p - t)^2`` (in [0, 1], as
+        scikit-learn's ``brier_score_loss``); multilabel the mean over a
+        row's labels of the binary score.
+    entropy : float
+        Mean entropy of the predicted distribution, ``-sum_k p_k log p_k``
+        (binary and multilabel: of each cell's Bernoulli, averaged over labels).
+    soft_targets : bool
+        Whether any row had a soft (not 0/1, not one-hot) target.
+    target_entropy, kl_divergence, cross_entropy : float or None
+        With soft targets, the mean entropy of the targets ``H(t)``, the mean
+        ``KL(t || p)`` and their sum, the mean cross-entropy
+        ``H(t) + KL(t || p) = -sum_k t_k log p_k`` (probabilities clipped to
+        ``[eps, 1 - eps]`` as in the loss functions). None without soft targets.
+    """
+
+    kind: str
+    unit: str
+    n_samples: int
+    n_predictions: int
+    weight_sum: float
+    sample_weighted: bool
+    n_bins: int
+    ece: float
+    mce: float
+    bins: tuple[ReliabilityBin, ...]
+    mean_confidence: float
+    accuracy: float
+    adaptive_ece: float
+    adaptive_ece_bound: float
+    adaptive_bins: tuple[ReliabilityBin, ...]
+    brier: float
+    entropy: float
+    soft_targets: bool
+    target_entropy: float | None
+    kl_divergence: float | None
+    cross_entropy: float | None
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    """The temperature that minimises the mean cross-entropy, and what it changes.
+
+    ``loss_before`` and ``ece_before`` are at ``T = 1`` on the same rows,
+    computed the same way as ``loss`` and ``ece`` at ``temperature``, so the
+    two pairs compare like with like (``loss_before - loss`` is the part of
+    the loss that over- or under-confidence alone explains). ``at_bound`` is
+    True when the minimum lies at or beyond an end of ``bounds``: then the
+    true minimiser is that far out or further (``T = T_min`` when the
+    predictions are all right and separable: the loss keeps falling as
+    ``T -> 0``). ``evaluations`` counts passes of the objective over the rows.
+    """
+
+    temperature: float
+    loss: float
+    loss_before: float
+    ece: float
+    ece_before: float
+    unit: str
+    n_samples: int
+    n_bins: int
+    bounds: tuple[float, float]
+    at_bound: bool
+    evaluations: int
