@@ -197,6 +197,3 @@ def _multilabel(
             flagged=np.sum([r[3] for r in results], axis=0).astype(np.int64),
         )
     return scored
-
-
-# --- weights and reductions -------------------------------------------------------------

@@ -169,6 +169,3 @@ def _raise_bad_categorical(
         return mask
 
     _validate.raise_bad_logits(preds, row_offset, used)
-
-
-# --- binary and multilabel ---------------------------------------------------------------

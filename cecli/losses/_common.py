@@ -148,6 +148,3 @@ def _class_index_targets(
     targets = y.astype(np.float64)
     _validate.check_soft_targets(targets, row_offset)
     return np.argmax(targets, axis=1), targets
-
-
-# --- categorical -----------------------------------------------------------------------

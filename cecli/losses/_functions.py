@@ -293,6 +293,3 @@ def _multilabel_weights(
             option="class_weights",
         )
     return _validate.class_weight_array(class_weights, k, what="label")
-
-
-# --- per-sample facts for reports and the accumulator ------------------------------------

@@ -34,6 +34,3 @@ def unit_of(base: str | float) -> tuple[str, float]:
 def log_base_of(unit: str) -> float:
     """``ln(base)`` of a unit name: ``"nats"``, ``"bits"`` or ``"bans"``."""
     return _LOG_BASE[next(key for key, name in UNITS.items() if name == unit)]
-
-
-# --- results ---------------------------------------------------------------------
