@@ -31,9 +31,9 @@ from cecli.losses import (
     SampleScores,
     balanced_dot,
     balanced_weights,
-    score,
     unit_of,
 )
+from cecli.view import ChunkView, view_of
 
 _ROW_DTYPE = np.dtype(
     [
@@ -267,29 +267,57 @@ class Accumulator:
         the chunk follows the rows added so far.
         """
         offset = self._next_row if row_offset is None else int(row_offset)
+        view = self.view(y_true, y_pred, sample_weights, first_row=offset)
+        self.add(view)
+        return view.scores
+
+    def view(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weights: ArrayLike | None = None,
+        *,
+        first_row: int = 0,
+        ids: ArrayLike | None = None,
+    ) -> ChunkView:
+        """Check one chunk with this accumulator's options: its :class:`~cecli.view.ChunkView`.
+
+        The view is what :meth:`add` takes, and what every other statistic
+        of the chunk (calibration, histograms, ...) reads.
+
+        Examples
+        --------
+        >>> import cecli
+        >>> acc = cecli.Accumulator("binary", threshold=0.8)
+        >>> view = acc.view([1, 0], [0.3, 0.85], first_row=5)
+        >>> view.scores.flagged.tolist(), view.scores.rows.tolist()
+        ([False, True], [5, 6])
+        """
         label_weights = None
         if self.kind == "multilabel" and self.class_weights is not None:
             label_weights = self.class_weights
-        scores = score(
+        return view_of(
             self.kind,
             y_true,
             y_pred,
+            sample_weights,
             from_logits=self.from_logits,
-            sample_weights=sample_weights,
             label_weights=label_weights,
             eps=self.eps,
             label_smoothing=self.label_smoothing,
             focal_gamma=self.focal_gamma,
             threshold=self.threshold,
             base=self.base,
-            row_offset=offset,
+            first_row=first_row,
+            ids=ids,
         )
-        self.sample_weighted |= sample_weights is not None
-        self.add(scores)
-        return scores
 
-    def add(self, scores: SampleScores) -> None:
-        """Add per-sample scores computed elsewhere (by :func:`cecli.losses.score`)."""
+    def add(self, scores: SampleScores | ChunkView) -> None:
+        """Add a checked chunk: its view (see :meth:`view`), or per-sample scores computed
+        elsewhere (by :func:`cecli.losses.score`)."""
+        if isinstance(scores, ChunkView):
+            self.sample_weighted |= scores.weights is not None
+            scores = scores.scores
         if scores.kind != self.kind or scores.unit != self.unit:
             raise OptionError(
                 f"Cannot add {scores.kind} scores in {scores.unit} to a {self.kind} "
@@ -358,6 +386,10 @@ class Accumulator:
         return self
 
     # -- reading -----------------------------------------------------------------------
+
+    def kept_row_array(self) -> NDArray[np.int64]:
+        """The row numbers of the worst and flagged rows kept so far (may repeat)."""
+        return np.concatenate([self._worst["row"], self._flagged["row"]])
 
     def kept_rows(self) -> set[int]:
         """The row numbers of the worst and flagged rows kept so far."""

@@ -1,9 +1,12 @@
 """Score opened inputs chunk by chunk: the one place readers meet the core.
 
-:func:`score_inputs` feeds every :class:`~cecli.inputs.Batch` to an
-:class:`~cecli.Accumulator` and returns its :class:`~cecli.Summary`. A
-problem the core finds in a chunk (a probability out of range, a label
-outside the classes) is raised again with the name of the file it is in.
+:func:`score_inputs` checks each :class:`~cecli.inputs.Batch` once, into a
+:class:`~cecli.view.ChunkView`, and feeds it to a
+:class:`~cecli.folds.ScoreState`, whose folds hold every statistic; its
+result is a :class:`~cecli.folds.Scored`. A problem found in a chunk (a
+probability out of range, a label outside the classes) is raised again with
+the name of the file it is in. ``cecli compare``'s two-sided run is in
+:mod:`cecli.pairing`.
 """
 
 from __future__ import annotations
@@ -11,91 +14,43 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from typing import Any
 
-import numpy as np
-
-from cecli.accumulate import Accumulator, Summary
-from cecli.calibration import (
-    CalibrationAccumulator,
-    CalibrationSummary,
-    ReservoirSample,
-    TemperatureFit,
-    fit_temperature,
-)
-from cecli.compare import Comparison, RowScores, compare_rows
-from cecli.errors import (
-    CecliError,
-    CecliWarning,
-    InputError,
-    LabelError,
-    OptionError,
-    WeightError,
-    in_file,
+from cecli.errors import CecliError, CecliWarning, LabelError, OptionError, WeightError, in_file
+from cecli.folds import (
+    FINE_EDGES_NATS,
+    TEMPERATURE_SAMPLE_VALUES,
+    TEMPERATURE_SEED,
+    Scored,
+    ScoreOptions,
+    ScoreState,
 )
 from cecli.inputs import Batch, Inputs
-from cecli.losses import ClassWeights, SampleScores, unit_of
+from cecli.losses import SampleScores
 from cecli.render.progress import Progress
-from cecli.report import HISTOGRAM_EDGES_NATS
+from cecli.view import ChunkView
+
+__all__ = [
+    "FINE_EDGES_NATS",
+    "TEMPERATURE_SAMPLE_VALUES",
+    "TEMPERATURE_SEED",
+    "ScoreOptions",
+    "Scored",
+    "checked_view",
+    "finish",
+    "score_inputs",
+]
+
+#: What ``cecli compare`` needs, from :mod:`cecli.pairing`, imported when first used.
+_PAIRING = ("CompareOptions", "Compared", "Side", "class_order", "collect_side", "compare_inputs")
 
 
-@dataclass(frozen=True)
-class ScoreOptions:
-    """The core's options, as ``cecli score`` passes them."""
+def __getattr__(name: str) -> Any:
+    if name in _PAIRING:
+        from cecli import pairing
 
-    class_weights: ClassWeights = None
-    eps: float | str = "auto"
-    label_smoothing: float = 0.0
-    focal_gamma: float = 0.0
-    threshold: float = 0.9
-    base: str | float = "e"
-    keep: int | None = 10
-    #: Equal-width confidence bins of the calibration sums, or None for no calibration.
-    calibration_bins: int | None = None
-    #: Whether to fit a temperature (it needs calibration_bins).
-    temperature: bool = False
-    #: Also count per-sample losses in fine log-spaced bins, for a picture.
-    fine_histogram: bool = False
-
-    def __post_init__(self) -> None:
-        # a bad option fails here, before any file is read, with the accumulator's message
-        Accumulator(
-            eps=self.eps,
-            label_smoothing=self.label_smoothing,
-            focal_gamma=self.focal_gamma,
-            threshold=self.threshold,
-            base=self.base,
-            keep=self.keep,
-        )
-
-
-#: The temperature is fitted on at most this many prediction values (rows x columns) of
-#: a uniform sample of the rows, 32 MiB of float32 or 64 MiB of float64: every row of
-#: 1,000,000 x 8, a sample of 838,860 rows of 1,000,000 x 10. The fit keeps 1.5 times
-#: the sample's float64 size besides.
-TEMPERATURE_SAMPLE_VALUES = 1 << 23
-#: The sample's seed: the same input gives the same temperature on every run.
-TEMPERATURE_SEED = 0
-#: Upper edges of the fine loss histogram, in nats: 10 bins a decade from 1e-4 to 100.
-FINE_EDGES_NATS = tuple(10.0 ** (k / 10) for k in range(-40, 21))
-
-
-@dataclass(frozen=True)
-class Scored:
-    """The aggregate, and the ids of the rows it keeps (worst and flagged), if any."""
-
-    summary: Summary
-    ids: dict[int, str]
-    #: Rows per per-sample-loss bin; the bins end at ``histogram_edges`` (in the unit), then inf.
-    histogram: list[int]
-    histogram_edges: list[float]
-    #: Calibration statistics of every row (with calibration_bins).
-    calibration: CalibrationSummary | None = None
-    #: The temperature, fitted on a uniform sample of the rows (all when they fit).
-    temperature: TemperatureFit | None = None
-    #: Rows per fine per-sample-loss bin (with fine_histogram), ending at ``fine_edges``, then inf.
-    fine_histogram: list[int] | None = None
-    fine_edges: list[float] | None = None
+        return getattr(pairing, name)
+    raise AttributeError(f"module 'cecli.pipeline' has no attribute {name!r}")
 
 
 @contextmanager
@@ -111,458 +66,67 @@ def _file_warnings(source: str) -> Iterator[None]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def make_accumulator(inputs: Inputs, options: ScoreOptions) -> Accumulator:
-    return Accumulator(
-        inputs.kind,  # type: ignore[arg-type]
-        from_logits=inputs.options.from_logits,
-        class_weights=options.class_weights,
-        eps=options.eps,
-        label_smoothing=options.label_smoothing,
-        focal_gamma=options.focal_gamma,
-        threshold=options.threshold,
-        base=options.base,
-        keep=options.keep,
-    )
-
-
 def score_inputs(
     inputs: Inputs,
     options: ScoreOptions | None = None,
     on_batch: Callable[[Batch, SampleScores], None] | None = None,
     progress: Progress | None = None,
 ) -> Scored:
-    """Score every row of ``inputs``; ``on_batch`` sees each chunk's per-sample scores."""
+    """Score every row of ``inputs``; ``on_batch`` sees each chunk's per-sample scores.
+
+    Each chunk is checked once (its :class:`~cecli.view.ChunkView`) and fed to
+    one :class:`~cecli.folds.ScoreState`, which holds every statistic.
+    """
     options = options or ScoreOptions()
     try:
-        return _score(inputs, options, on_batch, progress)
+        state = ScoreState(inputs.kind, from_logits=inputs.options.from_logits, options=options)
+        for batch in inputs.batches():
+            view = checked_view(inputs, state, batch)
+            state.add(view)
+            if on_batch is not None:
+                on_batch(batch, view.scores)
+            if progress is not None:
+                progress(batch.first_row + batch.n_rows)
+        return finish(inputs, state)
     finally:
         if progress is not None:
             progress.close()
 
 
-def _score(
-    inputs: Inputs,
-    options: ScoreOptions,
-    on_batch: Callable[[Batch, SampleScores], None] | None,
-    progress: Progress | None,
-) -> Scored:
-    ids: dict[int, str] = {}
-    accumulator = make_accumulator(inputs, options)
-    _, ln_base = unit_of(options.base)
-    edges = np.array(HISTOGRAM_EDGES_NATS) / ln_base
-    histogram = np.zeros(len(edges) + 1, dtype=np.int64)
-    fine_edges = np.array(FINE_EDGES_NATS) / ln_base if options.fine_histogram else None
-    fine = None if fine_edges is None else np.zeros(len(fine_edges) + 1, dtype=np.int64)
-    calibrator = None
-    if options.calibration_bins is not None:
-        calibrator = CalibrationAccumulator(
-            inputs.kind,  # type: ignore[arg-type]
-            from_logits=inputs.options.from_logits,
-            n_bins=options.calibration_bins,
-            eps=options.eps,
-            base=options.base,
-        )
-    sample: ReservoirSample | None = None
-    for batch in inputs.batches():
-        try:
-            with _file_warnings(inputs.source_of("predictions")):
-                scores = accumulator.update(
-                    batch.targets, batch.preds, batch.weights, row_offset=batch.first_row
-                )
-            if calibrator is not None:
-                calibrator.update(
-                    batch.targets, batch.preds, batch.weights, row_offset=batch.first_row
-                )
-        except LabelError as error:
-            raise in_file(inputs.source_of("labels"), error) from None
-        except WeightError as error:
-            if batch.weights is None or error.option is not None:
-                raise  # not the weight column's fault
-            raise in_file(inputs.source_of("weights"), error) from None
-        except OptionError:
-            raise  # a bad option, not a bad file
-        except CecliError as error:
-            raise in_file(inputs.source_of("predictions"), error) from None
-        histogram += np.bincount(np.searchsorted(edges, scores.loss), minlength=len(histogram))
-        if fine is not None:
-            fine += np.bincount(np.searchsorted(fine_edges, scores.loss), minlength=len(fine))
-        if options.temperature:
-            if sample is None:
-                columns = batch.preds.shape[1] if batch.preds.ndim == 2 else 1
-                capacity = max(1, TEMPERATURE_SAMPLE_VALUES // columns)
-                sample = ReservoirSample(capacity, seed=TEMPERATURE_SEED)
-            sample.update(batch.targets, batch.preds, batch.weights, row_offset=batch.first_row)
-        if batch.ids is not None:
-            kept = accumulator.kept_rows()
-            first = batch.first_row
-            for row in kept:
-                if first <= row < first + batch.n_rows:
-                    ids[row] = str(batch.ids[row - first])
-            ids = {row: ids[row] for row in kept if row in ids}
-        if on_batch is not None:
-            on_batch(batch, scores)
-        if progress is not None:
-            progress(batch.first_row + batch.n_rows)
+def checked_view(inputs: Inputs, state: ScoreState, batch: Batch) -> ChunkView:
+    """The chunk's view; a problem in it is raised again naming the file it is in."""
     try:
-        summary = accumulator.result()
+        with _file_warnings(inputs.source_of("predictions")):
+            return state.view(
+                batch.targets,
+                batch.preds,
+                batch.weights,
+                first_row=batch.first_row,
+                ids=batch.ids,
+            )
+    except LabelError as error:
+        raise in_file(inputs.source_of("labels"), error) from None
+    except WeightError as error:
+        if batch.weights is None or error.option is not None:
+            raise  # not the weight column's fault
+        raise in_file(inputs.source_of("weights"), error) from None
+    except OptionError:
+        raise  # a bad option, not a bad file
+    except CecliError as error:
+        raise in_file(inputs.source_of("predictions"), error) from None
+
+
+def finish(inputs: Inputs, state: ScoreState) -> Scored:
+    """Read the state; a problem only the whole input shows names its file."""
+    try:
+        return state.result()
     except WeightError as error:
         column = inputs.options.weight_col
         if column is None or error.option is not None:
             raise  # class weights: an option, not a file
         error = WeightError(f"column {column!r}: {error}")
         raise in_file(inputs.source_of("weights"), error) from None
-    fit = None
-    if calibrator is not None and sample is not None:
-        targets, preds, weights = sample.arrays()
-        try:
-            fit = fit_temperature(
-                targets,
-                preds,
-                kind=inputs.kind,  # type: ignore[arg-type]
-                from_logits=inputs.options.from_logits,
-                sample_weights=weights,
-                n_bins=calibrator.n_bins,
-                eps=options.eps,
-                base=options.base,
-            )
-        except CecliError as error:
-            raise in_file(inputs.source_of("predictions"), error) from None
-    return Scored(
-        summary,
-        ids,
-        histogram.tolist(),
-        edges.tolist(),
-        None if calibrator is None else calibrator.result(),
-        fit,
-        None if fine is None else fine.tolist(),
-        None if fine_edges is None else fine_edges.tolist(),
-    )
-
-
-# -- compare ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompareOptions:
-    """The bootstrap's options, as ``cecli compare`` passes them."""
-
-    n_resamples: int = 2000
-    confidence: float = 0.95
-    seed: int | None = 0
-    method: str = "bca"
-
-
-@dataclass(frozen=True)
-class Side:
-    """One model's rows, scored: the aggregate, and every row's facts, ids and targets."""
-
-    summary: Summary
-    rows: RowScores
-    ids: np.ndarray | None
-    #: One number per row that is equal for equal targets: the two sides' labels must agree.
-    target_key: np.ndarray
-    #: The targets each row's class weight depends on (None when there are no class weights).
-    targets: np.ndarray | None
-    #: The final class weights (balanced ones depend on every row), or None.
-    class_weights: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class Compared:
-    baseline: Summary
-    candidate: Summary
-    comparison: Comparison
-    #: Ids of the rows the comparison lists, by baseline row.
-    ids: dict[int, str]
-
-
-def collect_side(
-    inputs: Inputs,
-    options: ScoreOptions,
-    progress: Progress | None = None,
-    order: np.ndarray | None = None,
-) -> Side:
-    """Score every row of ``inputs`` and keep each row's facts (about 60 bytes a row).
-
-    ``order`` maps the input's classes to another model's (see
-    :func:`class_order`), so that the target keys of both can be compared.
-    """
-    parts: list[SampleScores] = []
-    ids: list[np.ndarray] = []
-    keys: list[np.ndarray] = []
-    targets: list[np.ndarray] = []
-    weighted = options.class_weights is not None and inputs.kind != "multilabel"
-    mix = np.random.default_rng(20261123).random(max(1, inputs.n_classes))
-    if order is not None:
-        mix = mix[order]  # column j is the other model's class order[j]
-
-    def keep(batch: Batch, scores: SampleScores) -> None:
-        parts.append(scores)
-        if batch.ids is not None:
-            ids.append(batch.ids)
-        t = np.asarray(batch.targets)
-        if t.ndim == 2:
-            keys.append(t @ mix[: t.shape[1]])
-        elif order is not None and inputs.kind == "categorical":
-            keys.append(order[t.astype(np.intp)].astype(np.float64))
-        else:
-            keys.append(t.astype(np.float64))
-        if weighted:
-            targets.append(t)
-
-    scored = score_inputs(inputs, replace(options, keep=0), on_batch=keep, progress=progress)
-    accumulator_weights = None
-    if weighted:
-        accumulator_weights = _final_class_weights(scored.summary)
-    return Side(
-        summary=scored.summary,
-        rows=RowScores.concatenate(parts),
-        ids=np.concatenate(ids) if ids else None,
-        target_key=np.concatenate(keys) if keys else np.empty(0),
-        targets=np.concatenate(targets) if targets else None,
-        class_weights=accumulator_weights,
-    )
-
-
-def _final_class_weights(summary: Summary) -> np.ndarray | None:
-    if summary.class_weights is None:
-        return None
-    return np.array(summary.class_weights, dtype=np.float64)
-
-
-def _row_weights(side: Side, kind: str) -> np.ndarray:
-    """Each row's whole weight in the mean loss: sample weight times class weight."""
-    w = side.rows.weight
-    if side.class_weights is None or side.targets is None:
-        return w
-    t, cw = side.targets, side.class_weights
-    if kind == "binary":
-        return w * (cw[1] * t + cw[0] * (1.0 - t))
-    if t.ndim == 1:
-        return w * cw[t.astype(np.intp)]
-    return w * (t @ cw)
-
-
-def class_order(baseline: Inputs, candidate: Inputs) -> np.ndarray | None:
-    """Where each of the candidate's classes is among the baseline's; None if in the same order.
-
-    Raises OptionError when the two do not score the same classes.
-    """
-    b, c = baseline.classes, candidate.classes
-    b_file, c_file = baseline.pred_source.display, candidate.pred_source.display
-    if baseline.n_classes != candidate.n_classes:
-        # a missing column first: it is what makes the kinds differ, if they do
-        b_cols = baseline.describe()["prediction_columns"]
-        c_cols = candidate.describe()["prediction_columns"]
-        missing = [x for x in b_cols if x not in c_cols]  # type: ignore[union-attr]
-        extra = [x for x in c_cols if x not in b_cols]  # type: ignore[union-attr]
-        detail = ""
-        if missing or extra:
-            detail = "; " + ", ".join(
-                [f"{c_file} lacks {', '.join(map(repr, missing))}"] * bool(missing)
-                + [f"{c_file} adds {', '.join(map(repr, extra))}"] * bool(extra)
-            )
-        raise OptionError(
-            f"{b_file} has {baseline.n_classes} prediction columns and {c_file} has "
-            f"{candidate.n_classes}{detail}. The two models must predict the same classes."
-        )
-    if baseline.kind != candidate.kind:
-        raise OptionError(
-            f"{b_file} is scored as {baseline.kind} and {c_file} as {candidate.kind}; compare "
-            "models of the same kind (see --kind)."
-        )
-    if len(b) != len(c):
-        raise OptionError(
-            f"{b_file} has {len(b)} classes and {c_file} has {len(c)}; the two models must "
-            "predict the same classes."
-        )
-    if b == c or _positional(b) or _positional(c):
-        return None
-    if sorted(b) != sorted(c):
-        differ = [name for name in c if name not in b][:3]
-        raise OptionError(
-            f"{c_file} has classes {', '.join(map(repr, differ))} that {b_file} does not "
-            f"({', '.join(map(repr, b[:8]))}{', ...' if len(b) > 8 else ''}); the two models "
-            "must predict the same classes, with the same column names."
-        )
-    if baseline.kind == "binary":
-        return None
-    where = {name: i for i, name in enumerate(b)}
-    return np.array([where[name] for name in c], dtype=np.intp)
-
-
-def _positional(names: list[str]) -> bool:
-    return names == [str(i) for i in range(len(names))]
-
-
-def compare_inputs(
-    baseline: Inputs,
-    candidate: Inputs,
-    options: ScoreOptions,
-    compare: CompareOptions,
-    *,
-    join_on_ids: bool = False,
-    shared_labels: bool = False,
-    progress: Callable[[Inputs], Progress | None] | None = None,
-) -> Compared:
-    """Score both inputs, line their rows up, and compare them.
-
-    ``join_on_ids`` lines the rows up by their ids instead of their order;
-    ``shared_labels`` says both sides read their labels from one LABELS file,
-    which lines up with each side's rows by position.
-    """
-    order = class_order(baseline, candidate)
-    b = collect_side(baseline, options, None if progress is None else progress(baseline))
-    c_options = options
-    explicit = options.class_weights is not None and not isinstance(options.class_weights, str)
-    if order is not None and explicit:  # weights given in the baseline's class order
-        weights = np.asarray(options.class_weights, dtype=np.float64)[order]
-        c_options = replace(options, class_weights=weights)
-    c = collect_side(candidate, c_options, None if progress is None else progress(candidate), order)
-    b_file, c_file = baseline.pred_source.display, candidate.pred_source.display
-    c_rows, c_key = c.rows, c.target_key
-    if order is not None:  # the candidate's classes, in the baseline's order
-        c_rows = _reorder_classes(c_rows, order, candidate.kind)
-    if join_on_ids:
-        position = _join(b.ids, b_file, c.ids, c_file)
-        if shared_labels and not np.array_equal(position, np.arange(len(position))):
-            row = int(np.flatnonzero(position != np.arange(len(position)))[0])
-            raise InputError(
-                c_file,
-                f"row {int(position[row])} has id {b.ids[row]!r}, which is row {row} of "
-                f"{b_file}: with a separate LABELS file, both prediction files must list the "
-                "rows in the labels' order. Put each model's labels in its own file to join "
-                "rows by id in any order.",
-            )
-        c_rows, c_key = c_rows.take(position), c_key[position]
-    else:
-        _same_rows(b, b_file, c, c_file)
-    _same_targets(b.target_key, b_file, c_key, c_file, b.ids)
-    _same_weights(b.rows.weight, b_file, c_rows.weight, c_file, b.ids)
-    weight = _row_weights(b, baseline.kind)
-    c_classes = c.summary.per_class
-    if order is not None:
-        c_classes = tuple(sorted(c_classes, key=lambda k: order[k.index]))
-        c_classes = tuple(replace(k, index=int(order[k.index])) for k in c_classes)
-    comparison = compare_rows(
-        b.rows.with_weight(weight),
-        c_rows.with_weight(weight),
-        baseline_classes=b.summary.per_class,
-        candidate_classes=c_classes,
-        n_resamples=compare.n_resamples,
-        confidence=compare.confidence,
-        seed=compare.seed,
-        method=compare.method,  # type: ignore[arg-type]
-        keep=options.keep,
-    )
-    listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
-    shown = {p.row for p in listed}
-    ids = {} if b.ids is None else {row: str(b.ids[row]) for row in shown}
-    return Compared(b.summary, c.summary, comparison, ids)
-
-
-def _reorder_classes(rows: RowScores, order: np.ndarray, kind: str) -> RowScores:
-    predicted = rows.predicted if kind == "multilabel" else order[rows.predicted]
-    return replace(rows, label=order[rows.label], predicted=predicted)
-
-
-def _join(
-    b_ids: np.ndarray | None, b_file: str, c_ids: np.ndarray | None, c_file: str
-) -> np.ndarray:
-    """For each baseline row, the candidate row with the same id."""
-    import pandas as pd
-
-    for ids, file in ((b_ids, b_file), (c_ids, c_file)):
-        if ids is None:
-            raise OptionError(f"{file} has no id column to join on; check --id-col.")
-        index = pd.Index(ids)
-        if not index.is_unique:
-            duplicated = index[index.duplicated()]
-            first = duplicated[0]
-            rows = np.flatnonzero(ids == first)[:2].tolist()
-            raise InputError(
-                file,
-                f"the id {first!r} is on rows {rows[0]} and {rows[1]} ({len(duplicated)} "
-                "repeated ids in all); rows can be joined only on ids that are unique.",
-            )
-    assert b_ids is not None
-    assert c_ids is not None
-    position = pd.Index(c_ids).get_indexer(b_ids)
-    only_b = b_ids[position < 0]
-    matched = np.zeros(len(c_ids), dtype=bool)
-    matched[position[position >= 0]] = True
-    only_c = c_ids[~matched]
-    if len(only_b) or len(only_c):
-        parts = []
-        for ids, file, other in ((only_b, b_file, c_file), (only_c, c_file, b_file)):
-            if len(ids):
-                shown = ", ".join(repr(str(i)) for i in ids[:5])
-                more = ", ..." if len(ids) > 5 else ""
-                parts.append(f"{len(ids)} ids of {file} are not in {other} ({shown}{more})")
-        raise InputError(
-            b_file,
-            "; ".join(parts) + ". Both models must be scored on the same rows.",
-        )
-    return position
-
-
-def _same_rows(b: Side, b_file: str, c: Side, c_file: str) -> None:
-    """Without a join, the two sides must have the same rows, in the same order."""
-    nb, nc = len(b.rows), len(c.rows)
-    if nb != nc:
-        raise InputError(
-            c_file,
-            f"has {nc} rows but {b_file} has {nb}; both models must be scored on the same "
-            "rows, in the same order (or joined on an id column with --id-col).",
-        )
-    if b.ids is not None and c.ids is not None:
-        found = _first_difference(b.ids, c.ids, None)
-        if found is not None:
-            row, _, n = found
-            raise InputError(
-                c_file,
-                f"row {row} has id {c.ids[row]!r} but row {row} of {b_file} has "
-                f"{b.ids[row]!r} ({n} rows differ); to line the rows up by id, "
-                "pass --id-col.",
-            )
-
-
-def _first_difference(
-    b_values: np.ndarray, c_values: np.ndarray, ids: np.ndarray | None
-) -> tuple[int, str, int] | None:
-    """The first row where the two differ, that row as a person reads it, and how many differ."""
-    differ = np.flatnonzero(b_values != c_values)
-    if not len(differ):
-        return None
-    row = int(differ[0])
-    return row, f"row {row}" + ("" if ids is None else f" (id {ids[row]!r})"), len(differ)
-
-
-def _same_targets(
-    b_key: np.ndarray, b_file: str, c_key: np.ndarray, c_file: str, ids: np.ndarray | None
-) -> None:
-    found = _first_difference(b_key, c_key, ids)
-    if found is not None:
-        _, where, n = found
-        raise InputError(
-            c_file,
-            f"{where}: the label is not the one {b_file} has ({n} rows differ); both "
-            "models must be scored against the same labels.",
-        )
-
-
-def _same_weights(
-    b_weight: np.ndarray,
-    b_file: str,
-    c_weight: np.ndarray,
-    c_file: str,
-    ids: np.ndarray | None,
-) -> None:
-    found = _first_difference(b_weight, c_weight, ids)
-    if found is not None:
-        row, where, n = found
-        raise InputError(
-            c_file,
-            f"{where}: the sample weight is {c_weight[row]:g} but {b_weight[row]:g} in "
-            f"{b_file} ({n} rows differ); both models must be scored with the same weights.",
-        )
+    except OptionError:
+        raise
+    except CecliError as error:
+        raise in_file(inputs.source_of("predictions"), error) from None

@@ -125,7 +125,6 @@ def check_gates(
 
 
 #: Upper edges of the loss histogram's bins, in nats (the last bin is open).
-HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 class _Named:

@@ -410,7 +410,7 @@ def test_the_table_says_the_temperature_was_fitted_on_all_rows(probs_case):
 
 
 def test_many_values_fit_the_temperature_on_a_sample(probs_case, monkeypatch):
-    monkeypatch.setattr("cecli.pipeline.TEMPERATURE_SAMPLE_VALUES", 1000)
+    monkeypatch.setattr("cecli.folds.TEMPERATURE_SAMPLE_VALUES", 1000)
     n, k = probs_case.probs.shape
     args = (probs_case.preds, probs_case.labels, "--calibration")
     c = score_json(*args)["calibration"]
@@ -427,7 +427,7 @@ def test_many_values_fit_the_temperature_on_a_sample(probs_case, monkeypatch):
 def test_standard_input_gives_the_temperature_that_the_file_gives(sharpened, monkeypatch):
     # with a sample, so that the answer depends on which rows were kept; the file
     # (1.9 MB) is read in many chunks of 64 KB, standard input in larger ones
-    monkeypatch.setattr("cecli.pipeline.TEMPERATURE_SAMPLE_VALUES", 1000)
+    monkeypatch.setattr("cecli.folds.TEMPERATURE_SAMPLE_VALUES", 1000)
     case, args = sharpened, ("--logits", "--calibration")
     from_file = score_json(case.preds, case.labels, *args, "--chunk-size", "64K")
     from_file = from_file["calibration"]

@@ -14,6 +14,7 @@ from cecli.calibration._bins import _safe_log
 from cecli.errors import OptionError, ShapeError
 from cecli.losses import KINDS
 from cecli.losses._common import _class_index_targets, _softplus
+from cecli.view import ChunkView
 
 #: A masked logit (-inf) is stood in for by this many below the row's maximum:
 #: ``exp(beta * d)`` is still exactly 0 for every ``beta >= 1e-27``, ``d * 0`` is 0
@@ -79,6 +80,22 @@ def _categorical_facts(
     _validate.check_not_empty(n, k)
     labels, targets = _class_index_targets(y_true, n, k, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
+    return _categorical_terms(preds, labels, targets, from_logits, eps_value, row_offset)
+
+
+def _categorical_terms(
+    preds: NDArray,
+    labels: NDArray[np.intp],
+    targets: NDArray[np.float64] | None,
+    from_logits: bool,
+    eps_value: float,
+    row_offset: int,
+    predicted_all: NDArray[np.intp] | None = None,
+) -> _Facts:
+    """The facts of decoded targets; with ``predicted_all`` (the top-1 classes of a
+    checked view), the predictions are known to be valid and are not checked again."""
+    n, k = preds.shape
+    checked = predicted_all is not None
     out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name != "soft"}
 
     def work(lo: int, hi: int) -> bool:
@@ -86,13 +103,16 @@ def _categorical_facts(
         t = None if targets is None else _class_major(targets, lo, hi)
         if from_logits:
             top = p.max(axis=0)
-            if not np.isfinite(top).all():
+            if not (checked or np.isfinite(top).all()):
                 return False
             d = np.subtract(p, top, out=p)  # z - max(z) <= 0, -inf for a masked class
-            predicted = _top1(d, 0.0, preds, lo)
+            predicted = predicted_all[lo:hi] if checked else _top1(d, 0.0, preds, lo)
             masked = np.isneginf(d)
             if masked.any():
-                if (masked & (t > 0) if t is not None else _take(masked, labels[lo:hi])).any():
+                if (
+                    not checked
+                    and (masked & (t > 0) if t is not None else _take(masked, labels[lo:hi])).any()
+                ):
                     return False
                 # exp(-1e30) is 0 as exp(-inf) is, and 0 * -1e30 is 0 where 0 * -inf is NaN
                 d[masked] = _MASKED_GAP
@@ -105,10 +125,12 @@ def _categorical_facts(
             entropy = log_total - (p * d).sum(axis=0)
             log_p = np.subtract(d, log_total, out=d)
         else:
-            if not (p.min() >= 0.0 and (np.abs(p.sum(axis=0) - 1) <= ROW_SUM_TOLERANCE).all()):
+            if not checked and not (
+                p.min() >= 0.0 and (np.abs(p.sum(axis=0) - 1) <= ROW_SUM_TOLERANCE).all()
+            ):
                 return False
             confidence = p.max(axis=0)
-            predicted = _top1(p, confidence, preds, lo)
+            predicted = predicted_all[lo:hi] if checked else _top1(p, confidence, preds, lo)
             entropy = -(p * _safe_log(p)).sum(axis=0)
             log_p = None  # formed below only where it is needed
         out["confidence"][lo:hi] = confidence
@@ -198,16 +220,29 @@ def _bernoulli_facts(
     _validate.check_same_rows(n, len(y), "targets")
     t = _validate.binary_targets(y, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
+    return _bernoulli_terms(preds, t, from_logits, eps_value, row_offset, multilabel)
+
+
+def _bernoulli_terms(
+    preds: NDArray,
+    t: NDArray[np.float64],
+    from_logits: bool,
+    eps_value: float,
+    row_offset: int,
+    multilabel: bool,
+    checked: bool = False,
+) -> _Facts:
+    """The facts of checked targets ``t``; ``checked`` predictions are not checked again."""
     x = preds.astype(np.float64)
     if from_logits:
-        if not np.isfinite(x).all():
+        if not checked and not np.isfinite(x).all():
             _validate.raise_nonfinite_binary_logits(preds, row_offset)
         # log p = -softplus(-z), log(1 - p) = -softplus(z): no overflow, no cancellation
         log_p, log_q = -_softplus(-x), -_softplus(x)
         p, q = np.exp(log_p), np.exp(log_q)
         entropy = -(p * log_p + q * log_q)
     else:
-        if not (x.min() >= 0.0 and x.max() <= 1.0):
+        if not checked and not (x.min() >= 0.0 and x.max() <= 1.0):
             _validate.raise_bad_probabilities(preds, row_offset, categorical=False)
         p, q = x, 1.0 - x
         clipped = np.clip(x, eps_value, 1.0 - eps_value)
@@ -246,6 +281,30 @@ def _facts(
     if kind == "categorical":
         return _categorical_facts(y_true, y_pred, from_logits, eps, row_offset)
     return _bernoulli_facts(y_true, y_pred, from_logits, eps, row_offset, kind == "multilabel")
+
+
+def facts_of_view(view: ChunkView) -> _Facts:
+    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again."""
+    if view.kind == "categorical":
+        return _categorical_terms(
+            view.preds,
+            view.labels,
+            view.targets,
+            view.from_logits,
+            view.eps,
+            view.first_row,
+            predicted_all=view.scores.predicted,
+        )
+    assert view.targets is not None
+    return _bernoulli_terms(
+        view.preds,
+        view.targets,
+        view.from_logits,
+        view.eps,
+        view.first_row,
+        view.kind == "multilabel",
+        checked=True,
+    )
 
 
 def _check_kind(kind: str) -> str:

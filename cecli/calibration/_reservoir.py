@@ -55,28 +55,43 @@ class ReservoirSample:
         self.capacity = int(capacity)
         self._rng = np.random.default_rng(seed)
         self.n_seen = 0
+        # the kept rows, in the order they arrived, and the rows offered since the
+        # last compaction (at most ``capacity`` more, so memory stays within 2x)
         self._keys = np.empty(0)
         self._rows = np.empty(0, np.int64)
         self._arrays: list[NDArray | None] | None = None
+        self._pending: list[tuple[NDArray[np.float64], NDArray[np.int64], list]] = []
+        self._n_pending = 0
+        #: no key at or above this can enter (1.0 until the sample is full)
+        self._bound = 1.0
         self._next_row = 0
 
     @property
     def rows(self) -> NDArray[np.int64]:
         """The sampled rows' 0-based numbers in the stream, ascending."""
-        return self._rows[np.argsort(self._rows, kind="stable")]
+        self._compact()
+        return self._rows[self._order()]
 
     def arrays(self) -> tuple[NDArray | None, ...]:
         """The sampled rows of each array given to :meth:`update`, in stream order."""
+        self._compact()
         if self._arrays is None:
             return ()
-        order = np.argsort(self._rows, kind="stable")
+        order = self._order()
         return tuple(None if a is None else a[order] for a in self._arrays)
+
+    def _order(self) -> slice | NDArray[np.intp]:
+        """The kept rows in stream order: chunks offered in order are already in it."""
+        rows = self._rows
+        if len(rows) < 2 or bool((rows[1:] > rows[:-1]).all()):
+            return slice(None)
+        return np.argsort(rows, kind="stable")
 
     def update(self, *arrays: ArrayLike | None, row_offset: int | None = None) -> None:
         """Offer one chunk of rows: arrays aligned on their first axis (None stays None).
 
         ``row_offset`` is the chunk's first row in the stream (by default,
-        following the rows offered so far).
+        following the rows offered so far). The rows are copied.
         """
         values = [None if a is None else np.asarray(a) for a in arrays]
         present = [v for v in values if v is not None]
@@ -94,47 +109,75 @@ class ReservoirSample:
         rows = np.arange(offset, offset + n, dtype=np.int64)
         self.n_seen += n
         self._next_row = max(self._next_row, offset + n)
-        if len(self._keys) == self.capacity:
+        if self._bound < 1.0:
             # only a key below the largest kept one can enter
-            pick = np.flatnonzero(keys < self._keys.max())
+            pick = np.flatnonzero(keys < self._bound)
             keys, rows = keys[pick], rows[pick]
             values = [None if v is None else v[pick] for v in values]
-        self._absorb(keys, rows, values)
+        else:
+            values = [None if v is None else v.copy() for v in values]
+        self._offer(keys, rows, values)
 
     def merge(self, other: ReservoirSample) -> ReservoirSample:
         """Add another sample of different rows of the same stream (in place); return self."""
         if other.capacity != self.capacity:
             raise OptionError("Only reservoir samples of the same capacity can be merged.")
+        other._compact()
         if other._arrays is not None:
             self._check_layout(other._arrays)
-            self._absorb(other._keys, other._rows, list(other._arrays))
+            self._offer(other._keys, other._rows, list(other._arrays))
         self.n_seen += other.n_seen
         self._next_row = max(self._next_row, other._next_row)
         return self
 
     def _check_layout(self, values: list[NDArray | None]) -> None:
-        if self._arrays is None:
+        layout = self._layout()
+        if layout is None:
             return
-        layout = [None if a is None else a.shape[1:] for a in self._arrays]
         if [None if v is None else v.shape[1:] for v in values] != layout:
             raise ShapeError(
                 "Every chunk given to a ReservoirSample must hold the same arrays, with the "
                 "same shapes apart from the number of rows."
             )
 
-    def _absorb(
+    def _layout(self) -> list[tuple[int, ...] | None] | None:
+        first = self._arrays if self._arrays is not None else None
+        if first is None and self._pending:
+            first = self._pending[0][2]
+        return None if first is None else [None if a is None else a.shape[1:] for a in first]
+
+    def _offer(
         self, keys: NDArray[np.float64], rows: NDArray[np.int64], values: list[NDArray | None]
     ) -> None:
+        self._pending.append((keys, rows, values))
+        self._n_pending += len(keys)
+        if self._n_pending >= self.capacity:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Keep the ``capacity`` smallest keys of the kept and pending rows, in their order."""
+        if not self._pending:
+            return
         if self._arrays is None:
-            self._arrays = [None if v is None else v[:0] for v in values]
-        keys = np.concatenate([self._keys, keys])
-        rows = np.concatenate([self._rows, rows])
-        merged = [
-            None if mine is None else np.concatenate([mine, new])
-            for mine, new in zip(self._arrays, values, strict=True)
-        ]
+            self._arrays = [None if v is None else v[:0] for v in self._pending[0][2]]
+        keys = np.concatenate([self._keys, *(p[0] for p in self._pending)])
+        rows = np.concatenate([self._rows, *(p[1] for p in self._pending)])
+        columns = list(zip(*(p[2] for p in self._pending), strict=True))
+        self._pending, self._n_pending = [], 0
+        keep = None
         if len(keys) > self.capacity:
-            keep = np.argpartition(keys, self.capacity - 1)[: self.capacity]
-            keys, rows = keys[keep], rows[keep]
-            merged = [None if m is None else m[keep] for m in merged]
-        self._keys, self._rows, self._arrays = keys, rows, merged
+            kth = np.partition(keys, self.capacity - 1)[self.capacity - 1]
+            keep = keys < kth
+            # keys are 53-bit uniforms, so ties are all but impossible: keep the first
+            keep[np.flatnonzero(keys == kth)[: self.capacity - int(keep.sum())]] = True
+            self._bound = float(kth)
+        merged = []
+        for mine, new in zip(self._arrays, columns, strict=True):
+            if mine is None:
+                merged.append(None)
+                continue
+            whole = np.concatenate([mine, *new])
+            merged.append(whole if keep is None else whole[keep])
+        self._keys = keys if keep is None else keys[keep]
+        self._rows = rows if keep is None else rows[keep]
+        self._arrays = merged

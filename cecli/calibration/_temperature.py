@@ -150,21 +150,16 @@ class _Objective:
 
 
 def _categorical_objective(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
+    preds: NDArray,
+    labels: NDArray[np.intp],
+    targets: NDArray[np.float64] | None,
     from_logits: bool,
-    eps: float | str,
+    eps_value: float,
     weight: NDArray[np.float64] | None,
+    checked: bool = False,
 ) -> _Objective:
-    preds = _validate.as_float_array(y_pred, "Predictions")
-    if preds.ndim != 2:
-        raise ShapeError(
-            f"Categorical predictions must be 2-D (samples x classes); got shape {preds.shape}."
-        )
+    """The objective of decoded targets; ``checked`` predictions are not checked again."""
     n, k = preds.shape
-    _validate.check_not_empty(n, k)
-    labels, targets = _class_index_targets(y_true, n, k, 0)
-    eps_value = _validate.resolve_eps(eps, preds.dtype)
     gaps = np.empty((k, n))
     gaps32 = np.empty((k, n), np.float32)
     target_gap = np.empty(n)
@@ -174,19 +169,24 @@ def _categorical_objective(
         z = gaps[:, lo:hi]
         np.copyto(z, preds[lo:hi].T, casting="unsafe")
         if not from_logits:
-            if not (z.min() >= 0.0 and (np.abs(z.sum(axis=0) - 1) <= ROW_SUM_TOLERANCE).all()):
+            if not checked and not (
+                z.min() >= 0.0 and (np.abs(z.sum(axis=0) - 1) <= ROW_SUM_TOLERANCE).all()
+            ):
                 return False
             # temperature acts on log p; a 0 is clipped to eps, as the loss clips it
             np.log(np.clip(z, eps_value, 1.0, out=z), out=z)
         top = z.max(axis=0)
-        if not np.isfinite(top).all():
+        if not (checked or np.isfinite(top).all()):
             return False
         d = np.subtract(z, top, out=z)
         predicted = _top1(d, 0.0, preds, lo)
         t = None if targets is None else _class_major(targets, lo, hi)
         if d.min() < _MASKED_GAP:
             masked = np.isneginf(d)
-            if ((masked & (t > 0)) if t is not None else _take(masked, labels[lo:hi])).any():
+            if (
+                not checked
+                and ((masked & (t > 0)) if t is not None else _take(masked, labels[lo:hi])).any()
+            ):
                 return False
             # -inf, and finite gaps beyond float32's range, become the stand-in: exp is 0
             # either way
@@ -209,35 +209,24 @@ def _categorical_objective(
 
 
 def _bernoulli_objective(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
+    preds: NDArray,
+    t: NDArray[np.float64],
     from_logits: bool,
-    eps: float | str,
+    eps_value: float,
     weight: NDArray[np.float64] | None,
     multilabel: bool,
+    checked: bool = False,
 ) -> _Objective:
-    preds = _validate.as_float_array(y_pred, "Predictions")
-    y = np.asarray(y_true)
-    if not multilabel:
-        preds = preds[:, 0] if preds.ndim == 2 and preds.shape[1] == 1 else preds
-        y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
-    if preds.shape != y.shape or preds.ndim != (2 if multilabel else 1):
-        raise ShapeError(
-            f"{'Multilabel' if multilabel else 'Binary'} predictions and targets must have the "
-            f"same {'2-D' if multilabel else '1-D'} shape; got {preds.shape} and {y.shape}."
-        )
+    """The objective of checked targets ``t``; ``checked`` predictions are not checked again."""
     n = len(preds)
-    _validate.check_not_empty(n, preds.shape[1] if multilabel else None)
-    t = _validate.binary_targets(y, 0)
     x = preds.astype(np.float64)
     if from_logits:
-        if not np.isfinite(x).all():
+        if not checked and not np.isfinite(x).all():
             _validate.raise_nonfinite_binary_logits(preds, 0)
         z = x
     else:
-        if not (x.min() >= 0.0 and x.max() <= 1.0):
+        if not checked and not (x.min() >= 0.0 and x.max() <= 1.0):
             _validate.raise_bad_probabilities(preds, 0, categorical=False)
-        eps_value = _validate.resolve_eps(eps, preds.dtype)
         clipped = np.clip(x, eps_value, 1.0 - eps_value)
         z = np.log(clipped) - np.log1p(-clipped)  # the logit
     per_row = z.shape[1] if multilabel else 1
@@ -327,19 +316,110 @@ def fit_temperature(
     >>> round(fit.temperature, 1), fit.ece < fit.ece_before, fit.loss < fit.loss_before
     (3.0, True, True)
     """
-    kind = _check_kind(kind)
+    return _fit(
+        _check_kind(kind),
+        y_true,
+        y_pred,
+        from_logits,
+        sample_weights,
+        n_bins,
+        bounds,
+        eps,
+        base,
+        checked=False,
+    )
+
+
+def fit_checked_sample(
+    y_true: ArrayLike,
+    preds: NDArray,
+    *,
+    kind: Kind,
+    from_logits: bool,
+    sample_weights: NDArray[np.float64] | None,
+    n_bins: int,
+    eps: float | str,
+    base: str | float,
+) -> TemperatureFit:
+    """:func:`fit_temperature` of rows whose predictions and weights were checked already.
+
+    For the rows of a :class:`ReservoirSample` of checked views
+    (:mod:`cecli.folds`): the targets are decoded again (a cheap pass), the
+    predictions are not checked again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.calibration._temperature import fit_checked_sample
+    >>> logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [0.0, 4.0]])
+    >>> fit = fit_checked_sample([0, 1, 1, 0], logits, kind="categorical", from_logits=True,
+    ...                          sample_weights=None, n_bins=2, eps="auto", base="e")
+    >>> fit.temperature > 1
+    True
+    """
+    return _fit(
+        kind,
+        y_true,
+        preds,
+        from_logits,
+        sample_weights,
+        n_bins,
+        TEMPERATURE_BOUNDS,
+        eps,
+        base,
+        checked=True,
+    )
+
+
+def _fit(
+    kind: str,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool,
+    sample_weights: ArrayLike | None,
+    n_bins: int,
+    bounds: tuple[float, float],
+    eps: float | str,
+    base: str | float,
+    *,
+    checked: bool,
+) -> TemperatureFit:
     n_bins = _check_bins(n_bins)
     t_min, t_max = _check_bounds(bounds)
     unit, ln_base = unit_of(base)
-    n_rows = len(np.asarray(y_pred)) if np.ndim(y_pred) else 0
+    preds = _validate.as_float_array(y_pred, "Predictions")
     weight = None
     if sample_weights is not None:
-        weight = _validate.sample_weight_array(sample_weights, n_rows, 0)
+        weight = _validate.sample_weight_array(sample_weights, len(preds) if preds.ndim else 0, 0)
     if kind == "categorical":
-        objective = _categorical_objective(y_true, y_pred, from_logits, eps, weight)
+        if preds.ndim != 2:
+            raise ShapeError(
+                f"Categorical predictions must be 2-D (samples x classes); got shape {preds.shape}."
+            )
+        n, k = preds.shape
+        _validate.check_not_empty(n, k)
+        labels, targets = _class_index_targets(y_true, n, k, 0)
+        eps_value = _validate.resolve_eps(eps, preds.dtype)
+        objective = _categorical_objective(
+            preds, labels, targets, from_logits, eps_value, weight, checked
+        )
     else:
+        multilabel = kind == "multilabel"
+        y = np.asarray(y_true)
+        if not multilabel:
+            preds = preds[:, 0] if preds.ndim == 2 and preds.shape[1] == 1 else preds
+            y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+        if preds.shape != y.shape or preds.ndim != (2 if multilabel else 1):
+            raise ShapeError(
+                f"{'Multilabel' if multilabel else 'Binary'} predictions and targets must have "
+                f"the same {'2-D' if multilabel else '1-D'} shape; got {preds.shape} and "
+                f"{y.shape}."
+            )
+        _validate.check_not_empty(len(preds), preds.shape[1] if multilabel else None)
+        t = _validate.binary_targets(y, 0)
+        eps_value = _validate.resolve_eps(eps, preds.dtype)
         objective = _bernoulli_objective(
-            y_true, y_pred, from_logits, eps, weight, kind == "multilabel"
+            preds, t, from_logits, eps_value, weight, multilabel, checked
         )
     weight_sum = objective.weight_sum
     if not weight_sum > 0:

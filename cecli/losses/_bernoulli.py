@@ -94,6 +94,7 @@ def _binary(
     labels = (t >= 0.5).astype(np.intp)
     scored = _Scored(loss, clipped, labels)
     scored.targets = None if ((t == 0) | (t == 1)).all() else np.stack([1.0 - t, t], axis=1)
+    scored.preds, scored.truth = preds, t
     if facts:
         positive = x >= (0.0 if from_logits else 0.5)
         scored.predicted = positive.astype(np.intp)
@@ -185,6 +186,7 @@ def _multilabel(
             _validate.raise_nonfinite_binary_logits(preds, row_offset)
         _validate.raise_bad_probabilities(preds, row_offset, categorical=False)
     scored = _Scored(loss, sum(r[0] for r in results), worst)
+    scored.preds, scored.truth = preds, targets
     if facts:
         scored.predicted, scored.confidence, scored.p_true = predicted, confidence, p_true
         scored.correct, scored.flagged = correct, flagged

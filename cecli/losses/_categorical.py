@@ -59,6 +59,7 @@ def _categorical(
         )
     # soft targets are kept even without facts: class weights follow them
     scored.targets = targets
+    scored.preds = preds
     if facts:
         scored.correct = scored.predicted == labels
     return scored

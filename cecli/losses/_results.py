@@ -124,3 +124,5 @@ class _Scored:
     correct: NDArray[np.bool_] | None = None
     flagged: NDArray[np.bool_] | None = None
     class_sums: ClassSums | None = None  # multilabel only; losses in nats
+    preds: NDArray | None = None  # the checked predictions, in their own float type
+    truth: NDArray[np.float64] | None = None  # binary/multilabel: the checked 0..1 targets

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
 from cecli.errors import OptionError
@@ -11,7 +11,7 @@ from cecli.losses._bernoulli import _binary, _multilabel
 from cecli.losses._categorical import _categorical
 from cecli.losses._common import _hard_sums
 from cecli.losses._functions import _multilabel_weights
-from cecli.losses._results import ClassSums, SampleScores
+from cecli.losses._results import ClassSums, SampleScores, _Scored
 from cecli.losses._units import KINDS, Kind, unit_of
 from cecli.losses._weights import _sample_weights
 
@@ -47,6 +47,42 @@ def score(
     >>> s = score("categorical", [0, 1], [[0.95, 0.05], [0.97, 0.03]])
     >>> s.predicted.tolist(), s.flagged.tolist(), s.p_true.round(2).tolist()
     ([0, 0], [False, True], [0.95, 0.03])
+    """
+    return score_parts(
+        kind,
+        y_true,
+        y_pred,
+        from_logits=from_logits,
+        sample_weights=sample_weights,
+        label_weights=label_weights,
+        eps=eps,
+        label_smoothing=label_smoothing,
+        focal_gamma=focal_gamma,
+        threshold=threshold,
+        base=base,
+        row_offset=row_offset,
+    )[0]
+
+
+def score_parts(
+    kind: Kind,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    from_logits: bool = False,
+    sample_weights: ArrayLike | None = None,
+    label_weights: ArrayLike | None = None,
+    eps: float | str = "auto",
+    label_smoothing: float = 0.0,
+    focal_gamma: float = 0.0,
+    threshold: float = 0.9,
+    base: str | float = "e",
+    row_offset: int = 0,
+) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
+    """:func:`score`, with what it checked: the scorer's parts and the sample weights.
+
+    For :func:`cecli.view.view_of`, which keeps the checked inputs so that no
+    statistic checks or converts them again.
     """
     if kind not in KINDS:
         raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -101,7 +137,7 @@ def score(
             scored.flagged,
             scored.targets,
         )
-    return SampleScores(
+    scores = SampleScores(
         kind=kind,
         unit=unit,
         row_offset=row_offset,
@@ -116,3 +152,4 @@ def score(
         clipped=scored.clipped,
         classes=classes,
     )
+    return scores, scored, weight if weighted else None

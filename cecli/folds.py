@@ -1,0 +1,319 @@
+"""Every statistic of a scoring run as a fold over checked chunks, in one mergeable state.
+
+A fold has a small state and three methods, as torchmetrics' ``Metric``:
+``add(view)`` takes one :class:`~cecli.view.ChunkView`, ``merge(other)``
+adds the state of another fold over other rows (it changes only ``self``,
+never ``other``), and ``result()`` reads it. The folds here are the loss
+sums and kept rows (:class:`cecli.Accumulator`), the loss histograms
+(:class:`LossHistogram`), the calibration sums
+(:class:`~cecli.calibration.CalibrationAccumulator`) and the sample the
+temperature is fitted on (:class:`TemperatureSample`). :class:`ScoreState`
+holds them all: it is fed by :func:`cecli.pipeline.score_inputs`, and is what
+a worker scoring part of the rows returns, to be merged in row order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from cecli.accumulate import Accumulator, Summary
+from cecli.errors import OptionError
+from cecli.losses import ClassWeights, unit_of
+from cecli.view import ChunkView
+
+if TYPE_CHECKING:
+    from cecli.calibration import CalibrationSummary, ReservoirSample, TemperatureFit
+
+#: Upper edges of the loss histogram's bins, in nats (then one bin to infinity).
+HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+#: Upper edges of the fine loss histogram, in nats: 10 bins a decade from 1e-4 to 100.
+FINE_EDGES_NATS = tuple(10.0 ** (k / 10) for k in range(-40, 21))
+#: The temperature is fitted on at most this many prediction values (rows x columns) of
+#: a uniform sample of the rows, 32 MiB of float32 or 64 MiB of float64: every row of
+#: 1,000,000 x 8, a sample of 838,860 rows of 1,000,000 x 10. The fit keeps 1.5 times
+#: the sample's float64 size besides.
+TEMPERATURE_SAMPLE_VALUES = 1 << 23
+#: The sample's seed: the same input gives the same temperature on every run.
+TEMPERATURE_SEED = 0
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """The options of a scoring run, as ``cecli score`` passes them."""
+
+    class_weights: ClassWeights = None
+    eps: float | str = "auto"
+    label_smoothing: float = 0.0
+    focal_gamma: float = 0.0
+    threshold: float = 0.9
+    base: str | float = "e"
+    keep: int | None = 10
+    #: Equal-width confidence bins of the calibration sums, or None for no calibration.
+    calibration_bins: int | None = None
+    #: Whether to fit a temperature (it needs calibration_bins).
+    temperature: bool = False
+    #: Also count per-sample losses in fine log-spaced bins, for a picture.
+    fine_histogram: bool = False
+
+    def __post_init__(self) -> None:
+        # a bad option fails here, before any file is read, with the accumulator's message
+        self.accumulator("categorical", from_logits=False)
+
+    def accumulator(self, kind: str, *, from_logits: bool) -> Accumulator:
+        """The loss fold of these options."""
+        return Accumulator(
+            kind,  # type: ignore[arg-type]
+            from_logits=from_logits,
+            class_weights=self.class_weights,
+            eps=self.eps,
+            label_smoothing=self.label_smoothing,
+            focal_gamma=self.focal_gamma,
+            threshold=self.threshold,
+            base=self.base,
+            keep=self.keep,
+        )
+
+
+class LossHistogram:
+    """Rows per per-sample-loss bin: bin ``b`` holds ``edges[b-1] < loss <= edges[b]``.
+
+    The last bin holds every loss above the last edge.
+
+    Examples
+    --------
+    >>> from cecli.folds import LossHistogram
+    >>> from cecli.view import view_of
+    >>> histogram = LossHistogram([0.1, 1.0])
+    >>> histogram.add(view_of("binary", [1, 1, 1], [0.99, 0.5, 0.1]))
+    >>> histogram.result()
+    [1, 1, 1]
+    """
+
+    def __init__(self, edges: ArrayLike) -> None:
+        self.edges = np.asarray(edges, dtype=np.float64)
+        self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
+
+    def add(self, view: ChunkView) -> None:
+        bins = np.searchsorted(self.edges, view.scores.loss)
+        self.counts += np.bincount(bins, minlength=len(self.counts))
+
+    def merge(self, other: LossHistogram) -> LossHistogram:
+        if not np.array_equal(self.edges, other.edges):
+            raise OptionError("Only loss histograms with the same edges can be merged.")
+        self.counts += other.counts
+        return self
+
+    def result(self) -> list[int]:
+        return self.counts.tolist()
+
+
+class TemperatureSample:
+    """A uniform sample of checked rows, and the temperature fitted on it at the end.
+
+    Keeps at most :data:`TEMPERATURE_SAMPLE_VALUES` prediction values: every
+    row when they fit. The rows are kept as checked, so the fit decodes the
+    targets again but does not check the predictions again.
+
+    Examples
+    --------
+    >>> from cecli.folds import TemperatureSample
+    >>> from cecli.view import view_of
+    >>> sample = TemperatureSample(n_bins=2)
+    >>> sample.add(view_of("categorical", [0, 1, 1, 0], [[4, 0], [0, 4], [4, 0], [0, 4]],
+    ...                    from_logits=True))
+    >>> sample.result().temperature > 1
+    True
+    """
+
+    def __init__(self, n_bins: int, eps: float | str = "auto", base: str | float = "e") -> None:
+        self.n_bins, self.eps, self.base = n_bins, eps, base
+        self.kind: str | None = None
+        self.from_logits = False
+        self.sample: ReservoirSample | None = None
+
+    def add(self, view: ChunkView) -> None:
+        if self.sample is None:
+            from cecli.calibration import ReservoirSample
+
+            columns = view.preds.shape[1] if view.preds.ndim == 2 else 1
+            capacity = max(1, TEMPERATURE_SAMPLE_VALUES // columns)
+            self.sample = ReservoirSample(capacity, seed=TEMPERATURE_SEED)
+            self.kind, self.from_logits = view.kind, view.from_logits
+        self.sample.update(view.y_true, view.preds, view.weights, row_offset=view.first_row)
+
+    def merge(self, other: TemperatureSample) -> TemperatureSample:
+        if other.sample is not None:
+            if self.sample is None:
+                self.kind, self.from_logits = other.kind, other.from_logits
+                self.sample = type(other.sample)(other.sample.capacity, seed=TEMPERATURE_SEED)
+            self.sample.merge(other.sample)
+        return self
+
+    def result(self) -> TemperatureFit | None:
+        if self.sample is None:
+            return None
+        from cecli.calibration._temperature import fit_checked_sample
+
+        targets, preds, weights = self.sample.arrays()
+        return fit_checked_sample(
+            targets,
+            preds,
+            kind=self.kind,  # type: ignore[arg-type]
+            from_logits=self.from_logits,
+            sample_weights=weights,
+            n_bins=self.n_bins,
+            eps=self.eps,
+            base=self.base,
+        )
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The aggregate, and the ids of the rows it keeps (worst and flagged), if any."""
+
+    summary: Summary
+    ids: dict[int, str]
+    #: Rows per per-sample-loss bin; the bins end at ``histogram_edges`` (in the unit), then inf.
+    histogram: list[int]
+    histogram_edges: list[float]
+    #: Calibration statistics of every row (with calibration_bins).
+    calibration: CalibrationSummary | None = None
+    #: The temperature, fitted on a uniform sample of the rows (all when they fit).
+    temperature: TemperatureFit | None = None
+    #: Rows per fine per-sample-loss bin (with fine_histogram), ending at ``fine_edges``, then inf.
+    fine_histogram: list[int] | None = None
+    fine_edges: list[float] | None = None
+
+
+class ScoreState:
+    """Every statistic of one scoring run, fed one checked chunk at a time; mergeable.
+
+    Parameters
+    ----------
+    kind : {"categorical", "binary", "multilabel"}
+        What the predictions are.
+    from_logits : bool
+        Whether they are logits.
+    options : ScoreOptions
+        Which statistics, with which options.
+
+    Examples
+    --------
+    >>> from cecli.folds import ScoreOptions, ScoreState
+    >>> left = ScoreState("categorical", from_logits=False, options=ScoreOptions())
+    >>> right = ScoreState("categorical", from_logits=False, options=ScoreOptions())
+    >>> left.add(left.view([0, 1], [[0.9, 0.1], [0.95, 0.05]], first_row=0))
+    >>> right.add(right.view([1], [[0.2, 0.8]], first_row=2))
+    >>> scored = left.merge(right).result()
+    >>> scored.summary.n_samples, round(scored.summary.mean_loss, 6), scored.histogram
+    (3, 1.108079, [0, 0, 0, 2, 0, 1, 0, 0])
+    """
+
+    def __init__(self, kind: str, *, from_logits: bool, options: ScoreOptions) -> None:
+        self.options = options
+        self.loss = options.accumulator(kind, from_logits=from_logits)
+        _, ln_base = unit_of(options.base)
+        self.histogram = LossHistogram(np.array(HISTOGRAM_EDGES_NATS) / ln_base)
+        self.fine = None
+        if options.fine_histogram:
+            self.fine = LossHistogram(np.array(FINE_EDGES_NATS) / ln_base)
+        self.calibration = None
+        self.temperature = None
+        if options.calibration_bins is not None:
+            from cecli.calibration import CalibrationAccumulator
+
+            self.calibration = CalibrationAccumulator(
+                kind,  # type: ignore[arg-type]
+                from_logits=from_logits,
+                n_bins=options.calibration_bins,
+                eps=options.eps,
+                base=options.base,
+            )
+            if options.temperature:
+                self.temperature = TemperatureSample(
+                    options.calibration_bins, options.eps, options.base
+                )
+        self.ids: dict[int, str] = {}
+
+    def view(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weights: ArrayLike | None = None,
+        *,
+        first_row: int,
+        ids: ArrayLike | None = None,
+    ) -> ChunkView:
+        """Check one chunk with this run's options (see :meth:`cecli.Accumulator.view`)."""
+        return self.loss.view(y_true, y_pred, sample_weights, first_row=first_row, ids=ids)
+
+    def add(self, view: ChunkView) -> None:
+        """Feed one checked chunk to every fold."""
+        self.loss.add(view)
+        self.histogram.add(view)
+        if self.fine is not None:
+            self.fine.add(view)
+        if self.calibration is not None:
+            self.calibration.add(view)
+        if self.temperature is not None:
+            self.temperature.add(view)
+        if view.ids is not None:
+            self._note_ids(view)
+
+    def _note_ids(self, view: ChunkView) -> None:
+        """Keep the ids of the chunk's rows that are among the kept rows now."""
+        kept = self.loss.kept_row_array()
+        first = view.first_row
+        mine = kept[(kept >= first) & (kept < first + view.n_rows)]
+        ids = view.ids
+        assert ids is not None
+        for row in np.unique(mine).tolist():
+            self.ids[row] = str(ids[row - first])
+        if self.loss.keep is not None and len(self.ids) > len(kept):
+            self._prune_ids()
+
+    def _prune_ids(self) -> None:
+        kept = set(self.loss.kept_row_array().tolist())
+        self.ids = {row: name for row, name in self.ids.items() if row in kept}
+
+    def merge(self, other: ScoreState) -> ScoreState:
+        """Add the state of another run over other rows (in place); return self."""
+        self.loss.merge(other.loss)
+        self.histogram.merge(other.histogram)
+        for mine, theirs in (
+            (self.fine, other.fine),
+            (self.calibration, other.calibration),
+            (self.temperature, other.temperature),
+        ):
+            if (mine is None) != (theirs is None):
+                raise OptionError("Only score states with the same options can be merged.")
+            if mine is not None:
+                mine.merge(theirs)  # type: ignore[arg-type]
+        self.ids.update(other.ids)
+        if self.loss.keep is not None:
+            self._prune_ids()
+        return self
+
+    def result(self) -> Scored:
+        """Read every statistic: the run's :class:`Scored`."""
+        summary = self.loss.result()
+        fine = self.fine
+        return Scored(
+            summary,
+            {row: self.ids[row] for row in _kept_order(self.loss) if row in self.ids},
+            self.histogram.result(),
+            self.histogram.edges.tolist(),
+            None if self.calibration is None else self.calibration.result(),
+            None if self.temperature is None else self.temperature.result(),
+            None if fine is None else fine.result(),
+            None if fine is None else fine.edges.tolist(),
+        )
+
+
+def _kept_order(accumulator: Accumulator) -> list[int]:
+    rows: NDArray[np.int64] = accumulator.kept_row_array()
+    return list(dict.fromkeys(rows.tolist()))
