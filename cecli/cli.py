@@ -549,7 +549,7 @@ def compare(
         from cecli.bootstrap import check_bootstrap_options
         from cecli.inputs import Inputs
         from cecli.labels import parse_class_weights
-        from cecli.pipeline import CompareOptions, compare_inputs
+        from cecli.pairing import CompareOptions, compare_inputs
         from cecli.readers import STDIN
         from cecli.render.progress import stderr_progress
         from cecli.report import CompareReport, check_compare_gates, check_max_increase

@@ -14,7 +14,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from cecli.errors import CecliError, CecliWarning, LabelError, OptionError, WeightError, in_file
 from cecli.folds import (
@@ -40,17 +39,6 @@ __all__ = [
     "finish",
     "score_inputs",
 ]
-
-#: What ``cecli compare`` needs, from :mod:`cecli.pairing`, imported when first used.
-_PAIRING = ("CompareOptions", "Compared", "Side", "class_order", "collect_side", "compare_inputs")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PAIRING:
-        from cecli import pairing
-
-        return getattr(pairing, name)
-    raise AttributeError(f"module 'cecli.pipeline' has no attribute {name!r}")
 
 
 @contextmanager

@@ -52,8 +52,9 @@ Conventions, in one place:
 
 The package's files: ``_facts`` (what one chunk contributes), ``_bins`` (bin
 edges and per-bin sums), ``_accumulator`` (the mergeable sums and their
-reading), ``_reservoir`` (the row sample), ``_temperature`` (the fit) and
-``_results`` (the objects returned).
+reading), ``_reservoir`` (the row sample), ``_objective`` and ``_temperature``
+(the function temperature scaling minimises, and the search) and ``_results``
+(the objects returned).
 """
 
 from __future__ import annotations
