@@ -122,10 +122,10 @@ class ReservoirSample:
         """Add another sample of different rows of the same stream (in place); return self."""
         if other.capacity != self.capacity:
             raise OptionError("Only reservoir samples of the same capacity can be merged.")
-        other._compact()
-        if other._arrays is not None:
-            self._check_layout(other._arrays)
-            self._offer(other._keys, other._rows, list(other._arrays))
+        keys, rows, arrays = other._compacted()
+        if arrays is not None:
+            self._check_layout(arrays)
+            self._offer(keys, rows, list(arrays))
         self.n_seen += other.n_seen
         self._next_row = max(self._next_row, other._next_row)
         return self
@@ -155,29 +155,38 @@ class ReservoirSample:
             self._compact()
 
     def _compact(self) -> None:
-        """Keep the ``capacity`` smallest keys of the kept and pending rows, in their order."""
+        """Keep only the sample itself: the ``capacity`` smallest keys, in their order."""
+        if self._pending:
+            self._keys, self._rows, self._arrays = self._compacted()
+            self._pending, self._n_pending = [], 0
+            if len(self._keys) == self.capacity:
+                self._bound = float(self._keys.max())
+
+    def _compacted(
+        self,
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], list[NDArray | None] | None]:
+        """The ``capacity`` smallest keys of kept and pending rows, in order; changes nothing."""
         if not self._pending:
-            return
-        if self._arrays is None:
-            self._arrays = [None if v is None else v[:0] for v in self._pending[0][2]]
+            return self._keys, self._rows, self._arrays
+        mine = self._arrays
+        if mine is None:
+            mine = [None if v is None else v[:0] for v in self._pending[0][2]]
         keys = np.concatenate([self._keys, *(p[0] for p in self._pending)])
         rows = np.concatenate([self._rows, *(p[1] for p in self._pending)])
         columns = list(zip(*(p[2] for p in self._pending), strict=True))
-        self._pending, self._n_pending = [], 0
         keep = None
         if len(keys) > self.capacity:
             kth = np.partition(keys, self.capacity - 1)[self.capacity - 1]
             keep = keys < kth
             # keys are 53-bit uniforms, so ties are all but impossible: keep the first
             keep[np.flatnonzero(keys == kth)[: self.capacity - int(keep.sum())]] = True
-            self._bound = float(kth)
-        merged = []
-        for mine, new in zip(self._arrays, columns, strict=True):
-            if mine is None:
+        merged: list[NDArray | None] = []
+        for kept, new in zip(mine, columns, strict=True):
+            if kept is None:
                 merged.append(None)
                 continue
-            whole = np.concatenate([mine, *new])
+            whole = np.concatenate([kept, *new])
             merged.append(whole if keep is None else whole[keep])
-        self._keys = keys if keep is None else keys[keep]
-        self._rows = rows if keep is None else rows[keep]
-        self._arrays = merged
+        if keep is None:
+            return keys, rows, merged
+        return keys[keep], rows[keep], merged
