@@ -19,7 +19,7 @@ from typing import Any
 from typer import BadParameter
 from typer.core import TyperCommand, TyperGroup
 
-_INTEGER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")
+_INTEGER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
 
 
 def convert(annotation: type, value: Any, *, case_sensitive: bool = True) -> Any:
@@ -90,7 +90,7 @@ def _whole_number(value: Any) -> int:
     text = str(value).strip()
     if not _INTEGER.fullmatch(text):
         raise ValueError("Input should be a valid integer, unable to parse string as an integer")
-    return int(text)
+    return int(text.split(".")[0])
 
 
 def _number(value: Any) -> float:
