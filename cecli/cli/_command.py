@@ -140,6 +140,16 @@ def plain_values(params: Iterable[Any]) -> None:
 
     A parameter that does not look like typer 0.29's (another typer version)
     is left as it is: it converts as that typer does, only more slowly.
+
+    Examples
+    --------
+    >>> import typer
+    >>> from cecli.cli import app
+    >>> command = typer.main.get_command(app).commands["score"]
+    >>> plain_values(command.params)
+    >>> top = next(p for p in command.params if p.name == "top")
+    >>> type(top._runtime_param).__name__, top._runtime_param.coerce("5", top, None)
+    ('PlainValue', 5)
     """
     for param in params:
         described = getattr(param, "type_descriptor", None)

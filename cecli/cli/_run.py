@@ -17,7 +17,7 @@ from cecli._signals import stop_on_signals
 from cecli.errors import CecliError, CecliWarning, ExitStatus
 
 
-def silence_stdout() -> None:
+def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that Python's flush at exit does not fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
@@ -41,7 +41,23 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: object
 
 
 def run(work: Callable[[], int], debug: bool) -> None:
-    """Run a command; map errors to one line on stderr and an exit status."""
+    """Run a command; map errors to one line on stderr and an exit status.
+
+    ``work`` returns the exit status; whatever it raises becomes one too (and a
+    line on stderr): a :class:`~cecli.CecliError` its own, a bug 3, an
+    interruption 128 + the signal's number. It is raised as :class:`typer.Exit`.
+
+    Examples
+    --------
+    >>> from cecli.errors import OptionError
+    >>> def work():
+    ...     raise OptionError("--top must be >= 0; got -1.")
+    >>> try:
+    ...     run(work, debug=False)
+    ... except typer.Exit as done:
+    ...     print("exit status", done.exit_code)
+    exit status 2
+    """
     # the core's warnings (logits that look like probabilities) are one line each, once
     warnings.simplefilter("once", CecliWarning)
     warnings.showwarning = _show_warning
@@ -55,7 +71,7 @@ def run(work: Callable[[], int], debug: bool) -> None:
         raise typer.Exit(int(error.exit_status)) from None
     except BrokenPipeError:
         # the reader of our output (head, less) has gone: not an error of ours
-        silence_stdout()
+        _silence_stdout()
         raise typer.Exit(int(ExitStatus.SUCCESS)) from None
     except KeyboardInterrupt as interrupt:
         signum = getattr(interrupt, "signum", signal.SIGINT)
@@ -78,6 +94,19 @@ def render(report: object, output_format: str) -> int:
     """Write the report to stdout, say which gates failed on stderr; the exit status.
 
     Only the renderer of ``output_format`` is imported: rich for a table, not for JSON.
+
+    Examples
+    --------
+    >>> from cecli import Accumulator
+    >>> from cecli.report import build_report
+    >>> acc = Accumulator("categorical")
+    >>> scores = acc.update([0, 1], [[0.9, 0.1], [0.2, 0.8]])
+    >>> report = build_report(acc.result(), ["cat", "dog"], {"predictions": "p.csv"}, 10, {})
+    >>> render(report, "json")  # doctest: +ELLIPSIS
+    {
+      "cecli_version": ...
+    }
+    0
     """
     from cecli.errors import OutputError, reason_of
 
@@ -89,10 +118,10 @@ def render(report: object, output_format: str) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         # the reader (head, less) has gone; the exit status still tells the gates
-        silence_stdout()
+        _silence_stdout()
     except OSError as error:  # a full disk, a file too large
         with contextlib.suppress(OSError, ValueError):
-            silence_stdout()
+            _silence_stdout()
         reason = reason_of(error)
         raise OutputError(f"the report cannot be written to standard output: {reason}.") from None
     for gate in report.gates:  # type: ignore[attr-defined]
