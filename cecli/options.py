@@ -6,7 +6,7 @@ instead, from :data:`FLAGS`, so that the same check serves both. Errors the
 parser finds (an unknown command or option, a value of the wrong type) become
 one line that names what was typed and what was probably meant.
 
-This module imports no NumPy, so ``cecli --help`` stays fast.
+This module imports neither NumPy nor typer, so ``cecli --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Callable, Sequence
-
-from typer.core import TyperCommand
 
 from cecli.errors import CecliError, OptionError
 
@@ -108,17 +106,6 @@ def parse_eps(text: str) -> float | str:
         return float(text)
     except ValueError:
         return text
-
-
-class Command(TyperCommand):
-    """A command whose usage line reads ``PREDICTIONS [LABELS]``, as a synopsis does.
-
-    (typer 0.29 writes a required argument as ``{PREDICTIONS}``.)
-    """
-
-    def collect_usage_pieces(self, ctx: object) -> list[str]:
-        pieces = super().collect_usage_pieces(ctx)  # type: ignore[arg-type]
-        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 
 def usage_line(error: Exception, args: Sequence[str], commands: Sequence[str]) -> str:

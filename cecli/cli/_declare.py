@@ -1,0 +1,222 @@
+"""What ``score`` and ``compare`` share: their choices, their options, each declared once.
+
+It also turns the parsed options into the library's option objects. Nothing
+here imports NumPy: ``--help`` and ``--version`` read this module.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cecli.errors import OptionError
+from cecli.options import parse_eps
+
+if TYPE_CHECKING:
+    from cecli.folds import ScoreOptions
+    from cecli.inputs import InputOptions
+
+
+class Kind(str, Enum):
+    auto = "auto"
+    binary = "binary"
+    categorical = "categorical"
+    multilabel = "multilabel"
+
+
+class InputFormat(str, Enum):
+    csv = "csv"
+    tsv = "tsv"
+    npy = "npy"
+    npz = "npz"
+    parquet = "parquet"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class Base(str, Enum):
+    e = "e"
+    two = "2"
+    ten = "10"
+
+
+class CiMethod(str, Enum):
+    bca = "bca"
+    percentile = "percentile"
+
+
+PREDICTIONS_HELP = (
+    "Predictions: .csv or .tsv (also .gz, .bz2, .zst), .npy, .npz, .parquet, or - for stdin."
+)
+
+KindOption = Annotated[
+    Kind,
+    typer.Option(
+        case_sensitive=False, help="auto: one prediction column is binary, several categorical."
+    ),
+]
+LogitsOption = Annotated[
+    bool, typer.Option("--logits", help="The predictions are raw scores (logits).")
+]
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")
+]
+ThresholdOption = Annotated[
+    float, typer.Option(help="Flag wrong predictions with at least this confidence, in (0, 1].")
+]
+TopOption = Annotated[int, typer.Option(help="Rows to list as flagged and as worst; 0 lists all.")]
+BaseOption = Annotated[
+    Base, typer.Option(case_sensitive=False, help="Log base: e (nats), 2 (bits), 10 (bans).")
+]
+ClassWeightsOption = Annotated[
+    str | None, typer.Option(help="balanced, or 0.5,2,1 (column order), or cat=2,dog=1.")
+]
+WeightColOption = Annotated[str | None, typer.Option(help="Column of per-sample weights.")]
+SmoothingOption = Annotated[float, typer.Option(help="Label smoothing alpha in [0, 1].")]
+FocalOption = Annotated[float, typer.Option(help="Focal loss gamma >= 0 (0: plain cross-entropy).")]
+EpsOption = Annotated[
+    str, typer.Option(help="Clip probabilities to [eps, 1-eps], eps in (0, 0.5); auto: the type's.")
+]
+InputFormatOption = Annotated[
+    InputFormat | None,
+    typer.Option(
+        case_sensitive=False, help="Read the inputs as this format, whatever their extension."
+    ),
+]
+HeaderOption = Annotated[
+    bool | None,
+    typer.Option("--header/--no-header", help="CSV/TSV: the first line is (not) a header."),
+]
+PredColsOption = Annotated[
+    str | None, typer.Option(help="Prediction columns: a comma list or a glob (prob_*).")
+]
+LabelColOption = Annotated[str | None, typer.Option(help="The label column.")]
+PredKeyOption = Annotated[str | None, typer.Option(help="NPZ: the predictions' array.")]
+LabelKeyOption = Annotated[str | None, typer.Option(help="NPZ: the labels' array.")]
+PositiveOption = Annotated[
+    str | None, typer.Option(help="Binary labels given as text: the positive class.")
+]
+ChunkSizeOption = Annotated[str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+PlotOption = Annotated[
+    str | None,
+    typer.Option(help="Also draw the report's pictures to this .png, .svg or .pdf (matplotlib)."),
+]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``--chunk-size``: ``64M``, ``512K``, ``1G`` or a number of bytes.
+
+    Examples
+    --------
+    >>> parse_size("64M"), parse_size("512k"), parse_size("1.5KiB"), parse_size("100")
+    (67108864, 524288, 1536, 100)
+    >>> parse_size("lots")
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: --chunk-size must be a size such as 64M, 512K or 1G; got 'lots'.
+    """
+    match = _SIZE.match(text)
+    if not match:
+        raise OptionError(f"--chunk-size must be a size such as 64M, 512K or 1G; got {text!r}.")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    size = int(number * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit])
+    if size < 1:
+        raise OptionError(f"--chunk-size must be at least 1 byte; got {text!r}.")
+    return size
+
+
+def input_options(
+    kind: Kind,
+    from_logits: bool,
+    input_format: InputFormat | None,
+    header: bool | None,
+    pred_cols: str | None,
+    label_col: str | None,
+    id_col: str | None,
+    weight_col: str | None,
+    pred_key: str | None,
+    label_key: str | None,
+    positive: str | None,
+    chunk_size: str,
+) -> InputOptions:
+    """The input layer's options, from the options ``score`` and ``compare`` share.
+
+    Examples
+    --------
+    >>> options = input_options(
+    ...     Kind.auto, False, InputFormat.csv, None, None, "y", None, None, None, None, None, "1M"
+    ... )
+    >>> options.input_format, options.label_col, options.chunk_bytes
+    ('csv', 'y', 1048576)
+    """
+    from cecli.inputs import InputOptions
+
+    return InputOptions(
+        kind=kind.value,
+        from_logits=from_logits,
+        input_format=None if input_format is None else input_format.value,
+        header=header,
+        pred_cols=pred_cols,
+        label_col=label_col,
+        id_col=id_col,
+        weight_col=weight_col,
+        pred_key=pred_key,
+        label_key=label_key,
+        positive=positive,
+        chunk_bytes=parse_size(chunk_size),
+    )
+
+
+def score_options(
+    eps: str,
+    label_smoothing: float,
+    focal_gamma: float,
+    threshold: float,
+    base: Base,
+    top: int,
+) -> ScoreOptions:
+    """The core's options (class weights still to come: they need the classes).
+
+    Examples
+    --------
+    >>> options = score_options("auto", 0.1, 0.0, 0.9, Base.two, 0)
+    >>> options.base, options.keep, options.label_smoothing
+    ('2', None, 0.1)
+    """
+    from cecli.folds import ScoreOptions
+
+    return ScoreOptions(
+        class_weights=None,
+        eps=parse_eps(eps),
+        label_smoothing=label_smoothing,
+        focal_gamma=focal_gamma,
+        threshold=threshold,
+        base=base.value,
+        keep=None if top == 0 else top,
+    )
+
+
+def plot_path(plot: str | None) -> object:
+    """The checked ``--plot`` path (before any work is done), or None.
+
+    Examples
+    --------
+    >>> plot_path(None) is None
+    True
+    """
+    if plot is None:
+        return None
+    from cecli.render.plot import check_plot_path
+
+    return check_plot_path(plot)

@@ -1,0 +1,203 @@
+"""``cecli compare``: two models on the same rows, with a paired bootstrap interval."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cecli.cli._declare import (
+    Base,
+    BaseOption,
+    ChunkSizeOption,
+    CiMethod,
+    ClassWeightsOption,
+    DebugOption,
+    EpsOption,
+    FocalOption,
+    FormatOption,
+    HeaderOption,
+    InputFormatOption,
+    Kind,
+    KindOption,
+    LabelColOption,
+    LabelKeyOption,
+    OutputFormat,
+    PlotOption,
+    PositiveOption,
+    PredColsOption,
+    PredKeyOption,
+    SmoothingOption,
+    ThresholdOption,
+    WeightColOption,
+    input_options,
+    plot_path,
+    score_options,
+)
+from cecli.cli._run import render, run
+from cecli.errors import OptionError
+from cecli.options import check_count, naming_flags
+
+if TYPE_CHECKING:
+    from cecli.inputs import InputOptions
+
+
+def compare(
+    baseline: Annotated[
+        str, typer.Argument(metavar="BASELINE", help="The reference model's predictions.")
+    ],
+    candidate: Annotated[
+        str, typer.Argument(metavar="CANDIDATE", help="The new model's predictions, same rows.")
+    ],
+    labels: Annotated[
+        str | None,
+        typer.Argument(metavar="LABELS", help="True labels, if not a column of each file."),
+    ] = None,
+    kind: KindOption = Kind.auto,
+    logits: Annotated[
+        bool, typer.Option("--logits", help="Both files hold raw scores (logits).")
+    ] = False,
+    baseline_logits: Annotated[
+        bool, typer.Option("--baseline-logits", help="BASELINE holds logits (CANDIDATE not).")
+    ] = False,
+    candidate_logits: Annotated[
+        bool, typer.Option("--candidate-logits", help="CANDIDATE holds logits (BASELINE not).")
+    ] = False,
+    output_format: FormatOption = OutputFormat.table,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Paired bootstrap resamples, 1 to 10,000,000.")
+    ] = 2000,
+    confidence: Annotated[
+        float, typer.Option(help="Confidence level of the interval, in (0, 1).")
+    ] = 0.95,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the bootstrap (>= 0): the same seed, the same interval.")
+    ] = 0,
+    ci_method: Annotated[
+        CiMethod,
+        typer.Option(
+            case_sensitive=False,
+            help="bca: bias-corrected and accelerated; percentile: plain percentiles.",
+        ),
+    ] = CiMethod.bca,
+    fail_if_worse: Annotated[
+        bool,
+        typer.Option(
+            "--fail-if-worse",
+            help="Gate: fail (exit 1) if the candidate's loss is significantly higher.",
+        ),
+    ] = False,
+    max_increase: Annotated[
+        float | None,
+        typer.Option(help="Gate: fail if the interval's upper end is above this increase."),
+    ] = None,
+    threshold: ThresholdOption = 0.9,
+    top: Annotated[int, typer.Option(help="Regressions and fixed rows to list; 0 lists all.")] = 10,
+    base: BaseOption = Base.e,
+    class_weights: ClassWeightsOption = None,
+    weight_col: WeightColOption = None,
+    label_smoothing: SmoothingOption = 0.0,
+    focal_gamma: FocalOption = 0.0,
+    eps: EpsOption = "auto",
+    input_format: InputFormatOption = None,
+    header: HeaderOption = None,
+    pred_cols: PredColsOption = None,
+    label_col: LabelColOption = None,
+    id_col: Annotated[
+        str | None,
+        typer.Option(help="Join the two files' rows on this column instead of their order."),
+    ] = None,
+    pred_key: PredKeyOption = None,
+    label_key: LabelKeyOption = None,
+    positive: PositiveOption = None,
+    chunk_size: ChunkSizeOption = "64M",
+    plot: PlotOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Compare CANDIDATE with BASELINE on the same rows: better, worse, or no difference."""
+
+    @naming_flags
+    def work() -> int:
+        from cecli.bootstrap import check_bootstrap_options
+        from cecli.inputs import Inputs
+        from cecli.labels import parse_class_weights
+        from cecli.pairing import CompareOptions, compare_inputs
+        from cecli.readers import STDIN
+        from cecli.render.progress import stderr_progress
+        from cecli.report import CompareReport, check_compare_gates, check_max_increase
+
+        if labels == STDIN:
+            raise OptionError(
+                "LABELS cannot be standard input (-) for compare: it is read once for each "
+                "model. Give it as a file."
+            )
+        if baseline == STDIN and candidate == STDIN:
+            raise OptionError(
+                "Only one of BASELINE and CANDIDATE can be standard input (-); give the other "
+                "as a file."
+            )
+        # every option is checked before a file is read
+        check_count("--top", top, 0)
+        core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
+        check_bootstrap_options(bootstrap, confidence, ci_method.value, seed)
+        check_max_increase(max_increase)
+        picture = plot_path(plot)
+
+        def options(from_logits: bool) -> InputOptions:
+            return input_options(
+                kind,
+                from_logits,
+                input_format,
+                header,
+                pred_cols,
+                label_col,
+                id_col,
+                weight_col,
+                pred_key,
+                label_key,
+                positive,
+                chunk_size,
+            )
+
+        with (
+            Inputs(baseline, labels, options(logits or baseline_logits)) as base_inputs,
+            Inputs(candidate, labels, options(logits or candidate_logits)) as cand_inputs,
+        ):
+            weights = None
+            if class_weights is not None:
+                weights = parse_class_weights(class_weights, base_inputs.classes)
+            compared = compare_inputs(
+                base_inputs,
+                cand_inputs,
+                replace(core_options, class_weights=weights),
+                CompareOptions(bootstrap, confidence, seed, ci_method.value),
+                join_on_ids=id_col is not None,
+                shared_labels=labels is not None,
+                progress=stderr_progress,
+            )
+            files = {
+                "baseline": base_inputs.pred_source.display,
+                "candidate": cand_inputs.pred_source.display,
+                "labels": None if labels is None else base_inputs.describe()["labels"],
+            }
+            classes = base_inputs.classes
+        report = CompareReport(
+            compared.baseline,
+            compared.candidate,
+            compared.comparison,
+            classes,
+            files,
+            top,
+            compared.ids,
+            check_compare_gates(
+                compared.comparison, fail_if_worse=fail_if_worse, max_increase=max_increase
+            ),
+        )
+        if picture is not None:
+            from cecli.render.plot import write_compare_plot
+
+            write_compare_plot(picture, report)
+        return render(report, output_format.value)
+
+    run(work, debug)

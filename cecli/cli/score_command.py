@@ -1,0 +1,211 @@
+"""``cecli score``: one model's loss, accuracy and confidently wrong rows.
+
+The modules a run needs are imported when it needs them: calibration for
+``--calibration`` or ``--plot``, the per-sample writer for ``--per-sample``,
+matplotlib for ``--plot``, rich only for a table (see :func:`cecli.cli._run.render`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+
+from cecli.cli._declare import (
+    PREDICTIONS_HELP,
+    Base,
+    BaseOption,
+    ChunkSizeOption,
+    ClassWeightsOption,
+    DebugOption,
+    EpsOption,
+    FocalOption,
+    FormatOption,
+    HeaderOption,
+    InputFormatOption,
+    Kind,
+    KindOption,
+    LabelColOption,
+    LabelKeyOption,
+    LogitsOption,
+    OutputFormat,
+    PlotOption,
+    PositiveOption,
+    PredColsOption,
+    PredKeyOption,
+    SmoothingOption,
+    ThresholdOption,
+    TopOption,
+    WeightColOption,
+    input_options,
+    plot_path,
+    score_options,
+)
+from cecli.cli._run import render, run
+from cecli.errors import OptionError
+from cecli.options import check_count, naming_flags
+
+
+def score(
+    predictions: Annotated[str, typer.Argument(metavar="PREDICTIONS", help=PREDICTIONS_HELP)],
+    labels: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="LABELS", help="True labels, if not a column of PREDICTIONS (or in its .npz)."
+        ),
+    ] = None,
+    kind: KindOption = Kind.auto,
+    logits: LogitsOption = False,
+    output_format: FormatOption = OutputFormat.table,
+    threshold: ThresholdOption = 0.9,
+    top: TopOption = 10,
+    base: BaseOption = Base.e,
+    class_weights: ClassWeightsOption = None,
+    weight_col: WeightColOption = None,
+    label_smoothing: SmoothingOption = 0.0,
+    focal_gamma: FocalOption = 0.0,
+    eps: EpsOption = "auto",
+    input_format: InputFormatOption = None,
+    header: HeaderOption = None,
+    pred_cols: PredColsOption = None,
+    label_col: LabelColOption = None,
+    id_col: Annotated[str | None, typer.Option(help="Column of row ids for reports.")] = None,
+    pred_key: PredKeyOption = None,
+    label_key: LabelKeyOption = None,
+    positive: PositiveOption = None,
+    chunk_size: ChunkSizeOption = "64M",
+    per_sample: Annotated[
+        str | None,
+        typer.Option(help="Also write one row per input row to this .csv, .parquet or .npy."),
+    ] = None,
+    fail_above: Annotated[
+        float | None, typer.Option(help="Gate: fail (exit 1) if the mean loss is above this.")
+    ] = None,
+    max_flagged: Annotated[
+        int | None, typer.Option(help="Gate: fail if more rows than this are flagged.")
+    ] = None,
+    min_accuracy: Annotated[
+        float | None, typer.Option(help="Gate: fail if the accuracy is below this (0 to 1).")
+    ] = None,
+    calibration: Annotated[
+        bool,
+        typer.Option(
+            "--calibration",
+            help="Also report calibration: ECE, Brier, a reliability table, the temperature.",
+        ),
+    ] = False,
+    bins: Annotated[
+        int | None,
+        typer.Option(help="Equal-width confidence bins for calibration, 1 to 1000.  [default: 15]"),
+    ] = None,
+    adaptive: Annotated[
+        bool,
+        typer.Option(
+            "--adaptive", help="Show equal-mass bins (adaptive ECE's) in the reliability table."
+        ),
+    ] = False,
+    plot: PlotOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
+
+    @naming_flags
+    def work() -> int:
+        from cecli.inputs import Inputs
+        from cecli.pipeline import score_inputs
+        from cecli.render.progress import stderr_progress
+        from cecli.report import build_report, check_gate_limits, check_gates
+
+        # every option is checked before a file is read
+        check_count("--top", top, 0)
+        if bins is not None:
+            check_count("--bins", bins, 1, 1000)
+        core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
+        check_gate_limits(fail_above=fail_above, max_flagged=max_flagged, min_accuracy=min_accuracy)
+        picture = plot_path(plot)
+        calibration_bins = None
+        if calibration or picture:
+            from cecli.calibration import DEFAULT_BINS
+
+            calibration_bins = bins or DEFAULT_BINS
+        else:
+            given = "--bins" if bins is not None else "--adaptive" if adaptive else None
+            if given:
+                raise OptionError(f"{given} applies to --calibration (or --plot); add one of them.")
+        options = input_options(
+            kind,
+            logits,
+            input_format,
+            header,
+            pred_cols,
+            label_col,
+            id_col,
+            weight_col,
+            pred_key,
+            label_key,
+            positive,
+            chunk_size,
+        )
+        with Inputs(predictions, labels, options) as inputs:
+            weights = None
+            if class_weights is not None:
+                from cecli.labels import parse_class_weights
+
+                weights = parse_class_weights(class_weights, inputs.classes)
+            writer = None
+            if per_sample is not None:
+                from cecli.render.per_sample import PerSampleWriter
+
+                writer = PerSampleWriter(
+                    per_sample,
+                    inputs=[predictions] + ([labels] if labels else []),
+                    classes=inputs.classes,
+                    kind=inputs.kind,
+                    weighted=weight_col is not None or class_weights is not None,
+                )
+            try:
+                scored = score_inputs(
+                    inputs,
+                    replace(
+                        core_options,
+                        class_weights=weights,
+                        calibration_bins=calibration_bins,
+                        temperature=calibration,
+                        fine_histogram=picture is not None,
+                    ),
+                    on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
+                    progress=stderr_progress(inputs),
+                )
+                if writer is not None:
+                    writer.commit()
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
+            gates = check_gates(
+                scored.summary,
+                fail_above=fail_above,
+                max_flagged=max_flagged,
+                min_accuracy=min_accuracy,
+            )
+            report = build_report(
+                scored.summary,
+                inputs.classes,
+                inputs.describe(),
+                top,
+                scored.ids,
+                gates,
+                scored.histogram,
+                scored.histogram_edges,
+                scored.calibration if calibration else None,
+                scored.temperature,
+                "adaptive" if adaptive else "uniform",
+            )
+        if picture is not None:
+            from cecli.render.plot import write_score_plot
+
+            write_score_plot(picture, report, scored, adaptive=adaptive)
+        return render(report, output_format.value)
+
+    run(work, debug)
