@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from cecli.errors import CecliError, CecliWarning, LabelError, OptionError, WeightError, in_file
 from cecli.folds import (
     FINE_EDGES_NATS,
+    TEMPERATURE_SAMPLE_ROWS,
     TEMPERATURE_SAMPLE_VALUES,
     TEMPERATURE_SEED,
     Scored,
@@ -31,6 +32,7 @@ from cecli.view import ChunkView
 
 __all__ = [
     "FINE_EDGES_NATS",
+    "TEMPERATURE_SAMPLE_ROWS",
     "TEMPERATURE_SAMPLE_VALUES",
     "TEMPERATURE_SEED",
     "ScoreOptions",

@@ -424,6 +424,13 @@ def test_many_values_fit_the_temperature_on_a_sample(probs_case, monkeypatch):
     assert "fitted on all" not in table.stdout
 
 
+def test_many_rows_fit_the_temperature_on_a_sample_of_rows(probs_case, monkeypatch):
+    monkeypatch.setattr("cecli.folds.TEMPERATURE_SAMPLE_ROWS", 250)
+    n = len(probs_case.probs)
+    c = score_json(probs_case.preds, probs_case.labels, "--calibration")["calibration"]
+    assert c["temperature_rows"] == 250 < n
+
+
 def test_standard_input_gives_the_temperature_that_the_file_gives(sharpened, monkeypatch):
     # with a sample, so that the answer depends on which rows were kept; the file
     # (1.9 MB) is read in many chunks of 64 KB, standard input in larger ones
