@@ -47,8 +47,12 @@ Conventions, in one place:
 * **Units.** Entropies, KL divergence and losses are in the unit of ``base``
   (nats, bits or bans), as everywhere in cecli; the Brier score and the
   calibration errors are probabilities and have no unit.
-* **Precision.** Per-row values are computed in float64 whatever the input's
-  type (float32 logits included), and summed in float64.
+* **Precision.** Per-row values are computed in the predictions' own float
+  type, as the losses are (float32 stays float32: its ``exp`` is several
+  times faster, and the values are no more precise than the input), without
+  cancellation (the Brier score is ``sum_{j != y} p_j^2 + (1 - p_y)^2``, the
+  entropy ``log S - sum_j p_j d_j``), and always summed in float64. The
+  temperature fit's final evaluations are in float64.
 
 The package's files: ``_facts`` (what one chunk contributes), ``_bins`` (bin
 edges and per-bin sums), ``_accumulator`` (the mergeable sums and their

@@ -26,8 +26,12 @@ _TINY = float(np.finfo(np.float64).tiny)
 
 
 def _safe_log(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``log(max(x, tiny))``: finite everywhere, so that ``x * _safe_log(x)`` is ``0`` at 0."""
-    return np.log(np.maximum(x, _TINY))
+    """``log(max(x, tiny))``: finite everywhere, so that ``x * _safe_log(x)`` is ``0`` at 0.
+
+    ``tiny`` is the smallest normal number of ``x``'s float type.
+    """
+    tiny = _TINY if x.dtype == np.float64 else float(np.finfo(x.dtype).tiny)
+    return np.log(np.maximum(x, tiny))
 
 
 def _check_bins(n_bins: int) -> int:

@@ -35,14 +35,16 @@ class _Facts:
     soft: bool
 
 
-def _class_major(preds: NDArray, lo: int, hi: int) -> NDArray[np.float64]:
-    """Rows ``lo:hi`` as a ``K x B`` float64 array: classes on the outer axis.
+def _class_major(
+    preds: NDArray, lo: int, hi: int, dtype: np.dtype | type = np.float64
+) -> NDArray[np.float64]:
+    """Rows ``lo:hi`` as a ``K x B`` array (float64 by default): classes on the outer axis.
 
     Every sum or maximum over classes then runs along the outer axis, which
     NumPy vectorises across the ``B`` rows (the layout of :mod:`cecli._kernels`;
     a reduction along a short inner axis is several times slower).
     """
-    return np.array(preds[lo:hi].T, dtype=np.float64, order="C")
+    return np.array(preds[lo:hi].T, dtype=dtype, order="C")
 
 
 def _top1(
@@ -96,34 +98,35 @@ def _categorical_terms(
     checked view), the predictions are known to be valid and are not checked again."""
     n, k = preds.shape
     checked = predicted_all is not None
+    # per-row terms in the predictions' own float type, as the loss's, summed in float64
+    dtype = _kernels.work_dtype(preds.dtype)
     out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name != "soft"}
 
     def work(lo: int, hi: int) -> bool:
-        p = _class_major(preds, lo, hi)
+        p = _class_major(preds, lo, hi, dtype)
         t = None if targets is None else _class_major(targets, lo, hi)
+        b = hi - lo
+        y = labels[lo:hi]
+        at_y = y * b + np.arange(b)  # flat positions of the true classes in the K x b block
         if from_logits:
             top = p.max(axis=0)
             if not (checked or np.isfinite(top).all()):
                 return False
             d = np.subtract(p, top, out=p)  # z - max(z) <= 0, -inf for a masked class
             predicted = predicted_all[lo:hi] if checked else _top1(d, 0.0, preds, lo)
-            masked = np.isneginf(d)
-            if masked.any():
-                if (
-                    not checked
-                    and (masked & (t > 0) if t is not None else _take(masked, labels[lo:hi])).any()
-                ):
+            if d.min() < _MASKED_GAP:
+                masked = np.isneginf(d)
+                if not checked and (masked & (t > 0) if t is not None else _take(masked, y)).any():
                     return False
                 # exp(-1e30) is 0 as exp(-inf) is, and 0 * -1e30 is 0 where 0 * -inf is NaN
-                d[masked] = _MASKED_GAP
+                np.maximum(d, _MASKED_GAP, out=d)
             p = np.exp(d)
-            total = p.sum(axis=0)
-            p /= total
+            total = p.sum(axis=0, dtype=np.float64)
+            p /= total.astype(dtype, copy=False)
             log_total = np.log(total)
             confidence = 1.0 / total  # exp(0) / total: the top class's probability
             # H(p) = log S - sum_j p_j d_j, with S = sum_j exp(d_j): no log of a tiny p
-            entropy = log_total - (p * d).sum(axis=0)
-            log_p = np.subtract(d, log_total, out=d)
+            entropy = log_total - np.einsum("ij,ij->j", p, d, dtype=np.float64)
         else:
             if not checked and not (
                 p.min() >= 0.0 and (np.abs(p.sum(axis=0) - 1) <= ROW_SUM_TOLERANCE).all()
@@ -131,34 +134,30 @@ def _categorical_terms(
                 return False
             confidence = p.max(axis=0)
             predicted = predicted_all[lo:hi] if checked else _top1(p, confidence, preds, lo)
-            entropy = -(p * _safe_log(p)).sum(axis=0)
-            log_p = None  # formed below only where it is needed
+            entropy = -np.einsum("ij,ij->j", p, _safe_log(p), dtype=np.float64)
+            d = None
         out["confidence"][lo:hi] = confidence
         out["entropy"][lo:hi] = entropy
         if t is None:
-            y = labels[lo:hi]
             out["credit"][lo:hi] = predicted == y
             out["target_entropy"][lo:hi] = 0.0
-            if log_p is None:  # probabilities: clipped as the loss clips them
-                p_true = np.clip(_take(p, y), eps_value, 1.0 - eps_value)
-                out["kl"][lo:hi] = -np.log(p_true)
+            p_y = p.reshape(-1).take(at_y).astype(np.float64)
+            if d is None:  # probabilities: clipped as the loss clips them
+                out["kl"][lo:hi] = -np.log(np.clip(p_y, eps_value, 1.0 - eps_value))
             else:
-                out["kl"][lo:hi] = -_take(log_p, y)
-            # Brier: sum_j (p_j - [j = y])^2, formed without cancelling 1 against p_y
-            b = p.shape[1]
-            p.reshape(-1)[y * b + np.arange(b)] -= 1.0
-            residual = p
+                out["kl"][lo:hi] = log_total - d.reshape(-1).take(at_y)
+            # Brier: sum_{j != y} p_j^2 + (1 - p_y)^2, without cancelling 1 against p_y
+            square_sum = np.einsum("ij,ij->j", p, p, dtype=np.float64)
+            out["brier"][lo:hi] = (square_sum - p_y * p_y) + np.square(1.0 - p_y)
         else:
             out["credit"][lo:hi] = _take(t, predicted)
-            if log_p is None:
-                log_p = np.log(np.clip(p, eps_value, 1.0 - eps_value))
+            log_p = np.log(np.clip(p, eps_value, 1.0 - eps_value)) if d is None else d - log_total
             log_t = _safe_log(t)
             out["target_entropy"][lo:hi] = -(t * log_t).sum(axis=0)
             # KL(t || p) = sum_j t_j (log t_j - log p_j); a zero t_j adds nothing
             out["kl"][lo:hi] = (t * (log_t - log_p)).sum(axis=0)
-            residual = np.subtract(p, t, out=p)
-        np.square(residual, out=residual)
-        out["brier"][lo:hi] = residual.sum(axis=0)
+            residual = np.subtract(p, t)
+            out["brier"][lo:hi] = np.einsum("ij,ij->j", residual, residual)
         return True
 
     if not all(_kernels.map_blocks(n, 8 * k * 4, work)):
