@@ -155,7 +155,7 @@ class CalibrationAccumulator:
             raise OptionError("Cannot add a view clipped with another eps.", option="eps")
         columns = view.preds.shape[1] if view.preds.ndim == 2 else 1
         self._check_columns(columns)
-        self._absorb(facts_of_view(view), view.weights, view.first_row, columns)
+        self._absorb(facts_of_view(view, self._edges), view.weights, view.first_row, columns)
 
     def _check_columns(self, columns: int) -> None:
         if self.n_columns is not None and columns != self.n_columns:
@@ -180,14 +180,18 @@ class CalibrationAccumulator:
             per_value = len(facts.confidence) // n
             value_weight = weight if per_value == 1 else np.repeat(weight, per_value)
         bins = _BinSums.of(
-            _bin_index(facts.confidence, self._edges),
+            _bin_index(facts.confidence, self._edges) if facts.bins is None else facts.bins,
             facts.confidence,
             facts.credit,
             value_weight,
             self.n_bins,
         )
         fine = _BinSums.of(
-            _fine_index(facts.confidence), facts.confidence, facts.credit, value_weight, FINE_BINS
+            _fine_index(facts.confidence) if facts.fine is None else facts.fine,
+            facts.confidence,
+            facts.credit,
+            value_weight,
+            FINE_BINS,
         )
         # all checks passed: only now does the state change
         self.n_columns = columns

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from cecli import _kernels, _validate
 from cecli._validate import ROW_SUM_TOLERANCE
-from cecli.calibration._bins import _safe_log
+from cecli.calibration._bins import _bin_index, _fine_index, _safe_log
 from cecli.errors import OptionError, ShapeError
 from cecli.losses import KINDS
 from cecli.losses._common import _class_index_targets, _softplus
@@ -20,6 +20,10 @@ from cecli.view import ChunkView
 #: ``exp(beta * d)`` is still exactly 0 for every ``beta >= 1e-27``, ``d * 0`` is 0
 #: where ``-inf * 0`` would be NaN, and the value is finite in float32 too.
 _MASKED_GAP = -1e30
+
+
+#: The fields of :class:`_Facts` that are not one value per row.
+_NOT_PER_ROW = ("soft", "bins", "fine")
 
 
 @dataclass
@@ -33,6 +37,9 @@ class _Facts:
     target_entropy: NDArray[np.float64]
     kl: NDArray[np.float64]
     soft: bool
+    #: The equal-width and the fine bin of each value, when the chunk's threads found them.
+    bins: NDArray[np.intp] | None = None
+    fine: NDArray[np.intp] | None = None
 
 
 def _class_major(
@@ -93,6 +100,7 @@ def _categorical_terms(
     eps_value: float,
     row_offset: int,
     predicted_all: NDArray[np.intp] | None = None,
+    edges: NDArray[np.float64] | None = None,
 ) -> _Facts:
     """The facts of decoded targets; with ``predicted_all`` (the top-1 classes of a
     checked view), the predictions are known to be valid and are not checked again."""
@@ -100,7 +108,9 @@ def _categorical_terms(
     checked = predicted_all is not None
     # per-row terms in the predictions' own float type, as the loss's, summed in float64
     dtype = _kernels.work_dtype(preds.dtype)
-    out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name != "soft"}
+    out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name not in _NOT_PER_ROW}
+    bins = None if edges is None else np.empty(n, np.intp)
+    fine = None if edges is None else np.empty(n, np.intp)
 
     def work(lo: int, hi: int) -> bool:
         p = _class_major(preds, lo, hi, dtype)
@@ -138,6 +148,9 @@ def _categorical_terms(
             d = None
         out["confidence"][lo:hi] = confidence
         out["entropy"][lo:hi] = entropy
+        if bins is not None and fine is not None:
+            bins[lo:hi] = _bin_index(out["confidence"][lo:hi], edges)
+            fine[lo:hi] = _fine_index(out["confidence"][lo:hi])
         if t is None:
             out["credit"][lo:hi] = predicted == y
             out["target_entropy"][lo:hi] = 0.0
@@ -164,7 +177,7 @@ def _categorical_terms(
         if not from_logits:
             _validate.raise_bad_probabilities(preds, row_offset, categorical=True)
         _validate.raise_bad_logits(preds, row_offset, _true_cells(labels, targets, k))
-    return _Facts(**out, soft=targets is not None)
+    return _Facts(**out, soft=targets is not None, bins=bins, fine=fine)
 
 
 def _true_cells(
@@ -282,8 +295,11 @@ def _facts(
     return _bernoulli_facts(y_true, y_pred, from_logits, eps, row_offset, kind == "multilabel")
 
 
-def facts_of_view(view: ChunkView) -> _Facts:
-    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again."""
+def facts_of_view(view: ChunkView, edges: NDArray[np.float64] | None = None) -> _Facts:
+    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again.
+
+    With ``edges`` (categorical), the values' bins are found on the chunk's threads too.
+    """
     if view.kind == "categorical":
         return _categorical_terms(
             view.preds,
@@ -293,6 +309,7 @@ def facts_of_view(view: ChunkView) -> _Facts:
             view.eps,
             view.first_row,
             predicted_all=view.scores.predicted,
+            edges=edges,
         )
     assert view.targets is not None
     return _bernoulli_terms(
