@@ -16,25 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from cecli.errors import CecliError, CecliWarning, LabelError, OptionError, WeightError, in_file
-from cecli.folds import (
-    FINE_EDGES_NATS,
-    TEMPERATURE_SAMPLE_ROWS,
-    TEMPERATURE_SAMPLE_VALUES,
-    TEMPERATURE_SEED,
-    Scored,
-    ScoreOptions,
-    ScoreState,
-)
+from cecli.folds import Scored, ScoreOptions, ScoreState
 from cecli.inputs import Batch, Inputs
 from cecli.losses import SampleScores
 from cecli.render.progress import Progress
 from cecli.view import ChunkView
 
 __all__ = [
-    "FINE_EDGES_NATS",
-    "TEMPERATURE_SAMPLE_ROWS",
-    "TEMPERATURE_SAMPLE_VALUES",
-    "TEMPERATURE_SEED",
     "ScoreOptions",
     "Scored",
     "checked_view",
