@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -109,14 +111,14 @@ class ReservoirSample:
         rows = np.arange(offset, offset + n, dtype=np.int64)
         self.n_seen += n
         self._next_row = max(self._next_row, offset + n)
+        owned = False  # whether ``values`` are copies, or the caller's arrays
         if self._bound < 1.0:
             # only a key below the largest kept one can enter
             pick = np.flatnonzero(keys < self._bound)
             keys, rows = keys[pick], rows[pick]
-            values = [None if v is None else v[pick] for v in values]
-        else:
-            values = [None if v is None else v.copy() for v in values]
-        self._offer(keys, rows, values)
+            values = [None if v is None else v.take(pick, axis=0) for v in values]
+            owned = True
+        self._offer(keys, rows, values, owned)
 
     def merge(self, other: ReservoirSample) -> ReservoirSample:
         """Add another sample of different rows of the same stream (in place); return self."""
@@ -125,7 +127,7 @@ class ReservoirSample:
         keys, rows, arrays = other._compacted()
         if arrays is not None:
             self._check_layout(arrays)
-            self._offer(keys, rows, list(arrays))
+            self._offer(keys, rows, list(arrays), owned=False)
         self.n_seen += other.n_seen
         self._next_row = max(self._next_row, other._next_row)
         return self
@@ -147,12 +149,19 @@ class ReservoirSample:
         return None if first is None else [None if a is None else a.shape[1:] for a in first]
 
     def _offer(
-        self, keys: NDArray[np.float64], rows: NDArray[np.int64], values: list[NDArray | None]
+        self,
+        keys: NDArray[np.float64],
+        rows: NDArray[np.int64],
+        values: list[NDArray | None],
+        owned: bool,
     ) -> None:
         self._pending.append((keys, rows, values))
         self._n_pending += len(keys)
         if self._n_pending >= self.capacity:
+            # rows that are not copies are taken from the caller's arrays here, at once
             self._compact()
+        elif not owned:
+            self._pending[-1] = (keys, rows, [None if v is None else v.copy() for v in values])
 
     def _compact(self) -> None:
         """Keep only the sample itself: the ``capacity`` smallest keys, in their order."""
@@ -171,22 +180,27 @@ class ReservoirSample:
         mine = self._arrays
         if mine is None:
             mine = [None if v is None else v[:0] for v in self._pending[0][2]]
-        keys = np.concatenate([self._keys, *(p[0] for p in self._pending)])
-        rows = np.concatenate([self._rows, *(p[1] for p in self._pending)])
-        columns = list(zip(*(p[2] for p in self._pending), strict=True))
-        keep = None
+        parts = [(self._keys, self._rows, mine), *self._pending]
+        keys = np.concatenate([p[0] for p in parts])
+        rows = np.concatenate([p[1] for p in parts])
+        picks: list[NDArray[np.intp] | None] = [None] * len(parts)
         if len(keys) > self.capacity:
             kth = np.partition(keys, self.capacity - 1)[self.capacity - 1]
             keep = keys < kth
             # keys are 53-bit uniforms, so ties are all but impossible: keep the first
             keep[np.flatnonzero(keys == kth)[: self.capacity - int(keep.sum())]] = True
+            keys, rows = keys[keep], rows[keep]
+            # the kept rows of each part, taken by position: no copy of what is dropped
+            bounds = np.cumsum([0, *(len(p[0]) for p in parts)])
+            picks = [np.flatnonzero(keep[a:b]) for a, b in itertools.pairwise(bounds)]
         merged: list[NDArray | None] = []
-        for kept, new in zip(mine, columns, strict=True):
-            if kept is None:
+        for column in range(len(mine)):
+            if mine[column] is None:
                 merged.append(None)
                 continue
-            whole = np.concatenate([kept, *new])
-            merged.append(whole if keep is None else whole[keep])
-        if keep is None:
-            return keys, rows, merged
-        return keys[keep], rows[keep], merged
+            pieces = [
+                p[2][column] if pick is None else p[2][column].take(pick, axis=0)
+                for p, pick in zip(parts, picks, strict=True)
+            ]
+            merged.append(np.concatenate(pieces))
+        return keys, rows, merged
