@@ -1,165 +1,246 @@
-"""Speed and memory of ``cecli compare``'s paired bootstrap, against the target of issue #5.
+"""Speed and memory of ``cecli compare``'s paired bootstrap, against its peers.
 
 Run by hand (never in the test suite)::
 
-    python benchmarks/bench_compare.py            # 2,000 resamples x 1,000,000 rows
-    python benchmarks/bench_compare.py --rounds 5 --cli
+    python benchmarks/bench_compare.py                  # 2,000 resamples x 1,000,000 rows
+    python benchmarks/bench_compare.py --rounds 5 --cli # and the whole command
+    python benchmarks/bench_compare.py --peer-resamples 2000   # peers at full size (minutes)
 
-The target: 2,000 resamples over 1,000,000 rows in under 10 seconds on the
-project's 2-core machine. Timed, on the same per-row differences (skewed, as
-log-loss differences are):
+Every figure comes from a process of its own, which builds the same data (the
+losses of a baseline and a candidate, skewed as log losses are, and row
+weights), then times one bootstrap with ``time.perf_counter``; its peak memory
+is the process's peak RSS (``getrusage``) less that of a process that only
+builds the data. The statistic is the one ``cecli compare`` reports, the
+weighted mean loss difference ``sum(w * (loss_c - loss_b)) / sum(w)`` (the
+plain mean without weights), resampled by row, both models together:
 
-* ``cecli`` :func:`cecli.bootstrap.paired_bootstrap`, unweighted and weighted
-  (BCa interval; both threads);
-* the same on one thread (``CECLI_NUM_THREADS=1``);
-* a plain NumPy loop, the bootstrap most people write first: per resample,
-  ``rng.integers`` row numbers, a gather and a mean (timed on 200 resamples,
-  scaled to 2,000);
-* ``scipy.stats.bootstrap`` with ``vectorized=True``, percentile method,
-  ``batch=20`` to bound its memory (timed on 200 resamples, scaled; its BCa
-  jackknife needs ``n x n`` memory at this size, so it is not timed).
+* ``cecli``: :func:`cecli.bootstrap.paired_bootstrap` on the differences, BCa
+  and percentile, without and with weights, on all threads and on one
+  (``CECLI_NUM_THREADS=1``);
+* a NumPy loop, the bootstrap most people write first: per resample,
+  ``rng.integers`` row numbers and the (weighted) mean of the rows drawn;
+* ``scipy.stats.bootstrap(paired=True, vectorized=True)`` on the two losses
+  (and the weights), percentile (``batch=20`` bounds its memory) and BCa.
 
-It also prints the peak memory the bootstrap allocates (tracemalloc sees
-NumPy's allocations). With ``--cli`` it times the whole command on two
-1,000,000 x 10 probability files in .npy (reading, scoring both, bootstrap).
+The peers cost the same for every resample, so they run ``--peer-resamples``
+(200 by default) and their time is scaled to the full count (their memory is
+not). SciPy's BCa jackknife evaluates the statistic on ``n`` leave-one-out
+samples of ``n - 1`` rows each, ``n**2`` work: at a million rows that is
+hours, so it and cecli's BCa are also timed at ``--bca-rows`` (20,000) rows,
+with the full resample count. Ratios are to cecli's BCa (all threads, the
+default of ``cecli compare``) on the same data in the same run.
+
+With ``--cli`` it also times the whole command, ``cecli compare`` against
+``cecli score`` on the same two 1,000,000 x 10 probability files in .npy
+(runs alternated; wall time and peak RSS of each process).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
-
-from cecli import _kernels
-from cecli.bootstrap import paired_bootstrap
 
 N_ROWS = 1_000_000
 N_RESAMPLES = 2000
 
 
-def differences(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Skewed per-row differences of log losses, and row weights."""
+def losses(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row log losses of a baseline and a slightly better candidate, and row weights."""
     rng = np.random.default_rng(seed)
     p_base = rng.beta(8, 2, n)
     p_cand = np.clip(p_base + rng.normal(0.01, 0.05, n), 1e-6, 1 - 1e-6)
-    diff = -np.log(p_cand) + np.log(p_base)
-    return diff, rng.uniform(0.5, 2.0, n)
+    return -np.log(p_base), -np.log(p_cand), rng.uniform(0.5, 2.0, n)
 
 
-def timed(work, rounds: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def weighted_mean_difference(loss_b, loss_c, w, axis=-1):
+    """The statistic, as cecli computes it, for SciPy (vectorised along ``axis``)."""
+    return np.sum(w * (loss_c - loss_b), axis=axis) / np.sum(w, axis=axis)
 
 
-def naive(diff: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+def mean_difference(loss_b, loss_c, axis=-1):
+    return np.mean(loss_c - loss_b, axis=axis)
+
+
+def numpy_loop(diff: np.ndarray, w: np.ndarray | None, n_resamples: int, seed: int) -> tuple:
     rng = np.random.default_rng(seed)
     n = len(diff)
-    return np.array([diff[rng.integers(0, n, n)].mean() for _ in range(n_resamples)])
+    means = np.empty(n_resamples)
+    for i in range(n_resamples):
+        rows = rng.integers(0, n, n)
+        means[i] = np.mean(diff[rows]) if w is None else np.average(diff[rows], weights=w[rows])
+    return tuple(np.quantile(means, [0.025, 0.975]))
 
 
-def scipy_percentile(diff: np.ndarray, n_resamples: int, seed: int) -> object:
+def scipy_bootstrap(data: tuple, weighted: bool, method: str, n_resamples: int, seed: int):
     from scipy import stats
 
-    return stats.bootstrap(
-        (diff,),
-        np.mean,
-        n_resamples=n_resamples,
+    result = stats.bootstrap(
+        data,
+        weighted_mean_difference if weighted else mean_difference,
+        paired=True,
         vectorized=True,
-        method="percentile",
+        n_resamples=n_resamples,
+        method=method,
         batch=20,
-        random_state=np.random.default_rng(seed),
+        rng=np.random.default_rng(seed),
     )
+    return result.confidence_interval.low, result.confidence_interval.high
 
 
-def peak_mib(work) -> float:
-    tracemalloc.start()
-    work()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
+def work(name: str, rows: int, n_resamples: int) -> dict:
+    """Run one measurement in this process; the dict printed as JSON for the parent."""
+    loss_b, loss_c, w = losses(rows)
+    diff = loss_c - loss_b
+    weighted = name.endswith("weighted")
+    weights = w if weighted else None
+    data = (loss_b, loss_c, w) if weighted else (loss_b, loss_c)
+    # imports are not the bootstrap's cost: done before the clock starts
+    from cecli.bootstrap import paired_bootstrap
+
+    if name.startswith("scipy"):
+        import scipy.stats  # noqa: F401
+    start_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    if name.startswith("cecli"):
+        method = "percentile" if "percentile" in name else "bca"
+        r = paired_bootstrap(diff, weights, n_resamples=n_resamples, seed=0, method=method)
+        interval = (r.ci_low, r.ci_high)
+    elif name.startswith("numpy"):
+        interval = numpy_loop(diff, weights, n_resamples, 0)
+    elif name.startswith("scipy"):
+        method = "BCa" if "BCa" in name else "percentile"
+        interval = scipy_bootstrap(data, weighted, method, n_resamples, 0)
+    else:  # "data": only the arrays, for the baseline of the peak memory
+        interval = (float("nan"), float("nan"))
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "peak_kib": peak, "start_kib": start_peak, "interval": interval}
+
+
+def measure(name: str, rows: int, n_resamples: int, threads: str | None = None) -> dict:
+    env = dict(os.environ)
+    if threads is not None:
+        env["CECLI_NUM_THREADS"] = threads
+    argv = [sys.executable, __file__, "--work", name, "--rows", str(rows)]
+    argv += ["--resamples", str(n_resamples)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+#: (label, worker name, threads, peer?) timed at the full row count.
+CASES = [
+    ("cecli BCa", "cecli-bca", None, False),
+    ("cecli BCa, 1 thread", "cecli-bca", "1", False),
+    ("cecli percentile", "cecli-percentile", None, False),
+    ("cecli BCa, weighted", "cecli-bca-weighted", None, False),
+    ("cecli BCa, weighted, 1 thread", "cecli-bca-weighted", "1", False),
+    ("numpy loop", "numpy", None, True),
+    ("numpy loop, weighted", "numpy-weighted", None, True),
+    ("scipy percentile", "scipy-percentile", None, True),
+    ("scipy percentile, weighted", "scipy-percentile-weighted", None, True),
+]
+
+
+def table(title: str, rows: int, cases: list, args: argparse.Namespace) -> None:
+    baseline = measure("data", rows, 1)["peak_kib"]
+    print(f"\n{title}: {rows:,} rows, {args.resamples:,} resamples, median of {args.rounds}")
+    print(f"{'':38s} {'seconds':>8s} {'ratio':>7s} {'peak MiB':>9s}  interval (2.5%, 97.5%)")
+    reference = None
+    for label, name, threads, peer in cases:
+        n_resamples = min(args.peer_resamples, args.resamples) if peer else args.resamples
+        scale = args.resamples / n_resamples
+        runs = [measure(name, rows, n_resamples, threads) for _ in range(args.rounds)]
+        seconds = statistics.median(r["seconds"] for r in runs) * scale
+        reference = reference or seconds
+        peak = max(0.0, (max(r["peak_kib"] for r in runs) - baseline) / 1024)
+        low, high = runs[0]["interval"]
+        note = f" ({n_resamples:,}, x{scale:g})" if scale != 1 else ""
+        print(f"{label + note:38s} {seconds:8.2f} {seconds / reference:6.1f}x {peak:9.0f}  "
+              f"[{low:+.6f}, {high:+.6f}]")  # fmt: skip
+
+
+def make_files(folder: Path) -> None:
+    rng = np.random.default_rng(1)
+    n, k = N_ROWS, 10
+    labels = rng.integers(0, k, n)
+    for name, scale in (("baseline", 2.0), ("candidate", 2.1)):
+        logits = rng.standard_normal((n, k)) + scale * np.eye(k)[labels]
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        np.save(folder / f"{name}.npy", probs.astype(np.float32))
+    np.save(folder / "labels.npy", labels)
+
+
+def run_process(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{' '.join(argv)} failed with status {status}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
 def bench_cli(rounds: int) -> None:
-    rng = np.random.default_rng(1)
-    n, k = N_ROWS, 10
     with tempfile.TemporaryDirectory() as tmp:
-        labels = rng.integers(0, k, n)
-        for name, scale in (("baseline", 2.0), ("candidate", 2.1)):
-            logits = rng.standard_normal((n, k)) + scale * np.eye(k)[labels]
-            probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs /= probs.sum(axis=1, keepdims=True)
-            np.save(Path(tmp) / f"{name}.npy", probs.astype(np.float32))
-        np.save(Path(tmp) / "labels.npy", labels)
+        # written by a process of its own: a child's peak RSS starts from its parent's
+        subprocess.run([sys.executable, __file__, "--make", tmp], check=True)
         files = [str(Path(tmp) / f) for f in ("baseline.npy", "candidate.npy", "labels.npy")]
-        command = [sys.executable, "-m", "cecli", "compare", *files, "--format", "json"]
-        score = [sys.executable, "-m", "cecli", "score", files[0], files[2], "--format", "json"]
-        for what, argv in (("cecli compare (whole command)", command), ("cecli score", score)):
-            times = []
-            for _ in range(rounds):
-                start = time.perf_counter()
-                subprocess.run(argv, check=True, capture_output=True)
-                times.append(time.perf_counter() - start)
-            usage = subprocess.run(
-                ["/usr/bin/time", "-f", "%M", *argv], capture_output=True, text=True, check=True
-            )
-            rss = int(usage.stderr.strip().splitlines()[-1]) / 1024
-            print(f"{what:38s} {statistics.median(times):7.2f} s   peak RSS {rss:6.0f} MiB")
+        cecli = [sys.executable, "-m", "cecli"]
+        commands = {
+            "cecli compare": [*cecli, "compare", *files, "--format", "json"],
+            "cecli score": [*cecli, "score", files[0], files[2], "--format", "json"],
+        }
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        for _ in range(rounds):
+            for name, argv in commands.items():  # alternated: drift hits both alike
+                runs[name].append(run_process(argv))
+    print(f"\nwhole command on 2 x {N_ROWS:,} x 10 float32 probabilities (.npy), "
+          f"median of {rounds}")  # fmt: skip
+    seconds = {name: statistics.median(t for t, _ in r) for name, r in runs.items()}
+    for name, r in runs.items():
+        print(f"{name:38s} {seconds[name]:8.2f} s   peak RSS {max(m for _, m in r):6.0f} MiB")
+    ratio = seconds["cecli compare"] / seconds["cecli score"]
+    print(f"{'compare / score':38s} {ratio:8.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=N_ROWS)
+    parser.add_argument("--resamples", type=int, default=N_RESAMPLES)
+    parser.add_argument("--peer-resamples", type=int, default=200)
+    parser.add_argument("--bca-rows", type=int, default=20_000)
     parser.add_argument("--cli", action="store_true", help="also time the whole command")
+    parser.add_argument("--work", help=argparse.SUPPRESS)  # internal: one measurement
+    parser.add_argument("--make", help=argparse.SUPPRESS)  # internal: write the files there
     args = parser.parse_args()
-
-    diff, weights = differences(N_ROWS)
-    print(f"{N_RESAMPLES:,} resamples x {N_ROWS:,} rows, {os.cpu_count()} CPUs, "
-          f"median of {args.rounds}\n")  # fmt: skip
-    rows = []
-    t, result = timed(lambda: paired_bootstrap(diff, seed=0), args.rounds)
-    rows.append(("cecli, 2 threads", t, result))
-    t, result = timed(lambda: paired_bootstrap(diff, weights, seed=0), args.rounds)
-    rows.append(("cecli, 2 threads, weighted", t, result))
-    os.environ["CECLI_NUM_THREADS"] = "1"
-    t, result = timed(lambda: paired_bootstrap(diff, seed=0), args.rounds)
-    rows.append(("cecli, 1 thread", t, result))
-    del os.environ["CECLI_NUM_THREADS"]
-    assert _kernels.n_threads() >= 1
-    short = N_RESAMPLES // 10
-    t, _ = timed(lambda: naive(diff, short, 0), 1)
-    rows.append(("numpy loop (200, x10)", t * 10, None))
-    try:
-        t, scipy_result = timed(lambda: scipy_percentile(diff, short, 0), 1)
-        rows.append(("scipy.stats.bootstrap pct (200, x10)", t * 10, scipy_result))
-    except ImportError:
-        print("(scipy not installed: skipped)")
-
-    for name, seconds, result in rows:
-        interval = ""
-        if result is not None and hasattr(result, "ci_low"):
-            interval = f"CI [{result.ci_low:+.6f}, {result.ci_high:+.6f}] ({result.method})"
-        elif result is not None:
-            ci = result.confidence_interval
-            interval = f"CI [{ci.low:+.6f}, {ci.high:+.6f}] (percentile)"
-        print(f"{name:38s} {seconds:7.2f} s   {interval}")
-    print(f"{'target':38s} {'< 10':>7s} s")
-    mib = peak_mib(lambda: paired_bootstrap(diff, seed=0, n_resamples=200))
-    print(f"\npeak allocation of the bootstrap: {mib:.0f} MiB "
-          f"(the differences themselves: {diff.nbytes / 2**20:.0f} MiB)\n")  # fmt: skip
+    if args.make:
+        make_files(Path(args.make))
+        return
+    if args.work:
+        print(json.dumps(work(args.work, args.rows, args.resamples)))
+        return
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()}")
+    table("paired bootstrap", args.rows, CASES, args)
+    bca = [CASES[0], CASES[3], ("scipy BCa", "scipy-BCa", None, False),
+           ("scipy BCa, weighted", "scipy-BCa-weighted", None, False)]  # fmt: skip
+    table("BCa where SciPy's n**2 jackknife is affordable", args.bca_rows, bca, args)
     if args.cli:
         bench_cli(args.rounds)
+    print(f"\nload average at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

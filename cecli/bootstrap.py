@@ -20,6 +20,14 @@ How it stays fast and bounded, with no Python loop over rows:
 * The streams depend on the seed and the group's number only, so the result
   is the same on any number of threads and, for a given NumPy version, on
   any platform.
+* A draw costs four passes of NumPy, each near what NumPy can do: its
+  random bits (a quarter of a 64-bit word), their widening to a row number,
+  the gather, and the sum per resample; every other step is done once per
+  block for all the resamples of a group, since each NumPy call hands the
+  GIL to the other thread and back. Drawing per-row counts instead (as
+  multinomial or Poisson weights) needs as many random numbers and as many
+  passes. ``benchmarks/bench_compare.py`` times it against a NumPy loop and
+  ``scipy.stats.bootstrap``.
 """
 
 from __future__ import annotations
@@ -148,7 +156,10 @@ def paired_bootstrap(
     confidence : float, default 0.95
         Coverage of the two-sided interval, in (0, 1).
     seed : int, optional
-        Seed of NumPy's ``Generator``; the same seed gives the same result.
+        Seed of NumPy's ``Generator``; the same seed gives the same result,
+        on any number of threads. None (the default here; ``cecli compare``
+        passes 0) draws a fresh seed from the operating system, so that each
+        call resamples differently.
     method : {"bca", "percentile"}, default "bca"
         ``"bca"``: bias-corrected and accelerated percentiles (Efron 1987),
         which hold their coverage better than plain percentiles when the
@@ -310,24 +321,36 @@ def _resample_means(
         hi = min(n_resamples, lo + GROUP)
         rng = np.random.Generator(np.random.PCG64(streams[group]))
         counts = rng.multinomial(n, sizes / n, size=hi - lo)
-        out = sums[lo:hi]
-        for b, size in enumerate(sizes):
-            c = counts[:, b]
-            total = int(c.sum())
+        # the bookkeeping of every block at once: each NumPy call hands the GIL over, and
+        # on a busy machine the other thread may keep it for a while
+        totals = counts.sum(axis=0).tolist()
+        starts = (np.cumsum(counts, axis=0) - counts).T  # where each resample's draws start
+        drawn = (counts > 0).T
+        every = drawn.all(axis=1).tolist()
+        block_sums = np.zeros((len(sizes), hi - lo, *sums.shape[1:]))
+        for b, size in enumerate(sizes.tolist()):
+            total = totals[b]
             if total == 0:
                 continue
             rows, picked = buffers(total)
             if size == BLOCK_ROWS:
-                # a full block's row is exactly the low bits of 16 random bits
+                # a full block's row is exactly the low bits of 16 random bits; masked as
+                # 16-bit words (SIMD-wide), then widened: half the cost of one mixed-type pass
                 words = rng.bit_generator.random_raw(-(-total // 4)).view(np.uint16)[:total]
-                np.bitwise_and(words, mask, out=rows)
+                np.bitwise_and(words, mask, out=words)
+                np.copyto(rows, words)
             else:
                 rows[:] = rng.integers(0, size, total)
             block = gathered[b * BLOCK_ROWS : b * BLOCK_ROWS + size]
             np.take(block, rows, axis=0, out=picked, mode="wrap")  # rows < size: no wrap
-            starts = np.concatenate(([0], np.cumsum(c[:-1])))
-            filled = c > 0
-            out[filled] += np.add.reduceat(picked, starts[filled], axis=0)
+            if every[b]:
+                np.add.reduceat(picked, starts[b], axis=0, out=block_sums[b])
+            else:  # a resample that drew no row here adds 0 (reduceat cannot say "empty")
+                filled = drawn[b]
+                block_sums[b][filled] = np.add.reduceat(picked, starts[b][filled], axis=0)
+        # summed over the blocks in block order, one after the other: the same bits as adding
+        # each block's sums as it is done
+        np.add.reduce(block_sums, axis=0, out=sums[lo:hi])
 
     threads = min(n_threads(), n_groups)
     if threads > 1 and n * n_resamples >= 1 << 22:
