@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from cecli.readers._arrow import bools, integers, valid
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 #: A text column is "mostly numbers" when at least this share of its non-empty
 #: sampled cells look like numbers; a bad cell in it is then an error.
@@ -89,6 +88,14 @@ def profile(values: pa.Array | pa.ChunkedArray) -> TextProfile:
     >>> profile(pa.array(["cat.png", "dog.png", "7"])).mostly_numbers
     False
     """
+    # imported here: labels need is_number alone, and an NPY file needs no pyarrow;
+    # pyarrow.compute alone takes a tenth of a second to import
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cecli.readers._arrow import integers, valid
+
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
@@ -113,4 +120,8 @@ def profile(values: pa.Array | pa.ChunkedArray) -> TextProfile:
 
 def _matches(text: pa.Array, pattern: str) -> np.ndarray:
     """Which cells match ``pattern`` (any case); a null matches nothing."""
+    import pyarrow.compute as pc
+
+    from cecli.readers._arrow import bools
+
     return bools(pc.match_substring_regex(text, pattern, ignore_case=True))

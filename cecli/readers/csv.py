@@ -15,7 +15,6 @@ does not fit them is reported with its row and text.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import functools
 import os
 import sys
@@ -83,14 +82,10 @@ class CsvSource(CsvErrors, Source):
         self.delimiter = delimiter
         # one parsing thread per core; a block each, and one more being scored
         self.workers = max(1, os.cpu_count() or 1)
-        # text blocks of at most 8 MiB, fewer in a file too small to give every thread
-        # one: big enough that a block's fixed costs are small, small enough that
-        # reading, parsing and scoring overlap
+        # text blocks of at most 8 MiB: small enough that reading, parsing and scoring
+        # overlap. A block is a frame, and the per-class sums depend (in their last bits)
+        # on where frames end, so the block size stays what it was.
         self.block_bytes = max(1 << 16, min(int(block_bytes), 8 << 20))
-        if path != STDIN and codec is None:
-            with contextlib.suppress(OSError):
-                share = os.stat(path).st_size // self.workers + 1
-                self.block_bytes = min(self.block_bytes, max(1 << 20, share))
         self._utf16: codecs.IncrementalDecoder | None = None
         self._pools: list[OrderedPool[_Block]] = []
         self._reading: threading.Thread | None = None  # the block being read ahead

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cecli.readers import Field, Frame, Source, quote_cell
@@ -132,6 +131,8 @@ class ParquetSource(Source):
                 "which is not a number, in a column of numbers stored as text. Fix the cell, or "
                 "leave the column out of the predictions with --pred-cols."
             )
+        import pyarrow.compute as pc  # only for numbers stored as text
+
         trimmed = pc.utf8_trim_whitespace(column.cast(pa.string()))
         return numbers(trimmed.cast(pa.float64()))
 
