@@ -3,7 +3,8 @@
 Imported by ``bench_read.py`` (``--only peers``); run by hand, never in the tests.
 Each contender is a process of its own, started in turn with the others
 (A B C A B C ...) so that a noisy neighbour hurts every one alike; its wall
-time is taken around it and its peak resident memory from ``os.wait4``.
+time is taken around it and its peak resident memory from ``os.wait4``, by a
+small process of its own.
 The figures are medians; a ratio is the median of the per-round ratios.
 
 * 1,000,000 x 10 probabilities at 8 digits: against ``pyarrow.csv.read_csv``
@@ -19,11 +20,11 @@ cecli's peak memory must stay below that of pyarrow's own ``read_csv``.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +75,26 @@ def make_parquet(folder: Path) -> tuple[Path, Path]:
     return plain, listed
 
 
+# A small process that starts the command and reports its wall time and peak memory:
+# a child's ru_maxrss starts at its parent's resident size when it forks, and this
+# script holds the arrays it wrote the files from.
+_TIMER = (
+    "import json, os, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "print(json.dumps([os.waitstatus_to_exitcode(status), time.perf_counter() - start,"
+    " usage.ru_maxrss / 1024]))\n"
+)
+
+
 def run(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of one process (its own, from ``os.wait4``)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    error = child.stderr.read().decode() if child.stderr else ""
-    if child.returncode:
-        raise SystemExit(f"{' '.join(command)} exited {child.returncode}: {error[-400:]}")
-    return seconds, usage.ru_maxrss / 1024
+    """Wall seconds and peak resident MiB of one process, measured by a small one."""
+    done = subprocess.run([sys.executable, "-c", _TIMER, *command], capture_output=True)
+    code, seconds, peak = json.loads(done.stdout)
+    if code:
+        raise SystemExit(f"{' '.join(command)} exited {code}: {done.stderr.decode()[-400:]}")
+    return seconds, peak
 
 
 def compare(title: str, contenders: dict[str, list[str]], rounds: int) -> dict[str, float]:
