@@ -69,8 +69,12 @@ def first_null(array: pa.Array | pa.ChunkedArray) -> int | None:
 
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
     if isinstance(array, pa.ChunkedArray):
-        return array.chunks
+        return [array.chunk(i) for i in range(array.num_chunks)]
     return [array]
+
+
+#: The float types kept as they are, and their NumPy types.
+_KEPT = {pa.float64(): np.dtype(np.float64), pa.float32(): np.dtype(np.float32)}
 
 
 def _join(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
@@ -112,12 +116,11 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """
     parts = []
     for chunk in _chunks(array):
-        t = chunk.type
-        if pa.types.is_float16(t):
-            chunk = chunk.cast(pa.float32())
-        elif not (pa.types.is_float32(t) or pa.types.is_float64(t)):
-            chunk = chunk.cast(pa.float64())
-        parts.append(_values(chunk, np.dtype(chunk.type.to_pandas_dtype())))
+        dtype = _KEPT.get(chunk.type)
+        if dtype is None:
+            chunk = chunk.cast(pa.float32() if pa.types.is_float16(chunk.type) else pa.float64())
+            dtype = _KEPT[chunk.type]
+        parts.append(_values(chunk, dtype))
     return _join(parts, np.dtype(np.float64))
 
 

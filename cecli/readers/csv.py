@@ -429,8 +429,8 @@ class CsvSource(CsvErrors, Source):
         except pa.ArrowInvalid as exc:
             return _Block(text=text, failure=exc)
         block = _Block(table.num_rows)
-        for name, kind in kinds.items():
-            column = table.column(name)
+        # the columns come in the order asked for: no lookup by name among thousands
+        for (name, kind), column in zip(kinds.items(), table.columns, strict=True):
             if kind == "number":
                 at = first_null(column)
                 if at is not None:
