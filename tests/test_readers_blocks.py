@@ -35,6 +35,7 @@ from cecli.errors import InputError
 from cecli.readers import open_source
 from cecli.readers._arrow import bools, first_null, numbers, strings, valid
 from cecli.readers._background import OrderedPool
+from cecli.readers.csv import CsvSource
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -311,3 +312,60 @@ def test_the_command_reports_a_late_empty_cell_as_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert f"row {row} (line {row + 2}), column 'a' is empty" in result.stderr
+
+
+# -- the last block, parsed in parts -------------------------------------------------------
+
+
+def _three_mib(path: Path, edit: dict[tuple[int, int], str] | None = None) -> int:
+    """About 3 MiB of a,b,c rows: one block, and the file's last. The number of rows."""
+    rng = np.random.default_rng(8)
+    rows = rng.dirichlet(np.ones(3), size=50_000).tolist()
+    cells = [[repr(v) for v in row] for row in rows]
+    for (row, col), text in (edit or {}).items():
+        cells[row][col] = text
+    path.write_text("a,b,c\n" + "".join(",".join(row) + "\n" for row in cells))
+    assert 2 << 20 < path.stat().st_size < 8 << 20
+    return len(rows)
+
+
+def _read(path: Path, workers: int = 3) -> list:
+    source = open_source(str(path))
+    source.workers = workers  # three parts, whatever the machine
+    try:
+        return list(source.frames(1000, ["a", "b", "c"]))
+    finally:
+        source.close()
+
+
+def test_the_last_block_parsed_in_parts_is_one_frame_as_read_csv_reads_it(tmp_path, monkeypatch):
+    path = tmp_path / "p.csv"
+    n = _three_mib(path)
+    want = pacsv.read_csv(path)
+    parsed = []
+    whole = CsvSource._parse_block
+    monkeypatch.setattr(
+        CsvSource,
+        "_parse_block",
+        lambda self, text, *rest: parsed.append(text.size) or whole(self, text, *rest),
+    )
+    (frame,) = [f for f in _read(path) if f.n_rows]
+    assert len(parsed) == 3  # one part a thread
+    assert sum(parsed) == path.stat().st_size - len("a,b,c\n")
+    assert (frame.first_row, frame.n_rows) == (0, n)
+    for name in ["a", "b", "c"]:
+        np.testing.assert_array_equal(frame.columns[name], want.column(name).to_pylist())
+
+
+def test_parts_report_the_first_column_with_an_empty_cell_as_a_whole_block_does(tmp_path):
+    path = tmp_path / "p.csv"
+    _three_mib(path, {(2_000, 2): "", (45_000, 0): ""})  # c in the first part, a in the last
+    with pytest.raises(InputError, match=r"row 45000 \(line 45002\), column 'a' is empty"):
+        _read(path)
+
+
+def test_parts_report_a_row_that_cannot_be_parsed_before_an_empty_cell(tmp_path):
+    path = tmp_path / "p.csv"
+    _three_mib(path, {(30_000, 0): "", (46_000, 1): "oops"})
+    with pytest.raises(InputError, match=r"row 46000 \(line 46002\), column 'b' holds 'oops'"):
+        _read(path)

@@ -69,6 +69,31 @@ def complete_lines(buf: bytes | bytearray, final: bool, newline: bytes = b"\n") 
     return cut + 1
 
 
+def split_lines(buf: bytes, end: int, parts: int, newline: bytes = b"\n") -> list[int]:
+    """Where to cut ``buf[:end]`` (whole lines) into about ``parts`` pieces of equal size.
+
+    The ends of the pieces, in order, the last one ``end``; a cut is a line end
+    outside quotes, as in :func:`complete_lines`.
+
+    Examples
+    --------
+    >>> split_lines(b"a,1\\nb,2\\nc,3\\nd,4\\n", 16, 2)
+    [8, 16]
+    >>> split_lines(b'"a\\nb",1\\nc,2\\nd,3\\n', 16, 2)  # not inside the quotes
+    [8, 16]
+    """
+    quoted = buf.find(b'"', 0, end) >= 0
+    ends: list[int] = []
+    for i in range(1, parts):
+        start = ends[-1] if ends else 0
+        cut = buf.rfind(newline, start, end * i // parts)
+        while quoted and cut >= 0 and buf.count(b'"', 0, cut) % 2:
+            cut = buf.rfind(newline, start, cut)
+        if cut >= 0 and cut + 1 > start:
+            ends.append(cut + 1)
+    return [*ends, end] if not ends or ends[-1] < end else ends
+
+
 def arrow_copy(data: bytes | memoryview) -> pa.Buffer:
     """``data`` copied into memory that pyarrow owns.
 

@@ -40,9 +40,13 @@ from cecli.readers._csv_text import (
     blank,
     complete_lines,
     reason,
+    split_lines,
     utf16,
 )
 from cecli.readers._text import is_number, profile
+
+#: The last block of a file is parsed in parts of at least this many bytes.
+_MIN_PART = 256 << 10
 
 
 @dataclass
@@ -54,13 +58,15 @@ class _Block:
     """
 
     n_rows: int = 0
+    #: Whether the next result is the rest of the same block (a frame of several parts).
+    more: bool = False
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     #: The text, kept when it cannot be parsed (to find the row at fault).
     text: bytes | pa.Buffer | None = None
     failure: pa.ArrowInvalid | None = None
     open_quote: bool = False
-    #: (column, row in the block) of an empty cell in a column of numbers.
-    empty: tuple[str, int] | None = None
+    #: The first empty cell (row in the block) of each column of numbers that has one.
+    empty: dict[str, int] = field(default_factory=dict)
 
 
 class CsvSource(CsvErrors, Source):
@@ -356,23 +362,47 @@ class CsvSource(CsvErrors, Source):
         )
         self._pools.append(pool)
         first_row = 0
+        parts: list[_Block] = []
         try:
-            for block in pool:
-                if block.open_quote:
-                    self._open_quote(bytes(block.text or b""), first_row)
-                if block.failure is not None:
-                    self._explain(bytes(block.text or b""), first_row, block.failure, columns)
-                if block.empty is not None:
-                    name, at = block.empty
-                    raise self.error(
-                        f"{self.where(first_row + at)}, column {name!r} is empty; every cell "
-                        "of a column of numbers needs a value."
-                    )
-                yield Frame(first_row, block.n_rows, block.columns)
-                first_row += block.n_rows
-                del block
+            for part in pool:
+                parts.append(part)
+                if part.more:
+                    continue
+                frame = self._frame(first_row, parts, columns)
+                first_row += frame.n_rows
+                parts = []
+                yield frame
+                del frame
         finally:
             pool.close()
+
+    def _frame(self, first_row: int, parts: list[_Block], columns: list[str]) -> Frame:
+        """The frame of a block parsed in one part or several; raise what is wrong with it.
+
+        What is wrong is said as a block parsed whole would say it: a row that cannot
+        be parsed first, then the first column (in the order asked for) with an empty
+        cell, at its first empty row.
+        """
+        row = first_row
+        for part in parts:
+            if part.open_quote:
+                self._open_quote(bytes(part.text or b""), row)
+            if part.failure is not None:
+                self._explain(bytes(part.text or b""), row, part.failure, columns)
+            row += part.n_rows
+        for name in columns:
+            row = first_row
+            for part in parts:
+                if name in part.empty:
+                    raise self.error(
+                        f"{self.where(row + part.empty[name])}, column {name!r} is empty; "
+                        "every cell of a column of numbers needs a value."
+                    )
+                row += part.n_rows
+        if len(parts) == 1:
+            return Frame(first_row, parts[0].n_rows, parts[0].columns)
+        joined = {name: np.concatenate([part.columns[name] for part in parts]) for name in columns}
+        return Frame(first_row, row - first_row, joined)
 
     def _read_ahead(self) -> Future[bytes]:
         future, self._reading = read_ahead(self._read_block)
@@ -411,9 +441,17 @@ class CsvSource(CsvErrors, Source):
                     if self._eof:
                         return
                     continue
-                text = arrow_copy(memoryview(data)[:cut])
-                del data, block
-                yield functools.partial(self._parse_block, text, types, kinds)
+                # the last block (a short read: the file ends) is parsed in parts, one a
+                # thread, which keep every core busy to the end; the frame is the same
+                last = self._eof or len(block) < self.block_bytes
+                parts = min(self.workers, cut // _MIN_PART) if last else 1
+                ends = split_lines(data, cut, parts, self._newline) if parts > 1 else [cut]
+                del block
+                for start, end in zip([0, *ends[:-1]], ends, strict=True):
+                    text = arrow_copy(memoryview(data)[start:end])
+                    more = end < cut
+                    yield functools.partial(self._parse_block, text, types, kinds, more)
+                del data
                 if self._eof and not pending:
                     return
         finally:
@@ -421,20 +459,25 @@ class CsvSource(CsvErrors, Source):
                 self._reading.join()  # a read inside pyarrow ends before the process does
 
     def _parse_block(
-        self, text: pa.Buffer, types: dict[str, pa.DataType], kinds: dict[str, str]
+        self,
+        text: pa.Buffer,
+        types: dict[str, pa.DataType],
+        kinds: dict[str, str],
+        more: bool,
     ) -> _Block:
-        """One block parsed, on a thread of the pool: its columns as NumPy arrays."""
+        """A block (or a part of one) parsed, on a thread of the pool: its columns as NumPy."""
         try:
             table = self._parse(text, types, list(kinds))
         except pa.ArrowInvalid as exc:
             return _Block(text=text, failure=exc)
-        block = _Block(table.num_rows)
+        block = _Block(table.num_rows, more=more)
         # the columns come in the order asked for: no lookup by name among thousands
         for (name, kind), column in zip(kinds.items(), table.columns, strict=True):
             if kind == "number":
                 at = first_null(column)
                 if at is not None:
-                    return _Block(empty=(name, at))
+                    block.empty[name] = at
+                    continue
                 block.columns[name] = numbers(column)  # float64, pyarrow's memory, no copy
             elif kind == "bool":
                 block.columns[name] = bools(column)
