@@ -369,3 +369,29 @@ def test_parts_report_a_row_that_cannot_be_parsed_before_an_empty_cell(tmp_path)
     _three_mib(path, {(30_000, 0): "", (46_000, 1): "oops"})
     with pytest.raises(InputError, match=r"row 46000 \(line 46002\), column 'b' holds 'oops'"):
         _read(path)
+
+
+# -- Parquet keeps float32 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parquet_columns_keep_their_float_type_without_a_copy(dtype, tmp_path):
+    rng = np.random.default_rng(6)
+    probs = rng.dirichlet(np.ones(4), size=3_000).astype(dtype)
+    matrix = pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), 4)
+    offsets = pa.array(np.arange(0, probs.size + 1, 4, dtype=np.int32))
+    listed = pa.ListArray.from_arrays(offsets, pa.array(probs.reshape(-1)))
+    table = pa.table({"fixed": matrix, "listed": listed, "p0": probs[:, 0], "label": [1] * 3_000})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=1_000)
+    source = open_source(str(tmp_path / "p.parquet"))
+    frames = list(source.frames(700, ["fixed", "listed", "p0", "label"]))
+    source.close()
+    for name in ["fixed", "listed"]:
+        got = np.concatenate([f.columns[name] for f in frames])
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, probs)
+        assert not any(f.columns[name].flags.owndata for f in frames)  # pyarrow's buffer
+    p0 = np.concatenate([f.columns["p0"] for f in frames])
+    assert p0.dtype == dtype
+    np.testing.assert_array_equal(p0, probs[:, 0])
+    assert np.concatenate([f.columns["label"] for f in frames]).dtype == np.float64
