@@ -471,8 +471,11 @@ class CsvSource(CsvErrors, Source):
         except pa.ArrowInvalid as exc:
             return _Block(text=text, failure=exc)
         block = _Block(table.num_rows, more=more)
-        # the columns come in the order asked for: no lookup by name among thousands
-        for (name, kind), column in zip(kinds.items(), table.columns, strict=True):
+        # one pyarrow block is one record batch, whose columns are arrays (not chunked,
+        # which saves a step per column); they come in the order asked for
+        batches = table.to_batches()
+        arrays = batches[0].columns if len(batches) == 1 else table.columns
+        for (name, kind), column in zip(kinds.items(), arrays, strict=True):
             if kind == "number":
                 at = first_null(column)
                 if at is not None:
