@@ -1,8 +1,9 @@
-"""Memory and speed of reading inputs, against the targets of issue #3.
+"""Memory and speed of reading inputs, against the targets of issues #3 and #13.
 
-Run by hand (never in the test suite); it writes about 5.5 GB of files::
+Run by hand (never in the test suite); it writes about 6.5 GB of files::
 
-    python benchmarks/bench_read.py                    # all three
+    python benchmarks/bench_read.py                    # all five
+    python benchmarks/bench_read.py --only peers       # whole processes against peers
     python benchmarks/bench_read.py --only csv         # just the CSV timing
     python benchmarks/bench_read.py --dir /scratch     # where the files go
 
@@ -18,6 +19,9 @@ Run by hand (never in the test suite); it writes about 5.5 GB of files::
 4. Three rows of 12,500 to 100,000 columns (``--only wide``): the whole
    command against ``pyarrow.csv.read_csv`` of the same file in a process of
    its own, and the time per column, which must stay flat (linear reading).
+5. ``--only peers`` (``bench_read_peers.py``): whole ``cecli score`` processes
+   against ``pyarrow.csv.read_csv``, polars, pandas + scikit-learn and
+   ``pyarrow.parquet.read_table``, with peak memory (``pip install ".[bench]"``).
 """
 
 from __future__ import annotations
@@ -214,7 +218,7 @@ def bench_wide(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", default=os.environ.get("TMPDIR", "/tmp") + "/cecli-bench")
-    parser.add_argument("--only", choices=["memory", "csv", "wide"])
+    parser.add_argument("--only", choices=["memory", "csv", "wide", "peers"])
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     folder = Path(args.dir)
@@ -223,7 +227,7 @@ def main() -> None:
 
     print(
         f"cecli {cecli.__version__}, numpy {np.__version__}, pyarrow {pa.__version__}, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()}"
     )
     if args.only in (None, "memory"):
         print(f"\n{N_LM:,} x {K_LM:,} float32 logits, scored by the cecli command")
@@ -234,6 +238,11 @@ def main() -> None:
     if args.only in (None, "wide"):
         print("\nWide CSV (issue 12: reading time linear in the number of columns)")
         bench_wide(folder)
+    if args.only in (None, "peers"):
+        from bench_read_peers import bench_peers
+
+        print("\nWhole processes against peers (issue 13)")
+        bench_peers(folder, args.rounds)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ when the source is closed, and, as a last resort for a reader nobody closed,
 by an :mod:`atexit` hook, which runs before the interpreter begins to shut
 down.
 
+:class:`OrderedPool` runs the parsing itself on several threads: blocks of a
+file are parsed at once, and handed out in the file's order.
+
 Reads of a pipe (standard input, a FIFO) are the exception: one may wait for
 its writer for ever, so it runs on a daemon thread that is never waited for.
 Such a read is plain Python I/O on a raw file descriptor (:class:`FdStream`),
@@ -35,7 +38,7 @@ T = TypeVar("T")
 #: How often a waiting thread looks whether it has been asked to stop, in seconds.
 POLL = 0.05
 
-_live: weakref.WeakSet[Handoff] = weakref.WeakSet()
+_live: weakref.WeakSet[Handoff | OrderedPool] = weakref.WeakSet()
 
 
 class Handoff(Generic[T]):
@@ -94,6 +97,114 @@ class Handoff(Generic[T]):
                 pass
             except KeyboardInterrupt as again:  # a second Ctrl-C: join first, then stop
                 interrupted = again
+        _live.discard(self)
+        if interrupted is not None:
+            raise interrupted
+
+
+class OrderedPool(Generic[T]):
+    """Run tasks on ``workers`` threads; iterating hands their results out in the tasks' order.
+
+    ``tasks(stopped)`` yields zero-argument callables; it runs on a feeder
+    thread of its own (it may read a file to make them) and should look at
+    ``stopped()`` between long steps. At most ``workers + 1`` tasks are out at
+    any time: drawn and running, done and waiting for their turn, or the result
+    the caller holds (until it asks for the next). So memory is bounded however
+    fast the file is read. An error raised by a task, or by ``tasks``, is
+    raised in the caller in its turn. :meth:`close` stops and joins every thread.
+
+    Examples
+    --------
+    >>> import time
+    >>> def tasks(stopped):
+    ...     for i in range(6):
+    ...         yield lambda i=i: time.sleep(0.01 * (6 - i)) or i * i
+    >>> pool = OrderedPool(tasks, workers=3, name="example")
+    >>> list(pool)
+    [0, 1, 4, 9, 16, 25]
+    >>> pool.close()
+    """
+
+    def __init__(
+        self,
+        tasks: Callable[[Callable[[], bool]], Iterator[Callable[[], T]]],
+        workers: int,
+        name: str,
+    ) -> None:
+        self._slots = threading.Semaphore(workers + 1)
+        self._stop = threading.Event()
+        self._work: queue.SimpleQueue[tuple[Future[T], Callable[[], T]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._order: queue.SimpleQueue[Future[T] | None] = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._run, name=f"worker-{i} of {name}", daemon=True)
+            for i in range(max(1, workers))
+        ]
+        self._feeder = threading.Thread(target=self._feed, args=(tasks,), name=name, daemon=True)
+        _live.add(self)
+        for thread in [*self._workers, self._feeder]:
+            thread.start()
+
+    def _feed(self, tasks: Callable[[Callable[[], bool]], Iterator[Callable[[], T]]]) -> None:
+        try:
+            items = tasks(self._stop.is_set)
+            with contextlib.closing(items) if hasattr(items, "close") else contextlib.nullcontext():
+                while True:
+                    # a slot first: drawing a task may read a block of the file
+                    while not self._slots.acquire(timeout=POLL):
+                        if self._stop.is_set():
+                            return
+                    if self._stop.is_set():
+                        return
+                    task = next(items, None)
+                    if task is None:
+                        break
+                    future: Future[T] = Future()
+                    self._order.put(future)
+                    self._work.put((future, task))
+        except BaseException as error:  # raised in the caller's thread, in its turn
+            failed: Future[T] = Future()
+            failed.set_exception(error)
+            self._order.put(failed)
+        self._order.put(None)
+
+    def _run(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            future, task = item
+            if self._stop.is_set() or not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(task())
+            except BaseException as error:
+                future.set_exception(error)
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            future = self._order.get()
+            if future is None:
+                return
+            result = future.result()
+            del future
+            yield result
+            del result
+            self._slots.release()  # the caller is done with it: the next task may start
+
+    def close(self) -> None:
+        """Stop drawing tasks, and wait until every thread has ended (at most one task each)."""
+        self._stop.set()
+        interrupted: BaseException | None = None
+        for _ in self._workers:
+            self._work.put(None)
+        for thread in [self._feeder, *self._workers]:
+            while thread.is_alive():
+                try:
+                    thread.join(POLL)
+                except KeyboardInterrupt as again:  # a second Ctrl-C: join first, then stop
+                    interrupted = again
         _live.discard(self)
         if interrupted is not None:
             raise interrupted

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 #: A text column is "mostly numbers" when at least this share of its non-empty
 #: sampled cells look like numbers; a bad cell in it is then an error.
@@ -86,22 +88,40 @@ def profile(values: pa.Array | pa.ChunkedArray) -> TextProfile:
     >>> profile(pa.array(["cat.png", "dog.png", "7"])).mostly_numbers
     False
     """
+    # imported here: labels need is_number alone, and an NPY file needs no pyarrow;
+    # pyarrow.compute alone takes a tenth of a second to import
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cecli.readers._arrow import integers, valid
+
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         values = values.cast(pa.string())
-    text = pc.utf8_trim_whitespace(values.fill_null(""))
-    filled = pc.not_equal(text, "")
-    cells = int(pc.sum(filled).as_py() or 0)
-    number = pc.match_substring_regex(text, _TRIMMED_NUMBER, ignore_case=True)
-    like = pc.match_substring_regex(text, _TRIMMED_LIKE, ignore_case=True)
-    looks = int(pc.sum(pc.and_(filled, like)).as_py() or 0)
-    bad = pc.and_(filled, pc.invert(number))
-    first = pc.index(bad, True).as_py()
-    first = None if first is None or first < 0 else int(first)
+    # in NumPy from the match results' bitmaps: a Python value made an Arrow scalar
+    # (pc.equal(text, "")) would import pandas
+    text = pc.utf8_trim_whitespace(values)
+    filled = valid(text) & (integers(pc.utf8_length(text)) > 0)
+    number = _matches(text, _TRIMMED_NUMBER)
+    like = _matches(text, _TRIMMED_LIKE)
+    cells = int(filled.sum())
+    looks = int((filled & like).sum())
+    bad = np.flatnonzero(filled & ~number)
+    first = int(bad[0]) if bad.size else None
     return TextProfile(
         cells,
         looks / cells if cells else 0.0,
         first,
         None if first is None else str(values[first].as_py()),
     )
+
+
+def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+    """Which cells match ``pattern`` (any case); a null matches nothing."""
+    import pyarrow.compute as pc
+
+    from cecli.readers._arrow import bools
+
+    return bools(pc.match_substring_regex(text, pattern, ignore_case=True))

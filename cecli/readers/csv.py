@@ -1,105 +1,75 @@
 """CSV and TSV, plain or compressed, from a file or standard input, with pyarrow.
 
 The text is read in blocks of about ``block_bytes``, each cut after its last
-complete line (a line break inside a quoted field does not count), and each
-block is parsed by ``pyarrow.csv.read_csv``, whose parser uses every core. So
-a file of any size is read in bounded memory as fast as pyarrow reads a
-whole file. The header (or, without one, the first data line) is read here,
-once; the column types pyarrow infers for the first block are kept for the
-rest, and a cell that does not fit them is reported with its row and text.
+complete line (a line break inside a quoted field does not count), and the
+blocks are parsed by ``pyarrow.csv.read_csv`` on a pool of one thread per
+core (pyarrow lets go of the GIL), at most one block more than there are
+threads at a time, and handed out in the file's order. So a file of any size
+is read in bounded memory with every core. Each block is one pyarrow block,
+so each of its columns is one chunk, seen by NumPy without a copy. The header
+(or, without one, the first data line) is read here, once; the column types
+pyarrow infers for the first block are kept for the rest, and a cell that
+does not fit them is reported with its row and text.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
-import re
+import functools
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from cecli.errors import reason_of
-from cecli.readers import STDIN, Field, Frame, Source, display_name, quote_cell
-from cecli.readers._background import FdStream, Handoff, read_ahead, wait
+from cecli.readers import STDIN, Field, Frame, Source, display_name
+from cecli.readers._arrow import bools, first_null, numbers, strings
+from cecli.readers._background import FdStream, OrderedPool, read_ahead, wait
+from cecli.readers._csv_text import (
+    BOM,
+    INTEGER,
+    MAGIC,
+    MAX_LINE_BYTES,
+    CsvErrors,
+    arrow_copy,
+    blank,
+    complete_lines,
+    reason,
+    split_lines,
+    utf16,
+)
 from cecli.readers._text import is_number, profile
 
-#: The first bytes of the binary formats someone may pass by mistake.
-_MAGIC = {
-    b"\x93NUMPY": "an NPY file (name it .npy)",
-    b"PK\x03\x04": "a zip archive, such as an NPZ file (name it .npz)",
-    b"PAR1": "a Parquet file (name it .parquet)",
-    b"\x1f\x8b": "gzip-compressed (name it .csv.gz)",
-    b"BZh": "bzip2-compressed (name it .csv.bz2)",
-    b"\x28\xb5\x2f\xfd": "zstd-compressed (name it .csv.zst)",
-}
-_BOM = b"\xef\xbb\xbf"
-#: A line (with its quoted fields) longer than this is an error: a quote left open.
-MAX_LINE_BYTES = 64 << 20
-_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+#: The last block of a file is parsed in parts of at least this many bytes.
+_MIN_PART = 256 << 10
 
 
-def _utf16(head: bytes) -> str | None:
-    """The codec of UTF-16 text (by its byte-order mark, or the NUL of every other byte)."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"  # the codec reads the mark and drops it
-    even, odd = head[0::2], head[1::2]
-    if len(head) >= 4 and odd.count(0) == len(odd) and 0 not in even:
-        return "utf-16-le"
-    if len(head) >= 4 and even.count(0) == len(even) and 0 not in odd:
-        return "utf-16-be"
-    return None
+@dataclass
+class _Block:
+    """A block of text as a worker left it: its columns, or what is wrong with it.
 
-
-def _blank(buf: bytes | bytearray) -> bool:
-    """Nothing but white space (stops at the first other byte, copies nothing)."""
-    return not buf or buf.isspace()
-
-
-def _complete_lines(buf: bytes | bytearray, final: bool, newline: bytes = b"\n") -> int:
-    """Length of the longest prefix of ``buf`` made of whole lines (0 if none).
-
-    A line break inside a quoted field is not the end of a line: a prefix is
-    whole when it holds an even number of quote characters (an escaped quote
-    is two of them, which keeps the parity). ``newline`` ends a line: ``\\n``
-    (which ``\\r\\n`` ends in too), or ``\\r`` in a file with no ``\\n``.
+    What is wrong is raised in the block's turn, when the rows before it are
+    counted and the message can name the row.
     """
-    if final:
-        return len(buf)
-    cut = buf.rfind(newline)
-    if b'"' not in buf:
-        return cut + 1
-    while cut >= 0 and buf.count(b'"', 0, cut) % 2:
-        cut = buf.rfind(newline, 0, cut)
-    return cut + 1
+
+    n_rows: int = 0
+    #: Whether the next result is the rest of the same block (a frame of several parts).
+    more: bool = False
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The text, kept when it cannot be parsed (to find the row at fault).
+    text: bytes | pa.Buffer | None = None
+    failure: pa.ArrowInvalid | None = None
+    open_quote: bool = False
+    #: The first empty cell (row in the block) of each column of numbers that has one.
+    empty: dict[str, int] = field(default_factory=dict)
 
 
-def _arrow_copy(data: bytes | memoryview) -> pa.Buffer:
-    """``data`` copied into memory that pyarrow owns.
-
-    ``read_csv``'s threads may drop the last reference to its input after it
-    has returned. Freeing a buffer over Python memory takes the GIL, and a
-    pyarrow thread that asks for the GIL while the interpreter exits aborts the
-    process ("terminate called without an active exception"); pyarrow's own
-    memory is freed without Python.
-    """
-    out = pa.allocate_buffer(len(data))
-    memoryview(out).cast("B")[:] = data
-    return out
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        return reason_of(exc)
-    return str(exc).strip() or type(exc).__name__
-
-
-class CsvSource(Source):
+class CsvSource(CsvErrors, Source):
     """A CSV or TSV file (or standard input) read block by block."""
 
     header_option = True
@@ -116,11 +86,14 @@ class CsvSource(Source):
         self.path = path
         self.display = display_name(path)
         self.delimiter = delimiter
-        # text blocks of at most 8 MiB: big enough for pyarrow's threads, small enough
-        # that reading, parsing and scoring overlap
+        # one parsing thread per core; a block each, and one more being scored
+        self.workers = max(1, os.cpu_count() or 1)
+        # text blocks of at most 8 MiB: small enough that reading, parsing and scoring
+        # overlap. A block is a frame, and the per-class sums depend (in their last bits)
+        # on where frames end, so the block size stays what it was.
         self.block_bytes = max(1 << 16, min(int(block_bytes), 8 << 20))
         self._utf16: codecs.IncrementalDecoder | None = None
-        self._handoffs: list[Handoff[Frame]] = []
+        self._pools: list[OrderedPool[_Block]] = []
         self._reading: threading.Thread | None = None  # the block being read ahead
         # a pyarrow stream is read inside pyarrow, so a read of it is waited for
         self._arrow_stream = codec is not None
@@ -162,14 +135,14 @@ class CsvSource(Source):
                 return FdStream(self.path)
             return pa.input_stream(self.path, compression=codec)
         except (OSError, pa.ArrowException) as exc:
-            raise self.error(f"cannot be opened ({_reason(exc)}).") from None
+            raise self.error(f"cannot be opened ({reason(exc)}).") from None
 
     def _read_block(self, size: int | None = None) -> bytes:
         try:
             data = self._stream.read(size or self.block_bytes)
         except (OSError, EOFError, ValueError, pa.ArrowException) as exc:
             hint = " Check that the extension names its compression." if self._arrow_stream else ""
-            raise self.error(f"could not be read ({_reason(exc)}).{hint}") from None
+            raise self.error(f"could not be read ({reason(exc)}).{hint}") from None
         data = data if isinstance(data, bytes) else bytes(data)
         if self._utf16 is not None:
             return self._transcode(data, final=not data)
@@ -194,13 +167,13 @@ class CsvSource(Source):
 
     def _check_text(self) -> None:
         head = bytes(self._buffer[:8192])
-        encoding = _utf16(head)
+        encoding = utf16(head)
         if encoding is not None:
             # Excel's "Unicode text" and PowerShell write UTF-16: read it as what it is
             self._utf16 = codecs.getincrementaldecoder(encoding)()
             self._buffer = bytearray(self._transcode(bytes(self._buffer), final=self._eof))
             head = bytes(self._buffer[:8192])
-        for magic, what in _MAGIC.items():
+        for magic, what in MAGIC.items():
             if head.startswith(magic):
                 raise self.error(
                     f"is {what}, not CSV text. Give it the extension of its format, "
@@ -211,9 +184,9 @@ class CsvSource(Source):
                 "holds binary data (NUL bytes), not CSV text. Give the file the extension "
                 "of its format, or pass --input-format."
             )
-        if head.startswith(_BOM):
-            del self._buffer[: len(_BOM)]
-        if _blank(self._buffer):
+        if head.startswith(BOM):
+            del self._buffer[: len(BOM)]
+        if blank(self._buffer):
             raise self.error("is empty: there are no rows to score.")
 
     # -- header and types --------------------------------------------------------
@@ -249,7 +222,7 @@ class CsvSource(Source):
         """
         if not all(is_number(name) for name in names):
             return True
-        if not all(_INTEGER.match(name.strip()) for name in names):
+        if not all(INTEGER.match(name.strip()) for name in names):
             return False
         # class indices 0..K-1 (or 1..K) name the columns, whatever is below them: a
         # file of hard one-hot predictions (0,1,2 over 1,0,0) has no fractions to tell
@@ -260,7 +233,7 @@ class CsvSource(Source):
         rest = bytes(self._buffer[length : length + 65536])
         second = next((line for line in rest.splitlines() if line.strip()), b"")
         cells = next(self._rows(second.decode("utf-8", "replace")), [])
-        return any(is_number(c) and not _INTEGER.match(c.strip()) for c in cells)
+        return any(is_number(c) and not INTEGER.match(c.strip()) for c in cells)
 
     def _read_header(self, header: bool | None) -> tuple[list[Field], bool, int]:
         text, length = self._first_line()
@@ -289,15 +262,15 @@ class CsvSource(Source):
                     + (
                         ". (The first line was taken for a header because it is all whole "
                         "numbers over fractions; pass --no-header if it is data.)"
-                        if all(_INTEGER.match(n) for n in names)
+                        if all(INTEGER.match(n) for n in names)
                         else "."
                     )
                 )
             seen.add(name)
         del self._buffer[:length]
-        while not self._eof and _blank(self._buffer):
+        while not self._eof and blank(self._buffer):
             self._fill(len(self._buffer) + self.block_bytes)
-        if _blank(self._buffer):
+        if blank(self._buffer):
             raise self.error("has a header but no rows: there is nothing to score.")
         return [Field(name, "number") for name in names], True, 1
 
@@ -307,21 +280,20 @@ class CsvSource(Source):
         types: dict[str, pa.DataType] | None,
         columns: list[str] | None,
     ) -> pa.Table:
-        read = pacsv.ReadOptions(column_names=[f.name for f in self.fields], use_threads=True)
-        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=self._quoted)
+        if not isinstance(data, pa.Buffer):
+            data = arrow_copy(data)
+        # The text is one pyarrow block: each column comes back as one chunk (joining
+        # chunks would copy it), and pyarrow never splits the text at a line break
+        # inside quotes. No pyarrow threads: the pool parses blocks side by side, and
+        # one text parsed on pyarrow's threads was 3x slower at 100,000 columns.
+        read = pacsv.ReadOptions(
+            column_names=self._names, use_threads=False, block_size=data.size + 1
+        )
+        parse = pacsv.ParseOptions(delimiter=self.delimiter)
         # only an empty cell is missing: "nan" is a number (np.savetxt writes it), "NA" a label
         convert = pacsv.ConvertOptions(
             column_types=types or {}, include_columns=columns, null_values=[""]
         )
-        if not isinstance(data, pa.Buffer):
-            data = _arrow_copy(data)
-        try:
-            return pacsv.read_csv(data, read, parse, convert)
-        except pa.ArrowInvalid as exc:
-            if "straddl" not in str(exc) or read.block_size > data.size:
-                raise
-        # a line longer than pyarrow's block (1 MiB): parse the text as one block
-        read.block_size = data.size + 1
         return pacsv.read_csv(data, read, parse, convert)
 
     def _infer_types(self) -> dict[str, pa.DataType]:
@@ -333,16 +305,14 @@ class CsvSource(Source):
             whole = self._eof and len(sample) == len(self._buffer)
             if whole and sample.count(b'"') % 2:
                 self._open_quote(sample, 0)
-            cut = _complete_lines(sample, whole, self._newline)
+            cut = complete_lines(sample, whole, self._newline)
             if cut or whole:
                 break
             if size > MAX_LINE_BYTES:  # no whole line yet: a wide row, or a quote left open
                 self._open_quote(sample, 0)
             size *= 4  # a first row longer than the sample: take it whole
         sample = sample[: cut or len(sample)]
-        # quoted fields may hold line breaks, which makes pyarrow's parser slower:
-        # allow them only where the file quotes at all
-        self._quoted = b'"' in sample
+        self._names = [f.name for f in self.fields]
         try:
             table = self._parse(sample, None, None)
         except pa.ArrowInvalid as exc:
@@ -376,205 +346,151 @@ class CsvSource(Source):
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
         # The text block size, not rows_per_frame, bounds a frame here; inputs
-        # re-cuts frames to line up with the other file. Blocks are read and parsed
-        # on a thread of their own, one block ahead of the caller, who scores the
-        # previous one meanwhile (pyarrow and NumPy both let go of the GIL). That
-        # thread is joined however reading ends: see cecli.readers._background.
+        # re-cuts frames to line up with the other file. A feeder thread reads the
+        # text and cuts it into blocks, a pool of threads parses them side by side,
+        # and they come back here in order, where the rows before each are counted and
+        # an error can name its row. Every thread is joined however reading ends: see
+        # cecli.readers._background.
         types = {name: self._types[name] for name in columns}
+        kinds = {name: self.field(name).kind for name in columns}
         pending = bytes(self._buffer)
         self._buffer = bytearray()
-        handoff: Handoff[Frame] = Handoff(
-            lambda stopped: self._parse_blocks(pending, types, columns, stopped),
+        pool = OrderedPool(
+            lambda stopped: self._blocks(pending, types, kinds, stopped),
+            workers=self.workers,
             name="cecli-parse",
         )
-        self._handoffs.append(handoff)
+        self._pools.append(pool)
+        first_row = 0
+        parts: list[_Block] = []
         try:
-            yield from handoff
+            for part in pool:
+                parts.append(part)
+                if part.more:
+                    continue
+                frame = self._frame(first_row, parts, columns)
+                first_row += frame.n_rows
+                parts = []
+                yield frame
+                del frame
         finally:
-            handoff.close()
+            pool.close()
+
+    def _frame(self, first_row: int, parts: list[_Block], columns: list[str]) -> Frame:
+        """The frame of a block parsed in one part or several; raise what is wrong with it.
+
+        What is wrong is said as a block parsed whole would say it: a row that cannot
+        be parsed first, then the first column (in the order asked for) with an empty
+        cell, at its first empty row.
+        """
+        row = first_row
+        for part in parts:
+            if part.open_quote:
+                self._open_quote(bytes(part.text or b""), row)
+            if part.failure is not None:
+                self._explain(bytes(part.text or b""), row, part.failure, columns)
+            row += part.n_rows
+        for name in columns:
+            row = first_row
+            for part in parts:
+                if name in part.empty:
+                    raise self.error(
+                        f"{self.where(row + part.empty[name])}, column {name!r} is empty; "
+                        "every cell of a column of numbers needs a value."
+                    )
+                row += part.n_rows
+        if len(parts) == 1:
+            return Frame(first_row, parts[0].n_rows, parts[0].columns)
+        joined = {name: np.concatenate([part.columns[name] for part in parts]) for name in columns}
+        return Frame(first_row, row - first_row, joined)
 
     def _read_ahead(self) -> Future[bytes]:
         future, self._reading = read_ahead(self._read_block)
         return future
 
-    def _parse_blocks(
+    def _blocks(
         self,
         pending: bytes,
         types: dict[str, pa.DataType],
-        columns: list[str],
+        kinds: dict[str, str],
         stopped: Callable[[], bool],
-    ) -> Iterator[Frame]:
+    ) -> Iterator[Callable[[], _Block]]:
+        """The tasks of the pool: parse each block of whole lines (on the feeder thread)."""
         ahead = None if self._eof else self._read_ahead()
         try:
-            yield from self._parse_ahead(pending, ahead, types, columns, stopped)
+            while True:
+                block = b"" if ahead is None else wait(ahead, stopped)
+                if block is None:
+                    return  # the caller has stopped reading
+                ahead = self._read_ahead() if block else None
+                if not block:
+                    self._eof = True
+                data = pending + block if pending else block
+                if self._eof and data.count(b'"') % 2:
+                    yield functools.partial(_Block, text=data, open_quote=True)
+                    return  # raised in its turn, when its row is known
+                cut = complete_lines(data, self._eof, self._newline)
+                if cut == 0 and not self._eof:
+                    if len(data) > MAX_LINE_BYTES:
+                        yield functools.partial(_Block, text=data, open_quote=True)
+                        return
+                    pending = data  # a line longer than a block: read on
+                    continue
+                pending = data[cut:]
+                if cut == 0 or (cut < 65536 and not data[:cut].strip()):
+                    if self._eof:
+                        return
+                    continue
+                # the last block (a short read: the file ends) is parsed in parts, one a
+                # thread, which keep every core busy to the end; the frame is the same
+                last = self._eof or len(block) < self.block_bytes
+                parts = min(self.workers, cut // _MIN_PART) if last else 1
+                ends = split_lines(data, cut, parts, self._newline) if parts > 1 else [cut]
+                del block
+                for start, end in zip([0, *ends[:-1]], ends, strict=True):
+                    text = arrow_copy(memoryview(data)[start:end])
+                    more = end < cut
+                    yield functools.partial(self._parse_block, text, types, kinds, more)
+                del data
+                if self._eof and not pending:
+                    return
         finally:
             if self._arrow_stream and self._reading is not None:
                 self._reading.join()  # a read inside pyarrow ends before the process does
 
-    def _parse_ahead(
+    def _parse_block(
         self,
-        pending: bytes,
-        ahead: Future[bytes] | None,
+        text: pa.Buffer,
         types: dict[str, pa.DataType],
-        columns: list[str],
-        stopped: Callable[[], bool],
-    ) -> Iterator[Frame]:
-        first_row = 0
-        while True:
-            block = b"" if ahead is None else wait(ahead, stopped)
-            if block is None:
-                return  # the caller has stopped reading
-            ahead = self._read_ahead() if block else None
-            if not block:
-                self._eof = True
-            data = pending + block if pending else block
-            if self._eof and data.count(b'"') % 2:
-                self._open_quote(data, first_row)
-            cut = _complete_lines(data, self._eof, self._newline)
-            if cut == 0 and not self._eof:
-                if len(data) > MAX_LINE_BYTES:
-                    self._open_quote(data, first_row)
-                pending = data  # a line longer than a block: read on
-                continue
-            pending = data[cut:]
-            if cut == 0 or (cut < 65536 and not data[:cut].strip()):
-                if self._eof:
-                    return
-                continue
-            text = _arrow_copy(memoryview(data)[:cut])
-            try:
-                table = self._parse(text, types, columns)
-            except pa.ArrowInvalid as exc:
-                if self._quoted or b'"' not in data[:cut]:
-                    self._explain(data[:cut], first_row, exc, columns)
-                self._quoted = True  # quotes first seen here: they may hold line breaks
-                try:
-                    table = self._parse(text, types, columns)
-                except pa.ArrowInvalid as again:
-                    self._explain(data[:cut], first_row, again, columns)
-            frame = Frame(first_row, table.num_rows)
-            for name in columns:
-                frame.columns[name] = self._to_numpy(table.column(name), name, first_row)
-            first_row += table.num_rows
-            del table, text
-            yield frame
-            if self._eof and not pending:
-                return
-
-    def _to_numpy(self, chunked: pa.ChunkedArray, name: str, first_row: int) -> np.ndarray:
-        kind = self.field(name).kind
-        # one array first: ChunkedArray.to_numpy over many chunks is 100 times slower
-        column = chunked.combine_chunks()
-        if column.null_count:
+        kinds: dict[str, str],
+        more: bool,
+    ) -> _Block:
+        """A block (or a part of one) parsed, on a thread of the pool: its columns as NumPy."""
+        try:
+            table = self._parse(text, types, list(kinds))
+        except pa.ArrowInvalid as exc:
+            return _Block(text=text, failure=exc)
+        block = _Block(table.num_rows, more=more)
+        # one pyarrow block is one record batch, whose columns are arrays (not chunked,
+        # which saves a step per column); they come in the order asked for
+        batches = table.to_batches()
+        arrays = batches[0].columns if len(batches) == 1 else table.columns
+        for (name, kind), column in zip(kinds.items(), arrays, strict=True):
             if kind == "number":
-                row = first_row + int(np.flatnonzero(column.is_null().to_numpy(False))[0])
-                raise self.error(
-                    f"{self.where(row)}, column {name!r} is empty; every cell of a column of "
-                    "numbers needs a value."
-                )
-            column = column.fill_null(False if kind == "bool" else "")
-        if kind == "string":
-            return np.asarray(column.to_pylist(), dtype=object)
-        return column.to_numpy(zero_copy_only=False)
-
-    def _rows(self, text: str) -> Iterator[list[str]]:
-        """The rows of ``text`` as Python's csv module reads them, cells of any length included."""
-        limit = csv.field_size_limit()
-        csv.field_size_limit(max(limit, min(len(text) + 1, 2**31 - 1)))
-        try:
-            yield from csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
-        except csv.Error as exc:
-            kind = "TSV" if self.delimiter == "\t" else "CSV"
-            raise self.error(f"cannot be parsed as {kind} ({exc}).") from None
-        finally:
-            csv.field_size_limit(limit)
-
-    def where(self, row: int) -> str:
-        line = row + self._header_lines + 1
-        return f"row {row} (line {line})"
-
-    def _open_quote(self, data: bytes, first_row: int) -> None:
-        """A quote that is never closed would swallow the rest of the file as one field."""
-        at, count = -1, 0
-        while True:
-            quote = data.find(b'"', at + 1)
-            if quote < 0:
-                break
-            count += 1
-            if count % 2:
-                opened = quote
-            at = quote
-        if count % 2 == 0:
-            raise self.error(
-                f"{self.where(first_row)} starts a line longer than {MAX_LINE_BYTES >> 20} MiB; "
-                "check the line ends (or pass --input-format for a file that is not CSV)."
-            )
-        row = first_row + data.count(b"\n", 0, opened)
-        raise self.error(
-            f'{self.where(row)} opens a quote (") that is never closed, so the rest of the file '
-            "would be read as one field. Close the quote, or double a quote that is part of the "
-            'text ("").'
-        )
-
-    def _not_utf8(self, data: bytes, first_row: int, bad: UnicodeDecodeError) -> None:
-        """The row and column of bytes that are not UTF-8 text."""
-        line_start = data.rfind(b"\n", 0, bad.start) + 1
-        row = first_row + data.count(b"\n", 0, line_start)
-        prefix = data[line_start : bad.start].decode("utf-8", "replace")
-        # the cells before the bad byte, and the one it is in (a stand-in keeps it counted)
-        cells = csv.reader([prefix.replace("\r", " ") + "x"], delimiter=self.delimiter)
-        column = len(next(cells)) - 1
-        name = self.fields[column].name if 0 <= column < len(self.fields) else str(column)
-        raise self.error(
-            f"{self.where(row)}, column {name!r} holds bytes that are not UTF-8 text "
-            f"({data[bad.start : bad.end]!r}). Save the file as UTF-8."
-        )
-
-    def _explain(
-        self, data: bytes, first_row: int, exc: pa.ArrowInvalid, columns: list[str] | None
-    ) -> None:
-        """Find the row pyarrow could not parse and raise an error that names it."""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            self._not_utf8(data, first_row, bad)
-        rows = self._rows(text)
-        width = len(self.fields)
-        wanted = columns or [f.name for f in self.fields]
-        index = {f.name: i for i, f in enumerate(self.fields)}
-        row = first_row
-        for cells in rows:
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue
-            if len(cells) != width:
-                raise self.error(
-                    f"{self.where(row)} has {len(cells)} fields but the "
-                    f"{'header' if self.named else 'first row'} has {width}. Check the "
-                    "delimiter, and quote any field that contains it."
-                )
-            for name in wanted:
-                kind = self.field(name).kind
-                cell = cells[index[name]].strip()
-                if kind == "number" and cell and not is_number(cell):
-                    raise self.error(
-                        f"{self.where(row)}, column {name!r} holds {quote_cell(cell)}, which is "
-                        "not a number. Fix the cell, or leave the column out of the predictions "
-                        "(--pred-cols)."
-                    )
-                if kind == "bool" and cell.lower() not in ("true", "false", "1", "0", ""):
-                    raise self.error(
-                        f"{self.where(row)}, column {name!r} holds {quote_cell(cell)}, but the "
-                        "column starts with true/false values."
-                    )
-            row += 1
-        message = str(exc).strip().splitlines()[0]
-        raise self.error(
-            f"cannot be parsed as {'TSV' if self.delimiter == chr(9) else 'CSV'} ({message})."
-        )
+                at = first_null(column)
+                if at is not None:
+                    block.empty[name] = at
+                    continue
+                block.columns[name] = numbers(column)  # float64, pyarrow's memory, no copy
+            elif kind == "bool":
+                block.columns[name] = bools(column)
+            else:
+                block.columns[name] = strings(column)
+        return block
 
     def close(self) -> None:
-        for handoff in self._handoffs:
-            handoff.close()  # its thread, and any read of a pyarrow stream, have ended
+        for pool in self._pools:
+            pool.close()  # its threads, and any read of a pyarrow stream, have ended
         reading = self._reading is not None and self._reading.is_alive()
         # a read of a pipe may still wait for its writer: its descriptor closes at exit
         if self.path != STDIN and not reading:

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cecli.readers import Field, Frame, Source, quote_cell
+from cecli.readers._arrow import bools, first_null, integers, numbers, strings
 from cecli.readers._text import profile
 
 #: Rows of a text column sampled to tell numbers stored as text from text.
@@ -39,21 +39,6 @@ def _is_text(t: pa.DataType) -> bool:
 
 def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-
-
-def _float_array(values: pa.Array) -> np.ndarray:
-    """Numbers in their float type: float32 and float64 kept, float16 widened to float32,
-    anything else (integers, decimals, booleans) read as float64.
-
-    The same rule holds for every reader, so one array scores the same from every
-    format that can store it (and ``--eps auto`` is its type's machine epsilon).
-    """
-    t = values.type
-    if pa.types.is_float16(t):
-        values = values.cast(pa.float32())
-    elif not (pa.types.is_float32(t) or pa.types.is_float64(t)):
-        values = values.cast(pa.float64())
-    return values.to_numpy(zero_copy_only=False)
 
 
 def _one_line(error: BaseException) -> str:
@@ -124,18 +109,16 @@ class ParquetSource(Source):
     def _to_numpy(self, column: pa.Array, name: str, first_row: int) -> np.ndarray:
         f = self.field(name)
         if column.null_count and f.kind != "string":
-            row = first_row + int(np.flatnonzero(column.is_null().to_numpy(False))[0])
+            row = first_row + (first_null(column) or 0)
             raise self.error(f"row {row}, column {name!r} is empty (null); give every row a value.")
         if f.kind == "number":
             if _is_text(column.type):
                 return self._parse_numbers(column, f, first_row)
-            return _float_array(column)
+            return numbers(column)
         if f.kind == "bool":
-            return column.to_numpy(zero_copy_only=False)
+            return bools(column)
         if f.kind == "string":
-            if not _is_text(column.type):
-                column = column.cast(pa.string())
-            return np.asarray(column.fill_null("").to_pylist(), dtype=object)
+            return strings(column)
         return self._matrix(column, f, first_row)
 
     def _parse_numbers(self, column: pa.Array, f: Field, first_row: int) -> np.ndarray:
@@ -148,13 +131,15 @@ class ParquetSource(Source):
                 "which is not a number, in a column of numbers stored as text. Fix the cell, or "
                 "leave the column out of the predictions with --pred-cols."
             )
+        import pyarrow.compute as pc  # only for numbers stored as text
+
         trimmed = pc.utf8_trim_whitespace(column.cast(pa.string()))
-        return trimmed.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return numbers(trimmed.cast(pa.float64()))
 
     def _matrix(self, column: pa.Array, f: Field, first_row: int) -> np.ndarray:
         n, k = len(column), f.width
         if not pa.types.is_fixed_size_list(column.type):
-            offsets = column.offsets.to_numpy()
+            offsets = integers(column.offsets)
             lengths = np.diff(offsets)
             uneven = np.flatnonzero(lengths != k)
             if uneven.size:
@@ -166,12 +151,13 @@ class ParquetSource(Source):
                 )
         values = column.flatten()
         if values.null_count:
-            at = int(np.flatnonzero(values.is_null().to_numpy(False))[0])
+            at = first_null(values) or 0
             raise self.error(
                 f"row {first_row + at // k}, column {f.name!r} holds a null at position "
                 f"{at % k}; every prediction needs a value."
             )
-        return _float_array(values).reshape(n, k)
+        # float32 stays float32, and a single chunk's values are not copied
+        return numbers(values).reshape(n, k)
 
     def close(self) -> None:
         self._file.close()
