@@ -1,0 +1,262 @@
+"""The rows a report lists: the worst by loss, and the worst of the confidently wrong.
+
+:class:`TopRows` is a fold over per-sample scores: it keeps the ``keep`` rows
+with the highest loss (ties: the lower row first), or every row when ``keep``
+is None. Bounded, it holds at most ``keep`` rows (plus, while a chunk is
+added, that chunk's candidates). Unbounded, it appends each chunk's rows to a
+list of NumPy record arrays and sorts them once, when read, instead of
+re-sorting everything kept at every chunk.
+
+:class:`KeptRows` is what it returns: a read-only sequence of
+:class:`RowFacts` over one record array, so that two million kept rows cost 56
+bytes each rather than a Python object each; a :class:`RowFacts` is made only
+for the rows that are read one by one, and a renderer may read whole columns
+(:meth:`KeptRows.column`) instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from cecli.losses import SampleScores
+
+ROW_DTYPE = np.dtype(
+    [
+        ("row", np.int64),
+        ("loss", np.float64),
+        ("label", np.int64),
+        ("predicted", np.int64),
+        ("confidence", np.float64),
+        ("p_true", np.float64),
+        ("weight", np.float64),
+    ]
+)
+#: Rows turned into Python objects at a time when a :class:`KeptRows` is iterated.
+_BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class RowFacts:
+    """One row of the input, as the report shows it. ``row`` is 0-based."""
+
+    row: int
+    loss: float
+    label: int
+    predicted: int
+    confidence: float
+    p_true: float
+    weight: float
+
+
+class KeptRows(Sequence[RowFacts]):
+    """Kept rows, highest loss first, as a sequence of :class:`RowFacts` over one record array.
+
+    It compares equal to a tuple (or any sequence) of the same :class:`RowFacts`,
+    and ``+`` with another sequence gives a tuple, as the tuple it replaces did.
+
+    Parameters
+    ----------
+    records : numpy.ndarray, optional
+        Records of :data:`ROW_DTYPE`, in the order to show them; none by default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> records = np.zeros(2, dtype=ROW_DTYPE)
+    >>> records["row"], records["loss"] = [4, 1], [2.5, 0.5]
+    >>> kept = KeptRows(records)
+    >>> len(kept), kept[0].row, kept[-1].loss, [r.row for r in kept]
+    (2, 4, 0.5, [4, 1])
+    >>> kept.column("row").tolist(), len(kept[:1]), KeptRows() == ()
+    ([4, 1], 1, True)
+    """
+
+    __slots__ = ("_records",)
+
+    def __init__(self, records: NDArray | None = None) -> None:
+        if records is None:
+            records = np.empty(0, dtype=ROW_DTYPE)
+        if records.dtype != ROW_DTYPE:
+            raise TypeError(f"KeptRows needs records of ROW_DTYPE; got {records.dtype}.")
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> RowFacts: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> KeptRows: ...
+
+    def __getitem__(self, index: int | slice) -> RowFacts | KeptRows:
+        if isinstance(index, slice):
+            return KeptRows(self._records[index])
+        return _facts(self._records[index])
+
+    def __iter__(self) -> Iterator[RowFacts]:
+        for start in range(0, len(self._records), _BLOCK):
+            block = self._records[start : start + _BLOCK]
+            columns = [block[name].tolist() for name in ROW_DTYPE.names or ()]
+            yield from itertools.starmap(RowFacts, zip(*columns, strict=True))
+
+    def column(self, name: str) -> NDArray:
+        """One field of every kept row, in order, as a read-only NumPy array.
+
+        ``name`` is a field of :class:`RowFacts`: "row", "loss", "label",
+        "predicted", "confidence", "p_true" or "weight".
+        """
+        view = self._records[name].view()
+        view.flags.writeable = False
+        return view
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __add__(self, other: Sequence[RowFacts]) -> tuple[RowFacts, ...]:
+        return (*self, *other)
+
+    def __radd__(self, other: Sequence[RowFacts]) -> tuple[RowFacts, ...]:
+        return (*other, *self)
+
+    def __repr__(self) -> str:
+        return f"KeptRows({list(self)!r})"
+
+
+def _facts(record: np.void) -> RowFacts:
+    return RowFacts(
+        row=int(record["row"]),
+        loss=float(record["loss"]),
+        label=int(record["label"]),
+        predicted=int(record["predicted"]),
+        confidence=float(record["confidence"]),
+        p_true=float(record["p_true"]),
+        weight=float(record["weight"]),
+    )
+
+
+def records(scores: SampleScores, positions: NDArray[np.intp] | None = None) -> NDArray:
+    """The rows of ``scores`` at ``positions`` (all when None) as records of :data:`ROW_DTYPE`."""
+    pick = slice(None) if positions is None else positions
+    out = np.empty(scores.n_samples if positions is None else len(positions), dtype=ROW_DTYPE)
+    out["row"] = scores.rows[pick]
+    out["loss"] = scores.loss[pick]
+    out["label"] = scores.label[pick]
+    out["predicted"] = scores.predicted[pick]
+    out["confidence"] = scores.confidence[pick]
+    out["p_true"] = scores.p_true[pick]
+    out["weight"] = scores.weight[pick]
+    return out
+
+
+def candidates(loss: NDArray[np.float64], keep: int | None) -> NDArray[np.intp]:
+    """Positions of the ``keep`` highest losses, and of every loss tied with the last of them.
+
+    Only these can be among the worst rows, so only these become records.
+    """
+    if keep is None or len(loss) <= keep:
+        return np.arange(len(loss))
+    if keep == 0:
+        return np.arange(0)
+    kth = np.partition(loss, len(loss) - keep)[len(loss) - keep]
+    return np.flatnonzero(loss >= kth)
+
+
+def top(rows: NDArray, keep: int | None) -> NDArray:
+    """The ``keep`` records with the highest loss, highest first, ties by row.
+
+    Every record tied with the ``keep``-th loss is a candidate, so the result
+    does not depend on the order records arrived in.
+    """
+    if keep is not None and len(rows) > keep:
+        if keep == 0:
+            return rows[:0]
+        kth = np.partition(rows["loss"], len(rows) - keep)[len(rows) - keep]
+        rows = rows[rows["loss"] >= kth]
+    order = np.lexsort((rows["row"], -rows["loss"]))
+    return rows[order] if keep is None else rows[order][:keep]
+
+
+class TopRows:
+    """A fold that keeps the rows with the highest loss: ``keep`` of them, or all (None).
+
+    :meth:`update` adds a chunk's rows (those ``mask`` marks, or all);
+    :meth:`merge` adds another fold's, leaving it as it was; :meth:`result`
+    reads them, highest loss first and ties by row, whatever order the chunks
+    and merges came in.
+
+    Parameters
+    ----------
+    keep : int or None
+        How many rows to keep; None keeps every row (memory grows with the rows,
+        56 bytes each).
+
+    Examples
+    --------
+    >>> import cecli
+    >>> from cecli.losses import score
+    >>> scores = score("categorical", [0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    >>> worst = TopRows(keep=2)
+    >>> worst.update(scores)
+    >>> [r.row for r in worst.result()]
+    [1, 2]
+    >>> everything = TopRows(keep=None)
+    >>> everything.update(scores, mask=scores.loss > 0.2)
+    >>> [r.row for r in everything.result()], sorted(everything.rows())
+    ([1, 2], [1, 2])
+    """
+
+    def __init__(self, keep: int | None) -> None:
+        self.keep = keep
+        self._parts: list[NDArray] = []
+        #: Whether ``_parts`` is one array already in the order to show.
+        self._ordered = True
+
+    def update(self, scores: SampleScores, mask: NDArray[np.bool_] | None = None) -> None:
+        """Add the rows of ``scores`` that ``mask`` marks (every row when None)."""
+        positions = None if mask is None else np.flatnonzero(mask)
+        if self.keep is None:
+            if len(scores.loss) if positions is None else len(positions):
+                self._parts.append(records(scores, positions))
+                self._ordered = False
+            return
+        loss = scores.loss if positions is None else scores.loss[positions]
+        pick = candidates(loss, self.keep)
+        if positions is not None:
+            pick = positions[pick]
+        self._parts = [top(np.concatenate([*self._parts, records(scores, pick)]), self.keep)]
+
+    def merge(self, other: TopRows) -> TopRows:
+        """Add the rows ``other`` keeps to this fold (in place), and return it."""
+        if other.keep != self.keep:
+            raise ValueError("Only folds that keep the same number of rows can be merged.")
+        if self.keep is None:
+            self._parts = [*self._parts, *other._parts]
+            self._ordered = self._ordered and not other._parts
+        elif other._parts:
+            self._parts = [top(np.concatenate([*self._parts, *other._parts]), self.keep)]
+        return self
+
+    def rows(self) -> set[int]:
+        """The row numbers kept so far, in no order."""
+        return {row for part in self._parts for row in part["row"].tolist()}
+
+    def result(self) -> KeptRows:
+        """The rows kept, highest loss first (ties: the lower row first)."""
+        if not self._ordered or len(self._parts) > 1:
+            # the one sort of an unbounded fold; it is kept for the next read
+            self._parts = [top(np.concatenate(self._parts), self.keep)]
+            self._ordered = True
+        return KeptRows(self._parts[0] if self._parts else None)
