@@ -3,15 +3,15 @@
 :class:`TopRows` is a fold over per-sample scores: it keeps the ``keep`` rows
 with the highest loss (ties: the lower row first), or every row when ``keep``
 is None. Bounded, it holds at most ``keep`` rows (plus, while a chunk is
-added, that chunk's candidates). Unbounded, it appends each chunk's rows to a
-list of NumPy record arrays and sorts them once, when read, instead of
-re-sorting everything kept at every chunk.
+added, that chunk's candidates). Unbounded, it keeps each chunk's rows as
+NumPy columns and sorts them once, when read, instead of re-sorting
+everything kept at every chunk.
 
 :class:`KeptRows` is what it returns: a read-only sequence of
-:class:`RowFacts` over one record array, so that two million kept rows cost 56
-bytes each rather than a Python object each; a :class:`RowFacts` is made only
-for the rows that are read one by one, and a renderer may read whole columns
-(:meth:`KeptRows.column`) instead.
+:class:`RowFacts` over one NumPy array per field, so that two million kept
+rows cost 56 bytes each rather than a Python object each; a
+:class:`RowFacts` is made only for the rows that are read one by one, and a
+renderer may read whole columns (:meth:`KeptRows.column`) instead.
 """
 
 from __future__ import annotations
@@ -27,17 +27,18 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from cecli.losses import SampleScores
 
-ROW_DTYPE = np.dtype(
-    [
-        ("row", np.int64),
-        ("loss", np.float64),
-        ("label", np.int64),
-        ("predicted", np.int64),
-        ("confidence", np.float64),
-        ("p_true", np.float64),
-        ("weight", np.float64),
-    ]
-)
+#: The facts kept of each row, and their types: one NumPy array per field.
+FIELDS: dict[str, type] = {
+    "row": np.int64,
+    "loss": np.float64,
+    "label": np.int64,
+    "predicted": np.int64,
+    "confidence": np.float64,
+    "p_true": np.float64,
+    "weight": np.float64,
+}
+#: Kept rows as columns: a field of :data:`FIELDS` to its array, all of one length.
+Columns = dict[str, NDArray]
 #: Rows turned into Python objects at a time when a :class:`KeptRows` is iterated.
 _BLOCK = 8192
 
@@ -56,39 +57,40 @@ class RowFacts:
 
 
 class KeptRows(Sequence[RowFacts]):
-    """Kept rows, highest loss first, as a sequence of :class:`RowFacts` over one record array.
+    """Kept rows, highest loss first, as a sequence of :class:`RowFacts` over NumPy columns.
 
     It compares equal to a tuple (or any sequence) of the same :class:`RowFacts`,
     and ``+`` with another sequence gives a tuple, as the tuple it replaces did.
 
     Parameters
     ----------
-    records : numpy.ndarray, optional
-        Records of :data:`ROW_DTYPE`, in the order to show them; none by default.
+    columns : dict of str to numpy.ndarray, optional
+        One array per field of :data:`FIELDS`, in the order to show the rows;
+        none by default.
 
     Examples
     --------
     >>> import numpy as np
-    >>> records = np.zeros(2, dtype=ROW_DTYPE)
-    >>> records["row"], records["loss"] = [4, 1], [2.5, 0.5]
-    >>> kept = KeptRows(records)
+    >>> columns = {name: np.zeros(2, dtype) for name, dtype in FIELDS.items()}
+    >>> columns["row"], columns["loss"] = np.array([4, 1]), np.array([2.5, 0.5])
+    >>> kept = KeptRows(columns)
     >>> len(kept), kept[0].row, kept[-1].loss, [r.row for r in kept]
     (2, 4, 0.5, [4, 1])
     >>> kept.column("row").tolist(), len(kept[:1]), KeptRows() == ()
     ([4, 1], 1, True)
     """
 
-    __slots__ = ("_records",)
+    __slots__ = ("_columns",)
 
-    def __init__(self, records: NDArray | None = None) -> None:
-        if records is None:
-            records = np.empty(0, dtype=ROW_DTYPE)
-        if records.dtype != ROW_DTYPE:
-            raise TypeError(f"KeptRows needs records of ROW_DTYPE; got {records.dtype}.")
-        self._records = records
+    def __init__(self, columns: Columns | None = None) -> None:
+        if columns is None:
+            columns = _empty()
+        if set(columns) != set(FIELDS) or len({len(a) for a in columns.values()}) != 1:
+            raise ValueError(f"KeptRows needs one array of one length for each of {list(FIELDS)}.")
+        self._columns = {name: columns[name] for name in FIELDS}
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._columns["row"])
 
     @overload
     def __getitem__(self, index: int) -> RowFacts: ...
@@ -98,14 +100,13 @@ class KeptRows(Sequence[RowFacts]):
 
     def __getitem__(self, index: int | slice) -> RowFacts | KeptRows:
         if isinstance(index, slice):
-            return KeptRows(self._records[index])
-        return _facts(self._records[index])
+            return KeptRows({name: a[index] for name, a in self._columns.items()})
+        return RowFacts(*(a[index].item() for a in self._columns.values()))
 
     def __iter__(self) -> Iterator[RowFacts]:
-        for start in range(0, len(self._records), _BLOCK):
-            block = self._records[start : start + _BLOCK]
-            columns = [block[name].tolist() for name in ROW_DTYPE.names or ()]
-            yield from itertools.starmap(RowFacts, zip(*columns, strict=True))
+        for start in range(0, len(self), _BLOCK):
+            block = [a[start : start + _BLOCK].tolist() for a in self._columns.values()]
+            yield from itertools.starmap(RowFacts, zip(*block, strict=True))
 
     def column(self, name: str) -> NDArray:
         """One field of every kept row, in order, as a read-only NumPy array.
@@ -113,7 +114,7 @@ class KeptRows(Sequence[RowFacts]):
         ``name`` is a field of :class:`RowFacts`: "row", "loss", "label",
         "predicted", "confidence", "p_true" or "weight".
         """
-        view = self._records[name].view()
+        view = self._columns[name].view()
         view.flags.writeable = False
         return view
 
@@ -135,30 +136,23 @@ class KeptRows(Sequence[RowFacts]):
         return f"KeptRows({list(self)!r})"
 
 
-def _facts(record: np.void) -> RowFacts:
-    return RowFacts(
-        row=int(record["row"]),
-        loss=float(record["loss"]),
-        label=int(record["label"]),
-        predicted=int(record["predicted"]),
-        confidence=float(record["confidence"]),
-        p_true=float(record["p_true"]),
-        weight=float(record["weight"]),
-    )
+def _empty() -> Columns:
+    return {name: np.empty(0, dtype) for name, dtype in FIELDS.items()}
 
 
-def records(scores: SampleScores, positions: NDArray[np.intp] | None = None) -> NDArray:
-    """The rows of ``scores`` at ``positions`` (all when None) as records of :data:`ROW_DTYPE`."""
+def _concatenate(parts: list[Columns]) -> Columns:
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in FIELDS}
+
+
+def records(scores: SampleScores, positions: NDArray[np.intp] | None = None) -> Columns:
+    """The rows of ``scores`` at ``positions`` (all when None), as new columns."""
     pick = slice(None) if positions is None else positions
-    out = np.empty(scores.n_samples if positions is None else len(positions), dtype=ROW_DTYPE)
-    out["row"] = scores.rows[pick]
-    out["loss"] = scores.loss[pick]
-    out["label"] = scores.label[pick]
-    out["predicted"] = scores.predicted[pick]
-    out["confidence"] = scores.confidence[pick]
-    out["p_true"] = scores.p_true[pick]
-    out["weight"] = scores.weight[pick]
-    return out
+    return {
+        name: np.array(getattr(scores, "rows" if name == "row" else name)[pick], dtype=dtype)
+        for name, dtype in FIELDS.items()
+    }
 
 
 def candidates(loss: NDArray[np.float64], keep: int | None) -> NDArray[np.intp]:
@@ -174,19 +168,22 @@ def candidates(loss: NDArray[np.float64], keep: int | None) -> NDArray[np.intp]:
     return np.flatnonzero(loss >= kth)
 
 
-def top(rows: NDArray, keep: int | None) -> NDArray:
-    """The ``keep`` records with the highest loss, highest first, ties by row.
+def top(rows: Columns, keep: int | None) -> Columns:
+    """The ``keep`` rows with the highest loss, highest first, ties by row.
 
-    Every record tied with the ``keep``-th loss is a candidate, so the result
-    does not depend on the order records arrived in.
+    Every row tied with the ``keep``-th loss is a candidate, so the result
+    does not depend on the order the rows arrived in.
     """
-    if keep is not None and len(rows) > keep:
+    loss, n = rows["loss"], len(rows["loss"])
+    if keep is not None and n > keep:
         if keep == 0:
-            return rows[:0]
-        kth = np.partition(rows["loss"], len(rows) - keep)[len(rows) - keep]
-        rows = rows[rows["loss"] >= kth]
+            return {name: a[:0] for name, a in rows.items()}
+        kth = np.partition(loss, n - keep)[n - keep]
+        rows = {name: a[loss >= kth] for name, a in rows.items()}
     order = np.lexsort((rows["row"], -rows["loss"]))
-    return rows[order] if keep is None else rows[order][:keep]
+    if keep is not None:
+        order = order[:keep]
+    return {name: a[order] for name, a in rows.items()}
 
 
 class TopRows:
@@ -205,7 +202,6 @@ class TopRows:
 
     Examples
     --------
-    >>> import cecli
     >>> from cecli.losses import score
     >>> scores = score("categorical", [0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
     >>> worst = TopRows(keep=2)
@@ -220,8 +216,8 @@ class TopRows:
 
     def __init__(self, keep: int | None) -> None:
         self.keep = keep
-        self._parts: list[NDArray] = []
-        #: Whether ``_parts`` is one array already in the order to show.
+        self._parts: list[Columns] = []
+        #: Whether ``_parts`` is one set of columns already in the order to show.
         self._ordered = True
 
     def update(self, scores: SampleScores, mask: NDArray[np.bool_] | None = None) -> None:
@@ -236,7 +232,7 @@ class TopRows:
         pick = candidates(loss, self.keep)
         if positions is not None:
             pick = positions[pick]
-        self._parts = [top(np.concatenate([*self._parts, records(scores, pick)]), self.keep)]
+        self._parts = [top(_concatenate([*self._parts, records(scores, pick)]), self.keep)]
 
     def merge(self, other: TopRows) -> TopRows:
         """Add the rows ``other`` keeps to this fold (in place), and return it."""
@@ -246,7 +242,7 @@ class TopRows:
             self._parts = [*self._parts, *other._parts]
             self._ordered = self._ordered and not other._parts
         elif other._parts:
-            self._parts = [top(np.concatenate([*self._parts, *other._parts]), self.keep)]
+            self._parts = [top(_concatenate([*self._parts, *other._parts]), self.keep)]
         return self
 
     def rows(self) -> set[int]:
@@ -255,8 +251,10 @@ class TopRows:
 
     def result(self) -> KeptRows:
         """The rows kept, highest loss first (ties: the lower row first)."""
+        if not self._parts:
+            return KeptRows()
         if not self._ordered or len(self._parts) > 1:
             # the one sort of an unbounded fold; it is kept for the next read
-            self._parts = [top(np.concatenate(self._parts), self.keep)]
+            self._parts = [top(_concatenate(self._parts), self.keep)]
             self._ordered = True
-        return KeptRows(self._parts[0] if self._parts else None)
+        return KeptRows(self._parts[0])
