@@ -28,18 +28,41 @@ import stat
 import tempfile
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from cecli.errors import InputError, OptionError, OutputError, reason_of
-from cecli.losses import SampleScores
-from cecli.render._arrow import numbers as _numbers
-from cecli.render._arrow import strings as _strings
 from cecli.render.escape import spreadsheet, spreadsheet_array
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from cecli.losses import SampleScores
+
+#: pyarrow's modules, imported by the writing thread (while the main one reads and scores).
+_PYARROW = ("pa", "pc", "pacsv", "pq", "_numbers", "_strings")
+
+
+def _load_pyarrow() -> None:
+    global pa, pc, pacsv, pq, _numbers, _strings
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from cecli.render._arrow import numbers as _numbers
+    from cecli.render._arrow import strings as _strings
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PYARROW:
+        _load_pyarrow()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
 #: Chunks handed to the writing thread and not yet taken up; with the one it is
@@ -132,10 +155,8 @@ class PerSampleWriter:
         self._npy = None
         self._rows = 0
         self._header_len = 0
-        # the class names and the predicted ones, as Arrow strings; an index past
-        # the names (or before them) is clipped, the last one being ""
-        self._names = _strings([*self.classes, ""])
-        self._present = _strings(["absent", "present"])
+        self._names: pa.Array | None = None
+        self._present: pa.Array | None = None
         self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None] | None] = queue.Queue(
             QUEUE_CHUNKS
         )
@@ -151,6 +172,15 @@ class PerSampleWriter:
         self._queue.put((scores, ids))
 
     def _run(self) -> None:
+        if self.format != ".npy":
+            try:
+                _load_pyarrow()
+                # the class names and the predicted ones, as Arrow strings; an index past
+                # the names (or before them) is clipped, the last one being ""
+                self._names = _strings([*self.classes, ""])
+                self._present = _strings(["absent", "present"])
+            except BaseException as error:
+                self._error = error
         while True:
             item = self._queue.get()
             if item is None:
