@@ -38,7 +38,19 @@ N_CLASSES = 10
 
 
 def make_files(folder: Path, n_rows: int) -> tuple[Path, Path]:
-    """Probabilities (float32, N x 10) and their labels, as .npy files."""
+    """Probabilities (float32, N x 10) and their labels, as .npy files.
+
+    Made in a process of its own: a child forked from a big parent would count
+    the parent's memory in its peak.
+    """
+    preds, targets = folder / f"probs_{n_rows}.npy", folder / f"labels_{n_rows}.npy"
+    script = Path(__file__).resolve()
+    make = [sys.executable, str(script), "--make", str(folder), "--rows", str(n_rows)]
+    subprocess.run(make, check=True)
+    return preds, targets
+
+
+def write_files(folder: Path, n_rows: int) -> None:
     rng = np.random.default_rng(0)
     logits = rng.normal(0.0, 1.5, size=(n_rows, N_CLASSES))
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -46,10 +58,8 @@ def make_files(folder: Path, n_rows: int) -> tuple[Path, Path]:
     labels = (p.cumsum(axis=1) > rng.random((n_rows, 1))).argmax(axis=1)
     sharp = np.exp(3 * (logits - logits.max(axis=1, keepdims=True)))  # over-confident
     sharp /= sharp.sum(axis=1, keepdims=True)
-    preds, targets = folder / f"probs_{n_rows}.npy", folder / f"labels_{n_rows}.npy"
-    np.save(preds, sharp.astype(np.float32))
-    np.save(targets, labels)
-    return preds, targets
+    np.save(folder / f"probs_{n_rows}.npy", sharp.astype(np.float32))
+    np.save(folder / f"labels_{n_rows}.npy", labels)
 
 
 def cecli(*args: object) -> list[str]:
@@ -101,7 +111,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows for --top 0")
     parser.add_argument("--per-sample-rows", type=int, default=1_000_000)
+    parser.add_argument("--make", help=argparse.SUPPRESS)  # internal: write the files there
     arguments = parser.parse_args()
+    if arguments.make:
+        write_files(Path(arguments.make), arguments.rows)
+        return
     rounds = arguments.rounds
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
     folder = Path(tempfile.mkdtemp(prefix="cecli-bench-output-"))
