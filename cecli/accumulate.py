@@ -23,6 +23,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
 from cecli.errors import EmptyInputError, OptionError, ShapeError, WeightError
+from cecli.kept import KeptRows, TopRows
+from cecli.kept import RowFacts as RowFacts  # where cecli.RowFacts has always been
 from cecli.losses import (
     KINDS,
     ClassSums,
@@ -34,31 +36,6 @@ from cecli.losses import (
     unit_of,
 )
 from cecli.view import ChunkView, view_of
-
-_ROW_DTYPE = np.dtype(
-    [
-        ("row", np.int64),
-        ("loss", np.float64),
-        ("label", np.int64),
-        ("predicted", np.int64),
-        ("confidence", np.float64),
-        ("p_true", np.float64),
-        ("weight", np.float64),
-    ]
-)
-
-
-@dataclass(frozen=True)
-class RowFacts:
-    """One row of the input, as the report shows it. ``row`` is 0-based."""
-
-    row: int
-    loss: float
-    label: int
-    predicted: int
-    confidence: float
-    p_true: float
-    weight: float
 
 
 @dataclass(frozen=True)
@@ -113,50 +90,8 @@ class Summary:
     label_smoothing: float
     focal_gamma: float
     per_class: tuple[ClassSummary, ...]
-    worst: tuple[RowFacts, ...]
-    flagged: tuple[RowFacts, ...]
-
-
-def _records(scores: SampleScores, mask: NDArray | None = None) -> NDArray:
-    pick = slice(None) if mask is None else mask
-    rows = scores.rows[pick]
-    out = np.empty(len(rows), dtype=_ROW_DTYPE)
-    out["row"] = rows
-    out["loss"] = scores.loss[pick]
-    out["label"] = scores.label[pick]
-    out["predicted"] = scores.predicted[pick]
-    out["confidence"] = scores.confidence[pick]
-    out["p_true"] = scores.p_true[pick]
-    out["weight"] = scores.weight[pick]
-    return out
-
-
-def _candidates(loss: NDArray[np.float64], keep: int | None) -> NDArray[np.intp]:
-    """Positions of the ``keep`` highest losses, and of every loss tied with the last of them.
-
-    Only these can be among the worst rows, so only these become records.
-    """
-    if keep is None or len(loss) <= keep:
-        return np.arange(len(loss))
-    if keep == 0:
-        return np.arange(0)
-    kth = np.partition(loss, len(loss) - keep)[len(loss) - keep]
-    return np.flatnonzero(loss >= kth)
-
-
-def _top(records: NDArray, keep: int | None) -> NDArray:
-    """The ``keep`` records with the highest loss, highest first, ties by row.
-
-    Every record tied with the ``keep``-th loss is a candidate, so the result
-    does not depend on the order records arrived in.
-    """
-    if keep is not None and len(records) > keep:
-        if keep == 0:
-            return records[:0]
-        kth = np.partition(records["loss"], len(records) - keep)[len(records) - keep]
-        records = records[records["loss"] >= kth]
-    order = np.lexsort((records["row"], -records["loss"]))
-    return records[order] if keep is None else records[order][:keep]
+    worst: KeptRows
+    flagged: KeptRows
 
 
 class Accumulator:
@@ -247,8 +182,8 @@ class Accumulator:
         self.flagged_count = 0
         self.sample_weighted = False
         self._sums: ClassSums | None = None
-        self._worst = np.empty(0, dtype=_ROW_DTYPE)
-        self._flagged = np.empty(0, dtype=_ROW_DTYPE)
+        self._worst = TopRows(keep)
+        self._flagged = TopRows(keep)
         self._next_row = 0
 
     # -- feeding ---------------------------------------------------------------------
@@ -328,12 +263,8 @@ class Accumulator:
         self.clipped += scores.clipped
         self.correct += int(np.count_nonzero(scores.correct))
         self.flagged_count += int(np.count_nonzero(scores.flagged))
-        worst = _candidates(scores.loss, self.keep)
-        self._worst = _top(np.concatenate([self._worst, _records(scores, worst)]), self.keep)
-        flagged = np.flatnonzero(scores.flagged)
-        flagged = flagged[_candidates(scores.loss[flagged], self.keep)]
-        new_flagged = _top(_records(scores, flagged), self.keep)
-        self._flagged = _top(np.concatenate([self._flagged, new_flagged]), self.keep)
+        self._worst.update(scores)
+        self._flagged.update(scores, scores.flagged)
         self._next_row = max(self._next_row, scores.row_offset + scores.n_samples)
 
     def _add_sums(self, sums: ClassSums) -> None:
@@ -380,8 +311,8 @@ class Accumulator:
         self.correct += other.correct
         self.flagged_count += other.flagged_count
         self.sample_weighted |= other.sample_weighted
-        self._worst = _top(np.concatenate([self._worst, other._worst]), self.keep)
-        self._flagged = _top(np.concatenate([self._flagged, other._flagged]), self.keep)
+        self._worst.merge(other._worst)
+        self._flagged.merge(other._flagged)
         self._next_row = max(self._next_row, other._next_row)
         return self
 
@@ -389,11 +320,11 @@ class Accumulator:
 
     def kept_row_array(self) -> NDArray[np.int64]:
         """The row numbers of the worst and flagged rows kept so far (may repeat)."""
-        return np.concatenate([self._worst["row"], self._flagged["row"]])
+        return np.concatenate([self._worst.row_numbers(), self._flagged.row_numbers()])
 
     def kept_rows(self) -> set[int]:
         """The row numbers of the worst and flagged rows kept so far."""
-        return {int(r) for r in self._worst["row"]} | {int(r) for r in self._flagged["row"]}
+        return self._worst.rows() | self._flagged.rows()
 
     def class_weight_vector(self) -> NDArray[np.float64] | None:
         """The class (or label) weights as applied to the rows seen so far."""
@@ -472,8 +403,8 @@ class Accumulator:
             label_smoothing=self.label_smoothing,
             focal_gamma=self.focal_gamma,
             per_class=per_class,
-            worst=tuple(_facts(r) for r in self._worst),
-            flagged=tuple(_facts(r) for r in self._flagged),
+            worst=self._worst.result(),
+            flagged=self._flagged.result(),
         )
 
 
@@ -484,15 +415,3 @@ def _same_class_weights(mine: ClassWeights, theirs: ClassWeights) -> bool:
         )
     a, b = np.asarray(mine), np.asarray(theirs)
     return a.shape == b.shape and bool(np.array_equal(a, b))
-
-
-def _facts(record: np.void) -> RowFacts:
-    return RowFacts(
-        row=int(record["row"]),
-        loss=float(record["loss"]),
-        label=int(record["label"]),
-        predicted=int(record["predicted"]),
-        confidence=float(record["confidence"]),
-        p_true=float(record["p_true"]),
-        weight=float(record["weight"]),
-    )

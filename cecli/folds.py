@@ -270,14 +270,17 @@ class ScoreState:
 
     def _note_ids(self, view: ChunkView) -> None:
         """Keep the ids of the chunk's rows that are among the kept rows now."""
-        kept = self.loss.kept_row_array()
-        first = view.first_row
-        mine = kept[(kept >= first) & (kept < first + view.n_rows)]
         ids = view.ids
         assert ids is not None
+        first = view.first_row
+        if self.loss.keep is None:  # every row is kept
+            self.ids.update(zip(range(first, first + view.n_rows), map(str, ids), strict=True))
+            return
+        kept = self.loss.kept_row_array()
+        mine = kept[(kept >= first) & (kept < first + view.n_rows)]
         for row in np.unique(mine).tolist():
             self.ids[row] = str(ids[row - first])
-        if self.loss.keep is not None and len(self.ids) > len(kept):
+        if len(self.ids) > len(kept):
             self._prune_ids()
 
     def _prune_ids(self) -> None:

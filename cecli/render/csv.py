@@ -65,7 +65,8 @@ COMPARE_COLUMNS = (
 
 
 def render(report: Report | CompareReport, out: TextIO) -> None:
-    data = report.to_dict()
+    # the summary only: with --top 0 the rows would be millions of dicts for nothing
+    data = report.to_dict() if isinstance(report, CompareReport) else report.to_dict(rows=False)
     columns = COLUMNS
     if isinstance(report, CompareReport):
         columns = COMPARE_COLUMNS

@@ -7,8 +7,10 @@ no link, image, HTML, mention or table cell break.
 
 from __future__ import annotations
 
-from typing import TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
+from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 
@@ -17,16 +19,30 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[st
     lines = ["| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|")
     # cells are cecli's own text, or data escaped where it is put in
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+    return lines + _table_rows(rows)
+
+
+class _Lines:
+    """Lines written as they come, joined by newlines (no newline after the last)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.started = False
+
+    def __iadd__(self, lines: list[str]) -> _Lines:
+        if lines:
+            self.out.write(("\n" if self.started else "") + "\n".join(lines))
+            self.started = True
+        return self
 
 
 def render(report: Report | CompareReport, out: TextIO) -> None:
     if isinstance(report, CompareReport):
         _render_compare(report, out)
         return
-    s, d = report.summary, report.to_dict()
-    lines = ["### cecli score", ""]
+    s, d = report.summary, report.to_dict(rows=False)
+    lines = _Lines(out)
+    lines += ["### cecli score", ""]
     summary = [
         ["kind", f"{s.kind}, from {d['input']}"],
         ["samples", f"{s.n_samples:,}"],
@@ -56,32 +72,51 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     header = ["class", "count", "mean loss", "accuracy", "flagged"]
     lines += ["#### Per class, worst first", "", *_table(header, class_rows, {1, 2, 3, 4}), ""]
     for key, title in (("flagged", "Confidently wrong"), ("worst", "Highest loss")):
-        rows = d[key]
+        rows = report.shown(s.flagged if key == "flagged" else s.worst)
         total = s.flagged_count if key == "flagged" else s.n_samples
         lines += [f"#### {title}: {len(rows)} of {total:,}", ""]
-        if rows:
-            with_ids = any(r["id"] is not None for r in rows)
+        if len(rows):
+            with_ids = _any_id(report, rows)
             header = ["row", *(["id"] if with_ids else []), "label", "predicted"]
             header += ["confidence", "p_true", "loss"]
-            table_rows = [
-                [
-                    str(r["row"]),
-                    *([md(r["id"] or "")] if with_ids else []),
-                    md(r["label"]),
-                    md(r["predicted"]),
-                    fmt_number(r["confidence"]),
-                    fmt_number(r["p_true"]),
-                    fmt_number(r["loss"]),
-                ]
-                for r in rows
-            ]
             right = {0, len(header) - 3, len(header) - 2, len(header) - 1}
-            lines += _table(header, table_rows, right)
+            lines += _table(header, [], right)
+            # with --top 0 there can be millions: a block of rows at a time
+            for start in range(0, len(rows), _BLOCK_ROWS):
+                block = rows[start : start + _BLOCK_ROWS]
+                lines += _table_rows([_row_cells(report.row_dict(r), with_ids) for r in block])
         else:
-            lines.append("None." if key == "flagged" else "")
-        lines.append("")
+            lines += ["None." if key == "flagged" else ""]
+        lines += [""]
     lines += _calibration(report)
-    out.write("\n".join(lines))
+
+
+#: Rows of a long table put in text per write.
+_BLOCK_ROWS = 8192
+
+
+def _any_id(report: Report, rows: Sequence[RowFacts]) -> bool:
+    ids = report.ids
+    if not ids:
+        return False
+    numbers = rows.column("row").tolist() if isinstance(rows, KeptRows) else [r.row for r in rows]
+    return any(ids.get(n) is not None for n in numbers)
+
+
+def _row_cells(r: dict[str, Any], with_ids: bool) -> list[str]:
+    return [
+        str(r["row"]),
+        *([md(r["id"] or "")] if with_ids else []),
+        md(r["label"]),
+        md(r["predicted"]),
+        fmt_number(r["confidence"]),
+        fmt_number(r["p_true"]),
+        fmt_number(r["loss"]),
+    ]
+
+
+def _table_rows(rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def _calibration(report: Report) -> list[str]:

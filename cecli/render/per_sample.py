@@ -4,6 +4,14 @@ The rows go to a temporary file beside PATH, which is renamed into place only
 when every row is written: an interrupted run leaves neither a half-written
 file nor the temporary one, and an existing PATH is untouched until the end.
 
+The rows are written on a thread of their own, in order, while the next chunk
+is scored: :meth:`PerSampleWriter.write` hands a chunk over and returns,
+waiting only while :data:`QUEUE_CHUNKS` chunks are already waiting. A
+failure of that thread (a full disk) is raised by the next ``write`` or by
+``commit``, as the one-line error it always was. The columns go to pyarrow as
+buffers (:meth:`pyarrow.Array.from_buffers`), not through ``pyarrow.array``,
+which imports pandas.
+
 A CSV file is for spreadsheets too: its text cells (``id``, ``label``,
 ``predicted``) that a spreadsheet would run as a formula get a leading ``'``
 (:func:`cecli.render.escape.spreadsheet`). Parquet and NPY files are data
@@ -15,20 +23,51 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import queue
 import stat
 import tempfile
+import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from cecli.errors import InputError, OptionError, OutputError, reason_of
-from cecli.losses import SampleScores
 from cecli.render.escape import spreadsheet, spreadsheet_array
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from cecli.losses import SampleScores
+
+#: pyarrow's modules, imported by the writing thread (while the main one reads and scores).
+_PYARROW = ("pa", "pc", "pacsv", "pq", "_numbers", "_strings")
+
+
+def _load_pyarrow() -> None:
+    global pa, pc, pacsv, pq, _numbers, _strings
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from cecli.render._arrow import numbers as _numbers
+    from cecli.render._arrow import strings as _strings
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PYARROW:
+        _load_pyarrow()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
+#: Chunks handed to the writing thread and not yet taken up; with the one it is
+#: writing and the one being scored, at most three chunks' scores are held.
+QUEUE_CHUNKS = 1
 
 #: Temporary files not yet renamed into place or removed. A signal can stop a run
 #: between any two steps; whatever is left here when the process exits is removed.
@@ -116,43 +155,92 @@ class PerSampleWriter:
         self._npy = None
         self._rows = 0
         self._header_len = 0
+        self._names: pa.Array | None = None
+        self._present: pa.Array | None = None
+        self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None] | None] = queue.Queue(
+            QUEUE_CHUNKS
+        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="cecli-per-sample", daemon=True)
+        self._thread.start()
 
     # -- rows ---------------------------------------------------------------------------
 
-    def _names(self, index: np.ndarray) -> np.ndarray:
-        names = np.asarray([*self.classes, ""], dtype=object)
-        return names[np.clip(index, 0, len(self.classes))]
-
     def write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
-        try:
-            self._write(scores, ids)
-        except OSError as error:
+        """Hand one chunk's rows to the writing thread (the arrays must not change after)."""
+        self._raise_failure()
+        self._queue.put((scores, ids))
+
+    def _run(self) -> None:
+        if self.format != ".npy":
+            try:
+                _load_pyarrow()
+                # the class names and the predicted ones, as Arrow strings; an index past
+                # the names (or before them) is clipped, the last one being ""
+                self._names = _strings([*self.classes, ""])
+                self._present = _strings(["absent", "present"])
+            except BaseException as error:
+                self._error = error
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:  # after a failure the rest is only taken off the queue
+                try:
+                    self._write(*item)
+                except BaseException as error:
+                    self._error = error
+
+    def _raise_failure(self) -> None:
+        error = self._error
+        if error is None:
+            return
+        if isinstance(error, OSError):
             raise self._failed(error) from None
+        raise error
+
+    def _stop(self, *, drop: bool) -> None:
+        """Let the writing thread finish what it has (or, with ``drop``, only its current chunk)."""
+        if not self._thread.is_alive():
+            return
+        if drop:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._queue.get_nowait()
+        self._queue.put(None)
+        self._thread.join()
 
     def _failed(self, error: OSError) -> OutputError:
         reason = reason_of(error)
         return OutputError(f"--per-sample {self.path}: cannot be written: {reason}.")
+
+    def _class_names(self, index: np.ndarray) -> pa.Array:
+        return pc.take(self._names, _numbers(np.clip(index, 0, len(self.classes))))
 
     def _write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
         n = scores.n_samples
         if self.format == ".npy":
             self._write_npy(scores)
             return
-        id_column = pa.array(ids.tolist() if ids is not None else [None] * n, pa.string())
+        id_column = pa.nulls(n, pa.string()) if ids is None else _strings(ids.tolist())
         if self.format == ".csv" and ids is not None:
             id_column = spreadsheet_array(id_column)
+        if self.kind == "multilabel":
+            predicted = pc.take(self._present, _numbers((scores.predicted == 1).view(np.int8)))
+        else:
+            predicted = self._class_names(scores.predicted)
         columns: dict[str, pa.Array] = {
-            "row": pa.array(scores.rows),
+            "row": _numbers(scores.rows),
             "id": id_column,
-            "label": pa.array(self._names(scores.label).tolist(), pa.string()),
-            "predicted": pa.array(self._predicted(scores).tolist(), pa.string()),
-            "confidence": pa.array(scores.confidence),
-            "p_true": pa.array(scores.p_true),
-            "loss": pa.array(scores.loss),
-            "flagged": pa.array(scores.flagged),
+            "label": self._class_names(scores.label),
+            "predicted": predicted,
+            "confidence": _numbers(scores.confidence),
+            "p_true": _numbers(scores.p_true),
+            "loss": _numbers(scores.loss),
+            "flagged": _numbers(scores.flagged),
         }
         if self.weighted:
-            columns["weight"] = pa.array(scores.weight)
+            columns["weight"] = _numbers(scores.weight)
         table = pa.table(columns)
         if self._writer is None:
             if self.format == ".csv":
@@ -161,11 +249,6 @@ class PerSampleWriter:
                 self._writer = pq.ParquetWriter(self._tmp, table.schema)
         self._writer.write_table(table)
         self._rows += n
-
-    def _predicted(self, scores: SampleScores) -> np.ndarray:
-        if self.kind == "multilabel":
-            return np.where(scores.predicted == 1, "present", "absent").astype(object)
-        return self._names(scores.predicted)
 
     def _dtype(self) -> np.dtype:
         fields = [
@@ -212,7 +295,9 @@ class PerSampleWriter:
     # -- the end ------------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Close the temporary file and rename it to ``path``."""
+        """Wait for the rows handed over, close the temporary file and rename it to ``path``."""
+        self._stop(drop=False)
+        self._raise_failure()
         try:
             if self._npy is not None:
                 self._npy.seek(0)
@@ -227,7 +312,8 @@ class PerSampleWriter:
             raise self._failed(error) from None
 
     def abort(self) -> None:
-        """Remove the temporary file; ``path`` is as it was."""
+        """Stop writing and remove the temporary file; ``path`` is as it was."""
+        self._stop(drop=True)
         for stream in (self._npy, self._writer):
             # closing flushes, which fails again after a failed write: the file goes anyway
             with contextlib.suppress(Exception):

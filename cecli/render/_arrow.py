@@ -1,0 +1,110 @@
+"""NumPy arrays and Python strings to pyarrow, without the pandas import pyarrow makes.
+
+pyarrow 26 imports pandas (some 0.2 s) on ``pa.array`` and ``pa.scalar`` of
+Python or NumPy values. The writers build their arrays from buffers instead
+(:meth:`pyarrow.Array.from_buffers`), which imports nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def numbers(values: np.ndarray) -> pa.Array:
+    """A NumPy array of numbers or booleans as an Arrow array, from its buffer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> numbers(np.array([1.5, 2.0])).to_pylist(), numbers(np.array([True, False])).type
+    ([1.5, 2.0], DataType(bool))
+    """
+    values = np.ascontiguousarray(values)
+    if values.dtype == np.bool_:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    kind = pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def strings(texts: list[str]) -> pa.Array:
+    """Python strings as an Arrow string array, built from one UTF-8 buffer and its offsets.
+
+    Examples
+    --------
+    >>> strings(["a", "café", ""]).to_pylist()
+    ['a', 'café', '']
+    """
+    joined = "".join(texts)
+    if joined.isascii():  # the usual ids: a character is a byte
+        data, lengths = joined.encode("ascii"), np.fromiter(map(len, texts), np.int64, len(texts))
+    else:
+        encoded = [text.encode("utf-8") for text in texts]
+        data, lengths = b"".join(encoded), np.fromiter(map(len, encoded), np.int64, len(texts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] < 2**31:
+        buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+        return pa.Array.from_buffers(pa.string(), len(texts), buffers)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.large_string(), len(texts), buffers).cast(pa.string())
+
+
+def scalar(text: str) -> pa.Scalar:
+    """One Arrow string scalar (``pa.scalar`` of a str imports pandas)."""
+    return strings([text])[0]
+
+
+def float_texts(values: np.ndarray) -> pa.Array:
+    """Floats as ``repr`` writes them, and ``null`` for NaN and infinities, as JSON has them.
+
+    pyarrow's float-to-text cast, some five times faster than ``repr``, writes the
+    same shortest digits that read back as the same float; it differs only in
+    the layout of some numbers (``1e-7`` and ``12345`` where ``repr`` writes
+    ``1e-07`` and ``12345.0``; an exponent sooner or later). Its text is kept
+    only where ``repr`` writes plain digits (``1e-4 <= |x| < 1e16``) and so does
+    pyarrow, with a point; every other number gets ``repr``'s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values = np.array([0.1, 1e-07, 12345.0, 2.5e20, np.nan, -0.0, 1 / 3])
+    >>> float_texts(values).to_pylist() == [repr(v) for v in values[:4].tolist()] + [
+    ...     "null", "-0.0", repr(1 / 3)]
+    True
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    n = len(values)
+    texts = pc.cast(numbers(values), pa.string())
+    _, offsets_buffer, data_buffer = texts.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=n + 1)
+    data = np.frombuffer(data_buffer, dtype=np.uint8, count=int(offsets[-1]))
+
+    def holds(character: str) -> np.ndarray:
+        found = np.zeros(n, dtype=bool)
+        where = np.flatnonzero(data == ord(character))
+        found[np.searchsorted(offsets, where, side="right") - 1] = True
+        return found
+
+    size = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        plain = (size >= 1e-4) & (size < 1e16)
+    redo = ~plain | holds("e") | ~holds(".")
+    if not redo.any():
+        return texts
+    redone = [repr(v) if np.isfinite(v) else "null" for v in values[redo].tolist()]
+    return pc.replace_with_mask(texts, numbers(redo), strings(redone))
+
+
+def int_texts(values: np.ndarray) -> pa.Array:
+    """Whole numbers as decimal text, as ``str`` writes them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> int_texts(np.array([0, -12, 345])).to_pylist()
+    ['0', '-12', '345']
+    """
+    return pc.cast(numbers(np.asarray(values, dtype=np.int64)), pa.string())

@@ -1,0 +1,139 @@
+"""The result of a ``cecli compare`` run, as every renderer takes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cecli._version import __version__
+from cecli.report.format import finite
+from cecli.report.gates import Gate, _Named
+
+if TYPE_CHECKING:
+    from cecli.accumulate import Summary
+    from cecli.compare import Comparison, RowPair
+
+
+@dataclass(frozen=True)
+class CompareReport(_Named):
+    """Everything a renderer shows for ``cecli compare``."""
+
+    baseline: Summary
+    candidate: Summary
+    comparison: Comparison
+    classes: list[str]
+    #: The files: "baseline", "candidate", "labels".
+    inputs: dict[str, Any]
+    top: int
+    ids: dict[int, str] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.baseline.kind
+
+    @property
+    def unit(self) -> str:
+        return self.baseline.unit
+
+    def verdict_sentence(self) -> str:
+        """The verdict in words, e.g. "worse: the candidate's mean loss is higher, ..."."""
+        c = self.comparison
+        level = f"{c.confidence:.0%}"
+        if c.verdict == "worse":
+            return (
+                f"worse: the candidate's mean loss is higher, and the whole {level} interval "
+                "of the difference lies above 0"
+            )
+        if c.verdict == "better":
+            return (
+                f"better: the candidate's mean loss is lower, and the whole {level} interval "
+                "of the difference lies below 0"
+            )
+        if c.verdict == "insufficient_data":
+            return f"insufficient data: {c.verdict_reason}"
+        if c.verdict_reason is not None:
+            return f"no difference: {c.verdict_reason}"
+        return f"no significant difference: the {level} interval of the difference includes 0"
+
+    def predicted_name(self, index: int) -> str:
+        if self.kind == "multilabel":
+            return "present" if index else "absent"
+        return self.label_name(index)
+
+    def pair_dict(self, pair: RowPair) -> dict[str, Any]:
+        return {
+            "row": pair.row,
+            "id": self.ids.get(pair.row),
+            "label": self.label_name(pair.label),
+            "baseline_predicted": self.predicted_name(pair.baseline_predicted),
+            "baseline_confidence": finite(pair.baseline_confidence),
+            "baseline_loss": finite(pair.baseline_loss),
+            "candidate_predicted": self.predicted_name(pair.candidate_predicted),
+            "candidate_confidence": finite(pair.candidate_confidence),
+            "candidate_loss": finite(pair.candidate_loss),
+            "delta_loss": finite(pair.delta),
+        }
+
+    def side(self, summary: Summary, name: str) -> dict[str, Any]:
+        return {
+            "file": self.inputs.get(name),
+            "input": "logits" if summary.from_logits else "probabilities",
+            "mean_loss": finite(summary.mean_loss),
+            "accuracy": finite(summary.accuracy),
+            "n_samples": summary.n_samples,
+            "perplexity": finite(summary.perplexity),
+            "clipped": summary.clipped,
+            "flagged_count": summary.flagged_count,
+        }
+
+    def per_class(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "class": self.label_name(c.index),
+                "count": c.count,
+                "baseline_mean_loss": finite(c.baseline_loss),
+                "candidate_mean_loss": finite(c.candidate_loss),
+                "delta": finite(c.delta),
+            }
+            for c in self.comparison.per_class
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        boot = c.bootstrap
+        return {
+            "cecli_version": __version__,
+            "command": "compare",
+            "kind": self.kind,
+            "unit": self.unit,
+            "n_samples": c.n_samples,
+            "classes": list(self.classes),
+            "baseline": self.side(self.baseline, "baseline"),
+            "candidate": self.side(self.candidate, "candidate"),
+            "labels": self.inputs.get("labels"),
+            "delta_mean_loss": finite(c.delta_mean_loss),
+            "ci_low": finite(c.ci_low),
+            "ci_high": finite(c.ci_high),
+            "confidence": c.confidence,
+            "p_better": finite(c.p_better),
+            "verdict": c.verdict,
+            "verdict_reason": c.verdict_reason,
+            "bootstrap": {
+                "resamples": boot.n_resamples,
+                "seed": boot.seed,
+                "method": boot.method,
+            },
+            "delta_accuracy": finite(c.delta_accuracy),
+            "rows_better": c.rows_better,
+            "rows_worse": c.rows_worse,
+            "threshold": self.baseline.threshold,
+            "per_class": self.per_class(),
+            "regressions_count": c.regression_count,
+            "regressions": [self.pair_dict(p) for p in c.regressions],
+            "fixed_count": c.fixed_count,
+            "fixed": [self.pair_dict(p) for p in c.fixed],
+            "largest_increases": [self.pair_dict(p) for p in c.largest_increases],
+            "gates": [g.to_dict() for g in self.gates],
+            "passed": self.passed,
+        }

@@ -1,0 +1,32 @@
+"""How the reports put numbers: table cells, calibration gaps, and JSON's finite values."""
+
+from __future__ import annotations
+
+import math
+
+
+def fmt_number(value: float | None, digits: int = 4) -> str:
+    """A number for a table cell: fixed digits, or ``3.0e-08`` where they would show 0."""
+    if value is None:
+        return "-"
+    if 0 < abs(value) < 10 ** -(digits - 1):
+        return f"{value:.1e}"  # a probability of 3e-08 is not 0.0000
+    return f"{value:.{digits}f}"
+
+
+def fmt_gap(gap: float) -> str:
+    """A calibration gap: ``+0.012``; one that rounds to 0 is ``0.000``, never ``-0.000``."""
+    return "0.000" if abs(gap) < 0.0005 else f"{gap:+.3f}"
+
+
+def finite(value: float | None) -> float | None:
+    """NaN and infinities never reach JSON: they become null.
+
+    Examples
+    --------
+    >>> finite(float("nan")) is None, finite(2)
+    (True, 2.0)
+    """
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)

@@ -1,0 +1,254 @@
+"""The result of a ``cecli score`` run: :class:`Report`, and :func:`build_report` that makes it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cecli._version import __version__
+from cecli.kept import KeptRows
+from cecli.report.format import finite
+from cecli.report.gates import Gate, _Named
+
+if TYPE_CHECKING:
+    from cecli.accumulate import RowFacts, Summary
+    from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
+
+
+#: Upper edges of the loss histogram's bins, in nats (the last bin is open).
+#: The keys of one listed row in the JSON document, in order (see :meth:`Report.row_dict`).
+ROW_KEYS = (
+    "row",
+    "id",
+    "label",
+    "label_index",
+    "predicted",
+    "predicted_index",
+    "confidence",
+    "p_true",
+    "loss",
+)
+
+
+@dataclass(frozen=True)
+class Report(_Named):
+    """Everything a renderer shows. ``ids`` maps a row number to its id, when there are ids."""
+
+    summary: Summary
+    classes: list[str]
+    inputs: dict[str, Any]
+    top: int
+    ids: dict[int, str] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+    #: Rows per bin of per-sample loss; bin ``i`` ends at ``histogram_edges[i]``.
+    histogram: list[int] = field(default_factory=list)
+    histogram_edges: list[float] = field(default_factory=list)
+    #: Calibration statistics (``--calibration``), and the temperature fitted.
+    calibration: CalibrationSummary | None = None
+    temperature: TemperatureFit | None = None
+    #: Which reliability table a person sees: "uniform" (equal-width) or "adaptive" bins.
+    binning: str = "uniform"
+
+    def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
+        """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
+        c = self.calibration
+        if c is None:
+            return ()
+        return c.adaptive_bins if self.binning == "adaptive" else c.bins
+
+    def calibration_dict(self) -> dict[str, Any] | None:
+        c, t = self.calibration, self.temperature
+        if c is None:
+            return None
+        out: dict[str, Any] = {
+            "n_bins": c.n_bins,
+            "binned": BINNED[c.kind],
+            "ece": finite(c.ece),
+            "mce": finite(c.mce),
+            "adaptive_ece": finite(c.adaptive_ece),
+            "adaptive_ece_bound": finite(c.adaptive_ece_bound),
+            "brier": finite(c.brier),
+            "mean_confidence": finite(c.mean_confidence),
+            "accuracy": finite(c.accuracy),
+            "entropy": finite(c.entropy),
+            "target_entropy": finite(c.target_entropy),
+            "kl_divergence": finite(c.kl_divergence),
+            "cross_entropy": finite(c.cross_entropy),
+            "bins": [_bin_dict(b) for b in c.bins],
+            "adaptive_bins": [_bin_dict(b) for b in c.adaptive_bins],
+            "temperature": None,
+            "loss_at_temperature": None,
+            "ece_at_temperature": None,
+        }
+        if t is not None:
+            out |= {
+                "temperature": finite(t.temperature),
+                "loss_at_temperature": finite(t.loss),
+                "ece_at_temperature": finite(t.ece),
+                "loss_before_temperature": finite(t.loss_before),
+                "ece_before_temperature": finite(t.ece_before),
+                "temperature_at_bound": t.at_bound,
+                "temperature_bounds": list(t.bounds),
+                "temperature_rows": t.n_samples,
+            }
+        return out
+
+    def predicted_name(self, row: RowFacts) -> str:
+        if self.summary.kind == "multilabel":
+            return "present" if row.predicted else "absent"
+        return self.label_name(row.predicted)
+
+    def row_dict(self, row: RowFacts) -> dict[str, Any]:
+        return {
+            "row": row.row,
+            "id": self.ids.get(row.row),
+            "label": self.label_name(row.label),
+            "label_index": row.label,
+            "predicted": self.predicted_name(row),
+            "predicted_index": row.predicted,
+            "confidence": finite(row.confidence),
+            "p_true": finite(row.p_true),
+            "loss": finite(row.loss),
+        }
+
+    def shown(self, rows: Sequence[RowFacts]) -> Sequence[RowFacts]:
+        """The rows of ``rows`` the report lists: the first ``top``, or all when ``top`` is 0."""
+        return rows if self.top == 0 else rows[: self.top]
+
+    def per_class(self) -> list[dict[str, Any]]:
+        out = []
+        for c in self.summary.per_class:
+            out.append(
+                {
+                    "class": self.label_name(c.index),
+                    "count": c.count,
+                    "mean_loss": finite(c.mean_loss),
+                    "accuracy": finite(c.accuracy),
+                    "flagged": c.flagged,
+                }
+            )
+        return out
+
+    def weights(self) -> dict[str, Any] | None:
+        s = self.summary
+        if s.weighting is None and not s.sample_weighted:
+            return None
+        return {
+            "class_weights": s.weighting,
+            "values": None
+            if s.class_weights is None
+            else dict(zip(self.classes, map(finite, s.class_weights), strict=False)),
+            "sample_weights": self.inputs.get("weight_column") if s.sample_weighted else None,
+        }
+
+    def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
+        """The JSON document; with ``rows=False``, its lists of rows ("flagged", "worst") are empty.
+
+        The renderers that stream the rows, or show none, ask for it without them:
+        with ``--top 0`` there can be millions.
+        """
+        s = self.summary
+        return {
+            "cecli_version": __version__,
+            "kind": s.kind,
+            "input": "logits" if s.from_logits else "probabilities",
+            "unit": s.unit,
+            "n_samples": s.n_samples,
+            "n_classes": s.n_classes,
+            "classes": list(self.classes),
+            "mean_loss": finite(s.mean_loss),
+            "sum_loss": finite(s.sum_loss),
+            "perplexity": finite(s.perplexity),
+            "accuracy": finite(s.accuracy),
+            "clipped": s.clipped,
+            "threshold": s.threshold,
+            "flagged_count": s.flagged_count,
+            "flagged": [self.row_dict(r) for r in self.shown(s.flagged)] if rows else [],
+            "worst": [self.row_dict(r) for r in self.shown(s.worst)] if rows else [],
+            "per_class": self.per_class(),
+            "weights": self.weights(),
+            "label_smoothing": s.label_smoothing,
+            "focal_gamma": s.focal_gamma,
+            "files": {k: self.inputs[k] for k in ("predictions", "labels") if k in self.inputs},
+            "columns": {
+                "predictions": self.inputs.get("prediction_columns"),
+                "labels": self.inputs.get("label_columns"),
+                "id": self.inputs.get("id_column"),
+                "weight": self.inputs.get("weight_column"),
+                "ignored": self.inputs.get("ignored_columns", []),
+            },
+            "histogram": [
+                {"upper": finite(edge), "count": count}
+                for edge, count in zip(
+                    [*self.histogram_edges, math.inf], self.histogram, strict=False
+                )
+            ],
+            "calibration": self.calibration_dict(),
+            "gates": [g.to_dict() for g in self.gates],
+            "passed": self.passed,
+        }
+
+
+#: What the reliability bins hold, per kind.
+BINNED = {
+    "categorical": "top-1 confidence",
+    "binary": "positive-class probability",
+    "multilabel": "each label's probability",
+}
+
+
+def credit_name(c: CalibrationSummary) -> str:
+    """What the calibration's accuracy is: sample-weighted, and for soft targets expected."""
+    words = ["weighted"] if c.sample_weighted else []
+    if c.kind == "categorical":
+        return " ".join([*words, *(["expected"] if c.soft_targets else []), "accuracy"])
+    return " ".join([*words, "fraction positive"])
+
+
+def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:
+    return {
+        "lower": b.lower,
+        "upper": b.upper,
+        "count": b.count,
+        "weight": b.weight,
+        "confidence": finite(b.confidence),
+        "accuracy": finite(b.accuracy),
+        "gap": finite(b.gap),
+    }
+
+
+def build_report(
+    summary: Summary,
+    classes: list[str],
+    inputs: dict[str, Any],
+    top: int,
+    ids: dict[int, str],
+    gates: list[Gate] | None = None,
+    histogram: list[int] | None = None,
+    histogram_edges: list[float] | None = None,
+    calibration: CalibrationSummary | None = None,
+    temperature: TemperatureFit | None = None,
+    binning: str = "uniform",
+) -> Report:
+    wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
+    return Report(
+        summary,
+        classes,
+        inputs,
+        top,
+        {r: i for r, i in ids.items() if r in wanted},
+        gates or [],
+        histogram or [],
+        histogram_edges or [],
+        calibration,
+        temperature,
+        binning,
+    )
+
+
+def _row_numbers(rows: Sequence[RowFacts]) -> set[int]:
+    if isinstance(rows, KeptRows):  # millions, with --top 0: read the column
+        return set(rows.column("row").tolist())
+    return {r.row for r in rows}

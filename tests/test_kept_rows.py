@@ -1,0 +1,114 @@
+"""The kept rows (worst and flagged) as a fold: the same rows in the same order, however fed.
+
+The reference is the definition, written here with Python's ``sorted``: loss
+descending, ties by row ascending, the first ``keep`` (all with ``keep=None``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cecli.kept import KeptRows, RowFacts, TopRows, _order
+from cecli.losses import score
+
+
+def definition(loss: np.ndarray, rows: np.ndarray, keep: int | None) -> list[int]:
+    """The rows a report lists, by the definition (NaN losses last, as NumPy sorts them)."""
+    pairs = sorted(zip(loss.tolist(), rows.tolist(), strict=True), key=_key)
+    chosen = [row for _, row in pairs]
+    return chosen if keep is None else chosen[:keep]
+
+
+def _key(pair: tuple[float, int]) -> tuple[bool, float, int]:
+    loss, row = pair
+    return (loss != loss, -loss if loss == loss else 0.0, row)
+
+
+def chunk_scores(probs: np.ndarray, labels: np.ndarray, size: int) -> list:
+    return [
+        score("categorical", labels[i : i + size], probs[i : i + size], row_offset=i)
+        for i in range(0, len(labels), size)
+    ]
+
+
+def tied_problem(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities from a few distinct rows, so that many losses are exactly equal."""
+    rng = np.random.default_rng(seed)
+    table = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.5, 0.25, 0.25], [1.0, 0.0, 0.0]])
+    return table[rng.integers(0, len(table), n)], rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("keep", [None, 0, 1, 7, 50])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_rows_kept_are_the_definition_whatever_the_chunks_and_merges(keep, seed):
+    probs, labels = tied_problem(300, seed)
+    parts = chunk_scores(probs, labels, 37)
+    everything = np.concatenate([p.loss for p in parts])
+    flagged = np.concatenate([p.flagged for p in parts])
+    rows = np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    folds = []
+    for part in rng.permutation(len(parts)).tolist():  # chunks arrive in any order
+        worst, wrong = TopRows(keep), TopRows(keep)
+        worst.update(parts[part])
+        wrong.update(parts[part], parts[part].flagged)
+        folds.append((worst, wrong))
+    worst, wrong = folds[0]
+    for other_worst, other_wrong in folds[1:]:
+        worst.merge(other_worst)
+        wrong.merge(other_wrong)
+    assert [r.row for r in worst.result()] == definition(everything, rows, keep)
+    assert [r.row for r in wrong.result()] == definition(everything[flagged], rows[flagged], keep)
+    assert worst.rows() == set(definition(everything, rows, keep))
+
+
+def test_a_merge_leaves_its_argument_as_it_was():
+    probs, labels = tied_problem(100, 3)
+    first, second = chunk_scores(probs, labels, 50)
+    for keep in (None, 5):
+        mine, theirs = TopRows(keep), TopRows(keep)
+        mine.update(first)
+        theirs.update(second)
+        before = tuple(theirs.result())
+        mine.merge(theirs)
+        assert tuple(theirs.result()) == before
+        assert len(mine.result()) == (100 if keep is None else 5)
+
+
+@given(
+    st.lists(
+        st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.5, float("inf"), float("nan"), 1e-300]),
+        max_size=200,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_the_fast_order_is_lexsorts(losses, random):
+    loss = np.array(losses, dtype=np.float64)
+    rows = np.array(random.sample(range(10 * len(losses) + 1), len(losses)), dtype=np.int64)
+    assert _order(loss, rows).tolist() == np.lexsort((rows, -loss)).tolist()
+    assert rows[_order(loss, rows)].tolist() == definition(loss, rows, None)
+
+
+def test_kept_rows_read_as_the_tuple_they_replace():
+    probs, labels = tied_problem(20000, 4)  # more rows than one block of the iteration
+    fold = TopRows(None)
+    for part in chunk_scores(probs, labels, 4096):
+        fold.update(part)
+    kept = fold.result()
+    as_tuple = tuple(kept[i] for i in range(len(kept)))
+    assert isinstance(kept, KeptRows)
+    assert all(isinstance(r, RowFacts) for r in as_tuple[:3])
+    assert kept == as_tuple
+    assert as_tuple == kept
+    head = as_tuple[:1]
+    assert kept[:2] + kept[2:] == as_tuple  # a tuple, as tuple + tuple was
+    assert head + kept[1:2] == as_tuple[:2]
+    assert kept[-1] == as_tuple[-1]
+    assert kept[5:9] == as_tuple[5:9]
+    assert kept.column("loss").tolist() == [r.loss for r in as_tuple]
+    assert KeptRows() == ()
+    with pytest.raises(ValueError, match="read-only"):
+        kept.column("row")[0] = 1
