@@ -8,7 +8,7 @@ no line ends in padding, and the report ends with one newline.
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich import box
 from rich.console import Console, RenderableType
@@ -17,9 +17,11 @@ from rich.segment import Segment, SegmentLines
 from rich.table import Table
 
 from cecli.accumulate import RowFacts
-from cecli.compare import RowPair
 from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
+
+if TYPE_CHECKING:
+    from cecli.compare import RowPair
 
 
 def _summary(report: Report) -> Table:
