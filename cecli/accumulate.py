@@ -324,7 +324,7 @@ class Accumulator:
 
     def kept_rows(self) -> set[int]:
         """The row numbers of the worst and flagged rows kept so far."""
-        return self._worst.rows() | self._flagged.rows()
+        return set(self.kept_row_array().tolist())
 
     def class_weight_vector(self) -> NDArray[np.float64] | None:
         """The class (or label) weights as applied to the rows seen so far."""

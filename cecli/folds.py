@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from cecli.accumulate import Accumulator, Summary
 from cecli.errors import OptionError
@@ -284,8 +284,14 @@ class ScoreState:
             self._prune_ids()
 
     def _prune_ids(self) -> None:
+        self.ids = self._kept_ids()
+
+    def _kept_ids(self) -> dict[int, str]:
+        """The ids noted of the rows kept now (every row's, when every row is kept)."""
+        if self.loss.keep is None:
+            return dict(self.ids)
         kept = set(self.loss.kept_row_array().tolist())
-        self.ids = {row: name for row, name in self.ids.items() if row in kept}
+        return {row: name for row, name in self.ids.items() if row in kept}
 
     def merge(self, other: ScoreState) -> ScoreState:
         """Add the state of another run over other rows (in place); return self."""
@@ -311,7 +317,7 @@ class ScoreState:
         fine = self.fine
         return Scored(
             summary,
-            {row: self.ids[row] for row in _kept_order(self.loss) if row in self.ids},
+            self._kept_ids(),
             self.histogram.result(),
             self.histogram.edges.tolist(),
             None if self.calibration is None else self.calibration.result(),
@@ -319,8 +325,3 @@ class ScoreState:
             None if fine is None else fine.result(),
             None if fine is None else fine.edges.tolist(),
         )
-
-
-def _kept_order(accumulator: Accumulator) -> list[int]:
-    rows: NDArray[np.int64] = accumulator.kept_row_array()
-    return list(dict.fromkeys(rows.tolist()))

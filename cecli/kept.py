@@ -283,7 +283,7 @@ class TopRows:
 
     def rows(self) -> set[int]:
         """The row numbers kept so far, in no order."""
-        return {row for part in self._parts for row in part["row"].tolist()}
+        return set(self.row_numbers().tolist())
 
     def result(self) -> KeptRows:
         """The rows kept, highest loss first (ties: the lower row first)."""

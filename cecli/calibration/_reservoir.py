@@ -143,7 +143,8 @@ class ReservoirSample:
             )
 
     def _layout(self) -> list[tuple[int, ...] | None] | None:
-        first = self._arrays if self._arrays is not None else None
+        """The shapes (but for rows) of the arrays held, or None before the first chunk."""
+        first = self._arrays
         if first is None and self._pending:
             first = self._pending[0][2]
         return None if first is None else [None if a is None else a.shape[1:] for a in first]
