@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bytecode import compile_cecli
 
 N_ROWS, N_CLASSES = 1_000_000, 10
 
@@ -83,6 +84,7 @@ def main() -> None:
         make_files(Path(arguments.make))
         return
     rounds = arguments.rounds
+    print(compile_cecli())
 
     with tempfile.TemporaryDirectory() as folder:
         # Linux keeps a process's peak RSS across exec, so a command forked from a parent

@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bytecode import compile_cecli
 
 N_ROWS = 1_000_000
 N_RESAMPLES = 2000
@@ -239,6 +240,7 @@ def main() -> None:
            ("scipy BCa, weighted", "scipy-BCa-weighted", None, False)]  # fmt: skip
     table("BCa where SciPy's n**2 jackknife is affordable", args.bca_rows, bca, args)
     if args.cli:
+        print(compile_cecli())
         bench_cli(args.rounds)
     print(f"\nload average at the end {os.getloadavg()}")
 

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bytecode import compile_cecli
 
 N_CLASSES = 10
 
@@ -117,6 +118,7 @@ def main() -> None:
         write_files(Path(arguments.make), arguments.rows)
         return
     rounds = arguments.rounds
+    print(compile_cecli())
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
     folder = Path(tempfile.mkdtemp(prefix="cecli-bench-output-"))
     try:

@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from _bytecode import compile_cecli
 
 N_LM, K_LM = 20_000, 32_000
 N_CSV, K_CSV = 1_000_000, 10
@@ -223,6 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
+    print(compile_cecli())
     import cecli
 
     print(

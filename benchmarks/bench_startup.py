@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bytecode import compile_cecli
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="rounds of every command")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the -X importtime part")
     args = parser.parse_args()
+    print(compile_cecli())
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{os.cpu_count()} CPUs, load average {load}; Python {sys.version.split()[0]}; "
