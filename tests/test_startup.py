@@ -142,3 +142,51 @@ def test_what_a_run_asks_for_is_what_it_imports(tmp_path, npy_files):
     )
     assert "cecli.render.per_sample" in written
     assert (tmp_path / "rows.csv").is_file()
+
+
+def test_a_named_command_builds_only_that_command(tmp_path, npy_files):
+    """typer builds a group's every command before parsing; a run builds the one it names."""
+    modules = modules_after(
+        tmp_path, "score", str(npy_files / "probs.npy"), str(npy_files / "labels.npy"), "-f", "json"
+    )
+    assert "cecli.cli.score_command" in modules  # the probe sees the command's module
+    from cecli.cli import _app_for, app
+
+    assert [info.name for info in _app_for(["score", "x.csv"]).registered_commands] == ["score"]
+    assert [info.name for info in _app_for(["compare"]).registered_commands] == ["compare"]
+    for args in ([], ["--help"], ["--version", "score"], ["scroe"]):
+        assert _app_for(args) is app
+
+
+ENTRY = """\
+import gc, json, sys
+gc.set_threshold(700, 10, 10)
+from cecli.__main__ import main
+sys.argv = ["cecli", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as done:
+    status = done.code
+with open({record!r}, "w") as out:
+    json.dump({{"status": status, "threshold": gc.get_threshold(),
+               "frozen": gc.get_freeze_count()}}, out)
+"""
+
+
+@pytest.mark.parametrize(("args", "status"), [(["--version"], 0), (["score", "nope.csv"], 2)])
+def test_the_entry_point_passes_the_status_on_and_restores_the_collector(tmp_path, args, status):
+    record = tmp_path / "entry.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY.format(record=str(record)), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(record.read_text())
+    assert found["status"] == status
+    assert found["threshold"] == [700, 10, 10]  # as it was before the command ran
+    assert found["frozen"] > 1000  # what was alive at the end is left to the operating system
