@@ -21,7 +21,6 @@ from cecli.align import _lockstep, _mismatch
 from cecli.errors import CecliError, OptionError, in_file
 from cecli.labels import LabelDecoder, class_names
 from cecli.readers import STDIN, Field, Frame, Source, display_name, open_source
-from cecli.readers.npy import NpzSource
 
 #: Column names taken as the labels when no --label-col is given (case-insensitive).
 LABEL_COLUMNS = ("label", "labels", "target", "y", "y_true", "class")
@@ -116,7 +115,10 @@ class Inputs:
         self.label_source: Source | None = None
         if labels is not None:
             self.label_source = self._open(labels, options.label_key, "labels")
-        elif isinstance(self.pred_source, NpzSource):
+        elif self.pred_source.archive:
+            # the NPZ reader (and zipfile, mmap) loads only for an NPZ input
+            from cecli.readers.npy import NpzSource
+
             self.label_source = NpzSource(predictions, key=options.label_key, role="labels")
         known = [s.n_rows for s in (self.pred_source, self.label_source) if s is not None]
         if self.label_source is not None and None not in known and known[0] != known[1]:

@@ -96,6 +96,8 @@ class Source:
     named: bool = True
     #: Whether --header/--no-header applies (CSV and TSV).
     header_option: bool = False
+    #: Whether the file is an archive of arrays, whose other members may hold the labels (NPZ).
+    archive: bool = False
 
     def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
         """Frames of about ``rows_per_frame`` rows holding ``columns``; each source is read once."""

@@ -236,6 +236,7 @@ class NpzSource(Source):
     """One member of a ``.npz`` archive, chosen by ``key`` or by its usual names."""
 
     named = False
+    archive = True
 
     def __init__(self, path: str, *, key: str | None, role: str) -> None:
         self.display = path
