@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from cecli.render._csv_file import CSVFile
 
 #: pyarrow's modules, imported by the writing thread (while the main one reads and scores).
-_PYARROW = ("pa", "pq", "CSVFile", "_indexed", "_numbers", "_strings")
+_PYARROW = ("pa", "CSVFile", "_indexed", "_numbers", "_strings")
 
 #: The Parquet columns worth a dictionary: the names, of which there are few. A
 #: dictionary of a million distinct numbers only costs time before pyarrow gives up on it.
@@ -58,9 +58,8 @@ _DICTIONARY_COLUMNS = ["label", "predicted"]
 
 
 def _load_pyarrow() -> None:
-    global pa, pq, CSVFile, _indexed, _numbers, _strings
+    global pa, CSVFile, _indexed, _numbers, _strings
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from cecli.render._arrow import indexed as _indexed
     from cecli.render._arrow import numbers as _numbers
@@ -187,6 +186,8 @@ class PerSampleWriter:
         if self.format != ".npy":
             try:
                 _load_pyarrow()
+                if self.format != ".csv":
+                    import pyarrow.parquet  # noqa: F401 - now, not on the first chunk
                 # the class names once each (a Parquet dictionary holds no name twice), and
                 # each class index's code among them; an index past the names (or before
                 # them) is clipped, the last one being ""
@@ -262,6 +263,8 @@ class PerSampleWriter:
             if self.format == ".csv":
                 self._writer = CSVFile(self._tmp)
             else:
+                import pyarrow.parquet as pq
+
                 self._writer = pq.ParquetWriter(
                     self._tmp,
                     table.schema,
