@@ -45,12 +45,12 @@ MIN_ROWS = 30
 #: (Cochran's rule ``n > 25 G1^2``).
 MAX_SKEWNESS = 0.2
 
-#: Why an interval is missing (``low`` and ``high`` None) or unreliable, in words.
+#: Why an interval is missing (``low`` and ``high`` None) or may be too narrow, in words.
 NOTES = {
-    "too_few_rows": "fewer than 2 rows' worth of weight (in some class, with balanced weights)",
-    "few_rows": "fewer than {min_rows} rows: the interval may be too narrow",
-    "heavy_tail": "a handful of rows carry much of the loss: the interval may be too narrow",
-    "soft_targets_balanced": "no interval for soft targets with balanced class weights",
+    "too_few_rows": "too few rows for an interval (with balanced weights: in some class)",
+    "few_rows": "fewer than {min_rows} rows: it may be too narrow",
+    "heavy_tail": "a few rows carry much of the loss: it may be too narrow",
+    "soft_targets_balanced": "none for soft targets with balanced class weights",
     "not_finite": "the losses or weights are too large for an interval",
 }
 
