@@ -212,11 +212,11 @@ class LossSpread:
             part = w * w * v2 / shrink / (total * total)
             variance = float(part.sum())
             third = float(np.dot(w**3, v3)) / total**3
+        if (n_eff_group < 2.0).any() or (shrink <= 0).any():
+            return LossInterval(None, None, level, n_eff=n_eff, note="too_few_rows")
         finite = np.isfinite([total, n_eff, variance, third, *center, *part]).all()
         if not finite or not math.isfinite(mean):
             return LossInterval(None, None, level, note="not_finite")
-        if (n_eff_group < 2.0).any() or not (shrink > 0).all():
-            return LossInterval(None, None, level, n_eff=n_eff, note="too_few_rows")
         if variance > 0:
             with np.errstate(all="ignore"):
                 df = variance * variance / float(np.sum(part * part / (n_eff_group - 1.0)))
