@@ -211,16 +211,16 @@ class LossSpread:
             shrink = 1.0 - 2.0 * s3 / (s1 * s2) + s2 / (s1 * s1)
             part = w * w * v2 / shrink / (total * total)
             variance = float(part.sum())
-            third = float(np.dot(w**3, v3)) / total**3
+            cubes = float(np.dot(w**3, v3)) / total**3  # sum z^3 / (sum b)^3
         if (n_eff_group < 2.0).any() or (shrink <= 0).any():
             return LossInterval(None, None, level, n_eff=n_eff, note="too_few_rows")
-        finite = np.isfinite([total, n_eff, variance, third, *center, *part]).all()
+        finite = np.isfinite([total, n_eff, variance, cubes, *center, *part]).all()
         if not finite or not math.isfinite(mean):
             return LossInterval(None, None, level, note="not_finite")
         if variance > 0:
             with np.errstate(all="ignore"):
                 df = variance * variance / float(np.sum(part * part / (n_eff_group - 1.0)))
-                skewness = third / variance**1.5
+                skewness = cubes / variance**1.5
             if not (math.isfinite(df) and df > 0 and math.isfinite(skewness)):
                 return LossInterval(None, None, level, n_eff=n_eff, note="not_finite")
         else:  # every loss the same
