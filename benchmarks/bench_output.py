@@ -13,7 +13,13 @@ the same rounds:
 * ``-f json --top 0`` on 2,000,000 x 10 float32 probabilities (.npy), its
   output written to a file; and ``... --top 0 | head -1`` (the run must stop
   at the first block of rows, quietly);
-* ``--per-sample out.csv`` and ``out.parquet`` on 1,000,000 x 10.
+* ``--per-sample out.csv`` and ``out.parquet`` on 1,000,000 x 10, each
+  also against its floor: a bare process that memory-maps the same final
+  table (the rows cecli wrote, saved once as an uncompressed Arrow file) and
+  writes it with ``pyarrow.csv.write_csv`` or ``pyarrow.parquet.write_table``
+  and their defaults, over the file of the round before, as cecli's run does.
+  ``plain + floor`` is the sum of the two medians: what a run would take if
+  it wrote the file as fast as pyarrow does, after scoring.
 
 Peak memory is the largest resident set of the process (``getrusage``). The
 cores and the load average are printed: on a busy machine the ratios hold
@@ -89,11 +95,18 @@ def run(command: list[str] | str, stdout: Path | None = None) -> tuple[float, fl
 
 
 def compare(
-    name: str, command: list[str] | str, peer: list[str], rounds: int, stdout: Path | None = None
+    name: str,
+    command: list[str] | str,
+    peer: list[str],
+    rounds: int,
+    stdout: Path | None = None,
+    floor: list[str] | None = None,
 ) -> None:
-    """Run ``command`` and ``peer`` in turn, ``rounds`` times; print medians and the ratio."""
+    """Run ``command``, ``peer`` (and ``floor``) in turn, ``rounds`` times; print the medians."""
     run(peer)  # warm the page cache
-    mine, theirs, ratios, peaks = [], [], [], []
+    if floor is not None:
+        run(floor)
+    mine, theirs, ratios, peaks, floors, to_floor = [], [], [], [], [], []
     for _ in range(rounds):
         a, peak = run(command, stdout)
         b, _ = run(peer)
@@ -101,10 +114,44 @@ def compare(
         theirs.append(b)
         ratios.append(a / b)
         peaks.append(peak)
+        if floor is not None:
+            c, _ = run(floor)
+            floors.append(c)
+            to_floor.append(a / c)
     print(
         f"{name:<34} {statistics.median(mine):7.2f} s  plain {statistics.median(theirs):6.2f} s"
         f"  ratio {statistics.median(ratios):5.2f}x  peak {max(peaks):7.1f} MiB"
     )
+    if floor is not None:
+        bare, plain = statistics.median(floors), statistics.median(theirs)
+        mine_median = statistics.median(mine)
+        print(
+            f"{'':<34} floor {bare:5.2f} s  ratio {statistics.median(to_floor):5.2f}x"
+            f"  plain + floor {plain + bare:5.2f} s  ratio {mine_median / (plain + bare):5.2f}x"
+        )
+
+
+def final_table(per_sample: Path, saved: Path) -> None:
+    """Save the rows of a --per-sample Parquet file as an uncompressed Arrow file."""
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    feather.write_feather(pq.read_table(per_sample), saved, compression="uncompressed")
+
+
+def bare_write(table: str, out: str) -> None:
+    """The floor: pyarrow alone writes the table to ``out`` (its format from the suffix)."""
+    import pyarrow as pa
+
+    rows = pa.ipc.open_file(pa.memory_map(table)).read_all()
+    if out.endswith(".csv"):
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(rows, out)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(rows, out)
 
 
 def main() -> None:
@@ -112,38 +159,53 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows for --top 0")
     parser.add_argument("--per-sample-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--per-sample-only", action="store_true", help="time only the --per-sample files"
+    )
     parser.add_argument("--make", help=argparse.SUPPRESS)  # internal: write the files there
+    parser.add_argument("--bare-write", nargs=2, help=argparse.SUPPRESS)  # internal: the floor
     arguments = parser.parse_args()
     if arguments.make:
         write_files(Path(arguments.make), arguments.rows)
+        return
+    if arguments.bare_write:
+        bare_write(*arguments.bare_write)
         return
     rounds = arguments.rounds
     print(compile_cecli())
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
     folder = Path(tempfile.mkdtemp(prefix="cecli-bench-output-"))
     try:
-        preds, labels = make_files(folder, arguments.rows)
-        plain = cecli(preds, labels, "-f", "json")
-        json_out = folder / "top0.json"
-        compare(
-            f"-f json --top 0, {arguments.rows:,} rows",
-            cecli(preds, labels, "-f", "json", "--top", "0"),
-            plain,
-            rounds,
-            stdout=json_out,
-        )
-        print(f"{'':<34} output {json_out.stat().st_size / 2**20:,.0f} MiB")
-        head = " ".join(cecli(preds, labels, "-f", "json", "--top", "0")) + " | head -1"
-        compare("-f json --top 0 | head -1", head, plain, rounds)
-        preds, labels = make_files(folder, arguments.per_sample_rows)
-        plain = cecli(preds, labels, "-f", "json")
-        for suffix in ("csv", "parquet"):
+        if not arguments.per_sample_only:
+            preds, labels = make_files(folder, arguments.rows)
+            plain = cecli(preds, labels, "-f", "json")
+            json_out = folder / "top0.json"
             compare(
-                f"--per-sample .{suffix}, {arguments.per_sample_rows:,} rows",
-                cecli(preds, labels, "-f", "json", "--per-sample", folder / f"out.{suffix}"),
+                f"-f json --top 0, {arguments.rows:,} rows",
+                cecli(preds, labels, "-f", "json", "--top", "0"),
                 plain,
                 rounds,
+                stdout=json_out,
             )
+            print(f"{'':<34} output {json_out.stat().st_size / 2**20:,.0f} MiB")
+            head = " ".join(cecli(preds, labels, "-f", "json", "--top", "0")) + " | head -1"
+            compare("-f json --top 0 | head -1", head, plain, rounds)
+        preds, labels = make_files(folder, arguments.per_sample_rows)
+        plain = cecli(preds, labels, "-f", "json")
+        table = folder / "final.arrow"
+        run(cecli(preds, labels, "-f", "json", "--per-sample", folder / "out.parquet"))
+        final_table(folder / "out.parquet", table)
+        for suffix in ("csv", "parquet"):
+            out = folder / f"out.{suffix}"
+            bare = [sys.executable, str(Path(__file__).resolve()), "--bare-write", str(table)]
+            compare(
+                f"--per-sample .{suffix}, {arguments.per_sample_rows:,} rows",
+                cecli(preds, labels, "-f", "json", "--per-sample", out),
+                plain,
+                rounds,
+                floor=[*bare, str(folder / f"floor.{suffix}")],
+            )
+            print(f"{'':<34} output {out.stat().st_size / 2**20:,.1f} MiB")
         print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
     finally:
         shutil.rmtree(folder)

@@ -11,6 +11,10 @@ Class weights, including "balanced", are applied only when the result is
 read: a weighted mean is ``sum_c w_c L_c / sum_c w_c M_c`` with ``L_c`` the
 class's (sample-weighted) loss sum and ``M_c`` its weight mass, and balanced
 weights come from the per-class support, so one pass over the input suffices.
+
+The mean's confidence interval comes from mergeable moments of the
+per-sample losses (:class:`cecli.mean_interval.LossSpread`), one set of them
+(one per class with "balanced" weights).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from cecli.losses import (
     balanced_weights,
     unit_of,
 )
+from cecli.mean_interval import LEVEL, LossSpread
 from cecli.view import ChunkView, view_of
 
 
@@ -69,6 +74,11 @@ class Summary:
     ``exp(mean loss in nats)``. ``accuracy`` counts rows (weights do not
     change it). ``worst`` and ``flagged`` hold at most ``keep`` rows each,
     highest loss first (ties: lower row first); ``flagged_count`` counts them all.
+
+    ``ci_low`` and ``ci_high`` bound the mean loss's ``ci_level`` confidence
+    interval (None when there is none); ``ci_note`` is None, or why there is
+    no interval or why it may be too narrow (a key of
+    :data:`cecli.mean_interval.NOTES`).
     """
 
     kind: str
@@ -92,6 +102,10 @@ class Summary:
     per_class: tuple[ClassSummary, ...]
     worst: KeptRows
     flagged: KeptRows
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float = LEVEL
+    ci_note: str | None = None
 
 
 class Accumulator:
@@ -182,6 +196,8 @@ class Accumulator:
         self.flagged_count = 0
         self.sample_weighted = False
         self._sums: ClassSums | None = None
+        self._spread: LossSpread | None = None
+        self._weight_vector: NDArray[np.float64] | None = None  # explicit class weights
         self._worst = TopRows(keep)
         self._flagged = TopRows(keep)
         self._next_row = 0
@@ -252,13 +268,17 @@ class Accumulator:
         elsewhere (by :func:`cecli.losses.score`)."""
         if isinstance(scores, ChunkView):
             self.sample_weighted |= scores.weights is not None
+            weights = scores.weights
             scores = scores.scores
+        else:
+            weights = scores.weight
         if scores.kind != self.kind or scores.unit != self.unit:
             raise OptionError(
                 f"Cannot add {scores.kind} scores in {scores.unit} to a {self.kind} "
                 f"accumulator in {self.unit}."
             )
         self._add_sums(scores.classes)
+        self._add_spread(scores, weights)
         self.n_samples += scores.n_samples
         self.clipped += scores.clipped
         self.correct += int(np.count_nonzero(scores.correct))
@@ -273,7 +293,7 @@ class Accumulator:
             if self.class_weights is not None and not isinstance(self.class_weights, str):
                 # a wrong count fails at the first chunk, not after the last one
                 what = "label" if self.kind == "multilabel" else "class"
-                _validate.class_weight_array(self.class_weights, k, what)
+                self._weight_vector = _validate.class_weight_array(self.class_weights, k, what)
             self.n_classes = k
         elif k != self.n_classes:
             raise ShapeError(
@@ -289,6 +309,27 @@ class Accumulator:
                 for name in ClassSums.__dataclass_fields__
             )
         )
+
+    def _add_spread(self, scores: SampleScores, weights: NDArray[np.float64] | None) -> None:
+        """Add the chunk's losses to the interval's moments, each row weighted as in the mean."""
+        balanced = isinstance(self.class_weights, str) and self.kind != "multilabel"
+        if self._spread is None:
+            self._spread = LossSpread(len(scores.classes.loss) if balanced else 1)
+        if self.kind == "multilabel" or self.class_weights is None:
+            # a multilabel row's loss is already its label-weighted mean
+            self._spread.add(scores.loss, weights)
+        elif balanced:
+            if scores.targets is not None:
+                # the weight of a soft row is its targets' mean class weight, known only
+                # at the end: no per-class sums give its variance
+                self._spread.refuse("soft_targets_balanced")
+            else:
+                self._spread.add(scores.loss, weights, scores.label)
+        else:
+            w = self._weight_vector
+            assert w is not None
+            row = w[scores.label] if scores.targets is None else scores.targets @ w
+            self._spread.add(scores.loss, row if weights is None else row * weights)
 
     def merge(self, other: Accumulator) -> Accumulator:
         """Add another accumulator's rows to this one (in place) and return self.
@@ -306,6 +347,10 @@ class Accumulator:
             )
         if other._sums is not None:
             self._add_sums(other._sums)
+        if other._spread is not None:
+            if self._spread is None:
+                self._spread = LossSpread(other._spread.n_groups)
+            self._spread.merge(other._spread)
         self.n_samples += other.n_samples
         self.clipped += other.clipped
         self.correct += other.correct
@@ -361,6 +406,9 @@ class Accumulator:
             perplexity = math.exp(mean * self._ln_base)
         except OverflowError:
             perplexity = math.inf
+        assert self._spread is not None
+        balanced = isinstance(self.class_weights, str) and self.kind != "multilabel"
+        interval = self._spread.interval(mean, weights if balanced else None)
         with np.errstate(invalid="ignore", divide="ignore"):
             class_mean = sums.loss / sums.mass
             per_row = (
@@ -405,6 +453,10 @@ class Accumulator:
             per_class=per_class,
             worst=self._worst.result(),
             flagged=self._flagged.result(),
+            ci_low=interval.low,
+            ci_high=interval.high,
+            ci_level=interval.level,
+            ci_note=interval.note,
         )
 
 

@@ -60,9 +60,9 @@ def score_inputs(
         state = ScoreState(inputs.kind, from_logits=inputs.options.from_logits, options=options)
         for batch in inputs.batches():
             view = checked_view(inputs, state, batch)
-            state.add(view)
-            if on_batch is not None:
+            if on_batch is not None:  # first: the per-sample writer works while the folds add
                 on_batch(batch, view.scores)
+            state.add(view)
             if progress is not None:
                 progress(batch.first_row + batch.n_rows)
         return finish(inputs, state)

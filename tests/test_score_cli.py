@@ -231,21 +231,23 @@ def test_per_sample_onto_a_folder_is_refused_before_any_work(files, tmp_path):
 def test_a_per_sample_file_that_cannot_be_written_is_one_line_and_no_temporary(
     files, tmp_path, monkeypatch
 ):
-    from cecli.render import per_sample
+    from cecli.render import _csv_file
 
     class FullDisk:
-        def __init__(self, path, schema):
+        """The temporary file on a disk with room for a few bytes of the first write."""
+
+        def __init__(self, path):
             self.path = path
 
-        def write_table(self, table):
+        def write(self, data):
             with open(self.path, "wb") as half:
-                half.write(b"row,id")
+                half.write(bytes(data[:6]))
             raise OSError(28, "No space left on device")
 
         def close(self):
             pass
 
-    monkeypatch.setattr(per_sample.pacsv, "CSVWriter", FullDisk)
+    monkeypatch.setattr(_csv_file, "_open", FullDisk)
     out = tmp_path / "per_sample.csv"
     out.write_text("what the user had\n")
     before = set(tmp_path.iterdir())

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cecli.cli import app
-from cecli.render import per_sample
+from cecli.render import _csv_file
 
 runner = CliRunner()
 N, K = 30, 3
@@ -106,32 +106,41 @@ def test_a_system_folder_that_refuses_writes_is_one_line(tmp_path, folder, optio
 
 
 class _DiskFillsUp:
-    """A CSV writer whose disk is full from its second chunk on, and whose close fails too."""
+    """A per-sample CSV file on a disk full from its second write on; closing it fails too.
 
-    def __init__(self, path, schema):
-        self.path = path
-        self.chunks = 0
+    The first write reaches the real temporary file, so there is half a file to clean up.
+    """
 
-    def write_table(self, table):
-        self.chunks += 1
-        if self.chunks > 1:
-            raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] ...")
-        with open(self.path, "ab") as out:
-            out.write(b"half a file\n")
+    def __init__(self, path):
+        self.file = open(path, "wb")  # noqa: SIM115 - closed in close
+        self.writes = 0
+
+    def write(self, data):
+        self.writes += 1
+        if self.writes > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.file.write(data)
 
     def close(self):
-        raise OSError(errno.ENOSPC, "Error writing bytes to file")
+        self.file.close()
+        raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def test_a_disk_that_fills_up_mid_write_loses_nothing(tmp_path, monkeypatch):
-    p, y = _score_files(tmp_path, n=5000)
+    p, y = tmp_path / "p.npy", tmp_path / "y.npy"
+    np.save(p, probs(5000))
+    np.save(y, targets(5000))  # read 682 rows at a time: several chunks, several writes
     out = tmp_path / "out.csv"
     out.write_bytes(b"what the user had\n")
-    monkeypatch.setattr(per_sample.pacsv, "CSVWriter", _DiskFillsUp)
+    opened = []
+    monkeypatch.setattr(
+        _csv_file, "_open", lambda path: opened.append(_DiskFillsUp(path)) or opened[-1]
+    )
     before = set(tmp_path.iterdir())
     result = runner.invoke(
         app, ["score", str(p), str(y), "--per-sample", str(out), "--chunk-size", "16K"]
     )
+    assert [f.writes for f in opened] == [2]  # the failure came mid-file, from the disk
     assert result.exit_code == 2
     line = one_error_line(result.stderr)
     assert "--per-sample" in line

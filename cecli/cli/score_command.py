@@ -108,7 +108,7 @@ def score(
     plot: PlotOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Score PREDICTIONS against LABELS: loss, accuracy, and the confidently wrong rows."""
+    """Score PREDICTIONS against LABELS: mean loss and its 95% interval, accuracy, wrong rows."""
 
     @naming_flags
     def work() -> int:

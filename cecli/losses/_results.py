@@ -81,6 +81,10 @@ class SampleScores:
     A multilabel row is correct when every label is, and flagged when any
     cell is confidently wrong (``t = 1, p <= 1 - threshold`` or
     ``t = 0, p >= threshold``).
+
+    ``targets`` are the soft targets (``N x K``; binary ``N x 2``), None for
+    class indices (and for multilabel): the accumulator weighs a soft row by
+    its targets' mean class weight.
     """
 
     kind: str
@@ -96,6 +100,7 @@ class SampleScores:
     weight: NDArray[np.float64]
     clipped: int
     classes: ClassSums = field(repr=False)
+    targets: NDArray[np.float64] | None = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:

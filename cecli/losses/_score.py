@@ -151,5 +151,6 @@ def score_parts(
         weight=weight,
         clipped=scored.clipped,
         classes=classes,
+        targets=scored.targets if kind != "multilabel" else None,
     )
     return scores, scored, weight if weighted else None

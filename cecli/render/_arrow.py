@@ -2,14 +2,15 @@
 
 pyarrow 26 imports pandas (some 0.2 s) on ``pa.array`` and ``pa.scalar`` of
 Python or NumPy values. The writers build their arrays from buffers instead
-(:meth:`pyarrow.Array.from_buffers`), which imports nothing.
+(:meth:`pyarrow.Array.from_buffers`), which imports nothing. Only the text
+functions need :mod:`pyarrow.compute` (some 25 ms to import), and import it
+when called.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 def numbers(values: np.ndarray) -> pa.Array:
@@ -52,6 +53,25 @@ def strings(texts: list[str]) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), len(texts), buffers).cast(pa.string())
 
 
+def indexed(codes: np.ndarray, names: pa.Array) -> pa.DictionaryArray:
+    """Each row's name as a dictionary array: ``codes`` index into ``names``.
+
+    Writers take it as the strings it stands for (a CSV writer writes the names;
+    a Parquet writer writes the codes and the names once, without hashing a
+    string per row).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> indexed(np.array([1, 0, 1]), strings(["cat", "dog"])).to_pylist()
+    ['dog', 'cat', 'dog']
+    """
+    codes = np.ascontiguousarray(codes, dtype=np.int32)
+    kind = pa.dictionary(pa.int32(), names.type)
+    buffers = [None, pa.py_buffer(codes)]
+    return pa.DictionaryArray.from_buffers(kind, len(codes), buffers, dictionary=names)
+
+
 def scalar(text: str) -> pa.Scalar:
     """One Arrow string scalar (``pa.scalar`` of a str imports pandas)."""
     return strings([text])[0]
@@ -75,6 +95,8 @@ def float_texts(values: np.ndarray) -> pa.Array:
     ...     "null", "-0.0", repr(1 / 3)]
     True
     """
+    import pyarrow.compute as pc
+
     values = np.ascontiguousarray(values, dtype=np.float64)
     n = len(values)
     texts = pc.cast(numbers(values), pa.string())
@@ -107,4 +129,6 @@ def int_texts(values: np.ndarray) -> pa.Array:
     >>> int_texts(np.array([0, -12, 345])).to_pylist()
     ['0', '-12', '345']
     """
+    import pyarrow.compute as pc
+
     return pc.cast(numbers(np.asarray(values, dtype=np.int64)), pa.string())

@@ -47,7 +47,7 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         ["kind", f"{s.kind}, from {d['input']}"],
         ["samples", f"{s.n_samples:,}"],
         ["classes" if s.kind != "multilabel" else "labels", str(s.n_classes)],
-        [f"mean loss ({s.unit})", fmt_number(d["mean_loss"], 6)],
+        [f"mean loss ({s.unit})", f"{fmt_number(d['mean_loss'], 6)} ({_interval(report)})"],
         ["perplexity", fmt_number(d["perplexity"])],
         ["accuracy", f"{s.accuracy:.2%}"],
         ["clipped", str(s.clipped)],
@@ -93,6 +93,12 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
 
 #: Rows of a long table put in text per write.
 _BLOCK_ROWS = 8192
+
+
+def _interval(report: Report) -> str:
+    """The mean loss's interval, and its note if any: cecli's own words, no data."""
+    note = report.interval_note()
+    return report.interval_text() + ("" if note is None else f"; {note}")
 
 
 def _any_id(report: Report, rows: Sequence[RowFacts]) -> bool:

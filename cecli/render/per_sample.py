@@ -10,7 +10,14 @@ waiting only while :data:`QUEUE_CHUNKS` chunks are already waiting. A
 failure of that thread (a full disk) is raised by the next ``write`` or by
 ``commit``, as the one-line error it always was. The columns go to pyarrow as
 buffers (:meth:`pyarrow.Array.from_buffers`), not through ``pyarrow.array``,
-which imports pandas.
+which imports pandas; the ``label`` and ``predicted`` columns as dictionary
+arrays (each row's code, and the names once).
+
+A CSV file's text is made on every core at once (:class:`~cecli.render._csv_file.CSVFile`):
+it costs more than the scoring. A Parquet file dictionary-encodes only the
+columns of names, and does not store the Arrow schema, which would make readers
+give those two columns as dictionaries: read back, they are strings, as the
+Parquet schema says.
 
 A CSV file is for spreadsheets too: its text cells (``id``, ``label``,
 ``predicted``) that a spreadsheet would run as a formula get a leading ``'``
@@ -37,24 +44,27 @@ from cecli.render.escape import spreadsheet, spreadsheet_array
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     from cecli.losses import SampleScores
+    from cecli.render._csv_file import CSVFile
 
 #: pyarrow's modules, imported by the writing thread (while the main one reads and scores).
-_PYARROW = ("pa", "pc", "pacsv", "pq", "_numbers", "_strings")
+_PYARROW = ("pa", "CSVFile", "_indexed", "_numbers", "_strings")
+
+#: The Parquet columns worth a dictionary: the names, of which there are few. A
+#: dictionary of a million distinct numbers only costs time before pyarrow gives up on it.
+_DICTIONARY_COLUMNS = ["label", "predicted"]
 
 
 def _load_pyarrow() -> None:
-    global pa, pc, pacsv, pq, _numbers, _strings
+    global pa, CSVFile, _indexed, _numbers, _strings
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
 
+    from cecli.render._arrow import indexed as _indexed
     from cecli.render._arrow import numbers as _numbers
     from cecli.render._arrow import strings as _strings
+    from cecli.render._csv_file import CSVFile
 
 
 def __getattr__(name: str) -> Any:
@@ -151,11 +161,12 @@ class PerSampleWriter:
         except OSError as error:
             raise self._failed(error) from None
         self._tmp, self._in_place = tmp, in_place
-        self._writer: pacsv.CSVWriter | pq.ParquetWriter | None = None
+        self._writer: CSVFile | pq.ParquetWriter | None = None
         self._npy = None
         self._rows = 0
         self._header_len = 0
         self._names: pa.Array | None = None
+        self._codes: np.ndarray | None = None
         self._present: pa.Array | None = None
         self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None] | None] = queue.Queue(
             QUEUE_CHUNKS
@@ -175,9 +186,15 @@ class PerSampleWriter:
         if self.format != ".npy":
             try:
                 _load_pyarrow()
-                # the class names and the predicted ones, as Arrow strings; an index past
-                # the names (or before them) is clipped, the last one being ""
-                self._names = _strings([*self.classes, ""])
+                if self.format != ".csv":
+                    import pyarrow.parquet  # noqa: F401 - now, not on the first chunk
+                # the class names once each (a Parquet dictionary holds no name twice), and
+                # each class index's code among them; an index past the names (or before
+                # them) is clipped, the last one being ""
+                names = [*self.classes, ""]
+                unique = list(dict.fromkeys(names))
+                self._names = _strings(unique)
+                self._codes = np.array([unique.index(name) for name in names], dtype=np.int32)
                 self._present = _strings(["absent", "present"])
             except BaseException as error:
                 self._error = error
@@ -215,7 +232,7 @@ class PerSampleWriter:
         return OutputError(f"--per-sample {self.path}: cannot be written: {reason}.")
 
     def _class_names(self, index: np.ndarray) -> pa.Array:
-        return pc.take(self._names, _numbers(np.clip(index, 0, len(self.classes))))
+        return _indexed(np.take(self._codes, index, mode="clip"), self._names)
 
     def _write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
         n = scores.n_samples
@@ -226,7 +243,7 @@ class PerSampleWriter:
         if self.format == ".csv" and ids is not None:
             id_column = spreadsheet_array(id_column)
         if self.kind == "multilabel":
-            predicted = pc.take(self._present, _numbers((scores.predicted == 1).view(np.int8)))
+            predicted = _indexed(scores.predicted == 1, self._present)
         else:
             predicted = self._class_names(scores.predicted)
         columns: dict[str, pa.Array] = {
@@ -244,9 +261,16 @@ class PerSampleWriter:
         table = pa.table(columns)
         if self._writer is None:
             if self.format == ".csv":
-                self._writer = pacsv.CSVWriter(self._tmp, table.schema)
+                self._writer = CSVFile(self._tmp)
             else:
-                self._writer = pq.ParquetWriter(self._tmp, table.schema)
+                import pyarrow.parquet as pq
+
+                self._writer = pq.ParquetWriter(
+                    self._tmp,
+                    table.schema,
+                    use_dictionary=_DICTIONARY_COLUMNS,
+                    store_schema=False,
+                )
         self._writer.write_table(table)
         self._rows += n
 
@@ -316,9 +340,11 @@ class PerSampleWriter:
         self._stop(drop=True)
         for stream in (self._npy, self._writer):
             # closing flushes, which fails again after a failed write: the file goes anyway
+            if stream is None:
+                continue
             with contextlib.suppress(Exception):
-                if stream is not None:
-                    stream.close()
+                # a CSV file drops the rows still being made into text
+                getattr(stream, "discard", stream.close)()
         if not self._in_place:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)

@@ -46,7 +46,12 @@ def _summary(report: Report) -> Table:
         table.add_row("left out", terminal(", ".join(parts) + more))
     table.add_row("samples", f"{s.n_samples:,}")
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
-    table.add_row(f"mean loss ({s.unit})", fmt_number(s.mean_loss, 6))
+    table.add_row(
+        f"mean loss ({s.unit})", f"{fmt_number(s.mean_loss, 6)}   {report.interval_text()}"
+    )
+    note = report.interval_note()
+    if note is not None:
+        table.add_row("", f"[yellow]{escape(note)}[/]")
     table.add_row(f"sum loss ({s.unit})", fmt_number(s.sum_loss, 4))
     table.add_row("perplexity", fmt_number(s.perplexity, 4))
     table.add_row("accuracy", f"{s.accuracy:.2%}")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from cecli._version import __version__
 from cecli.kept import KeptRows
-from cecli.report.format import finite
+from cecli.mean_interval import MIN_ROWS, NOTES
+from cecli.report.format import finite, fmt_number
 from cecli.report.gates import Gate, _Named
 
 if TYPE_CHECKING:
@@ -95,6 +96,19 @@ class Report(_Named):
             }
         return out
 
+    def interval_text(self) -> str:
+        """The mean loss's interval for a person (``95% CI 0.1689 to 0.4846``), or "no 95% CI"."""
+        s = self.summary
+        level = f"{s.ci_level:.0%}"
+        if s.ci_low is None or s.ci_high is None:
+            return f"no {level} CI"
+        return f"{level} CI {fmt_number(s.ci_low)} to {fmt_number(s.ci_high)}"
+
+    def interval_note(self) -> str | None:
+        """Why there is no interval, or why it may be too narrow; None when nothing is known."""
+        note = self.summary.ci_note
+        return None if note is None else NOTES[note].format(min_rows=MIN_ROWS)
+
     def predicted_name(self, row: RowFacts) -> str:
         if self.summary.kind == "multilabel":
             return "present" if row.predicted else "absent"
@@ -159,6 +173,10 @@ class Report(_Named):
             "n_classes": s.n_classes,
             "classes": list(self.classes),
             "mean_loss": finite(s.mean_loss),
+            "ci_low": finite(s.ci_low),
+            "ci_high": finite(s.ci_high),
+            "ci_level": s.ci_level,
+            "ci_note": s.ci_note,
             "sum_loss": finite(s.sum_loss),
             "perplexity": finite(s.perplexity),
             "accuracy": finite(s.accuracy),
