@@ -303,6 +303,16 @@ def test_stacked_columns_come_as_one_array_a_block_as_read_csv_reads_them(tmp_pa
     assert ids.tolist() == want.column("id").to_pylist()
 
 
+def test_all_the_columns_stacked_in_another_order_come_in_the_order_asked_for(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,c\n0.1,0.2,0.7\n0.3,0.3,0.4\n")
+    source = open_source(str(path))
+    (frame,) = source.frames(1000, ["a", "b", "c"], stacked=["c", "a", "b"])
+    source.close()
+    assert frame.stacked.tolist() == [[0.7, 0.4], [0.1, 0.3], [0.2, 0.3]]
+    assert frame.columns["a"].tolist() == [0.1, 0.3]
+
+
 def test_columns_of_text_are_never_stacked(tmp_path):
     path = tmp_path / "p.csv"
     _many_blocks(path)

@@ -496,11 +496,12 @@ class CsvSource(CsvErrors, Source):
         except pa.ArrowInvalid as exc:
             return _Block(text=text, failure=exc)
         block = _Block(table.num_rows, more=more)
+        every = stacked == list(kinds)  # the table's columns, in the order asked for
         if stacked is not None:
-            block.stacked = stack(table if len(stacked) == len(kinds) else table.select(stacked))
+            block.stacked = stack(table if every else table.select(stacked))
         if block.stacked is not None:
             block.columns = dict(zip(stacked, block.stacked, strict=True))
-            if len(stacked) == len(kinds):
+            if every:
                 return block
             table = table.drop_columns(stacked)
         # one pyarrow block is one record batch, whose columns are arrays (not chunked,
