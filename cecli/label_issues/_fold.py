@@ -1,4 +1,4 @@
-"""Confident learning as a fold of three passes over the same chunks, each pass mergeable.
+"""Confident learning as a fold of passes over the same chunks, each pass mergeable.
 
 1. **Thresholds**: per class, the number of rows labelled with it and the
    sum of the probability the model gives it over those rows (2K numbers).
@@ -8,11 +8,20 @@
    several the most probable. Held as its nonzero pairs (at most rows + K).
 3. **Rows**: with the prune counts fixed (the joint calibrated and made
    into whole rows, see :mod:`._joint`), for each (given k, true j) pair
-   the ``n`` rows labelled k with the largest ``p_j - p_k``; of those, the
-   rows whose given label is not the most probable (with 1e-6 of slack,
-   cleanlab's ``_reduce_issues``) are the label issues. It keeps at most
-   ``n`` rows per pair: the sum of the prune counts, known when the pass
-   starts (about the number of issues), plus one chunk's candidates.
+   the ``n`` rows labelled k with the largest margin ``p_j - p_k``; of
+   those, the rows whose given label is not the most probable (with 1e-6
+   of slack, cleanlab's ``_reduce_issues``) are the label issues. Only a
+   margin above 1e-6 can make a row an issue of its own pair, so this pass
+   looks at those alone: the classes more probable than the row's label.
+4. **Rows, again**, only when a pair has fewer such rows than its ``n``:
+   cleanlab then takes rows of smaller margins too (a row more probable in
+   a third class may be among them), and this pass takes them, for those
+   pairs only. It was needed on 6 of the 36 evaluation sets of
+   ``benchmarks/bench_label_issues.py``.
+
+Passes 3 and 4 keep at most ``n`` rows per pair: the sum of the prune
+counts, known when the pass starts (about the number of issues), plus one
+chunk's candidates, 49 bytes each.
 
 The chosen rows are those of cleanlab's ``filter.find_label_issues`` with
 its defaults (``prune_by_noise_rate``), except where two rows tie on
@@ -24,7 +33,6 @@ halves merged may differ from one fold in the last bit of a threshold.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -32,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 from cecli.errors import LabelError, OptionError, ShapeError
 from cecli.label_issues import _joint
 from cecli.label_issues._joint import TOLERANCE, Joint
+from cecli.label_issues._result import LabelIssueResult
 
 #: Label-quality scores a result can be ranked by (lower: more likely a wrong label).
 RANK_BY = ("normalized_margin", "self_confidence")
@@ -75,64 +84,13 @@ def _wrong(probs: NDArray, labels: NDArray[np.intp]) -> NDArray[np.bool_]:
     return bumped.argmax(axis=1) != labels
 
 
-@dataclass(frozen=True)
-class LabelIssueResult:
-    """What confident learning found: the likely label errors, worst first, and its estimates.
-
-    ``rows`` are 0-based rows of the whole input; ``labels`` their given
-    classes, ``suggested`` the most probable class and ``p_suggested`` its
-    probability, ``p_given`` the given class's, ``scores`` the label-quality
-    score they are ranked by (lower: worse). ``ids`` are the rows' ids when
-    the chunks had ids. ``estimated_issues`` is cleanlab's
-    ``count.num_label_issues`` (rows off the diagonal of the uncalibrated
-    joint whose label is not the most probable); ``n_issues`` the rows found.
-    """
-
-    n_samples: int
-    rank_by: str
-    thresholds: NDArray[np.float64]
-    label_counts: NDArray[np.int64]
-    confident_joint: Joint
-    calibrated_joint: Joint
-    prune_counts: Joint
-    estimated_issues: int
-    rows: NDArray[np.int64]
-    labels: NDArray[np.int64]
-    suggested: NDArray[np.int64]
-    p_given: NDArray[np.float64]
-    p_suggested: NDArray[np.float64]
-    scores: NDArray[np.float64]
-    ids: NDArray | None = None
-
-    @property
-    def n_issues(self) -> int:
-        return len(self.rows)
-
-    def noise_matrix(self) -> NDArray[np.float64]:
-        """P(given = i | true = j) as a dense K x K array (see :func:`._joint.noise_matrix`)."""
-        if self.calibrated_joint.n_classes > _joint.DENSE_CLASSES:
-            raise OptionError(
-                f"The noise matrix of {self.calibrated_joint.n_classes:,} classes is not kept "
-                f"dense (at most {_joint.DENSE_CLASSES:,}); read calibrated_joint's entries."
-            )
-        return _joint.noise_matrix(self.calibrated_joint)
-
-    def confused_pairs(self) -> list[tuple[int, int, int]]:
-        """(given, suggested, rows) of the issues found, the most frequent pair first."""
-        keys, counts = _joint.sum_by_key(
-            self.labels * len(self.thresholds) + self.suggested, np.ones(len(self.rows), np.int64)
-        )
-        order = np.lexsort((keys, -counts))
-        k = len(self.thresholds)
-        return [(int(key // k), int(key % k), int(c)) for key, c in zip(keys[order], counts[order])]
-
-
 class LabelIssues:
-    """Confident learning over chunks of rows: a fold of three passes, each mergeable.
+    """Confident learning over chunks of rows: a fold of three or four passes, each mergeable.
 
-    Feed every chunk with :meth:`add` (or :meth:`add_view`), merge the folds
-    of other rows with :meth:`merge`, then :meth:`next_pass` gives the fold
-    of the next pass, to be fed the same rows again; after the third,
+    Feed every chunk with :meth:`add` (or :meth:`add_view`) and merge the
+    folds of other rows with :meth:`merge`; then, while
+    :attr:`needs_another_pass`, :meth:`next_pass` gives the (empty) fold of
+    the next pass, to be fed the same rows again, in any chunks; at the end,
     :meth:`result`. A merge changes only ``self``.
 
     Parameters
@@ -152,17 +110,18 @@ class LabelIssues:
     >>> labels = np.array([0, 0, 0, 1, 1, 1])
     >>> probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.9, .1]])
     >>> fold = LabelIssues(2)
-    >>> for pass_number in (1, 2, 3):
-    ...     if pass_number > 1:
-    ...         fold = fold.next_pass()
+    >>> while True:
     ...     fold.add(labels[:3], probs[:3], first_row=0)
     ...     fold.add(labels[3:], probs[3:], first_row=3)
+    ...     if not fold.needs_another_pass:
+    ...         break
+    ...     fold = fold.next_pass()
     >>> result = fold.result()
-    >>> result.rows.tolist(), result.suggested.tolist(), result.thresholds.round(2).tolist()
-    ([2, 5], [1, 0], [0.6, 0.53])
+    >>> fold.pass_number, result.rows.tolist(), result.suggested.tolist()
+    (3, [2, 5], [1, 0])
+    >>> result.thresholds.round(2).tolist(), result.estimated_issues
+    ([0.6, 0.53], 2)
     """
-
-    passes = 3
 
     def __init__(
         self, n_classes: int, *, from_logits: bool = False, rank_by: str = "normalized_margin"
@@ -180,14 +139,19 @@ class LabelIssues:
         self._keys: list[NDArray[np.int64]] = []  # pass 2: given * K + confident class
         self._counts: list[NDArray[np.int64]] = []
         self.estimated_issues = 0
-        self._joint: Joint | None = None  # fixed in pass 3
+        self._joint: Joint | None = None  # fixed from pass 3 on
         self._calibrated: Joint | None = None
-        self._pairs: Joint | None = None
-        self._pair_start = np.zeros(k + 1, dtype=np.int64)
+        self._pairs = Joint(k, *(np.zeros(0, np.int64),) * 3)  # the prune counts
+        self._pair_keys = np.zeros(0, dtype=np.int64)  # given * K + true of each pair
+        self._above = np.zeros(0, dtype=np.int64)  # pass 3: rows of each pair above 1e-6
+        self._quota = np.zeros(0, dtype=np.int64)  # rows each pair takes in this pass
+        self._open = np.zeros(0, dtype=np.int64)  # pass 4: the pairs it takes rows for
+        self._open_start = np.zeros(k + 1, dtype=np.int64)
         self._cut = np.zeros(0)
         self._kept: dict[str, NDArray] | None = None
         self._pending: list[dict[str, NDArray]] = []
         self._pending_size = 0
+        self._settled: dict[str, NDArray] | None = None  # pass 4: what pass 3 kept
 
     # -- feeding -----------------------------------------------------------------------
 
@@ -255,25 +219,43 @@ class LabelIssues:
             self._compact_joint()
 
     def _compact_joint(self) -> None:
-        keys, counts = _joint.sum_by_key(np.concatenate(self._keys), np.concatenate(self._counts))
-        self._keys, self._counts = [keys], [counts]
+        empty = [np.zeros(0, np.int64)]
+        keys, counts = np.concatenate(self._keys + empty), np.concatenate(self._counts + empty)
+        self._keys, self._counts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        self._keys[0], self._counts[0] = _joint.sum_by_key(keys, counts)
 
     def _add_rows(
         self, labels: NDArray[np.intp], preds: NDArray, first_row: int, ids: NDArray | None
     ) -> None:
-        pairs = self._pairs
-        assert pairs is not None
-        per_class = np.diff(self._pair_start)
+        k = self.n_classes
+        if not self._quota.any():
+            return  # no pair takes rows in this pass
         for lo, y, p in _blocks(labels, preds, self.from_logits):
             b = np.arange(len(y))
-            many = per_class[y]
-            at = np.repeat(b, many)  # one entry per (row, pair of the row's label)
-            if len(at) == 0:
-                continue
-            offsets = np.repeat(np.cumsum(many) - many, many)
-            pair = np.repeat(self._pair_start[y], many) + np.arange(len(at)) - offsets
-            margin = (p[at, pairs.true[pair]] - p[at, y[at]]).astype(np.float64)
+            p_given = p[b, y]
+            if self.pass_number == 3:
+                # the classes more probable than the label by more than 1e-6, as cleanlab's margin
+                margins = p - p_given[:, None]
+                at, true = np.nonzero(margins > TOLERANCE)
+                margin = margins[at, true].astype(np.float64)
+                del margins
+                key = y[at].astype(np.int64) * k + true
+                pair = np.minimum(np.searchsorted(self._pair_keys, key), len(self._pair_keys) - 1)
+                found = self._pair_keys[pair] == key
+                at, pair, margin = at[found], pair[found], margin[found]
+                self._above += np.bincount(pair, minlength=len(self._above))
+            else:
+                # every row of a class with an open pair, at or below 1e-6 (pass 3 took the rest)
+                many = np.diff(self._open_start)[y]
+                at = np.repeat(b, many)
+                offsets = np.repeat(np.cumsum(many) - many, many)
+                local = np.repeat(self._open_start[y], many) + np.arange(len(at)) - offsets
+                pair = self._open[local]
+                margin = (p[at, self._pairs.true[pair]] - p_given[at]).astype(np.float64)
+                at, pair, margin = (x[margin <= TOLERANCE] for x in (at, pair, margin))
             keep = margin >= self._cut[pair]
+            if not keep.any():
+                continue
             at, pair, margin = at[keep], pair[keep], margin[keep]
             suggested = p.argmax(axis=1)
             entries = {
@@ -281,7 +263,7 @@ class LabelIssues:
                 "margin": margin,
                 "row": first_row + lo + at.astype(np.int64),
                 "wrong": _wrong(p, y)[at],
-                "p_given": p[b, y].astype(np.float64)[at],
+                "p_given": p_given.astype(np.float64)[at],
                 "suggested": suggested[at].astype(np.int64),
                 "p_suggested": p[b, suggested].astype(np.float64)[at],
             }
@@ -297,27 +279,23 @@ class LabelIssues:
             self._compact_rows()
 
     def _compact_rows(self) -> None:
-        """Keep of every pair the ``n`` entries with the largest margins (ties: earlier row)."""
-        assert self._pairs is not None
+        """Keep of every pair its quota of entries, the largest margins (ties: earlier row)."""
         parts = ([] if self._kept is None else [self._kept]) + self._pending
         self._pending, self._pending_size = [], 0
         if not parts:
             return
-        with_ids = any("id" in part for part in parts)
-        fields = _ENTRY_FIELDS + (("id",) if with_ids else ())
-        columns = {
-            name: np.concatenate([_field(part, name) for part in parts]) for name in fields
-        }
+        columns = _concatenate(parts)
         order = np.lexsort((columns["row"], -columns["margin"], columns["pair"]))
         pair = columns["pair"][order]
         rank = np.arange(len(pair)) - np.searchsorted(pair, pair)
-        order = order[rank < self._pairs.count[pair]]
+        order = order[rank < self._quota[pair]]
         self._kept = {name: column[order] for name, column in columns.items()}
         pair, margin = self._kept["pair"], self._kept["margin"]
-        full = np.bincount(pair, minlength=len(self._cut)) == self._pairs.count
-        # a pair that holds its n rows takes no new row below its n-th margin
-        last = np.searchsorted(pair, np.arange(len(self._cut)), side="right") - 1
-        self._cut = np.where(full, margin[np.maximum(last, 0)] if len(pair) else 0.0, -np.inf)
+        full = np.bincount(pair, minlength=len(self._cut)) >= self._quota
+        # a pair that holds its quota takes no new row below its last margin
+        last = np.maximum(np.searchsorted(pair, np.arange(len(self._cut)), side="right") - 1, 0)
+        held = margin[last] if len(pair) else np.full(len(last), np.inf)
+        self._cut = np.where(self._quota == 0, np.inf, np.where(full, held, -np.inf))
 
     # -- merging and moving on -------------------------------------------------------
 
@@ -331,6 +309,8 @@ class LabelIssues:
             raise OptionError("Only label-issue folds of the same classes and pass can be merged.")
         if self.pass_number > 1 and not np.array_equal(self._thresholds, other._thresholds):
             raise OptionError("Only label-issue folds with the same thresholds can be merged.")
+        if self.pass_number > 2 and not np.array_equal(self._quota, other._quota):
+            raise OptionError("Only label-issue folds with the same prune counts can be merged.")
         if self.pass_number == 1:
             self.sums += other.sums
             self.label_counts += other.label_counts
@@ -339,15 +319,20 @@ class LabelIssues:
             self._counts += other._counts
             self.estimated_issues += other.estimated_issues
         else:
-            assert self._pairs is not None and other._pairs is not None
-            if not np.array_equal(self._pairs.count, other._pairs.count):
-                raise OptionError("Only label-issue folds with the same prune counts can be merged.")
-            theirs = ([] if other._kept is None else [other._kept]) + other._pending
-            for part in theirs:
-                self._pending.append(part)  # arrays are never written to, only replaced
+            self._above += other._above
+            # their arrays are never written to, only replaced: sharing them is safe
+            for part in ([] if other._kept is None else [other._kept]) + other._pending:
+                self._pending.append(part)
                 self._pending_size += len(part["pair"])
             self._compact_rows()
         return self
+
+    @property
+    def needs_another_pass(self) -> bool:
+        """Whether :meth:`next_pass` is to be fed the rows again before :meth:`result`."""
+        if self.pass_number < 3:
+            return True
+        return self.pass_number == 3 and bool((self._above < self._pairs.count).any())
 
     def thresholds(self) -> NDArray[np.float64]:
         """The per-class thresholds: from the sums so far in pass 1, fixed after."""
@@ -357,35 +342,50 @@ class LabelIssues:
 
     def next_pass(self) -> LabelIssues:
         """A new, empty fold of the next pass, with what this pass found fixed."""
-        if self.pass_number >= self.passes:
-            raise OptionError("A label-issue fold has three passes; the third is the last.")
+        if not self.needs_another_pass:
+            raise OptionError(f"Pass {self.pass_number} of this label-issue fold is its last.")
         nxt = LabelIssues(self.n_classes, from_logits=self.from_logits, rank_by=self.rank_by)
         nxt.pass_number = self.pass_number + 1
-        nxt.label_counts = self.label_counts.copy()
-        nxt.sums = self.sums.copy()
+        nxt.label_counts, nxt.sums = self.label_counts.copy(), self.sums.copy()
         nxt._thresholds = self.thresholds()
+        nxt.estimated_issues = self.estimated_issues
+        nxt._joint, nxt._calibrated, nxt._pairs = self._joint, self._calibrated, self._pairs
+        nxt._pair_keys = self._pair_keys
         if self.pass_number == 2:
-            empty = [np.zeros(0, np.int64)]
-            keys, counts = np.concatenate(self._keys + empty), np.concatenate(self._counts + empty)
-            nxt._joint = Joint.from_keys(self.n_classes, keys, counts)
+            self._compact_joint()
+            nxt._joint = Joint.from_keys(self.n_classes, self._keys[0], self._counts[0])
             nxt._calibrated = _joint.calibrate(nxt._joint, self.label_counts)
-            nxt.estimated_issues = self.estimated_issues
             pairs = _joint.prune_counts(nxt._calibrated)
             # cleanlab prunes nothing of a class of one row (min_examples_per_class=1)
-            pairs = _select(pairs, self.label_counts[pairs.given] > 1)
-            nxt._pairs = pairs
-            nxt._pair_start = np.searchsorted(pairs.given, np.arange(self.n_classes + 1))
-            nxt._cut = np.full(len(pairs.given), -np.inf)
+            keep = self.label_counts[pairs.given] > 1
+            nxt._pairs = Joint(
+                self.n_classes, pairs.given[keep], pairs.true[keep], pairs.count[keep]
+            )
+            nxt._pair_keys = nxt._pairs.given * self.n_classes + nxt._pairs.true
+            nxt._quota = nxt._pairs.count
+            nxt._above = np.zeros(len(nxt._quota), dtype=np.int64)
+        elif self.pass_number == 3:
+            self._compact_rows()
+            nxt._settled, nxt._above = self._kept, self._above.copy()
+            nxt._quota = np.maximum(self._pairs.count - self._above, 0)
+            nxt._open = np.flatnonzero(nxt._quota)
+            given = self._pairs.given[nxt._open]
+            nxt._open_start = np.searchsorted(given, np.arange(self.n_classes + 1))
+        nxt._cut = np.full(len(nxt._quota), -np.inf)
         return nxt
 
     def result(self) -> LabelIssueResult:
-        """The label issues found, worst first (after the third pass)."""
-        if self.pass_number != self.passes:
-            raise OptionError(f"The label issues are known after pass 3, not {self.pass_number}.")
+        """The label issues found, worst first (after the last pass)."""
+        if self.needs_another_pass:
+            raise OptionError(
+                f"The label issues are not known after pass {self.pass_number}: "
+                "feed the rows to next_pass() again."
+            )
         self._compact_rows()
-        assert self._joint is not None and self._calibrated is not None
-        assert self._pairs is not None
-        kept = self._kept or {name: np.zeros(0) for name in _ENTRY_FIELDS}
+        assert self._joint is not None
+        assert self._calibrated is not None
+        parts = [part for part in (self._settled, self._kept) if part is not None]
+        kept = _concatenate(parts) if parts else {f: np.zeros(0) for f in _ENTRY_FIELDS}
         wrong = kept["wrong"].astype(bool)
         _, first = np.unique(kept["row"][wrong], return_index=True)
         facts = {name: column[wrong][first] for name, column in kept.items()}
@@ -402,7 +402,7 @@ class LabelIssues:
             prune_counts=self._pairs,
             estimated_issues=self.estimated_issues,
             rows=facts["row"][order].astype(np.int64),
-            labels=self.pair_given(facts["pair"][order]),
+            labels=self._pairs.given[facts["pair"][order].astype(np.intp)],
             suggested=facts["suggested"][order].astype(np.int64),
             p_given=p_given[order],
             p_suggested=p_suggested[order],
@@ -410,19 +410,17 @@ class LabelIssues:
             ids=facts["id"][order] if "id" in facts else None,
         )
 
-    def pair_given(self, pair: NDArray) -> NDArray[np.int64]:
-        assert self._pairs is not None
-        return self._pairs.given[pair.astype(np.intp)]
 
-
-def _field(part: dict[str, NDArray], name: str) -> NDArray:
-    if name in part:
-        return part[name]
-    return np.full(len(part["pair"]), None, dtype=object)  # a chunk given without ids
-
-
-def _select(joint: Joint, keep: NDArray[np.bool_]) -> Joint:
-    return Joint(joint.n_classes, joint.given[keep], joint.true[keep], joint.count[keep])
+def _concatenate(parts: list[dict[str, NDArray]]) -> dict[str, NDArray]:
+    """The entries of several parts as one; a part given without ids gets None for them."""
+    fields = _ENTRY_FIELDS + (("id",) if any("id" in part for part in parts) else ())
+    none = {"id": lambda n: np.full(n, None, dtype=object)}
+    return {
+        name: np.concatenate(
+            [part[name] if name in part else none[name](len(part["pair"])) for part in parts]
+        )
+        for name in fields
+    }
 
 
 def find_label_issues(
@@ -433,7 +431,7 @@ def find_label_issues(
     rank_by: str = "normalized_margin",
     chunk_rows: int = 65_536,
 ) -> LabelIssueResult:
-    """Confident learning over arrays in memory: the three passes of :class:`LabelIssues`.
+    """Confident learning over arrays in memory: every pass of :class:`LabelIssues`.
 
     Examples
     --------
@@ -446,9 +444,9 @@ def find_label_issues(
     if preds.ndim != 2:
         raise ShapeError(f"Expected N x K predictions, got shape {preds.shape}.")
     fold = LabelIssues(preds.shape[1], from_logits=from_logits, rank_by=rank_by)
-    for pass_number in range(1, LabelIssues.passes + 1):
-        if pass_number > 1:
-            fold = fold.next_pass()
+    while True:
         for lo in range(0, max(len(labels), 1), chunk_rows):
             fold.add(labels[lo : lo + chunk_rows], preds[lo : lo + chunk_rows], first_row=lo)
-    return fold.result()
+        if not fold.needs_another_pass:
+            return fold.result()
+        fold = fold.next_pass()

@@ -7,8 +7,10 @@ the calibration is done on the dense K x K matrix with cleanlab's own
 sequence of NumPy operations (``count.calibrate_confident_joint`` and
 ``internal.util.round_preserving_row_totals``), so that its floats, its
 rounding and its ties come out bit for bit the same; above that, the same
-arithmetic runs on the entries alone (the total is summed exactly, and ties
-in the rounding go as a stable sort puts them).
+arithmetic runs on the entries alone: the total is summed exactly, not in
+NumPy's order, so where two counts of a row tie in their fractions to the
+last bit, the one rounded up may be another than cleanlab's (which could
+not hold such a matrix anyway: 32,000 classes are 8 GB).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ THRESHOLD_FLOOR = 2 * TOLERANCE
 ABSENT_THRESHOLD = 2.0
 #: cleanlab's ``TINY_VALUE``, the floor of every divisor.
 TINY = 1e-100
-#: Up to this many classes the K x K joint is calibrated dense (32 MiB of float64 at most).
-DENSE_CLASSES = 2048
+#: Up to this many classes the K x K joint is calibrated dense (8 MiB of float64 at most).
+DENSE_CLASSES = 1024
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,9 @@ def calibrate(joint: Joint, label_counts: NDArray[np.int64]) -> Joint:
     """
     k = joint.n_classes
     if k <= DENSE_CLASSES:
-        cj = joint.dense()
+        # column-major, as cleanlab's (a transposed confusion matrix): np.sum adds in memory
+        # order, and a last-bit change of the total can turn a tie in the rounding
+        cj = np.asfortranarray(joint.dense())
         np.fill_diagonal(cj, cj.diagonal().clip(min=1))
         # cleanlab's own expressions, so that the floats (and the ties in rounding) are its own
         cal = (cj.T / np.clip(cj.sum(axis=1), a_min=TINY, a_max=None) * label_counts).T
