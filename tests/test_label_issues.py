@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cecli.errors import LabelError, OptionError, ShapeError
-from cecli.label_issues import LabelIssues, find_label_issues
+from cecli.label_issues import LabelIssues
 from cecli.label_issues import _fold as fold_module
 from cecli.label_issues import _joint as joint_module
 from cecli.view import view_of
@@ -25,7 +25,9 @@ cleanlab_count = pytest.importorskip("cleanlab.count")
 cleanlab_filter = pytest.importorskip("cleanlab.filter")
 
 
-def noisy(seed: int, n: int, k: int, noise: float, sharpness: float = 2.0, empty: int | None = None):
+def noisy(
+    seed: int, n: int, k: int, noise: float, sharpness: float = 2.0, empty: int | None = None
+):
     """Labels with ``noise`` of them flipped, and probabilities leaning to the true class."""
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, k, n)
@@ -86,9 +88,8 @@ def test_rows_and_estimates_are_cleanlabs(seed, n, k, noise, sharpness):
     labels, probs = noisy(seed, n, k, noise, sharpness)
     _, result = run(labels, probs, [n])
     assert np.array_equal(np.sort(result.rows), cleanlab_rows(labels, probs))
-    assert np.allclose(
-        result.thresholds, cleanlab_count.get_confident_thresholds(labels, probs), rtol=0, atol=1e-15
-    )
+    thresholds = cleanlab_count.get_confident_thresholds(labels, probs)
+    assert np.allclose(result.thresholds, thresholds, rtol=0, atol=1e-15)
     calibrated = cleanlab_count.compute_confident_joint(labels, probs)
     assert np.array_equal(result.calibrated_joint.dense(), calibrated)
     raw = cleanlab_count.compute_confident_joint(labels, probs, calibrate=False)
@@ -276,8 +277,8 @@ def test_many_classes_use_the_entries_alone(monkeypatch):
     monkeypatch.undo()
     assert np.abs(calibrated.dense() - dense.calibrated_joint.dense()).max() <= 1
     assert len(set(sparse.rows.tolist()) ^ set(dense.rows.tolist())) <= 0.05 * dense.n_issues
+    monkeypatch.setattr(joint_module, "DENSE_CLASSES", 10)
     with pytest.raises(OptionError, match="not kept dense"):
-        monkeypatch.setattr(joint_module, "DENSE_CLASSES", 10)
         sparse.noise_matrix()
 
 
