@@ -155,10 +155,13 @@ def test_the_fourth_pass_finds_rows_the_third_cannot():
     assert np.array_equal(np.sort(result.rows), cleanlab_rows(labels, probs))
 
 
-def test_merging_halves_is_one_fold_and_leaves_the_other_alone():
-    labels, probs = noisy(7, 3000, 8, 0.15)
-    half = 1400
-    whole, merged = LabelIssues(8), LabelIssues(8)
+@pytest.mark.parametrize(
+    ("seed", "n", "k", "noise", "passes"), [(7, 3000, 8, 0.15, 3), (105, 300, 20, 0.1, 4)]
+)
+def test_merging_halves_is_one_fold_and_leaves_the_other_alone(seed, n, k, noise, passes):
+    labels, probs = noisy(seed, n, k, noise)
+    half = n * 7 // 15
+    whole, merged = LabelIssues(k), LabelIssues(k)
     while True:
         right = copy.deepcopy(merged)  # an empty fold of this pass, as a worker gets it
         whole.add(labels, probs)
@@ -173,6 +176,7 @@ def test_merging_halves_is_one_fold_and_leaves_the_other_alone():
         if not whole.needs_another_pass:
             break
         whole, merged = whole.next_pass(), merged.next_pass()
+    assert merged.pass_number == passes
     ours, theirs = merged.result(), whole.result()
     assert ours.rows.tolist() == theirs.rows.tolist()
     assert np.array_equal(ours.calibrated_joint.dense(), theirs.calibrated_joint.dense())
@@ -192,10 +196,10 @@ def _same(a, b) -> bool:
 
 
 def test_merging_in_reverse_order_gives_the_same_rows():
-    labels, probs = noisy(11, 2000, 5, 0.2, 1.5)
-    _, expected = run(labels, probs, [2000])
-    parts = [(0, 700), (700, 1300), (1300, 2000)]
-    fold = LabelIssues(5)
+    labels, probs = noisy(105, 300, 20, 0.1)
+    _, expected = run(labels, probs, [300])
+    parts = [(0, 70), (70, 130), (130, 300)]
+    fold = LabelIssues(20)
     while True:
         folds = [copy.deepcopy(fold) for _ in parts]
         for part, (lo, hi) in zip(folds, parts, strict=True):
@@ -204,6 +208,7 @@ def test_merging_in_reverse_order_gives_the_same_rows():
         if not fold.needs_another_pass:
             break
         fold = fold.next_pass()
+    assert fold.pass_number == 4
     assert fold.result().rows.tolist() == expected.rows.tolist()
 
 
