@@ -112,3 +112,27 @@ def test_kept_rows_read_as_the_tuple_they_replace():
     assert KeptRows() == ()
     with pytest.raises(ValueError, match="read-only"):
         kept.column("row")[0] = 1
+
+
+def test_ties_over_rows_too_far_apart_for_one_sort_key_are_still_by_row():
+    loss = np.array([1.0, 2.0, 1.0, 2.0, 1.0, 2.0])
+    rows = np.array([2**62, 5, 0, 2**62 + 7, 3, 1], dtype=np.int64)
+    assert rows[_order(loss, rows)].tolist() == definition(loss, rows, None)
+
+
+def test_an_unbounded_fold_read_then_fed_more_lists_every_row_in_order():
+    probs, labels = tied_problem(3000, 5)
+    parts = chunk_scores(probs, labels, 700)
+    fold = TopRows(None)
+    fold.update(parts[0])
+    first = fold.result()
+    assert [r.row for r in first] == definition(parts[0].loss, np.arange(700), None)
+    for part in parts[1:]:
+        other = TopRows(None)
+        other.update(part)
+        fold.merge(other)
+    everything = np.concatenate([p.loss for p in parts])
+    kept = fold.result()
+    assert kept.column("row").tolist() == definition(everything, np.arange(3000), None)
+    assert [r.row for r in kept[10:20]] == definition(everything, np.arange(3000), None)[10:20]
+    assert [r.row for r in first] == definition(parts[0].loss, np.arange(700), None)
