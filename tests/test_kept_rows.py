@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cecli.kept import KeptRows, RowFacts, TopRows, _order
+from cecli.kept import FIELDS, KeptRows, RowFacts, TopRows, _order
 from cecli.losses import score
 
 
@@ -136,3 +136,20 @@ def test_an_unbounded_fold_read_then_fed_more_lists_every_row_in_order():
     assert kept.column("row").tolist() == definition(everything, np.arange(3000), None)
     assert [r.row for r in kept[10:20]] == definition(everything, np.arange(3000), None)[10:20]
     assert [r.row for r in first] == definition(parts[0].loss, np.arange(700), None)
+
+
+def test_kept_rows_in_an_order_read_as_the_rows_moved_into_it():
+    rng = np.random.default_rng(6)
+    n = 20000  # more rows than one block of the iteration
+    columns = {name: rng.integers(0, 1000, n).astype(dtype) for name, dtype in FIELDS.items()}
+    order = rng.permutation(n)
+    lazy = KeptRows(columns, order)
+    moved = KeptRows({name: a[order] for name, a in columns.items()})
+    assert len(lazy) == n
+    assert tuple(lazy) == tuple(moved)
+    assert lazy[3] == moved[3]
+    assert lazy[-1] == moved[-1]
+    assert lazy[100:9000:7] == moved[100:9000:7]
+    assert lazy[5:9].column("loss").tolist() == columns["loss"][order[5:9]].tolist()
+    with pytest.raises(ValueError, match="read-only"):
+        lazy.column("row")[0] = 1
