@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cecli.kept import KeptRows, RowFacts, TopRows, _order
+from cecli.kept import FIELDS, KeptRows, RowFacts, TopRows, _order
 from cecli.losses import score
 
 
@@ -112,3 +112,44 @@ def test_kept_rows_read_as_the_tuple_they_replace():
     assert KeptRows() == ()
     with pytest.raises(ValueError, match="read-only"):
         kept.column("row")[0] = 1
+
+
+def test_ties_over_rows_too_far_apart_for_one_sort_key_are_still_by_row():
+    loss = np.array([1.0, 2.0, 1.0, 2.0, 1.0, 2.0])
+    rows = np.array([2**62, 5, 0, 2**62 + 7, 3, 1], dtype=np.int64)
+    assert rows[_order(loss, rows)].tolist() == definition(loss, rows, None)
+
+
+def test_an_unbounded_fold_read_then_fed_more_lists_every_row_in_order():
+    probs, labels = tied_problem(3000, 5)
+    parts = chunk_scores(probs, labels, 700)
+    fold = TopRows(None)
+    fold.update(parts[0])
+    first = fold.result()
+    assert [r.row for r in first] == definition(parts[0].loss, np.arange(700), None)
+    for part in parts[1:]:
+        other = TopRows(None)
+        other.update(part)
+        fold.merge(other)
+    everything = np.concatenate([p.loss for p in parts])
+    kept = fold.result()
+    assert kept.column("row").tolist() == definition(everything, np.arange(3000), None)
+    assert [r.row for r in kept[10:20]] == definition(everything, np.arange(3000), None)[10:20]
+    assert [r.row for r in first] == definition(parts[0].loss, np.arange(700), None)
+
+
+def test_kept_rows_in_an_order_read_as_the_rows_moved_into_it():
+    rng = np.random.default_rng(6)
+    n = 20000  # more rows than one block of the iteration
+    columns = {name: rng.integers(0, 1000, n).astype(dtype) for name, dtype in FIELDS.items()}
+    order = rng.permutation(n)
+    lazy = KeptRows(columns, order)
+    moved = KeptRows({name: a[order] for name, a in columns.items()})
+    assert len(lazy) == n
+    assert tuple(lazy) == tuple(moved)
+    assert lazy[3] == moved[3]
+    assert lazy[-1] == moved[-1]
+    assert lazy[100:9000:7] == moved[100:9000:7]
+    assert lazy[5:9].column("loss").tolist() == columns["loss"][order[5:9]].tolist()
+    with pytest.raises(ValueError, match="read-only"):
+        lazy.column("row")[0] = 1

@@ -160,7 +160,7 @@ def test_a_named_command_builds_only_that_command(tmp_path, npy_files):
 
 
 ENTRY = """\
-import gc, json, sys
+import gc, json, os, sys
 gc.set_threshold(700, 10, 10)
 from cecli.__main__ import main
 sys.argv = ["cecli", *sys.argv[1:]]
@@ -170,7 +170,8 @@ except SystemExit as done:
     status = done.code
 with open({record!r}, "w") as out:
     json.dump({{"status": status, "threshold": gc.get_threshold(),
-               "frozen": gc.get_freeze_count()}}, out)
+               "frozen": gc.get_freeze_count(),
+               "blas": os.environ.get("OPENBLAS_NUM_THREADS")}}, out)
 """
 
 
@@ -178,6 +179,7 @@ with open({record!r}, "w") as out:
 def test_the_entry_point_passes_the_status_on_and_restores_the_collector(tmp_path, args, status):
     record = tmp_path / "entry.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    env.pop("OPENBLAS_NUM_THREADS", None)
     done = subprocess.run(
         [sys.executable, "-c", ENTRY.format(record=str(record)), *args],
         cwd=tmp_path,
@@ -191,3 +193,15 @@ def test_the_entry_point_passes_the_status_on_and_restores_the_collector(tmp_pat
     assert found["status"] == status
     assert found["threshold"] == [700, 10, 10]  # as it was before the command ran
     assert found["frozen"] > 1000  # what was alive at the end is left to the operating system
+    assert found["blas"] == "1"  # OpenBLAS starts no threads of its own
+
+
+def test_the_entry_point_leaves_a_given_openblas_setting(tmp_path):
+    record = tmp_path / "entry.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    script = ENTRY.format(record=str(record))
+    done = subprocess.run([sys.executable, "-c", script, "--version"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(record.read_text())["blas"] == "2"

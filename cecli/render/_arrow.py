@@ -84,8 +84,8 @@ def float_texts(values: np.ndarray) -> pa.Array:
     same shortest digits that read back as the same float; it differs only in
     the layout of some numbers (``1e-7`` and ``12345`` where ``repr`` writes
     ``1e-07`` and ``12345.0``; an exponent sooner or later). Its text is kept
-    only where ``repr`` writes plain digits (``1e-4 <= |x| < 1e16``) and so does
-    pyarrow, with a point; every other number gets ``repr``'s.
+    only where ``repr`` writes plain digits (``1e-4 <= |x| < 1e16``), the number
+    is not whole, and pyarrow wrote no exponent; every other number gets ``repr``'s.
 
     Examples
     --------
@@ -98,22 +98,19 @@ def float_texts(values: np.ndarray) -> pa.Array:
     import pyarrow.compute as pc
 
     values = np.ascontiguousarray(values, dtype=np.float64)
-    n = len(values)
     texts = pc.cast(numbers(values), pa.string())
-    _, offsets_buffer, data_buffer = texts.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=n + 1)
-    data = np.frombuffer(data_buffer, dtype=np.uint8, count=int(offsets[-1]))
-
-    def holds(character: str) -> np.ndarray:
-        found = np.zeros(n, dtype=bool)
-        where = np.flatnonzero(data == ord(character))
-        found[np.searchsorted(offsets, where, side="right") - 1] = True
-        return found
-
     size = np.abs(values)
     with np.errstate(invalid="ignore"):
-        plain = (size >= 1e-4) & (size < 1e16)
-    redo = ~plain | holds("e") | ~holds(".")
+        # a whole number has no point in pyarrow's text (repr adds ".0"); a
+        # number that is not whole always has one, in both: the shortest digits
+        # of a double below 2**53 that is not whole are not a whole number
+        redo = ~((size >= 1e-4) & (size < 1e16)) | (values == np.trunc(values))
+    _, offsets_buffer, data_buffer = texts.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=len(values) + 1)
+    if offsets[-1]:
+        data = np.frombuffer(data_buffer, dtype=np.uint8, count=int(offsets[-1]))
+        exponent = np.flatnonzero(data == ord("e"))  # where pyarrow wrote one (repr may not)
+        redo[np.searchsorted(offsets, exponent, side="right") - 1] = True
     if not redo.any():
         return texts
     redone = [repr(v) if np.isfinite(v) else "null" for v in values[redo].tolist()]

@@ -13,9 +13,10 @@ and no row is ever a Python dict.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, TextIO
 
 import numpy as np
@@ -82,14 +83,38 @@ def _write_rows(report: Report, rows: Sequence[RowFacts], out: TextIO) -> None:
         return
     out.write("[\n")
     raw = _byte_stream(out)
-    for i, block in enumerate(row_blocks(report, rows)):
-        if i:
-            out.write(",\n")
-        if raw is not None and isinstance(block, _Ascii):
-            out.flush()  # what was written as text goes first
-            raw.write(block.data)
-        else:
-            out.write(block)
+    layout = _Layout(report)
+    starts = range(0, len(rows), BLOCK_ROWS)
+    pool = None
+    if len(starts) > 1:
+        # blocks are put in text on threads (pyarrow lets go of the GIL), a few ahead
+        # of this one, which writes them (so does the kernel's write)
+        from cecli._kernels import n_threads
+        from cecli.readers._background import OrderedPool
+
+        def tasks(stopped: Callable[[], bool]) -> Iterator[Callable[[], list[str | memoryview]]]:
+            for start in starts:
+                yield functools.partial(_block, layout, rows, start)
+
+        pool = OrderedPool(tasks, workers=n_threads(), name="cecli-json")
+        blocks: Iterable[list[str | memoryview]] = pool
+    else:
+        blocks = (_block(layout, rows, start) for start in starts)
+    try:
+        for i, block in enumerate(blocks):
+            if i:
+                out.write(",\n")
+            for piece in block:
+                if isinstance(piece, str):
+                    out.write(piece)
+                elif raw is not None:
+                    out.flush()  # what was written as text goes first
+                    raw.write(piece)
+                else:
+                    out.write(str(piece, "ascii"))
+    finally:
+        if pool is not None:
+            pool.close()
     out.write("\n  ]")
 
 
@@ -111,90 +136,137 @@ def row_blocks(report: Report, rows: Sequence[RowFacts]) -> Iterator[str]:
     The pieces, joined with ``",\\n"``, are the items of an indented list that is
     a value of the document. A block of :data:`ARROW_ROWS` rows or more is put
     together by pyarrow, column by column, and never becomes Python objects.
+
+    Examples
+    --------
+    >>> import json, cecli
+    >>> from cecli.report import build_report
+    >>> acc = cecli.Accumulator(keep=None)
+    >>> _ = acc.update([0], [[0.25, 0.75]])
+    >>> report = build_report(acc.result(), ["cat", "dog"], {}, 0, {})
+    >>> text = "".join(row_blocks(report, report.summary.worst))
+    >>> json.loads(text)["predicted"], text.splitlines()[1]
+    ('dog', '      "row": 0,')
     """
-    kept = rows if isinstance(rows, KeptRows) else None
+    layout = _Layout(report)
     for start in range(0, len(rows), BLOCK_ROWS):
-        if kept is not None:
-            block = kept[start : start + BLOCK_ROWS]
-            if len(block) >= ARROW_ROWS:
-                yield _arrow_block(report, block)
-                continue
-            columns = {name: block.column(name) for name in ("row", "label", "predicted")}
-            floats = {name: block.column(name) for name in ("confidence", "p_true", "loss")}
-        else:
-            part = rows[start : start + BLOCK_ROWS]
-            columns = {
-                name: np.array([getattr(r, name) for r in part], dtype=np.int64)
-                for name in ("row", "label", "predicted")
-            }
-            floats = {
-                name: np.array([getattr(r, name) for r in part], dtype=np.float64)
-                for name in ("confidence", "p_true", "loss")
-            }
-        yield ",\n".join(map(_ROW.__mod__, zip(*_cells(report, columns, floats), strict=True)))
+        pieces = _block(layout, rows, start)
+        yield "".join(p if isinstance(p, str) else str(p, "ascii") for p in pieces)
 
 
-def _arrow_block(report: Report, block: KeptRows) -> str:
+def _block(layout: _Layout, rows: Sequence[RowFacts], start: int) -> list[str | memoryview]:
+    """The JSON text of the rows from ``start`` on, :data:`BLOCK_ROWS` of them, in pieces.
+
+    Each piece is text, or (from pyarrow) the bytes of text that is ASCII, as
+    json's ensure_ascii makes it.
+    """
+    report = layout.report
+    if isinstance(rows, KeptRows):
+        block = rows[start : start + BLOCK_ROWS]
+        if len(block) >= ARROW_ROWS:
+            return _arrow_block(layout, block)
+        columns = {name: block.column(name) for name in ("row", "label", "predicted")}
+        floats = {name: block.column(name) for name in ("confidence", "p_true", "loss")}
+    else:
+        part = rows[start : start + BLOCK_ROWS]
+        columns = {
+            name: np.array([getattr(r, name) for r in part], dtype=np.int64)
+            for name in ("row", "label", "predicted")
+        }
+        floats = {
+            name: np.array([getattr(r, name) for r in part], dtype=np.float64)
+            for name in ("confidence", "p_true", "loss")
+        }
+    return [",\n".join(map(_ROW.__mod__, zip(*_cells(report, columns, floats), strict=True)))]
+
+
+class _Layout:
+    """What the listed rows of one report share: the text between their cells, the class cells.
+
+    pyarrow joins a block's rows cell by cell, and each piece joined costs about
+    as much as a column of numbers put in text; so the pieces are few. The
+    class name, the text after it, its index and the text after that are one
+    cell here, taken from a table of every class (``"dog",\\n      "label_index":
+    1,\\n      "predicted": ``), and so is the ``null`` id before the label
+    when there are no ids. A row's text begins with its number, and ends with
+    the text that begins the next row.
+    """
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        # the text around the nine cells of a row (ROW_KEYS), and the ",\n" before the next
+        around = (_ROW + ",\n").split("%s")
+        self.head = around[0]
+        multilabel = report.summary.kind == "multilabel"
+        before_label = around[2] if report.ids else f"{around[1]}null{around[2]}"
+
+        def label(i: int) -> str:
+            return f"{before_label}{_string(report.label_name(i))}{around[3]}{i}{around[4]}"
+
+        def predicted(i: int) -> str:
+            name = ("present" if i else "absent") if multilabel else report.label_name(i)
+            return f"{_string(name)}{around[5]}{i}{around[6]}"
+
+        self.label = _ClassCells(label, len(report.classes))
+        self.predicted = _ClassCells(predicted, 2 if multilabel else len(report.classes))
+        self.before_id = around[1]
+        self.between_floats = around[7], around[8]
+        self.tail = around[9] + around[0]
+        #: What is cut from the end of a block: the ",\n" and the head of a next row.
+        self.cut = len(",\n") + len(around[0])
+
+
+class _ClassCells:
+    """The text of one class cell for each index: a table of ``known`` texts, the rest made."""
+
+    def __init__(self, text: Callable[[int], str], known: int) -> None:
+        self.text = text
+        self.known = [text(i) for i in range(known)]
+
+    def __call__(self, indices: np.ndarray):  # -> pyarrow.Array
+        import pyarrow.compute as pc
+
+        from cecli.render import _arrow
+
+        k = len(self.known)
+        position = np.asarray(indices, dtype=np.int64)
+        outside = (position < 0) | (position >= k)
+        texts = self.known
+        if outside.any():  # an index with no name (more labels than names) is its own
+            extra = np.unique(position[outside])
+            texts = texts + [self.text(v) for v in extra.tolist()]
+            position = np.where(outside, k + np.searchsorted(extra, position), position)
+        return pc.take(_arrow.strings(texts), _arrow.numbers(position))
+
+
+def _arrow_block(layout: _Layout, block: KeptRows) -> list[str | memoryview]:
     """The rows of ``block`` as :data:`_ROW` would write them, each cell a column of text."""
     import pyarrow.compute as pc
 
     from cecli.render import _arrow
 
-    row, label, predicted = (block.column(name) for name in ("row", "label", "predicted"))
-    ids = report.ids
+    row = block.column("row")
+    ids = layout.report.ids
+    parts: list[object] = [_arrow.int_texts(row)]
     if ids:
-        id_text = _arrow.strings([_string(ids[r]) if r in ids else "null" for r in row.tolist()])
-    else:
-        id_text = _arrow.scalar("null")
-    if report.summary.kind == "multilabel":
-        present = _arrow.strings([_string("absent"), _string("present")])
-        predicted_text = pc.take(present, _arrow.numbers((predicted != 0).astype(np.int64)))
-    else:
-        predicted_text = _name_texts(report, predicted)
-    cells = [
-        _arrow.int_texts(row),
-        id_text,
-        _name_texts(report, label),
-        _arrow.int_texts(label),
-        predicted_text,
-        _arrow.int_texts(predicted),
-        *(_arrow.float_texts(block.column(name)) for name in ("confidence", "p_true", "loss")),
+        id_texts = [_string(ids[r]) if r in ids else "null" for r in row.tolist()]
+        parts += [layout.before_id, _arrow.strings(id_texts)]
+    parts += [
+        layout.label(block.column("label")),
+        layout.predicted(block.column("predicted")),
+        _arrow.float_texts(block.column("confidence")),
+        layout.between_floats[0],
+        _arrow.float_texts(block.column("p_true")),
+        layout.between_floats[1],
+        _arrow.float_texts(block.column("loss")),
+        layout.tail,
     ]
-    # each row's text ends in the ",\n" that comes before the next; the last one's is cut
-    pieces = [_arrow.scalar(piece) for piece in (_ROW + ",\n").split("%s")]
-    parts = [piece for pair in zip(pieces, cells, strict=False) for piece in pair]
-    joined = pc.binary_join_element_wise(*parts, pieces[-1], _arrow.scalar(""))
+    joined = pc.binary_join_element_wise(
+        *(_arrow.scalar(p) if isinstance(p, str) else p for p in parts), _arrow.scalar("")
+    )
     _, offsets, data = joined.buffers()
     end = int(np.frombuffer(offsets, dtype=np.int32, count=len(block) + 1)[-1])
-    return _Ascii(memoryview(data)[: end - 2])
-
-
-class _Ascii(str):
-    """Text that is ASCII (json's ensure_ascii), with its bytes, to write them as they are."""
-
-    data: memoryview
-
-    def __new__(cls, data: memoryview) -> _Ascii:
-        text = super().__new__(cls, data, "ascii")
-        text.data = data
-        return text
-
-
-def _name_texts(report: Report, indices: np.ndarray):  # -> pyarrow.Array
-    """Each class index as its name in JSON, as pyarrow text (see :func:`_names`)."""
-    import pyarrow.compute as pc
-
-    from cecli.render import _arrow
-
-    k = len(report.classes)
-    known = [_string(name) for name in report.classes]
-    outside = (indices < 0) | (indices >= k)
-    position = np.asarray(indices, dtype=np.int64)
-    if outside.any():
-        extra = np.unique(position[outside])
-        known += [_string(report.label_name(int(v))) for v in extra.tolist()]
-        position = np.where(outside, k + np.searchsorted(extra, position), position)
-    return pc.take(_arrow.strings(known), _arrow.numbers(position))
+    return [layout.head, memoryview(data)[: end - layout.cut]]
 
 
 def _cells(
