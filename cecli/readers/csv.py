@@ -449,6 +449,18 @@ class CsvSource(CsvErrors, Source):
                 ahead = self._read_ahead() if block else None
                 if not block:
                     self._eof = True
+                elif len(block) == self.block_bytes and b'"' not in block and b'"' not in pending:
+                    # a full block and no quotes (a file of numbers): the last line end is
+                    # in the block, and the text goes to pyarrow in one copy, not two
+                    end = block.rfind(self._newline) + 1
+                    if end and len(pending) + end >= 65536:
+                        text = arrow_copy(pending, memoryview(block)[:end])
+                        pending = block[end:]
+                        del block
+                        yield functools.partial(
+                            self._parse_block, text, options, kinds, stacked, False
+                        )
+                        continue
                 data = pending + block if pending else block
                 if self._eof and data.count(b'"') % 2:
                     yield functools.partial(_Block, text=data, open_quote=True)
