@@ -426,7 +426,8 @@ class Inputs:
         want_preds = pred_columns + (label_columns if labels is preds else [])
         want_preds += [c for c in extra.get(preds, []) if c not in want_preds]
         rows = self.rows_per_chunk()
-        pred_frames = preds.frames(rows, want_preds)
+        stacked = None if plan.pred_fields[0].kind == "matrix" else pred_columns
+        pred_frames = preds.frames(rows, want_preds, stacked=stacked)
         if labels is preds:
             pairs = ((frame, frame) for frame in pred_frames)
         else:
@@ -442,6 +443,8 @@ class Inputs:
         first = pred_frame.first_row
         if plan.pred_fields[0].kind == "matrix":
             values = pred_frame.columns[plan.pred_fields[0].name]
+        elif pred_frame.stacked is not None:
+            values = pred_frame.stacked.T  # the reader stacked them (see below)
         else:
             # K x N, then its transpose: the core reads narrow arrays class by class,
             # and this layout costs one contiguous copy per column

@@ -278,6 +278,52 @@ def test_a_file_of_many_blocks_reads_as_read_csv_reads_it_whole(tmp_path):
     assert flags.tolist() == want.column("flag").to_pylist()
 
 
+def test_stacked_columns_come_as_one_array_a_block_as_read_csv_reads_them(tmp_path):
+    path = tmp_path / "p.csv"
+    _many_blocks(path)
+    want = pacsv.read_csv(path)
+    source = open_source(str(path), chunk_bytes=64 << 10)
+    frames = list(source.frames(1000, ["id", "a", "b", "c", "flag"], stacked=["c", "a"]))
+    source.close()
+    assert len(frames) > source.workers + 1
+    for frame in frames:
+        assert frame.stacked.shape == (2, frame.n_rows)
+        assert frame.stacked.flags.c_contiguous
+        assert not frame.stacked.flags.writeable
+        # the stacked columns are in the frame's columns too, as rows of the one array
+        assert np.shares_memory(frame.columns["c"], frame.stacked)
+        np.testing.assert_array_equal(frame.columns["c"], frame.stacked[0])
+        np.testing.assert_array_equal(frame.columns["a"], frame.stacked[1])
+    stacked = np.concatenate([f.stacked for f in frames], axis=1)
+    np.testing.assert_array_equal(stacked[0], want.column("c").to_pylist())
+    np.testing.assert_array_equal(stacked[1], want.column("a").to_pylist())
+    b = np.concatenate([f.columns["b"] for f in frames])
+    np.testing.assert_array_equal(b, want.column("b").to_pylist())
+    ids = np.concatenate([f.columns["id"] for f in frames])
+    assert ids.tolist() == want.column("id").to_pylist()
+
+
+def test_all_the_columns_stacked_in_another_order_come_in_the_order_asked_for(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,c\n0.1,0.2,0.7\n0.3,0.3,0.4\n")
+    source = open_source(str(path))
+    (frame,) = source.frames(1000, ["a", "b", "c"], stacked=["c", "a", "b"])
+    source.close()
+    assert frame.stacked.tolist() == [[0.7, 0.4], [0.1, 0.3], [0.2, 0.3]]
+    assert frame.columns["a"].tolist() == [0.1, 0.3]
+
+
+def test_columns_of_text_are_never_stacked(tmp_path):
+    path = tmp_path / "p.csv"
+    _many_blocks(path)
+    source = open_source(str(path), chunk_bytes=64 << 10)
+    frames = list(source.frames(1000, ["id", "a", "flag"], stacked=["id", "a"]))
+    source.close()
+    assert all(frame.stacked is None for frame in frames)
+    assert sum(len(frame.columns["a"]) for frame in frames) == 30_000
+
+
+@pytest.mark.parametrize("stacked", [None, ["a", "b", "c"]])
 @pytest.mark.parametrize(
     ("cell", "what"),
     [
@@ -285,7 +331,7 @@ def test_a_file_of_many_blocks_reads_as_read_csv_reads_it_whole(tmp_path):
         ("0.5x", "holds '0.5x', which is not a number."),
     ],
 )
-def test_a_bad_cell_in_a_late_block_names_its_row(cell, what, tmp_path):
+def test_a_bad_cell_in_a_late_block_names_its_row(cell, what, stacked, tmp_path):
     path = tmp_path / "p.csv"
     rng = np.random.default_rng(2)
     probs = rng.dirichlet(np.ones(3), size=40_000)
@@ -295,7 +341,7 @@ def test_a_bad_cell_in_a_late_block_names_its_row(cell, what, tmp_path):
     path.write_text("a,b,c\n" + "\n".join(lines) + "\n")
     source = open_source(str(path), chunk_bytes=64 << 10)
     with pytest.raises(InputError) as raised:
-        sum(frame.n_rows for frame in source.frames(1000, ["a", "b", "c"]))
+        sum(frame.n_rows for frame in source.frames(1000, ["a", "b", "c"], stacked=stacked))
     source.close()
     assert f"row {bad} (line {bad + 2}), column 'b' {what}" in str(raised.value)
 
@@ -329,11 +375,11 @@ def _three_mib(path: Path, edit: dict[tuple[int, int], str] | None = None) -> in
     return len(rows)
 
 
-def _read(path: Path, workers: int = 3) -> list:
+def _read(path: Path, workers: int = 3, stacked: list[str] | None = None) -> list:
     source = open_source(str(path))
     source.workers = workers  # three parts, whatever the machine
     try:
-        return list(source.frames(1000, ["a", "b", "c"]))
+        return list(source.frames(1000, ["a", "b", "c"], stacked=stacked))
     finally:
         source.close()
 
@@ -355,20 +401,29 @@ def test_the_last_block_parsed_in_parts_is_one_frame_as_read_csv_reads_it(tmp_pa
     assert (frame.first_row, frame.n_rows) == (0, n)
     for name in ["a", "b", "c"]:
         np.testing.assert_array_equal(frame.columns[name], want.column(name).to_pylist())
+    (frame,) = [f for f in _read(path, stacked=["b", "c"]) if f.n_rows]
+    assert len(parsed) == 6
+    assert frame.stacked.shape == (2, n)
+    np.testing.assert_array_equal(frame.stacked[0], want.column("b").to_pylist())
+    np.testing.assert_array_equal(frame.stacked[1], want.column("c").to_pylist())
+    for name in ["a", "b", "c"]:
+        np.testing.assert_array_equal(frame.columns[name], want.column(name).to_pylist())
 
 
-def test_parts_report_the_first_column_with_an_empty_cell_as_a_whole_block_does(tmp_path):
+@pytest.mark.parametrize("stacked", [None, ["a", "b", "c"]])
+def test_parts_report_the_first_column_with_an_empty_cell_as_a_whole_block_does(stacked, tmp_path):
     path = tmp_path / "p.csv"
     _three_mib(path, {(2_000, 2): "", (45_000, 0): ""})  # c in the first part, a in the last
     with pytest.raises(InputError, match=r"row 45000 \(line 45002\), column 'a' is empty"):
-        _read(path)
+        _read(path, stacked=stacked)
 
 
-def test_parts_report_a_row_that_cannot_be_parsed_before_an_empty_cell(tmp_path):
+@pytest.mark.parametrize("stacked", [None, ["a", "b", "c"]])
+def test_parts_report_a_row_that_cannot_be_parsed_before_an_empty_cell(stacked, tmp_path):
     path = tmp_path / "p.csv"
     _three_mib(path, {(30_000, 0): "", (46_000, 1): "oops"})
     with pytest.raises(InputError, match=r"row 46000 \(line 46002\), column 'b' holds 'oops'"):
-        _read(path)
+        _read(path, stacked=stacked)
 
 
 # -- Parquet keeps float32 -----------------------------------------------------------------

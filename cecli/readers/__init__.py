@@ -74,11 +74,16 @@ class Frame:
 
     A ``"matrix"`` column is a 2-D array (rows x width); the others are 1-D.
     ``first_row`` is the 0-based number of the frame's first row in the file.
+    ``stacked``, when the source gives it, holds the columns asked for with
+    ``frames(..., stacked=names)`` as the rows of one ``len(names) x n_rows``
+    array, what ``np.stack`` of them would give; each of them is in ``columns``
+    too, as a row of it.
     """
 
     first_row: int
     n_rows: int
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    stacked: np.ndarray | None = None
 
 
 class Source:
@@ -99,8 +104,15 @@ class Source:
     #: Whether the file is an archive of arrays, whose other members may hold the labels (NPZ).
     archive: bool = False
 
-    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
-        """Frames of about ``rows_per_frame`` rows holding ``columns``; each source is read once."""
+    def frames(
+        self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None
+    ) -> Iterator[Frame]:
+        """Frames of about ``rows_per_frame`` rows holding ``columns``; each source is read once.
+
+        ``stacked`` names columns of numbers (of ``columns``) that the caller
+        puts side by side: a source that can give them as one array at less cost
+        sets :attr:`Frame.stacked`; the others leave it None.
+        """
         raise NotImplementedError
 
     @property

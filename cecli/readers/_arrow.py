@@ -124,6 +124,33 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _join(parts, np.dtype(np.float64))
 
 
+def stack(table: pa.Table) -> np.ndarray | None:
+    """A table of float64 columns as the rows of one C-contiguous array; None if one has a null.
+
+    What ``np.stack`` of the columns gives, made by pyarrow in one call that
+    lets go of the GIL: a table of 1,000 columns would otherwise take 1,000
+    steps in Python, each longer than its column's copy.
+
+    Examples
+    --------
+    >>> import pyarrow.csv as pacsv
+    >>> table = pacsv.read_csv(pa.py_buffer(b"a,b\\n0.25,0.75\\n0.5,0.5\\n1,0\\n"))
+    >>> stack(table)
+    array([[0.25, 0.5 , 1.  ],
+           [0.75, 0.5 , 0.  ]])
+    >>> stack(pacsv.read_csv(pa.py_buffer(b"a,b\\n0.25,\\n"))) is None
+    True
+    """
+    try:
+        # column-major (the columns' own layout): the copy is one memcpy per column
+        tensor = table.to_tensor(null_to_nan=False, row_major=False)
+    except pa.ArrowTypeError:  # a null: the caller finds it, column by column
+        return None
+    out = tensor.to_numpy().T
+    out.flags.writeable = False  # pyarrow's memory, as to_numpy hands it out
+    return out
+
+
 def integers(array: pa.Array) -> np.ndarray:
     """An integer array (a list column's offsets) as NumPy, in its own integer type.
 

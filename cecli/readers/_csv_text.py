@@ -94,8 +94,8 @@ def split_lines(buf: bytes, end: int, parts: int, newline: bytes = b"\n") -> lis
     return [*ends, end] if not ends or ends[-1] < end else ends
 
 
-def arrow_copy(data: bytes | memoryview) -> pa.Buffer:
-    """``data`` copied into memory that pyarrow owns.
+def arrow_copy(*parts: bytes | memoryview) -> pa.Buffer:
+    """``parts`` copied, one after the other, into memory that pyarrow owns.
 
     ``read_csv``'s threads may drop the last reference to its input after it
     has returned. Freeing a buffer over Python memory takes the GIL, and a
@@ -103,8 +103,12 @@ def arrow_copy(data: bytes | memoryview) -> pa.Buffer:
     process ("terminate called without an active exception"); pyarrow's own
     memory is freed without Python.
     """
-    out = pa.allocate_buffer(len(data))
-    memoryview(out).cast("B")[:] = data
+    out = pa.allocate_buffer(sum(len(part) for part in parts))
+    view = memoryview(out).cast("B")
+    at = 0
+    for part in parts:
+        view[at : at + len(part)] = part
+        at += len(part)
     return out
 
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from cecli.readers import STDIN, Field, Frame, Source, display_name
-from cecli.readers._arrow import bools, first_null, numbers, strings
+from cecli.readers._arrow import bools, first_null, numbers, stack, strings
 from cecli.readers._background import FdStream, OrderedPool, read_ahead, wait
 from cecli.readers._csv_text import (
     BOM,
@@ -48,6 +48,9 @@ from cecli.readers._text import is_number, profile
 #: The last block of a file is parsed in parts of at least this many bytes.
 _MIN_PART = 256 << 10
 
+#: pyarrow's read, parse and convert options for a file's blocks.
+_Options = tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]
+
 
 @dataclass
 class _Block:
@@ -61,6 +64,8 @@ class _Block:
     #: Whether the next result is the rest of the same block (a frame of several parts).
     more: bool = False
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The stacked columns (``frames(..., stacked=...)``) as the rows of one array, or None.
+    stacked: np.ndarray | None = None
     #: The text, kept when it cannot be parsed (to find the row at fault).
     text: bytes | pa.Buffer | None = None
     failure: pa.ArrowInvalid | None = None
@@ -274,27 +279,31 @@ class CsvSource(CsvErrors, Source):
             raise self.error("has a header but no rows: there is nothing to score.")
         return [Field(name, "number") for name in names], True, 1
 
-    def _parse(
-        self,
-        data: bytes | memoryview | pa.Buffer,
-        types: dict[str, pa.DataType] | None,
-        columns: list[str] | None,
-    ) -> pa.Table:
-        if not isinstance(data, pa.Buffer):
-            data = arrow_copy(data)
-        # The text is one pyarrow block: each column comes back as one chunk (joining
-        # chunks would copy it), and pyarrow never splits the text at a line break
-        # inside quotes. No pyarrow threads: the pool parses blocks side by side, and
-        # one text parsed on pyarrow's threads was 3x slower at 100,000 columns.
-        read = pacsv.ReadOptions(
-            column_names=self._names, use_threads=False, block_size=data.size + 1
-        )
+    def _options(self, types: dict[str, pa.DataType] | None, columns: list[str] | None) -> _Options:
+        """How pyarrow is to parse a block: made once for all the blocks of a file.
+
+        Made anew for each block, the options of a 1,000-column file cost a
+        tenth of a second over a 700 MB file (a dict of 1,000 column types).
+        """
+        # The text is one pyarrow block (a text is at most a 64 MiB line and a block, or
+        # the first line's 256 MiB sample): each column comes
+        # back as one chunk (joining chunks would copy it), and pyarrow never splits the
+        # text at a line break inside quotes. No pyarrow threads: the pool parses blocks
+        # side by side, and one text parsed on pyarrow's threads was 3x slower at
+        # 100,000 columns.
+        read = pacsv.ReadOptions(column_names=self._names, use_threads=False, block_size=1 << 30)
         parse = pacsv.ParseOptions(delimiter=self.delimiter)
         # only an empty cell is missing: "nan" is a number (np.savetxt writes it), "NA" a label
         convert = pacsv.ConvertOptions(
             column_types=types or {}, include_columns=columns, null_values=[""]
         )
-        return pacsv.read_csv(data, read, parse, convert)
+        return read, parse, convert
+
+    @staticmethod
+    def _parse(data: bytes | memoryview | pa.Buffer, options: _Options) -> pa.Table:
+        if not isinstance(data, pa.Buffer):
+            data = arrow_copy(data)
+        return pacsv.read_csv(data, *options)
 
     def _infer_types(self) -> dict[str, pa.DataType]:
         """Column types from the first MiB (or line): numbers as float64, then bool, else text."""
@@ -314,7 +323,7 @@ class CsvSource(CsvErrors, Source):
         sample = sample[: cut or len(sample)]
         self._names = [f.name for f in self.fields]
         try:
-            table = self._parse(sample, None, None)
+            table = self._parse(sample, self._options(None, None))
         except pa.ArrowInvalid as exc:
             self._explain(sample, 0, exc, None)
         types: dict[str, pa.DataType] = {}
@@ -344,7 +353,9 @@ class CsvSource(CsvErrors, Source):
 
     # -- rows --------------------------------------------------------------------
 
-    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+    def frames(
+        self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None
+    ) -> Iterator[Frame]:
         # The text block size, not rows_per_frame, bounds a frame here; inputs
         # re-cuts frames to line up with the other file. A feeder thread reads the
         # text and cuts it into blocks, a pool of threads parses them side by side,
@@ -353,10 +364,13 @@ class CsvSource(CsvErrors, Source):
         # cecli.readers._background.
         types = {name: self._types[name] for name in columns}
         kinds = {name: self.field(name).kind for name in columns}
+        options = self._options(types, list(kinds))
+        if not stacked or any(kinds.get(name) != "number" for name in stacked):
+            stacked = None
         pending = bytes(self._buffer)
         self._buffer = bytearray()
         pool = OrderedPool(
-            lambda stopped: self._blocks(pending, types, kinds, stopped),
+            lambda stopped: self._blocks(pending, options, kinds, stacked, stopped),
             workers=self.workers,
             name="cecli-parse",
         )
@@ -368,7 +382,7 @@ class CsvSource(CsvErrors, Source):
                 parts.append(part)
                 if part.more:
                     continue
-                frame = self._frame(first_row, parts, columns)
+                frame = self._frame(first_row, parts, columns, stacked)
                 first_row += frame.n_rows
                 parts = []
                 yield frame
@@ -376,7 +390,9 @@ class CsvSource(CsvErrors, Source):
         finally:
             pool.close()
 
-    def _frame(self, first_row: int, parts: list[_Block], columns: list[str]) -> Frame:
+    def _frame(
+        self, first_row: int, parts: list[_Block], columns: list[str], stacked: list[str] | None
+    ) -> Frame:
         """The frame of a block parsed in one part or several; raise what is wrong with it.
 
         What is wrong is said as a block parsed whole would say it: a row that cannot
@@ -400,9 +416,16 @@ class CsvSource(CsvErrors, Source):
                     )
                 row += part.n_rows
         if len(parts) == 1:
-            return Frame(first_row, parts[0].n_rows, parts[0].columns)
-        joined = {name: np.concatenate([part.columns[name] for part in parts]) for name in columns}
-        return Frame(first_row, row - first_row, joined)
+            return Frame(first_row, parts[0].n_rows, parts[0].columns, parts[0].stacked)
+        joined_stack = None
+        if stacked is not None and all(part.stacked is not None for part in parts):
+            joined_stack = np.concatenate([part.stacked for part in parts], axis=1)
+            joined_stack.flags.writeable = False
+        joined = {} if joined_stack is None else dict(zip(stacked, joined_stack, strict=True))
+        for name in columns:
+            if name not in joined:
+                joined[name] = np.concatenate([part.columns[name] for part in parts])
+        return Frame(first_row, row - first_row, joined, joined_stack)
 
     def _read_ahead(self) -> Future[bytes]:
         future, self._reading = read_ahead(self._read_block)
@@ -411,8 +434,9 @@ class CsvSource(CsvErrors, Source):
     def _blocks(
         self,
         pending: bytes,
-        types: dict[str, pa.DataType],
+        options: _Options,
         kinds: dict[str, str],
+        stacked: list[str] | None,
         stopped: Callable[[], bool],
     ) -> Iterator[Callable[[], _Block]]:
         """The tasks of the pool: parse each block of whole lines (on the feeder thread)."""
@@ -425,6 +449,18 @@ class CsvSource(CsvErrors, Source):
                 ahead = self._read_ahead() if block else None
                 if not block:
                     self._eof = True
+                elif len(block) == self.block_bytes and b'"' not in block and b'"' not in pending:
+                    # a full block and no quotes (a file of numbers): the last line end is
+                    # in the block, and the text goes to pyarrow in one copy, not two
+                    end = block.rfind(self._newline) + 1
+                    if end and len(pending) + end >= 65536:
+                        text = arrow_copy(pending, memoryview(block)[:end])
+                        pending = block[end:]
+                        del block
+                        yield functools.partial(
+                            self._parse_block, text, options, kinds, stacked, False
+                        )
+                        continue
                 data = pending + block if pending else block
                 if self._eof and data.count(b'"') % 2:
                     yield functools.partial(_Block, text=data, open_quote=True)
@@ -450,7 +486,7 @@ class CsvSource(CsvErrors, Source):
                 for start, end in zip([0, *ends[:-1]], ends, strict=True):
                     text = arrow_copy(memoryview(data)[start:end])
                     more = end < cut
-                    yield functools.partial(self._parse_block, text, types, kinds, more)
+                    yield functools.partial(self._parse_block, text, options, kinds, stacked, more)
                 del data
                 if self._eof and not pending:
                     return
@@ -461,21 +497,32 @@ class CsvSource(CsvErrors, Source):
     def _parse_block(
         self,
         text: pa.Buffer,
-        types: dict[str, pa.DataType],
+        options: _Options,
         kinds: dict[str, str],
+        stacked: list[str] | None,
         more: bool,
     ) -> _Block:
         """A block (or a part of one) parsed, on a thread of the pool: its columns as NumPy."""
         try:
-            table = self._parse(text, types, list(kinds))
+            table = self._parse(text, options)
         except pa.ArrowInvalid as exc:
             return _Block(text=text, failure=exc)
         block = _Block(table.num_rows, more=more)
+        every = stacked == list(kinds)  # the table's columns, in the order asked for
+        if stacked is not None:
+            block.stacked = stack(table if every else table.select(stacked))
+        if block.stacked is not None:
+            block.columns = dict(zip(stacked, block.stacked, strict=True))
+            if every:
+                return block
+            table = table.drop_columns(stacked)
         # one pyarrow block is one record batch, whose columns are arrays (not chunked,
         # which saves a step per column); they come in the order asked for
         batches = table.to_batches()
         arrays = batches[0].columns if len(batches) == 1 else table.columns
-        for (name, kind), column in zip(kinds.items(), arrays, strict=True):
+        names = table.column_names
+        for name, column in zip(names, arrays, strict=True):
+            kind = kinds[name]
             if kind == "number":
                 at = first_null(column)
                 if at is not None:

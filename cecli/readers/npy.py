@@ -201,7 +201,9 @@ class NpySource(Source):
         self.fields = [_field(self, self._array.shape, self._array.dtype)]
         self.n_rows = int(self._array.shape[0])
 
-    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+    def frames(
+        self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None
+    ) -> Iterator[Frame]:
         step = max(1, rows_per_frame)
         for lo in range(0, self.n_rows, step):
             hi = min(lo + step, self.n_rows)
@@ -308,7 +310,9 @@ class NpzSource(Source):
         except ValueError as exc:
             raise self.error(f"member {self._member!r} is not a valid NPY array: {exc}.") from None
 
-    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+    def frames(
+        self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None
+    ) -> Iterator[Frame]:
         try:
             yield from self._frames(rows_per_frame)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:

@@ -86,7 +86,9 @@ class ParquetSource(Source):
         # anything else (dates, nested data) is read as text: ids and class names
         return Field(f.name, "string")
 
-    def frames(self, rows_per_frame: int, columns: list[str]) -> Iterator[Frame]:
+    def frames(
+        self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None
+    ) -> Iterator[Frame]:
         first_row = 0
         try:
             batches = self._file.iter_batches(batch_size=max(1, rows_per_frame), columns=columns)
