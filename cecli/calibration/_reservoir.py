@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -108,17 +109,40 @@ class ReservoirSample:
         self._check_layout(values)
         offset = self._next_row if row_offset is None else int(row_offset)
         keys = self._rng.random(n)
-        rows = np.arange(offset, offset + n, dtype=np.int64)
         self.n_seen += n
         self._next_row = max(self._next_row, offset + n)
-        owned = False  # whether ``values`` are copies, or the caller's arrays
-        if self._bound < 1.0:
-            # only a key below the largest kept one can enter
-            pick = np.flatnonzero(keys < self._bound)
-            keys, rows = keys[pick], rows[pick]
-            values = [None if v is None else v.take(pick, axis=0) for v in values]
-            owned = True
-        self._offer(keys, rows, values, owned)
+        pick = self._entrants(keys)
+        if pick is None:
+            self._offer(keys, np.arange(offset, offset + n, dtype=np.int64), values, owned=False)
+            return
+        rows = pick.astype(np.int64)
+        rows += offset
+        values = [None if v is None else v.take(pick, axis=0) for v in values]
+        self._offer(keys[pick], rows, values, owned=True)
+
+    def _entrants(self, keys: NDArray[np.float64]) -> NDArray[np.intp] | None:
+        """Where the chunk's rows that may still enter the sample are, or None for all of them.
+
+        A row may enter if its key is below the largest kept one (once the
+        sample is full) and among the chunk's own ``capacity`` smallest: a
+        row with that many smaller keys in its chunk alone never enters. So
+        a chunk larger than the sample is cut down at once, and only what
+        is left takes part in the compaction.
+        """
+        n, capacity, bound = len(keys), self.capacity, self._bound
+        limit = bound
+        if n > capacity:
+            # a little above the chunk's capacity-th smallest key: its expected value
+            # plus 8 standard deviations, so that nearly always that many keys lie below
+            limit = min(bound, capacity / n * (1.0 + 8.0 / math.sqrt(capacity)))
+        if limit >= 1.0:
+            return None
+        pick = np.flatnonzero(keys < limit)
+        if len(pick) < capacity and limit < bound:
+            pick = np.flatnonzero(keys < bound)  # the guess was too low: look up to the bound
+        if len(pick) > capacity:
+            pick = pick[_smallest(keys[pick], capacity)]
+        return pick
 
     def merge(self, other: ReservoirSample) -> ReservoirSample:
         """Add another sample of different rows of the same stream (in place); return self."""
@@ -186,14 +210,13 @@ class ReservoirSample:
         rows = np.concatenate([p[1] for p in parts])
         picks: list[NDArray[np.intp] | None] = [None] * len(parts)
         if len(keys) > self.capacity:
-            kth = np.partition(keys, self.capacity - 1)[self.capacity - 1]
-            keep = keys < kth
-            # keys are 53-bit uniforms, so ties are all but impossible: keep the first
-            keep[np.flatnonzero(keys == kth)[: self.capacity - int(keep.sum())]] = True
+            keep = _smallest(keys, self.capacity)
             keys, rows = keys[keep], rows[keep]
             # the kept rows of each part, taken by position: no copy of what is dropped
             bounds = np.cumsum([0, *(len(p[0]) for p in parts)])
-            picks = [np.flatnonzero(keep[a:b]) for a, b in itertools.pairwise(bounds)]
+            cuts = np.searchsorted(keep, bounds)  # ``keep`` is ascending
+            spans = zip(itertools.pairwise(cuts), bounds[:-1], strict=True)
+            picks = [keep[a:b] - start for (a, b), start in spans]
         merged: list[NDArray | None] = []
         for column in range(len(mine)):
             if mine[column] is None:
@@ -205,3 +228,15 @@ class ReservoirSample:
             ]
             merged.append(np.concatenate(pieces))
         return keys, rows, merged
+
+
+def _smallest(keys: NDArray[np.float64], count: int) -> NDArray[np.intp]:
+    """Where the ``count`` smallest keys are, ascending (of keys tied with the last, the first).
+
+    Keys are 53-bit uniforms, so ties are all but impossible, but the rule
+    keeps the sample the same however the rows were chunked.
+    """
+    kth = np.partition(keys, count - 1)[count - 1]
+    keep = keys < kth
+    keep[np.flatnonzero(keys == kth)[: count - int(keep.sum())]] = True
+    return np.flatnonzero(keep)
