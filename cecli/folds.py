@@ -253,7 +253,14 @@ class ScoreState:
         ids: ArrayLike | None = None,
     ) -> ChunkView:
         """Check one chunk with this run's options (see :meth:`cecli.Accumulator.view`)."""
-        return self.loss.view(y_true, y_pred, sample_weights, first_row=first_row, ids=ids)
+        return self.loss.view(
+            y_true,
+            y_pred,
+            sample_weights,
+            first_row=first_row,
+            ids=ids,
+            calibration=self.calibration is not None,
+        )
 
     def add(self, view: ChunkView) -> None:
         """Feed one checked chunk to every fold."""

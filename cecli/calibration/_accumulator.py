@@ -11,11 +11,11 @@ from cecli.calibration._bins import (
     FINE_BINS,
     _adaptive,
     _bin_edges,
-    _bin_index,
+    _binned,
     _BinSums,
     _check_bins,
+    _coarse_of_fine,
     _ece_mce,
-    _fine_index,
     _table,
 )
 from cecli.calibration._facts import _check_kind, _Facts, _facts, facts_of_view
@@ -91,6 +91,7 @@ class CalibrationAccumulator:
         self.soft_targets = False
         self.weight_sum = 0.0
         self._edges = _bin_edges(self.n_bins)
+        self._coarse_of_fine = _coarse_of_fine(self._edges)
         self._bins = _BinSums.zeros(self.n_bins)
         self._fine = _BinSums.zeros(FINE_BINS)
         # weighted sums over rows, in nats
@@ -171,28 +172,23 @@ class CalibrationAccumulator:
         n = len(facts.brier)
         per_row = [facts.brier, facts.entropy, facts.target_entropy, facts.kl]
         if weight is None:
-            sums = [float(np.sum(v)) for v in per_row]
+            sums = [0.0 if v is None else float(np.sum(v)) for v in per_row]
             row_weight = float(n)
             value_weight = None
         else:
-            sums = [float(weight @ v) for v in per_row]
+            sums = [0.0 if v is None else float(weight @ v) for v in per_row]
             row_weight = float(np.sum(weight))
             per_value = len(facts.confidence) // n
             value_weight = weight if per_value == 1 else np.repeat(weight, per_value)
-        bins = _BinSums.of(
-            _bin_index(facts.confidence, self._edges) if facts.bins is None else facts.bins,
-            facts.confidence,
-            facts.credit,
-            value_weight,
-            self.n_bins,
-        )
-        fine = _BinSums.of(
-            _fine_index(facts.confidence) if facts.fine is None else facts.fine,
-            facts.confidence,
-            facts.credit,
-            value_weight,
-            FINE_BINS,
-        )
+        if facts.bins is None or facts.fine is None:
+            bins, fine = _binned(
+                facts.confidence, facts.credit, value_weight, self._edges, self._coarse_of_fine
+            )
+        else:
+            bins = _BinSums.of(
+                facts.bins, facts.confidence, facts.credit, value_weight, self.n_bins
+            )
+            fine = _BinSums.of(facts.fine, facts.confidence, facts.credit, value_weight, FINE_BINS)
         # all checks passed: only now does the state change
         self.n_columns = columns
         self._bins += bins

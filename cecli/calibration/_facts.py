@@ -9,17 +9,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _kernels, _validate
+from cecli._row_terms import MASKED_GAP
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.calibration._bins import _bin_index, _fine_index, _safe_log
 from cecli.errors import OptionError, ShapeError
 from cecli.losses import KINDS
 from cecli.losses._common import _class_index_targets, _softplus
+from cecli.losses._results import RowTerms
 from cecli.view import ChunkView
 
-#: A masked logit (-inf) is stood in for by this many below the row's maximum:
-#: ``exp(beta * d)`` is still exactly 0 for every ``beta >= 1e-27``, ``d * 0`` is 0
-#: where ``-inf * 0`` would be NaN, and the value is finite in float32 too.
-_MASKED_GAP = -1e30
+#: A masked logit's stand-in gap (see :data:`cecli._row_terms.MASKED_GAP`).
+_MASKED_GAP = MASKED_GAP
 
 
 #: The fields of :class:`_Facts` that are not one value per row.
@@ -31,10 +31,12 @@ class _Facts:
     """What one chunk contributes: per binned value, and per row (in nats)."""
 
     confidence: NDArray[np.float64]
-    credit: NDArray[np.float64]
+    #: float64, or bool for class-index targets (1 where the top-1 class is the true one)
+    credit: NDArray[np.float64] | NDArray[np.bool_]
     brier: NDArray[np.float64]
     entropy: NDArray[np.float64]
-    target_entropy: NDArray[np.float64]
+    #: None where every row's is 0 (class-index targets)
+    target_entropy: NDArray[np.float64] | None
     kl: NDArray[np.float64]
     soft: bool
     #: The equal-width and the fine bin of each value, when the chunk's threads found them.
@@ -89,7 +91,38 @@ def _categorical_facts(
     _validate.check_not_empty(n, k)
     labels, targets = _class_index_targets(y_true, n, k, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
+    if targets is None and k <= _kernels.NARROW_COLUMNS:
+        # the loss kernel finds these rows' terms, and checks the predictions as it goes
+        if from_logits:
+            hard = _kernels.logits_hard(preds, labels, facts=True, terms=True)
+        else:
+            hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, True, True)
+        if hard is None:
+            _raise_bad_categorical(preds, labels, None, from_logits, row_offset)
+        assert hard.entropy is not None
+        assert hard.brier is not None
+        assert hard.confidence is not None
+        assert hard.predicted is not None
+        terms = RowTerms(hard.entropy, hard.brier, hard.loss)
+        return _hard_facts(hard.confidence, hard.predicted == labels, terms)
     return _categorical_terms(preds, labels, targets, from_logits, eps_value, row_offset)
+
+
+def _hard_facts(
+    confidence: NDArray[np.float64],
+    correct: NDArray[np.bool_],
+    terms: RowTerms,
+) -> _Facts:
+    """The facts of class-index targets whose terms the loss kernel found."""
+    return _Facts(
+        confidence=confidence,
+        credit=correct,
+        brier=terms.brier,
+        entropy=terms.entropy,
+        target_entropy=None,
+        kl=terms.cross_entropy,  # KL(one-hot || p) = -log p_y
+        soft=False,
+    )
 
 
 def _categorical_terms(
@@ -174,10 +207,20 @@ def _categorical_terms(
         return True
 
     if not all(_kernels.map_blocks(n, 8 * k * 4, work)):
-        if not from_logits:
-            _validate.raise_bad_probabilities(preds, row_offset, categorical=True)
-        _validate.raise_bad_logits(preds, row_offset, _true_cells(labels, targets, k))
+        _raise_bad_categorical(preds, labels, targets, from_logits, row_offset)
     return _Facts(**out, soft=targets is not None, bins=bins, fine=fine)
+
+
+def _raise_bad_categorical(
+    preds: NDArray,
+    labels: NDArray[np.intp],
+    targets: NDArray[np.float64] | None,
+    from_logits: bool,
+    row_offset: int,
+) -> None:
+    if not from_logits:
+        _validate.raise_bad_probabilities(preds, row_offset, categorical=True)
+    _validate.raise_bad_logits(preds, row_offset, _true_cells(labels, targets, preds.shape[1]))
 
 
 def _true_cells(
@@ -300,6 +343,9 @@ def facts_of_view(view: ChunkView, edges: NDArray[np.float64] | None = None) -> 
 
     With ``edges`` (categorical), the values' bins are found on the chunk's threads too.
     """
+    if view.kind == "categorical" and view.terms is not None:
+        scores = view.scores
+        return _hard_facts(scores.confidence, scores.correct, view.terms)
     if view.kind == "categorical":
         return _categorical_terms(
             view.preds,
