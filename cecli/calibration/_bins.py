@@ -64,7 +64,9 @@ def _bin_index(confidence: NDArray[np.float64], edges: NDArray[np.float64]) -> N
     return np.clip(index, 0, n - 1, out=index)
 
 
-def _fine_index(confidence: NDArray[np.float64]) -> NDArray[np.intp]:
+def _fine_index(
+    confidence: NDArray[np.float64], out: NDArray[np.intp] | None = None
+) -> NDArray[np.intp]:
     """The fine bin of each confidence: :data:`FINE_BINS` equal widths of ``logit(c)``.
 
     Equal widths in ``logit(c)`` resolve confidences near 1 (and near 0),
@@ -80,7 +82,9 @@ def _fine_index(confidence: NDArray[np.float64]) -> NDArray[np.intp]:
     np.clip(x, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT, out=x)
     x += FINE_LOGIT_LIMIT
     x *= FINE_BINS / (2 * FINE_LOGIT_LIMIT)
-    index = x.astype(np.intp)
+    index = x.astype(np.intp) if out is None else out
+    if out is not None:
+        np.copyto(out, x, casting="unsafe")  # truncates, as astype does
     np.minimum(index, FINE_BINS - 1, out=index)
     return index
 
@@ -122,6 +126,11 @@ def _bin_index_of_fine(
     return index
 
 
+#: Values binned at a time by :func:`_binned`: its threads' temporaries stay small.
+#: (Memory a thread frees stays with the process: large ones raised the peak by 20 MiB.)
+_BIN_BLOCK = 1 << 15
+
+
 def _binned(
     confidence: NDArray[np.float64],
     credit: NDArray[np.float64] | NDArray[np.bool_],
@@ -135,21 +144,35 @@ def _binned(
     are added in order. ``table`` is :func:`_coarse_of_fine` of ``edges``.
     """
     n_bins = len(edges) - 1
+    n = len(confidence)
+    fine, index = np.empty(n, np.intp), np.empty(n, np.intp)
 
-    def work(lo: int, hi: int) -> tuple[_BinSums, _BinSums]:
-        c, right = confidence[lo:hi], credit[lo:hi]
-        w = None if weight is None else weight[lo:hi]
-        fine = _fine_index(c)
-        index = _bin_index_of_fine(fine, c, edges, table)
-        return _BinSums.of(index, c, right, w, n_bins), _BinSums.of(fine, c, right, w, FINE_BINS)
+    def work(start: int, stop: int) -> tuple[_BinSums, _BinSums]:
+        for lo in range(start, stop, _BIN_BLOCK):
+            hi = min(lo + _BIN_BLOCK, stop)
+            c = confidence[lo:hi]
+            _fine_index(c, out=fine[lo:hi])
+            index[lo:hi] = _bin_index_of_fine(fine[lo:hi], c, edges, table)
+        rows = slice(start, stop)
+        c, right = confidence[rows], credit[rows]
+        if weight is None and right.dtype == np.bool_:
+            # the index arrays are this call's own, and may be used up
+            return (
+                _BinSums.of_correct(index[rows], c, right, n_bins),
+                _BinSums.of_correct(fine[rows], c, right, FINE_BINS),
+            )
+        w = None if weight is None else weight[rows]
+        return _BinSums.of(index[rows], c, right, w, n_bins), _BinSums.of(
+            fine[rows], c, right, w, FINE_BINS
+        )
 
     # about 32 bytes a value are read and written
-    parts = _kernels.map_row_ranges(len(confidence), 32, work)
-    bins, fine = parts[0]
+    parts = _kernels.map_row_ranges(n, 32, work)
+    bins, fine_sums = parts[0]
     for more_bins, more_fine in parts[1:]:
         bins += more_bins
-        fine += more_fine
-    return bins, fine
+        fine_sums += more_fine
+    return bins, fine_sums
 
 
 def _fine_edges() -> NDArray[np.float64]:
@@ -196,6 +219,27 @@ class _BinSums:
             np.bincount(index, weights=weight * confidence, minlength=n),
             np.bincount(index, weights=weight * credit, minlength=n),
         )
+
+    @classmethod
+    def of_correct(
+        cls,
+        index: NDArray[np.intp],
+        confidence: NDArray[np.float64],
+        correct: NDArray[np.bool_],
+        n: int,
+    ) -> _BinSums:
+        """:meth:`of`, unweighted, with credit 0 or 1; ``index`` is used up.
+
+        One count of ``2 index + correct`` gives both counts per bin, with no
+        float copy of ``correct`` (the sums of 0s and 1s are the same).
+        """
+        confidence_sums = np.bincount(index, weights=confidence, minlength=n)
+        np.left_shift(index, 1, out=index)
+        np.add(index, correct, out=index)
+        both = np.bincount(index, minlength=2 * n)
+        right = both[1::2]
+        count = both[0::2] + right
+        return cls(count, count.astype(np.float64), confidence_sums, right.astype(np.float64))
 
     def __iadd__(self, other: _BinSums) -> _BinSums:
         self.count += other.count
