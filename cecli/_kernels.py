@@ -170,6 +170,8 @@ class HardScores:
     p_true: NDArray[np.float64] | None = None
     entropy: NDArray[np.float64] | None = None
     brier: NDArray[np.float64] | None = None
+    #: logits only, with terms: the top-1 probability's log-odds ``log(c / (1 - c))``
+    log_odds: NDArray[np.float64] | None = None
 
 
 def _allocate(n: int, facts: bool, terms: bool = False) -> HardScores:
@@ -209,7 +211,8 @@ def logits_hard(
     With ``facts`` it also gives the predicted class, its softmax probability
     and the true class's softmax probability; with ``terms`` as well, on an
     array of at most :data:`NARROW_COLUMNS` columns, each row's entropy and
-    Brier score (wider arrays get none: ``entropy`` stays None).
+    Brier score, and the log-odds of its top-1 probability (wider arrays get
+    none: ``entropy`` stays None).
 
     Returns None if a row's maximum is not finite (NaN, +inf, or every logit
     -inf) or a true class has a logit of -inf.
@@ -218,6 +221,8 @@ def logits_hard(
     dtype = work_dtype(logits.dtype)
     narrow = k <= NARROW_COLUMNS
     scores = _allocate(n, facts, terms and narrow)
+    if scores.entropy is not None:
+        scores.log_odds = np.empty(n)
     n_max = np.empty(n, dtype) if facts and narrow else None  # how many classes share the max
     predicted = scores.predicted
     with_terms = scores if scores.entropy is not None else None
@@ -244,6 +249,11 @@ def logits_hard(
                     # H(p) = log S - sum_j p_j d_j: the block left the sum in ``entropy``
                     entropy = with_terms.entropy[lo:hi]  # type: ignore[index]
                     np.subtract(loss, entropy, out=entropy)
+                    # c = 1 / S, so log(c / (1 - c)) = -log(S - 1); S - 1 is exact for S < 2,
+                    # where 1 - c would have lost the bits of a tiny rest (S = 1 gives +inf)
+                    log_odds = np.subtract(total, 1.0, out=with_terms.log_odds[lo:hi])  # type: ignore[index]
+                    np.log(log_odds, out=log_odds)
+                    np.negative(log_odds, out=log_odds)
                 loss -= neg_gap
                 if not np.isfinite(loss).all():
                     return False

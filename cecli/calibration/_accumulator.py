@@ -182,7 +182,12 @@ class CalibrationAccumulator:
             value_weight = weight if per_value == 1 else np.repeat(weight, per_value)
         if facts.bins is None or facts.fine is None:
             bins, fine = _binned(
-                facts.confidence, facts.credit, value_weight, self._edges, self._coarse_of_fine
+                facts.confidence,
+                facts.credit,
+                value_weight,
+                self._edges,
+                self._coarse_of_fine,
+                facts.log_odds,
             )
         else:
             bins = _BinSums.of(

@@ -65,7 +65,9 @@ def _bin_index(confidence: NDArray[np.float64], edges: NDArray[np.float64]) -> N
 
 
 def _fine_index(
-    confidence: NDArray[np.float64], out: NDArray[np.intp] | None = None
+    confidence: NDArray[np.float64],
+    out: NDArray[np.intp] | None = None,
+    log_odds: NDArray[np.float64] | None = None,
 ) -> NDArray[np.intp]:
     """The fine bin of each confidence: :data:`FINE_BINS` equal widths of ``logit(c)``.
 
@@ -73,13 +75,17 @@ def _fine_index(
     where an over-confident model puts most of its predictions, as finely as
     those in the middle: ``1 - c`` is resolved to about 0.11% everywhere above
     0.99, where equal-width bins in ``c`` would put everything above
-    ``1 - 1 / FINE_BINS`` in one bin.
+    ``1 - 1 / FINE_BINS`` in one bin. ``log_odds``, the confidences'
+    ``log(c / (1 - c))`` if known, spares computing them.
     """
-    c = np.clip(confidence, 0.0, 1.0)
-    with np.errstate(divide="ignore"):
-        x = np.log(c)
-        x -= np.log1p(-c)
-    np.clip(x, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT, out=x)
+    if log_odds is None:
+        c = np.clip(confidence, 0.0, 1.0)
+        with np.errstate(divide="ignore"):
+            x = np.log(c)
+            x -= np.log1p(-c)
+        np.clip(x, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT, out=x)
+    else:
+        x = np.clip(log_odds, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT)
     x += FINE_LOGIT_LIMIT
     x *= FINE_BINS / (2 * FINE_LOGIT_LIMIT)
     index = x.astype(np.intp) if out is None else out
@@ -137,11 +143,13 @@ def _binned(
     weight: NDArray[np.float64] | None,
     edges: NDArray[np.float64],
     table: NDArray[np.intp],
+    log_odds: NDArray[np.float64] | None = None,
 ) -> tuple[_BinSums, _BinSums]:
     """The equal-width (``edges``) and the fine bins' sums of the values, on threads.
 
     Each thread bins a range of the values and sums them; the ranges' sums
-    are added in order. ``table`` is :func:`_coarse_of_fine` of ``edges``.
+    are added in order. ``table`` is :func:`_coarse_of_fine` of ``edges``;
+    ``log_odds`` are the values' ``log(c / (1 - c))``, if known.
     """
     n_bins = len(edges) - 1
     n = len(confidence)
@@ -151,7 +159,7 @@ def _binned(
         for lo in range(start, stop, _BIN_BLOCK):
             hi = min(lo + _BIN_BLOCK, stop)
             c = confidence[lo:hi]
-            _fine_index(c, out=fine[lo:hi])
+            _fine_index(c, fine[lo:hi], None if log_odds is None else log_odds[lo:hi])
             index[lo:hi] = _bin_index_of_fine(fine[lo:hi], c, edges, table)
         rows = slice(start, stop)
         c, right = confidence[rows], credit[rows]

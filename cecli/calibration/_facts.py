@@ -23,7 +23,7 @@ _MASKED_GAP = MASKED_GAP
 
 
 #: The fields of :class:`_Facts` that are not one value per row.
-_NOT_PER_ROW = ("soft", "bins", "fine")
+_NOT_PER_ROW = ("soft", "bins", "fine", "log_odds")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class _Facts:
     #: The equal-width and the fine bin of each value, when the chunk's threads found them.
     bins: NDArray[np.intp] | None = None
     fine: NDArray[np.intp] | None = None
+    #: The log-odds ``log(c / (1 - c))`` of each confidence, when the kernel found them.
+    log_odds: NDArray[np.float64] | None = None
 
 
 def _class_major(
@@ -103,7 +105,7 @@ def _categorical_facts(
         assert hard.brier is not None
         assert hard.confidence is not None
         assert hard.predicted is not None
-        terms = RowTerms(hard.entropy, hard.brier, hard.loss)
+        terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds)
         return _hard_facts(hard.confidence, hard.predicted == labels, terms)
     return _categorical_terms(preds, labels, targets, from_logits, eps_value, row_offset)
 
@@ -122,6 +124,7 @@ def _hard_facts(
         target_entropy=None,
         kl=terms.cross_entropy,  # KL(one-hot || p) = -log p_y
         soft=False,
+        log_odds=terms.log_odds,
     )
 
 

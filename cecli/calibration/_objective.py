@@ -136,8 +136,10 @@ def _categorical_objective(
     eps_value: float,
     weight: NDArray[np.float64] | None,
     checked: bool = False,
+    predicted_all: NDArray[np.intp] | None = None,
 ) -> _Objective:
-    """The objective of decoded targets; ``checked`` predictions are not checked again."""
+    """The objective of decoded targets; ``checked`` predictions are not checked again,
+    and ``predicted_all`` are their top-1 classes, when known."""
     n, k = preds.shape
     gaps = np.empty((k, n))
     gaps32 = np.empty((k, n), np.float32)
@@ -158,7 +160,7 @@ def _categorical_objective(
         if not (checked or np.isfinite(top).all()):
             return False
         d = np.subtract(z, top, out=z)
-        predicted = _top1(d, 0.0, preds, lo)
+        predicted = _top1(d, 0.0, preds, lo) if predicted_all is None else predicted_all[lo:hi]
         t = None if targets is None else _class_major(targets, lo, hi)
         if d.min() < _MASKED_GAP:
             masked = np.isneginf(d)

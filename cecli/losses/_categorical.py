@@ -54,7 +54,7 @@ def _categorical(
         if hard.entropy is not None and hard.brier is not None:
             # the focal weighting below changes the loss in place; the KL needs it unweighted
             cross_entropy = hard.loss.copy() if gamma else hard.loss
-            row_terms = RowTerms(hard.entropy, hard.brier, cross_entropy)
+            row_terms = RowTerms(hard.entropy, hard.brier, cross_entropy, hard.log_odds)
         scored = _Scored(_focal(hard.loss, gamma), hard.clipped, labels, terms=row_terms)
         scored.predicted, scored.confidence, scored.p_true = (
             hard.predicted,

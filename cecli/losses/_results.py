@@ -118,11 +118,14 @@ class RowTerms:
     ``brier``          the Brier score ``sum_j (p_j - [j = y])^2``
     ``cross_entropy``  ``-log p_y`` as the loss computes it (clipped, before any focal
                        weighting): the KL divergence from the one-hot target
+    ``log_odds``       logits only: ``log(c / (1 - c))`` of the top-1 probability ``c``,
+                       ``-log(S - 1)`` from the softmax's sum ``S`` (``+inf`` where ``c = 1``)
     """
 
     entropy: NDArray[np.float64]
     brier: NDArray[np.float64]
     cross_entropy: NDArray[np.float64]
+    log_odds: NDArray[np.float64] | None = None
 
 
 # --- shared pieces ---------------------------------------------------------------------
