@@ -116,23 +116,7 @@ def _coarse_of_fine(edges: NDArray[np.float64]) -> NDArray[np.intp]:
     return table
 
 
-def _bin_index_of_fine(
-    fine: NDArray[np.intp],
-    confidence: NDArray[np.float64],
-    edges: NDArray[np.float64],
-    table: NDArray[np.intp],
-) -> NDArray[np.intp]:
-    """:func:`_bin_index` of values whose fine bins are known, ``table`` being
-    :func:`_coarse_of_fine` of ``edges``: a look-up, and the few values in cut fine
-    bins binned one by one."""
-    index = table.take(fine)
-    cut = np.flatnonzero(index < 0)
-    if cut.size:
-        index[cut] = _bin_index(confidence[cut], edges)
-    return index
-
-
-#: Values binned at a time by :func:`_binned`: its threads' temporaries stay small.
+#: Values given a fine bin at a time by :func:`_binned`: its threads' temporaries stay small.
 #: (Memory a thread frees stays with the process: large ones raised the peak by 20 MiB.)
 _BIN_BLOCK = 1 << 15
 
@@ -145,41 +129,49 @@ def _binned(
     table: NDArray[np.intp],
     log_odds: NDArray[np.float64] | None = None,
 ) -> tuple[_BinSums, _BinSums]:
-    """The equal-width (``edges``) and the fine bins' sums of the values, on threads.
+    """The equal-width (``edges``) and the fine bins' sums of the values.
 
-    Each thread bins a range of the values and sums them; the ranges' sums
-    are added in order. ``table`` is :func:`_coarse_of_fine` of ``edges``;
-    ``log_odds`` are the values' ``log(c / (1 - c))``, if known.
+    The fine bins are summed on threads, a range of the values each, and
+    the ranges' sums added in order. An equal-width bin's sums are those of
+    the fine bins wholly inside it (``table``, :func:`_coarse_of_fine` of
+    ``edges``), plus those of the few values in the fine bins that an edge
+    cuts, binned one by one by :func:`_bin_index`: the same bins as binning
+    every value so. ``log_odds`` are the values' ``log(c / (1 - c))``, if known.
     """
     n_bins = len(edges) - 1
     n = len(confidence)
-    fine, index = np.empty(n, np.intp), np.empty(n, np.intp)
+    fine = np.empty(n, np.intp)
+    is_cut = table < 0
 
-    def work(start: int, stop: int) -> tuple[_BinSums, _BinSums]:
+    def work(start: int, stop: int) -> tuple[_BinSums, list[NDArray[np.intp]]]:
+        cut = []
         for lo in range(start, stop, _BIN_BLOCK):
             hi = min(lo + _BIN_BLOCK, stop)
-            c = confidence[lo:hi]
-            _fine_index(c, fine[lo:hi], None if log_odds is None else log_odds[lo:hi])
-            index[lo:hi] = _bin_index_of_fine(fine[lo:hi], c, edges, table)
+            block = _fine_index(
+                confidence[lo:hi], fine[lo:hi], None if log_odds is None else log_odds[lo:hi]
+            )
+            at = np.flatnonzero(is_cut.take(block))
+            if at.size:
+                cut.append(at + lo)
         rows = slice(start, stop)
         c, right = confidence[rows], credit[rows]
         if weight is None and right.dtype == np.bool_:
-            # the index arrays are this call's own, and may be used up
-            return (
-                _BinSums.of_correct(index[rows], c, right, n_bins),
-                _BinSums.of_correct(fine[rows], c, right, FINE_BINS),
-            )
+            return _BinSums.of_correct(fine[rows], c, right, FINE_BINS), cut  # uses up ``fine``
         w = None if weight is None else weight[rows]
-        return _BinSums.of(index[rows], c, right, w, n_bins), _BinSums.of(
-            fine[rows], c, right, w, FINE_BINS
-        )
+        return _BinSums.of(fine[rows], c, right, w, FINE_BINS), cut
 
     # about 32 bytes a value are read and written
     parts = _kernels.map_row_ranges(n, 32, work)
-    bins, fine_sums = parts[0]
-    for more_bins, more_fine in parts[1:]:
-        bins += more_bins
-        fine_sums += more_fine
+    fine_sums = parts[0][0]
+    for more, _ in parts[1:]:
+        fine_sums += more
+    bins = fine_sums.coarsened(table, n_bins)
+    cut_at = [at for _, cut in parts for at in cut]
+    if cut_at:
+        at = np.concatenate(cut_at)
+        c = confidence[at]
+        w = None if weight is None else weight[at]
+        bins += _BinSums.of(_bin_index(c, edges), c, credit[at], w, n_bins)
     return bins, fine_sums
 
 
@@ -248,6 +240,17 @@ class _BinSums:
         right = both[1::2]
         count = both[0::2] + right
         return cls(count, count.astype(np.float64), confidence_sums, right.astype(np.float64))
+
+    def coarsened(self, table: NDArray[np.intp], n: int) -> _BinSums:
+        """The sums over the bins that ``table`` maps to each of ``n`` bins (-1: to none)."""
+        into = np.where(table < 0, n, table)
+
+        def total(values: NDArray) -> NDArray[np.float64]:
+            return np.bincount(into, weights=values, minlength=n + 1)[:n]
+
+        # counts below 2**53 are summed exactly in float64
+        count = total(self.count).astype(np.int64)
+        return _BinSums(count, total(self.weight), total(self.confidence), total(self.credit))
 
     def __iadd__(self, other: _BinSums) -> _BinSums:
         self.count += other.count
