@@ -156,7 +156,7 @@ class CalibrationAccumulator:
             raise OptionError("Cannot add a view clipped with another eps.", option="eps")
         columns = view.preds.shape[1] if view.preds.ndim == 2 else 1
         self._check_columns(columns)
-        self._absorb(facts_of_view(view, self._edges), view.weights, view.first_row, columns)
+        self._absorb(facts_of_view(view), view.weights, view.first_row, columns)
 
     def _check_columns(self, columns: int) -> None:
         if self.n_columns is not None and columns != self.n_columns:
@@ -180,20 +180,14 @@ class CalibrationAccumulator:
             row_weight = float(np.sum(weight))
             per_value = len(facts.confidence) // n
             value_weight = weight if per_value == 1 else np.repeat(weight, per_value)
-        if facts.bins is None or facts.fine is None:
-            bins, fine = _binned(
-                facts.confidence,
-                facts.credit,
-                value_weight,
-                self._edges,
-                self._coarse_of_fine,
-                facts.log_odds,
-            )
-        else:
-            bins = _BinSums.of(
-                facts.bins, facts.confidence, facts.credit, value_weight, self.n_bins
-            )
-            fine = _BinSums.of(facts.fine, facts.confidence, facts.credit, value_weight, FINE_BINS)
+        bins, fine = _binned(
+            facts.confidence,
+            facts.credit,
+            value_weight,
+            self._edges,
+            self._coarse_of_fine,
+            facts.log_odds,
+        )
         # all checks passed: only now does the state change
         self.n_columns = columns
         self._bins += bins

@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from cecli import _kernels, _validate
 from cecli._row_terms import MASKED_GAP
 from cecli._validate import ROW_SUM_TOLERANCE
-from cecli.calibration._bins import _bin_index, _fine_index, _safe_log
+from cecli.calibration._bins import _safe_log
 from cecli.errors import OptionError, ShapeError
 from cecli.losses import KINDS
 from cecli.losses._common import _class_index_targets, _softplus
@@ -23,7 +23,7 @@ _MASKED_GAP = MASKED_GAP
 
 
 #: The fields of :class:`_Facts` that are not one value per row.
-_NOT_PER_ROW = ("soft", "bins", "fine", "log_odds")
+_NOT_PER_ROW = ("soft", "log_odds")
 
 
 @dataclass
@@ -39,9 +39,6 @@ class _Facts:
     target_entropy: NDArray[np.float64] | None
     kl: NDArray[np.float64]
     soft: bool
-    #: The equal-width and the fine bin of each value, when the chunk's threads found them.
-    bins: NDArray[np.intp] | None = None
-    fine: NDArray[np.intp] | None = None
     #: The log-odds ``log(c / (1 - c))`` of each confidence, when the kernel found them.
     log_odds: NDArray[np.float64] | None = None
 
@@ -136,7 +133,6 @@ def _categorical_terms(
     eps_value: float,
     row_offset: int,
     predicted_all: NDArray[np.intp] | None = None,
-    edges: NDArray[np.float64] | None = None,
 ) -> _Facts:
     """The facts of decoded targets; with ``predicted_all`` (the top-1 classes of a
     checked view), the predictions are known to be valid and are not checked again."""
@@ -145,8 +141,8 @@ def _categorical_terms(
     # per-row terms in the predictions' own float type, as the loss's, summed in float64
     dtype = _kernels.work_dtype(preds.dtype)
     out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name not in _NOT_PER_ROW}
-    bins = None if edges is None else np.empty(n, np.intp)
-    fine = None if edges is None else np.empty(n, np.intp)
+    # softmax confidences' log-odds, as the logits kernel gives them: the same fine bins
+    log_odds = np.empty(n) if from_logits else None
 
     def work(lo: int, hi: int) -> bool:
         p = _class_major(preds, lo, hi, dtype)
@@ -170,6 +166,10 @@ def _categorical_terms(
             total = p.sum(axis=0, dtype=np.float64)
             p /= total.astype(dtype, copy=False)
             log_total = np.log(total)
+            assert log_odds is not None
+            # log(c / (1 - c)) = -log(S - 1) for c = 1 / S
+            with np.errstate(divide="ignore"):  # S = 1: c = 1, log-odds +inf
+                np.negative(np.log(total - 1.0), out=log_odds[lo:hi])
             confidence = 1.0 / total  # exp(0) / total: the top class's probability
             # H(p) = log S - sum_j p_j d_j, with S = sum_j exp(d_j): no log of a tiny p
             entropy = log_total - np.einsum("ij,ij->j", p, d, dtype=np.float64)
@@ -184,9 +184,6 @@ def _categorical_terms(
             d = None
         out["confidence"][lo:hi] = confidence
         out["entropy"][lo:hi] = entropy
-        if bins is not None and fine is not None:
-            bins[lo:hi] = _bin_index(out["confidence"][lo:hi], edges)
-            fine[lo:hi] = _fine_index(out["confidence"][lo:hi])
         if t is None:
             out["credit"][lo:hi] = predicted == y
             out["target_entropy"][lo:hi] = 0.0
@@ -211,7 +208,7 @@ def _categorical_terms(
 
     if not all(_kernels.map_blocks(n, 8 * k * 4, work)):
         _raise_bad_categorical(preds, labels, targets, from_logits, row_offset)
-    return _Facts(**out, soft=targets is not None, bins=bins, fine=fine)
+    return _Facts(**out, soft=targets is not None, log_odds=log_odds)
 
 
 def _raise_bad_categorical(
@@ -341,11 +338,8 @@ def _facts(
     return _bernoulli_facts(y_true, y_pred, from_logits, eps, row_offset, kind == "multilabel")
 
 
-def facts_of_view(view: ChunkView, edges: NDArray[np.float64] | None = None) -> _Facts:
-    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again.
-
-    With ``edges`` (categorical), the values' bins are found on the chunk's threads too.
-    """
+def facts_of_view(view: ChunkView) -> _Facts:
+    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again."""
     if view.kind == "categorical" and view.terms is not None:
         scores = view.scores
         return _hard_facts(scores.confidence, scores.correct, view.terms)
@@ -358,7 +352,6 @@ def facts_of_view(view: ChunkView, edges: NDArray[np.float64] | None = None) -> 
             view.eps,
             view.first_row,
             predicted_all=view.scores.predicted,
-            edges=edges,
         )
     assert view.targets is not None
     return _bernoulli_terms(
