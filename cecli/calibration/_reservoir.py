@@ -184,17 +184,31 @@ class ReservoirSample:
         self._n_pending += len(keys)
         if self._n_pending >= self.capacity:
             # rows that are not copies are taken from the caller's arrays here, at once
-            self._compact()
+            self._compact(last_owned=owned)
         elif not owned:
             self._pending[-1] = (keys, rows, [None if v is None else v.copy() for v in values])
 
-    def _compact(self) -> None:
-        """Keep only the sample itself: the ``capacity`` smallest keys, in their order."""
-        if self._pending:
+    def _compact(self, last_owned: bool = True) -> None:
+        """Keep only the sample itself: the ``capacity`` smallest keys, in their order.
+
+        ``last_owned`` says whether the arrays of the last rows offered are copies
+        (those offered before always are).
+        """
+        if not self._pending:
+            return
+        if (
+            self._arrays is None
+            and len(self._pending) == 1
+            and self._n_pending <= self.capacity
+            and last_owned
+        ):
+            # the first rows offered are the sample as they are: no copy of them
+            self._keys, self._rows, self._arrays = self._pending[0]
+        else:
             self._keys, self._rows, self._arrays = self._compacted()
-            self._pending, self._n_pending = [], 0
-            if len(self._keys) == self.capacity:
-                self._bound = float(self._keys.max())
+        self._pending, self._n_pending = [], 0
+        if len(self._keys) == self.capacity:
+            self._bound = float(self._keys.max())
 
     def _compacted(
         self,
