@@ -296,9 +296,8 @@ def _logits_narrow_block(
     # Summed in float64, 1 + (a tiny rest) keeps the rest to 1e-16: small losses stay accurate.
     total = np.sum(exps, axis=0, dtype=np.float64, out=scratch.get("total", (n,), np.float64))
     if terms is not None:
-        p = np.divide(exps, total.astype(dtype, copy=False), out=exps)
         rows = slice(lo, hi)
-        logits_terms(p, shifted, true_at, terms.entropy[rows], terms.brier[rows], scratch)  # type: ignore[index]
+        logits_terms(exps, shifted, total, true_at, terms.entropy[rows], terms.brier[rows])  # type: ignore[index]
     return neg_gap, total
 
 
@@ -457,9 +456,10 @@ def _probs_narrow_block(
     scores.confidence[lo:hi] = top
     true_at = np.multiply(labels[lo:hi], n, out=scratch.get("at", (n,), np.intp))
     true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
+    p_true = p.reshape(-1).take(true_at)
     if scores.entropy is not None and scores.brier is not None:
-        probs_terms(p, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
-    return sums, p.reshape(-1).take(true_at)
+        probs_terms(p, p_true, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
+    return sums, p_true
 
 
 def _probs_wide_block(

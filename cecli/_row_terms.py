@@ -3,10 +3,7 @@
 The loss kernels of :mod:`cecli._kernels` call these on each ``K x B``
 (class-major) block they have just turned into probabilities, when asked
 for the terms: each row's entropy and Brier score then cost no second pass
-over the input. The sums are the ones :mod:`cecli.calibration` formed from
-the same float32 probabilities before, so the values are the same: each
-row's sum over classes runs in float64, in which every product of two
-float32 values is exact.
+over the input, and no copy of the block in float64.
 """
 
 from __future__ import annotations
@@ -26,30 +23,49 @@ MASKED_GAP = -1e30
 
 
 def logits_terms(
-    p: NDArray,
+    e: NDArray,
     d: NDArray,
+    total: NDArray[np.float64],
     true_at: NDArray[np.intp],
     entropy: NDArray[np.float64],
     brier: NDArray[np.float64],
-    scratch: _Scratch,
 ) -> None:
     """``sum_j p_j d_j`` into ``entropy`` and the Brier scores into ``brier``, per column.
 
-    ``p`` is a ``K x B`` block of softmax probabilities and ``d`` its gaps
-    ``z - max(z)``; ``true_at`` are the true classes' flat positions in the
-    block. The caller makes the entropy ``H(p) = log S - sum_j p_j d_j``
-    (``S = sum_j exp(d_j)``): no log of a tiny ``p``. ``d`` may be changed.
+    ``e`` is a ``K x B`` block of ``exp(d)``, ``d`` its gaps ``z - max(z)``,
+    ``total`` the columns' sums ``S`` and ``true_at`` the true classes' flat
+    positions in the block. With ``p = e / S``:
+
+    * ``sum_j p_j d_j = (sum_j e_j d_j) / S``; the caller makes the entropy
+      ``H(p) = log S - sum_j p_j d_j``, with no log of a tiny ``p``;
+    * the Brier score ``sum_{j != y} p_j^2 + (1 - p_y)^2`` is
+      ``(sum_{j != y} e_j^2 + (S - e_y)^2) / S^2``: no cancellation, and
+      ``S - e_y`` is exact where ``p_y > 1/2`` (``1 - p_y`` in float32 would
+      lose a small gap to 1 entirely).
+
+    The sums over classes run in the block's float type (float32 sums of
+    ``K`` terms: a relative error of at most about ``K * 6e-8``), each row's
+    remaining arithmetic in float64. ``e`` and ``d`` may be changed.
     """
-    dot = np.einsum("ij,ij->j", p, d, dtype=np.float64, out=entropy)
+    dot = np.sum(np.multiply(e, d, out=d), axis=0, dtype=np.float64, out=entropy)
     if not np.isfinite(dot).all():
-        # a masked class: p = 0 and d = -inf make NaN; 0 * MASKED_GAP is 0
-        np.maximum(d, MASKED_GAP, out=d)
-        np.einsum("ij,ij->j", p, d, dtype=np.float64, out=dot)
-    brier_rows(p, true_at, brier, scratch)
+        # a masked class: e = 0 and d = -inf make NaN, where 0 * MASKED_GAP would be 0
+        np.nan_to_num(d, copy=False, nan=0.0)
+        np.sum(d, axis=0, dtype=np.float64, out=dot)
+    dot /= total
+    flat = e.reshape(-1)
+    e_y = flat.take(true_at)
+    flat[true_at] = 0.0  # what is left is sum_{j != y} e_j^2
+    rest = np.einsum("ij,ij->j", e, e, dtype=np.float64)  # exact squares, summed in float64
+    gap = np.subtract(total, e_y, out=brier)
+    np.square(gap, out=gap)
+    gap += rest
+    gap /= np.square(total)
 
 
 def probs_terms(
     p: NDArray,
+    p_y: NDArray,
     true_at: NDArray[np.intp],
     entropy: NDArray[np.float64],
     brier: NDArray[np.float64],
@@ -57,31 +73,18 @@ def probs_terms(
 ) -> None:
     """The entropies ``-sum_j p_j log p_j`` and Brier scores of a ``K x B`` block, per column.
 
+    ``p_y`` are the true classes' probabilities, at ``true_at`` in the block.
     ``log(max(p, tiny))`` stands in for ``log p``, so that ``0 log 0`` is 0.
+    The Brier score is ``sum_{j != y} p_j^2 + (1 - p_y)^2``, without
+    cancellation. Sums over classes run in the block's float type, as in
+    :func:`logits_terms`. ``p`` is changed.
     """
     log_p = np.maximum(p, np.finfo(p.dtype).tiny, out=scratch.get("log", p.shape, p.dtype))
     np.log(log_p, out=log_p)
-    np.einsum("ij,ij->j", p, log_p, dtype=np.float64, out=entropy)
+    np.sum(np.multiply(p, log_p, out=log_p), axis=0, dtype=np.float64, out=entropy)
     np.negative(entropy, out=entropy)
-    brier_rows(p, true_at, brier, scratch)
-
-
-def brier_rows(
-    p: NDArray, true_at: NDArray[np.intp], out: NDArray[np.float64], scratch: _Scratch
-) -> None:
-    """Each column's Brier score ``sum_j (p_j - [j = y])^2`` of a ``K x B`` block, into ``out``.
-
-    As ``(sum_j p_j^2 - p_y^2) + (1 - p_y)^2``, in float64: taking ``p_y^2``
-    back out of the sum loses only the sum's rounding (about 1e-16, and the
-    products of float32 values are exact), and ``(1 - p_y)^2`` is formed
-    directly rather than as ``1 - 2 p_y + p_y^2``, which would cancel when
-    ``p_y`` is near 1.
-    """
-    n = p.shape[1]
-    square = np.einsum("ij,ij->j", p, p, dtype=np.float64, out=scratch.get("sq", (n,), np.float64))
-    p_y = scratch.get("p_y", (n,), np.float64)
-    p_y[...] = p.reshape(-1).take(true_at)
-    brier = np.multiply(p_y, p_y, out=out)
-    np.subtract(square, brier, out=brier)
-    np.subtract(1.0, p_y, out=p_y)
-    brier += np.square(p_y, out=p_y)
+    p.reshape(-1)[true_at] = 0.0
+    rest = np.einsum("ij,ij->j", p, p, dtype=np.float64)  # exact squares, summed in float64
+    gap = np.subtract(1.0, p_y, out=brier, dtype=np.float64)
+    np.square(gap, out=gap)
+    gap += rest

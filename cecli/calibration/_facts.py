@@ -91,20 +91,26 @@ def _categorical_facts(
     labels, targets = _class_index_targets(y_true, n, k, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
     if targets is None and k <= _kernels.NARROW_COLUMNS:
-        # the loss kernel finds these rows' terms, and checks the predictions as it goes
-        if from_logits:
-            hard = _kernels.logits_hard(preds, labels, facts=True, terms=True)
-        else:
-            hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, True, True)
-        if hard is None:
-            _raise_bad_categorical(preds, labels, None, from_logits, row_offset)
-        assert hard.entropy is not None
-        assert hard.brier is not None
-        assert hard.confidence is not None
-        assert hard.predicted is not None
-        terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds)
-        return _hard_facts(hard.confidence, hard.predicted == labels, terms)
+        return _kernel_facts(preds, labels, from_logits, eps_value, row_offset)
     return _categorical_terms(preds, labels, targets, from_logits, eps_value, row_offset)
+
+
+def _kernel_facts(
+    preds: NDArray, labels: NDArray[np.intp], from_logits: bool, eps_value: float, row_offset: int
+) -> _Facts:
+    """The facts of class indices over a narrow array, from the loss kernel (which checks)."""
+    if from_logits:
+        hard = _kernels.logits_hard(preds, labels, facts=True, terms=True)
+    else:
+        hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, True, True)
+    if hard is None:
+        _raise_bad_categorical(preds, labels, None, from_logits, row_offset)
+    assert hard.entropy is not None
+    assert hard.brier is not None
+    assert hard.confidence is not None
+    assert hard.predicted is not None
+    terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds)
+    return _hard_facts(hard.confidence, hard.predicted == labels, terms)
 
 
 def _hard_facts(
@@ -343,6 +349,9 @@ def facts_of_view(view: ChunkView) -> _Facts:
     if view.kind == "categorical" and view.terms is not None:
         scores = view.scores
         return _hard_facts(scores.confidence, scores.correct, view.terms)
+    if view.kind == "categorical" and view.targets is None and _narrow(view.preds):
+        # a view not asked for the terms: the kernel again, as the checking update does
+        return _kernel_facts(view.preds, view.labels, view.from_logits, view.eps, view.first_row)
     if view.kind == "categorical":
         return _categorical_terms(
             view.preds,
@@ -363,6 +372,11 @@ def facts_of_view(view: ChunkView) -> _Facts:
         view.kind == "multilabel",
         checked=True,
     )
+
+
+def _narrow(preds: NDArray) -> bool:
+    """Whether the loss kernel finds the terms of these (2-D) predictions."""
+    return preds.shape[1] <= _kernels.NARROW_COLUMNS
 
 
 def _check_kind(kind: str) -> str:
