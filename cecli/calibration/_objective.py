@@ -32,7 +32,8 @@ class _Evaluation:
     f: float
     grad: float
     curvature: float
-    confidence: NDArray[np.float64]
+    #: None for the float32 evaluations of the search, which are never reported
+    confidence: NDArray[np.float64] | None
     precise: bool
 
 
@@ -95,7 +96,8 @@ class _Objective:
         gaps = self.gaps if precise or self.gaps32 is None else self.gaps32
         target_gap = self.target_gap
         k, n = gaps.shape
-        confidence = np.empty(n)
+        # only precise evaluations are reported (their confidences give the ECE)
+        confidence = np.empty(n) if precise else None
 
         def work(start: int, stop: int) -> tuple[float, float, float]:
             step = max(1, _kernels.BLOCK_BYTES // (8 * k))
@@ -118,7 +120,8 @@ class _Objective:
                 loss -= beta * target_gap[lo:hi]
                 grad = mean_d - target_gap[lo:hi]
                 curvature = s2 / s0 - mean_d * mean_d
-                np.divide(1.0, s0, out=confidence[lo:hi])
+                if confidence is not None:
+                    np.divide(1.0, s0, out=confidence[lo:hi])
                 for i, values in enumerate((loss, grad, curvature)):
                     totals[i] += self._total(values, lo, hi)
             return totals[0], totals[1], totals[2]

@@ -236,12 +236,24 @@ class ReservoirSample:
             if mine[column] is None:
                 merged.append(None)
                 continue
-            pieces = [
-                p[2][column] if pick is None else p[2][column].take(pick, axis=0)
-                for p, pick in zip(parts, picks, strict=True)
-            ]
-            merged.append(np.concatenate(pieces))
+            merged.append(_gathered([p[2][column] for p in parts], picks, len(keys)))
         return keys, rows, merged
+
+
+def _gathered(pieces: list[NDArray], picks: list[NDArray[np.intp] | None], n: int) -> NDArray:
+    """The rows ``picks`` (None: all) of each piece, one after another: one copy of each row."""
+    first = pieces[0]
+    out = np.empty((n, *first.shape[1:]), dtype=np.result_type(*pieces))
+    at = 0
+    for piece, pick in zip(pieces, picks, strict=True):
+        size = len(piece) if pick is None else len(pick)
+        if pick is None:
+            out[at : at + size] = piece
+        else:
+            # the picks are in range: "clip" takes straight into ``out`` ("raise" buffers)
+            piece.take(pick, axis=0, out=out[at : at + size], mode="clip")
+        at += size
+    return out
 
 
 def _smallest(keys: NDArray[np.float64], count: int) -> NDArray[np.intp]:

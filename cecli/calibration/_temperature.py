@@ -234,6 +234,7 @@ def _fit(
 
     def ece_of(at: _Evaluation) -> float:
         confidence = at.confidence
+        assert confidence is not None  # a precise evaluation
         sums = _BinSums.of(
             _bin_index(confidence, edges), confidence, objective.credit, objective.weight, n_bins
         )
