@@ -43,16 +43,18 @@ def logits_terms(
       ``S - e_y`` is exact where ``p_y > 1/2`` (``1 - p_y`` in float32 would
       lose a small gap to 1 entirely).
 
-    The sums over classes run in the block's float type (float32 sums of
-    ``K`` terms: a relative error of at most about ``K * 6e-8``), each row's
-    remaining arithmetic in float64. ``e`` and ``d`` may be changed.
+    The squares are exact and summed in float64; ``sum_j e_j d_j`` is summed
+    in the block's float type: for float32 a relative error of at most about
+    ``K * 6e-8`` (the float32 ``exp`` itself is good to about ``6e-8``), with
+    no cancellation to magnify it. Each row's remaining arithmetic runs in
+    float64. ``e`` and ``d`` may be changed.
     """
-    dot = np.sum(np.multiply(e, d, out=d), axis=0, dtype=np.float64, out=entropy)
+    dot = np.einsum("ij,ij->j", e, d)
     if not np.isfinite(dot).all():
-        # a masked class: e = 0 and d = -inf make NaN, where 0 * MASKED_GAP would be 0
-        np.nan_to_num(d, copy=False, nan=0.0)
-        np.sum(d, axis=0, dtype=np.float64, out=dot)
-    dot /= total
+        # a masked class: e = 0 and d = -inf make NaN; 0 * MASKED_GAP is 0
+        np.maximum(d, MASKED_GAP, out=d)
+        dot = np.einsum("ij,ij->j", e, d)
+    np.divide(dot, total, out=entropy)
     flat = e.reshape(-1)
     e_y = flat.take(true_at)
     flat[true_at] = 0.0  # what is left is sum_{j != y} e_j^2
@@ -76,13 +78,13 @@ def probs_terms(
     ``p_y`` are the true classes' probabilities, at ``true_at`` in the block.
     ``log(max(p, tiny))`` stands in for ``log p``, so that ``0 log 0`` is 0.
     The Brier score is ``sum_{j != y} p_j^2 + (1 - p_y)^2``, without
-    cancellation. Sums over classes run in the block's float type, as in
-    :func:`logits_terms`. ``p`` is changed.
+    cancellation, its squares exact and summed in float64 (as the Brier
+    score of probabilities always was); the entropy's sum runs in the
+    block's float type, as in :func:`logits_terms`. ``p`` is changed.
     """
     log_p = np.maximum(p, np.finfo(p.dtype).tiny, out=scratch.get("log", p.shape, p.dtype))
     np.log(log_p, out=log_p)
-    np.sum(np.multiply(p, log_p, out=log_p), axis=0, dtype=np.float64, out=entropy)
-    np.negative(entropy, out=entropy)
+    np.negative(np.einsum("ij,ij->j", p, log_p), out=entropy)
     p.reshape(-1)[true_at] = 0.0
     rest = np.einsum("ij,ij->j", p, p, dtype=np.float64)  # exact squares, summed in float64
     gap = np.subtract(1.0, p_y, out=brier, dtype=np.float64)

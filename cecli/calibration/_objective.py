@@ -185,7 +185,8 @@ def _categorical_objective(
         gaps32[:, lo:hi] = d
         return True
 
-    if not all(_kernels.map_blocks(n, 8 * k * 3, work)):
+    # blocks of 1 MiB of float64 gaps: each makes some ten NumPy calls, so fewer is faster
+    if not all(_kernels.map_blocks(n, 8 * k, work)):
         if not from_logits:
             _validate.raise_bad_probabilities(preds, 0, categorical=True)
         _validate.raise_bad_logits(preds, 0, _true_cells(labels, targets, k))
