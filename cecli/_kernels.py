@@ -249,8 +249,8 @@ def logits_hard(
                     # H(p) = log S - sum_j p_j d_j: the block left the sum in ``entropy``
                     entropy = with_terms.entropy[lo:hi]  # type: ignore[index]
                     np.subtract(loss, entropy, out=entropy)
-                    # c = 1 / S, so log(c / (1 - c)) = -log(S - 1); S - 1 is exact for S < 2,
-                    # where 1 - c would have lost the bits of a tiny rest (S = 1 gives +inf)
+                    # c = 1 / S, so log(c / (1 - c)) = -log(S - 1): S - 1 is exact for S < 2,
+                    # one rounding fewer than 1 - c (S = 1, a rest below 1e-16, gives +inf)
                     log_odds = np.subtract(total, 1.0, out=with_terms.log_odds[lo:hi])  # type: ignore[index]
                     np.log(log_odds, out=log_odds)
                     np.negative(log_odds, out=log_odds)
