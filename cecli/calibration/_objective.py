@@ -106,8 +106,8 @@ class _Objective:
             for lo in range(start, stop, step):
                 hi = min(lo + step, stop)
                 d, e_block = gaps[:, lo:hi], e[:, : hi - lo]
-                np.multiply(d, beta, out=e_block)
-                np.exp(e_block, out=e_block)
+                # beta d is d itself at beta = 1 (where every fit starts): one pass fewer
+                np.exp(d if beta == 1.0 else np.multiply(d, beta, out=e_block), out=e_block)
                 # s_m = sum_j d_j^m exp(beta d_j); the top class adds exp(0) = 1, so s_0 >= 1
                 s0 = e_block.sum(axis=0).astype(np.float64, copy=False)
                 e_block *= d
