@@ -43,6 +43,8 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from cecli._row_terms import logits_terms, probs_terms
+
 #: Arrays with at most this many columns use the transposed loop order.
 NARROW_COLUMNS = 64
 #: Target size of one block of input, in bytes: a thread's block and its
@@ -154,19 +156,31 @@ class _Scratch:
 
 @dataclass
 class HardScores:
-    """Per-row results of a class-index kernel. ``loss`` is float64, in nats."""
+    """Per-row results of a class-index kernel. ``loss`` is float64, in nats.
+
+    With ``terms`` (narrow arrays only), also each row's softmax entropy
+    ``-sum_j p_j log p_j`` (nats) and Brier score ``sum_j (p_j - [j = y])^2``,
+    computed while the block is in cache (see :mod:`cecli._row_terms`).
+    """
 
     loss: NDArray[np.float64]
     clipped: int = 0
     predicted: NDArray[np.intp] | None = None
     confidence: NDArray[np.float64] | None = None
     p_true: NDArray[np.float64] | None = None
+    entropy: NDArray[np.float64] | None = None
+    brier: NDArray[np.float64] | None = None
+    #: logits only, with terms: the top-1 probability's log-odds ``log(c / (1 - c))``
+    log_odds: NDArray[np.float64] | None = None
 
 
-def _allocate(n: int, facts: bool) -> HardScores:
+def _allocate(n: int, facts: bool, terms: bool = False) -> HardScores:
     if not facts:
         return HardScores(np.empty(n))
-    return HardScores(np.empty(n), 0, np.empty(n, np.intp), np.empty(n), np.empty(n))
+    scores = HardScores(np.empty(n), 0, np.empty(n, np.intp), np.empty(n), np.empty(n))
+    if terms:
+        scores.entropy, scores.brier = np.empty(n), np.empty(n)
+    return scores
 
 
 def _argmax_of_max(is_max: NDArray, out: NDArray[np.intp]) -> None:
@@ -186,24 +200,32 @@ def _fix_ties(array: NDArray, start: int, n_max: NDArray, predicted: NDArray[np.
         predicted[ties] = np.argmax(array[start + ties], axis=1)
 
 
-def logits_hard(logits: NDArray, labels: NDArray[np.intp], facts: bool) -> HardScores | None:
+def logits_hard(
+    logits: NDArray, labels: NDArray[np.intp], facts: bool, terms: bool = False
+) -> HardScores | None:
     """Cross-entropy of logits against class indices.
 
     Per row: ``loss = log(sum_j exp(z_j - z_max)) + (z_max - z_y)``. Both
     terms are non-negative, so nothing cancels; the sum, ``1 + rest``, is
     formed in float64, which keeps a tiny ``rest`` (a small loss) accurate.
     With ``facts`` it also gives the predicted class, its softmax probability
-    and the true class's softmax probability.
+    and the true class's softmax probability; with ``terms`` as well, on an
+    array of at most :data:`NARROW_COLUMNS` columns, each row's entropy and
+    Brier score, and the log-odds of its top-1 probability (wider arrays get
+    none: ``entropy`` stays None).
 
     Returns None if a row's maximum is not finite (NaN, +inf, or every logit
     -inf) or a true class has a logit of -inf.
     """
     n, k = logits.shape
     dtype = work_dtype(logits.dtype)
-    scores = _allocate(n, facts)
     narrow = k <= NARROW_COLUMNS
+    scores = _allocate(n, facts, terms and narrow)
+    if scores.entropy is not None:
+        scores.log_odds = np.empty(n)
     n_max = np.empty(n, dtype) if facts and narrow else None  # how many classes share the max
     predicted = scores.predicted
+    with_terms = scores if scores.entropy is not None else None
 
     def work(start: int, stop: int) -> bool:
         scratch = _Scratch()
@@ -213,10 +235,25 @@ def logits_hard(logits: NDArray, labels: NDArray[np.intp], facts: bool) -> HardS
         with np.errstate(all="ignore"):
             for lo in range(start, stop, step):
                 hi = min(lo + step, stop)
-                block = _logits_narrow_block if narrow else _logits_wide_block
-                neg_gap, total = block(logits, labels, lo, hi, dtype, scratch, n_max, predicted)
+                if narrow:
+                    neg_gap, total = _logits_narrow_block(
+                        logits, labels, lo, hi, dtype, scratch, n_max, predicted, with_terms
+                    )
+                else:
+                    neg_gap, total = _logits_wide_block(
+                        logits, labels, lo, hi, dtype, scratch, n_max, predicted
+                    )
                 # loss = log(sum_j exp(z_j - z_max)) + (z_max - z_y)
                 loss = np.log(total, out=scores.loss[lo:hi])
+                if with_terms is not None:
+                    # H(p) = log S - sum_j p_j d_j: the block left the sum in ``entropy``
+                    entropy = with_terms.entropy[lo:hi]  # type: ignore[index]
+                    np.subtract(loss, entropy, out=entropy)
+                    # c = 1 / S, so log(c / (1 - c)) = -log(S - 1): S - 1 is exact for S < 2,
+                    # one rounding fewer than 1 - c (S = 1, a rest below 1e-16, gives +inf)
+                    log_odds = np.subtract(total, 1.0, out=with_terms.log_odds[lo:hi])  # type: ignore[index]
+                    np.log(log_odds, out=log_odds)
+                    np.negative(log_odds, out=log_odds)
                 loss -= neg_gap
                 if not np.isfinite(loss).all():
                     return False
@@ -236,8 +273,13 @@ def _logits_narrow_block(
     scratch: _Scratch,
     n_max: NDArray | None,
     predicted: NDArray | None,
+    terms: HardScores | None = None,
 ) -> tuple[NDArray, NDArray[np.float64]]:
-    """``(z_y - z_max, sum_j exp(z_j - z_max))`` for rows ``lo:hi`` of a narrow array."""
+    """``(z_y - z_max, sum_j exp(z_j - z_max))`` for rows ``lo:hi`` of a narrow array.
+
+    With ``terms``, also writes the rows' Brier scores, and ``sum_j p_j d_j``
+    into their entropies (the caller subtracts it from ``log S``).
+    """
     n = hi - lo
     shifted = scratch.columns(logits, lo, hi, dtype)
     top = np.max(shifted, axis=0, out=scratch.get("max", (n,), dtype))
@@ -249,9 +291,13 @@ def _logits_narrow_block(
         is_max = np.equal(shifted, 0, out=scratch.get("eq", shifted.shape, dtype))
         np.sum(is_max, axis=0, out=n_max[lo:hi])
         _argmax_of_max(is_max, predicted[lo:hi])
-    exps = np.exp(shifted, out=shifted)
+    # with terms the gaps d are needed again, so the exps go to a buffer of their own
+    exps = np.exp(shifted, out=shifted if terms is None else scratch.get("e", shifted.shape, dtype))
     # Summed in float64, 1 + (a tiny rest) keeps the rest to 1e-16: small losses stay accurate.
     total = np.sum(exps, axis=0, dtype=np.float64, out=scratch.get("total", (n,), np.float64))
+    if terms is not None:
+        rows = slice(lo, hi)
+        logits_terms(exps, shifted, total, true_at, terms.entropy[rows], terms.brier[rows])  # type: ignore[index]
     return neg_gap, total
 
 
@@ -301,19 +347,25 @@ def _logits_facts(
 
 
 def probs_hard(
-    probs: NDArray, labels: NDArray[np.intp], eps: float, sum_tolerance: float, facts: bool
+    probs: NDArray,
+    labels: NDArray[np.intp],
+    eps: float,
+    sum_tolerance: float,
+    facts: bool,
+    terms: bool = False,
 ) -> HardScores | None:
     """Cross-entropy of probabilities against class indices: ``-log(clip(p[y], eps, 1 - eps))``.
 
     Checks every value (none below 0, no NaN) and every row sum (within
     ``sum_tolerance`` of 1, which also bounds every value by
     ``1 + sum_tolerance``), and counts the true-class probabilities that
-    clipping changed. Returns None if a check fails.
+    clipping changed. Returns None if a check fails. ``facts`` and ``terms``
+    are as for :func:`logits_hard`.
     """
     n, k = probs.shape
     dtype = work_dtype(probs.dtype)
-    scores = _allocate(n, facts)
     narrow = k <= NARROW_COLUMNS
+    scores = _allocate(n, facts, terms and narrow)
     block = _probs_block if not facts else _probs_narrow_block if narrow else _probs_wide_block
 
     def work(start: int, stop: int) -> int | None:
@@ -389,7 +441,7 @@ def _probs_narrow_block(
     scratch: _Scratch,
     scores: HardScores,
 ) -> tuple[NDArray, NDArray] | None:
-    """As :func:`_probs_block`, and the predicted class and its probability."""
+    """As :func:`_probs_block`, and the predicted class and its probability (and the terms)."""
     n = hi - lo
     p = scratch.columns(probs, lo, hi, dtype)
     if not p.min() >= 0.0:
@@ -404,7 +456,10 @@ def _probs_narrow_block(
     scores.confidence[lo:hi] = top
     true_at = np.multiply(labels[lo:hi], n, out=scratch.get("at", (n,), np.intp))
     true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
-    return sums, p.reshape(-1).take(true_at)
+    p_true = p.reshape(-1).take(true_at)
+    if scores.entropy is not None and scores.brier is not None:
+        probs_terms(p, p_true, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
+    return sums, p_true
 
 
 def _probs_wide_block(

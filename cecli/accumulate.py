@@ -230,11 +230,14 @@ class Accumulator:
         *,
         first_row: int = 0,
         ids: ArrayLike | None = None,
+        calibration: bool = False,
     ) -> ChunkView:
         """Check one chunk with this accumulator's options: its :class:`~cecli.view.ChunkView`.
 
         The view is what :meth:`add` takes, and what every other statistic
-        of the chunk (calibration, histograms, ...) reads.
+        of the chunk (calibration, histograms, ...) reads; ``calibration``
+        asks it for the calibration sums' per-row terms too (see
+        :func:`~cecli.view.view_of`).
 
         Examples
         --------
@@ -261,6 +264,7 @@ class Accumulator:
             base=self.base,
             first_row=first_row,
             ids=ids,
+            calibration=calibration,
         )
 
     def add(self, scores: SampleScores | ChunkView) -> None:

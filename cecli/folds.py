@@ -147,7 +147,11 @@ class TemperatureSample:
             capacity = max(1, min(TEMPERATURE_SAMPLE_ROWS, TEMPERATURE_SAMPLE_VALUES // columns))
             self.sample = ReservoirSample(capacity, seed=TEMPERATURE_SEED)
             self.kind, self.from_logits = view.kind, view.from_logits
-        self.sample.update(view.y_true, view.preds, view.weights, row_offset=view.first_row)
+        # the top-1 classes too, for the ECE before and after: the fit need not find them again
+        predicted = view.scores.predicted if view.kind == "categorical" else None
+        self.sample.update(
+            view.y_true, view.preds, view.weights, predicted, row_offset=view.first_row
+        )
 
     def merge(self, other: TemperatureSample) -> TemperatureSample:
         if other.sample is not None:
@@ -162,13 +166,14 @@ class TemperatureSample:
             return None
         from cecli.calibration._temperature import fit_checked_sample
 
-        targets, preds, weights = self.sample.arrays()
+        targets, preds, weights, predicted = self.sample.arrays()
         return fit_checked_sample(
             targets,
             preds,
             kind=self.kind,  # type: ignore[arg-type]
             from_logits=self.from_logits,
             sample_weights=weights,
+            predicted=predicted,
             n_bins=self.n_bins,
             eps=self.eps,
             base=self.base,
@@ -253,7 +258,14 @@ class ScoreState:
         ids: ArrayLike | None = None,
     ) -> ChunkView:
         """Check one chunk with this run's options (see :meth:`cecli.Accumulator.view`)."""
-        return self.loss.view(y_true, y_pred, sample_weights, first_row=first_row, ids=ids)
+        return self.loss.view(
+            y_true,
+            y_pred,
+            sample_weights,
+            first_row=first_row,
+            ids=ids,
+            calibration=self.calibration is not None,
+        )
 
     def add(self, view: ChunkView) -> None:
         """Feed one checked chunk to every fold."""

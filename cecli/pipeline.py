@@ -65,6 +65,8 @@ def score_inputs(
             state.add(view)
             if progress is not None:
                 progress(batch.first_row + batch.n_rows)
+            # the folds have taken what they keep: the chunk's arrays go before the next is read
+            del view, batch
         return finish(inputs, state)
     finally:
         if progress is not None:

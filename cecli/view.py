@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
 from cecli.losses import Kind, SampleScores
+from cecli.losses._results import RowTerms
 from cecli.losses._score import score_parts
 
 
@@ -52,6 +53,10 @@ class ChunkView:
         The targets as given, for a fold that keeps rows to read again later.
     ids : ndarray or None
         The rows' ids, when the input has an id column.
+    terms : RowTerms or None
+        Each row's entropy, Brier score and cross-entropy, when the view was
+        asked for them (``calibration=True``) and the loss kernel found them
+        (class-index targets, no label smoothing, at most 64 classes).
 
     Examples
     --------
@@ -72,6 +77,7 @@ class ChunkView:
     scores: SampleScores
     y_true: ArrayLike = None
     ids: NDArray | None = None
+    terms: RowTerms | None = None
 
     @property
     def n_rows(self) -> int:
@@ -93,11 +99,14 @@ def view_of(
     base: str | float = "e",
     first_row: int = 0,
     ids: ArrayLike | None = None,
+    calibration: bool = False,
 ) -> ChunkView:
     """Check one chunk and compute its per-sample facts: the chunk's one validated view.
 
     Parameters are those of :func:`cecli.losses.score` (``first_row`` is its
     ``row_offset``); ``ids`` are carried along for the folds that name rows.
+    With ``calibration``, the loss kernel also finds the per-row terms the
+    calibration sums read (:attr:`ChunkView.terms`), where it can.
 
     Raises
     ------
@@ -124,6 +133,7 @@ def view_of(
         threshold=threshold,
         base=base,
         row_offset=first_row,
+        terms=calibration,
     )
     preds = scored.preds
     assert preds is not None
@@ -140,4 +150,5 @@ def view_of(
         scores=scores,
         y_true=y_true,
         ids=None if ids is None else np.asarray(ids),
+        terms=scored.terms,
     )

@@ -51,8 +51,11 @@ Conventions, in one place:
   type, as the losses are (float32 stays float32: its ``exp`` is several
   times faster, and the values are no more precise than the input), without
   cancellation (the Brier score is ``sum_{j != y} p_j^2 + (1 - p_y)^2``, the
-  entropy ``log S - sum_j p_j d_j``), and always summed in float64. The
-  temperature fit's final evaluations are in float64.
+  entropy ``log S - sum_j p_j d_j``), and summed over rows in float64. For
+  class indices over at most 64 classes the loss kernel forms them
+  (:mod:`cecli._row_terms`): the squares exact in float64, the entropy's
+  sum over classes in the float type (for float32 good to about ``K * 6e-8``
+  relative). The temperature fit's final evaluations are in float64.
 
 The package's files: ``_facts`` (what one chunk contributes), ``_bins`` (bin
 edges and per-bin sums), ``_accumulator`` (the mergeable sums and their

@@ -11,11 +11,11 @@ from cecli.calibration._bins import (
     FINE_BINS,
     _adaptive,
     _bin_edges,
-    _bin_index,
+    _binned,
     _BinSums,
     _check_bins,
+    _coarse_of_fine,
     _ece_mce,
-    _fine_index,
     _table,
 )
 from cecli.calibration._facts import _check_kind, _Facts, _facts, facts_of_view
@@ -91,6 +91,7 @@ class CalibrationAccumulator:
         self.soft_targets = False
         self.weight_sum = 0.0
         self._edges = _bin_edges(self.n_bins)
+        self._coarse_of_fine = _coarse_of_fine(self._edges)
         self._bins = _BinSums.zeros(self.n_bins)
         self._fine = _BinSums.zeros(FINE_BINS)
         # weighted sums over rows, in nats
@@ -155,7 +156,7 @@ class CalibrationAccumulator:
             raise OptionError("Cannot add a view clipped with another eps.", option="eps")
         columns = view.preds.shape[1] if view.preds.ndim == 2 else 1
         self._check_columns(columns)
-        self._absorb(facts_of_view(view, self._edges), view.weights, view.first_row, columns)
+        self._absorb(facts_of_view(view), view.weights, view.first_row, columns)
 
     def _check_columns(self, columns: int) -> None:
         if self.n_columns is not None and columns != self.n_columns:
@@ -171,27 +172,21 @@ class CalibrationAccumulator:
         n = len(facts.brier)
         per_row = [facts.brier, facts.entropy, facts.target_entropy, facts.kl]
         if weight is None:
-            sums = [float(np.sum(v)) for v in per_row]
+            sums = [0.0 if v is None else float(np.sum(v)) for v in per_row]
             row_weight = float(n)
             value_weight = None
         else:
-            sums = [float(weight @ v) for v in per_row]
+            sums = [0.0 if v is None else float(weight @ v) for v in per_row]
             row_weight = float(np.sum(weight))
             per_value = len(facts.confidence) // n
             value_weight = weight if per_value == 1 else np.repeat(weight, per_value)
-        bins = _BinSums.of(
-            _bin_index(facts.confidence, self._edges) if facts.bins is None else facts.bins,
+        bins, fine = _binned(
             facts.confidence,
             facts.credit,
             value_weight,
-            self.n_bins,
-        )
-        fine = _BinSums.of(
-            _fine_index(facts.confidence) if facts.fine is None else facts.fine,
-            facts.confidence,
-            facts.credit,
-            value_weight,
-            FINE_BINS,
+            self._edges,
+            self._coarse_of_fine,
+            facts.log_odds,
         )
         # all checks passed: only now does the state change
         self.n_columns = columns

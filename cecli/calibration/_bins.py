@@ -63,25 +63,105 @@ def _bin_index(confidence: NDArray[np.float64], edges: NDArray[np.float64]) -> N
     return np.clip(index, 0, n - 1, out=index)
 
 
-def _fine_index(confidence: NDArray[np.float64]) -> NDArray[np.intp]:
+def _fine_index(
+    confidence: NDArray[np.float64],
+    out: NDArray[np.intp] | None = None,
+    log_odds: NDArray[np.float64] | None = None,
+) -> NDArray[np.intp]:
     """The fine bin of each confidence: :data:`FINE_BINS` equal widths of ``logit(c)``.
 
     Equal widths in ``logit(c)`` resolve confidences near 1 (and near 0),
     where an over-confident model puts most of its predictions, as finely as
     those in the middle: ``1 - c`` is resolved to about 0.11% everywhere above
     0.99, where equal-width bins in ``c`` would put everything above
-    ``1 - 1 / FINE_BINS`` in one bin.
+    ``1 - 1 / FINE_BINS`` in one bin. ``log_odds``, the confidences'
+    ``log(c / (1 - c))`` if known, spares computing them.
     """
-    c = np.clip(confidence, 0.0, 1.0)
-    with np.errstate(divide="ignore"):
-        x = np.log(c)
-        x -= np.log1p(-c)
-    np.clip(x, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT, out=x)
+    if log_odds is None:
+        c = np.clip(confidence, 0.0, 1.0)
+        with np.errstate(divide="ignore"):
+            x = np.log(c)
+            x -= np.log1p(-c)
+        np.clip(x, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT, out=x)
+    else:
+        x = np.clip(log_odds, -FINE_LOGIT_LIMIT, FINE_LOGIT_LIMIT)
     x += FINE_LOGIT_LIMIT
     x *= FINE_BINS / (2 * FINE_LOGIT_LIMIT)
-    index = x.astype(np.intp)
+    index = x.astype(np.intp) if out is None else out
+    if out is not None:
+        np.copyto(out, x, casting="unsafe")  # truncates, as astype does
     np.minimum(index, FINE_BINS - 1, out=index)
     return index
+
+
+def _coarse_of_fine(edges: NDArray[np.float64]) -> NDArray[np.intp]:
+    """For each fine bin, the equal-width bin (of ``edges``) holding all of it, or -1.
+
+    A fine bin that an equal-width edge cuts (or comes within a millionth of
+    a fine bin of) gets -1: its values are binned one by one. Every other
+    fine bin's values lie strictly between two edges, so the table gives
+    exactly the bin :func:`_bin_index` would. The fine index of a value is
+    off by at most about 1e-11 of a fine bin near the edges (they lie in
+    ``logit(c)`` within ``log(n_bins)`` of 0), far inside that margin.
+    """
+    interior = edges[1:-1]
+    scale = FINE_BINS / (2 * FINE_LOGIT_LIMIT)
+    # the edges on the fine bins' axis: fine bin f is [f, f + 1) there
+    at = (np.log(interior) - np.log1p(-interior) + FINE_LOGIT_LIMIT) * scale
+    table = np.searchsorted(at, np.arange(FINE_BINS), side="left").astype(np.intp)
+    margin = 1e-6
+    cut = np.concatenate([np.floor(at - margin), np.floor(at + margin)]).astype(np.intp)
+    table[np.clip(cut, 0, FINE_BINS - 1)] = -1
+    return table
+
+
+#: Values given a fine bin at a time by :func:`_binned`: few NumPy calls, small temporaries.
+_BIN_BLOCK = 1 << 17
+
+
+def _binned(
+    confidence: NDArray[np.float64],
+    credit: NDArray[np.float64] | NDArray[np.bool_],
+    weight: NDArray[np.float64] | None,
+    edges: NDArray[np.float64],
+    table: NDArray[np.intp],
+    log_odds: NDArray[np.float64] | None = None,
+) -> tuple[_BinSums, _BinSums]:
+    """The equal-width (``edges``) and the fine bins' sums of the values.
+
+    An equal-width bin's sums are those of the fine bins wholly inside it
+    (``table``, :func:`_coarse_of_fine` of ``edges``), plus those of the few
+    values in the fine bins that an edge cuts, binned one by one by
+    :func:`_bin_index`: the same bins as binning every value so. ``log_odds``
+    are the values' ``log(c / (1 - c))``, if known.
+
+    One thread: on two threads, the many short NumPy calls handing the GIL
+    back and forth made this slower (14 ms against 12 for 838,860 values).
+    """
+    n_bins = len(edges) - 1
+    n = len(confidence)
+    fine = np.empty(n, np.intp)
+    is_cut = table < 0
+    cut = []
+    for lo in range(0, n, _BIN_BLOCK):
+        hi = min(lo + _BIN_BLOCK, n)
+        block = _fine_index(
+            confidence[lo:hi], fine[lo:hi], None if log_odds is None else log_odds[lo:hi]
+        )
+        at = np.flatnonzero(is_cut.take(block))
+        if at.size:
+            cut.append(at + lo)
+    if weight is None and credit.dtype == np.bool_:
+        fine_sums = _BinSums.of_correct(fine, confidence, credit, FINE_BINS)  # uses up ``fine``
+    else:
+        fine_sums = _BinSums.of(fine, confidence, credit, weight, FINE_BINS)
+    bins = fine_sums.coarsened(table, n_bins)
+    if cut:
+        at = np.concatenate(cut)
+        c = confidence[at]
+        w = None if weight is None else weight[at]
+        bins += _BinSums.of(_bin_index(c, edges), c, credit[at], w, n_bins)
+    return bins, fine_sums
 
 
 def _fine_edges() -> NDArray[np.float64]:
@@ -128,6 +208,38 @@ class _BinSums:
             np.bincount(index, weights=weight * confidence, minlength=n),
             np.bincount(index, weights=weight * credit, minlength=n),
         )
+
+    @classmethod
+    def of_correct(
+        cls,
+        index: NDArray[np.intp],
+        confidence: NDArray[np.float64],
+        correct: NDArray[np.bool_],
+        n: int,
+    ) -> _BinSums:
+        """:meth:`of`, unweighted, with credit 0 or 1; ``index`` is used up.
+
+        One count of ``2 index + correct`` gives both counts per bin, with no
+        float copy of ``correct`` (the sums of 0s and 1s are the same).
+        """
+        confidence_sums = np.bincount(index, weights=confidence, minlength=n)
+        np.left_shift(index, 1, out=index)
+        np.add(index, correct, out=index)
+        both = np.bincount(index, minlength=2 * n)
+        right = both[1::2]
+        count = both[0::2] + right
+        return cls(count, count.astype(np.float64), confidence_sums, right.astype(np.float64))
+
+    def coarsened(self, table: NDArray[np.intp], n: int) -> _BinSums:
+        """The sums over the bins that ``table`` maps to each of ``n`` bins (-1: to none)."""
+        into = np.where(table < 0, n, table)
+
+        def total(values: NDArray) -> NDArray[np.float64]:
+            return np.bincount(into, weights=values, minlength=n + 1)[:n]
+
+        # counts below 2**53 are summed exactly in float64
+        count = total(self.count).astype(np.int64)
+        return _BinSums(count, total(self.weight), total(self.confidence), total(self.credit))
 
     def __iadd__(self, other: _BinSums) -> _BinSums:
         self.count += other.count
@@ -220,7 +332,8 @@ def _adaptive(
     # both ECEs lie in [0, 1], so they never differ by more than 1
     bound = min(1.0, float(2.0 * np.abs(cumulative[cuts] - targets).sum() / total))
     # the groups' first fine bins; a group that starts where the next does is empty
-    starts = np.unique(np.concatenate([[0], cuts]))
+    # the cuts ascend (the targets do); np.unique would import numpy.ma, 6 ms at start-up
+    starts = np.array(sorted({0, *cuts.tolist()}), dtype=np.intp)
     starts = starts[starts < FINE_BINS]
     groups = fine.grouped(starts)
     keep = groups.weight > 0

@@ -9,21 +9,21 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _kernels, _validate
+from cecli._row_terms import MASKED_GAP
 from cecli._validate import ROW_SUM_TOLERANCE
-from cecli.calibration._bins import _bin_index, _fine_index, _safe_log
+from cecli.calibration._bins import _safe_log
 from cecli.errors import OptionError, ShapeError
 from cecli.losses import KINDS
 from cecli.losses._common import _class_index_targets, _softplus
+from cecli.losses._results import RowTerms
 from cecli.view import ChunkView
 
-#: A masked logit (-inf) is stood in for by this many below the row's maximum:
-#: ``exp(beta * d)`` is still exactly 0 for every ``beta >= 1e-27``, ``d * 0`` is 0
-#: where ``-inf * 0`` would be NaN, and the value is finite in float32 too.
-_MASKED_GAP = -1e30
+#: A masked logit's stand-in gap (see :data:`cecli._row_terms.MASKED_GAP`).
+_MASKED_GAP = MASKED_GAP
 
 
 #: The fields of :class:`_Facts` that are not one value per row.
-_NOT_PER_ROW = ("soft", "bins", "fine")
+_NOT_PER_ROW = ("soft", "log_odds")
 
 
 @dataclass
@@ -31,15 +31,16 @@ class _Facts:
     """What one chunk contributes: per binned value, and per row (in nats)."""
 
     confidence: NDArray[np.float64]
-    credit: NDArray[np.float64]
+    #: float64, or bool for class-index targets (1 where the top-1 class is the true one)
+    credit: NDArray[np.float64] | NDArray[np.bool_]
     brier: NDArray[np.float64]
     entropy: NDArray[np.float64]
-    target_entropy: NDArray[np.float64]
+    #: None where every row's is 0 (class-index targets)
+    target_entropy: NDArray[np.float64] | None
     kl: NDArray[np.float64]
     soft: bool
-    #: The equal-width and the fine bin of each value, when the chunk's threads found them.
-    bins: NDArray[np.intp] | None = None
-    fine: NDArray[np.intp] | None = None
+    #: The log-odds ``log(c / (1 - c))`` of each confidence, when the kernel found them.
+    log_odds: NDArray[np.float64] | None = None
 
 
 def _class_major(
@@ -89,7 +90,45 @@ def _categorical_facts(
     _validate.check_not_empty(n, k)
     labels, targets = _class_index_targets(y_true, n, k, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
+    if targets is None and k <= _kernels.NARROW_COLUMNS:
+        return _kernel_facts(preds, labels, from_logits, eps_value, row_offset)
     return _categorical_terms(preds, labels, targets, from_logits, eps_value, row_offset)
+
+
+def _kernel_facts(
+    preds: NDArray, labels: NDArray[np.intp], from_logits: bool, eps_value: float, row_offset: int
+) -> _Facts:
+    """The facts of class indices over a narrow array, from the loss kernel (which checks)."""
+    if from_logits:
+        hard = _kernels.logits_hard(preds, labels, facts=True, terms=True)
+    else:
+        hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, True, True)
+    if hard is None:
+        _raise_bad_categorical(preds, labels, None, from_logits, row_offset)
+    assert hard.entropy is not None
+    assert hard.brier is not None
+    assert hard.confidence is not None
+    assert hard.predicted is not None
+    terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds)
+    return _hard_facts(hard.confidence, hard.predicted == labels, terms)
+
+
+def _hard_facts(
+    confidence: NDArray[np.float64],
+    correct: NDArray[np.bool_],
+    terms: RowTerms,
+) -> _Facts:
+    """The facts of class-index targets whose terms the loss kernel found."""
+    return _Facts(
+        confidence=confidence,
+        credit=correct,
+        brier=terms.brier,
+        entropy=terms.entropy,
+        target_entropy=None,
+        kl=terms.cross_entropy,  # KL(one-hot || p) = -log p_y
+        soft=False,
+        log_odds=terms.log_odds,
+    )
 
 
 def _categorical_terms(
@@ -100,7 +139,6 @@ def _categorical_terms(
     eps_value: float,
     row_offset: int,
     predicted_all: NDArray[np.intp] | None = None,
-    edges: NDArray[np.float64] | None = None,
 ) -> _Facts:
     """The facts of decoded targets; with ``predicted_all`` (the top-1 classes of a
     checked view), the predictions are known to be valid and are not checked again."""
@@ -109,8 +147,8 @@ def _categorical_terms(
     # per-row terms in the predictions' own float type, as the loss's, summed in float64
     dtype = _kernels.work_dtype(preds.dtype)
     out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name not in _NOT_PER_ROW}
-    bins = None if edges is None else np.empty(n, np.intp)
-    fine = None if edges is None else np.empty(n, np.intp)
+    # softmax confidences' log-odds, as the logits kernel gives them: the same fine bins
+    log_odds = np.empty(n) if from_logits else None
 
     def work(lo: int, hi: int) -> bool:
         p = _class_major(preds, lo, hi, dtype)
@@ -134,6 +172,10 @@ def _categorical_terms(
             total = p.sum(axis=0, dtype=np.float64)
             p /= total.astype(dtype, copy=False)
             log_total = np.log(total)
+            assert log_odds is not None
+            # log(c / (1 - c)) = -log(S - 1) for c = 1 / S
+            with np.errstate(divide="ignore"):  # S = 1: c = 1, log-odds +inf
+                np.negative(np.log(total - 1.0), out=log_odds[lo:hi])
             confidence = 1.0 / total  # exp(0) / total: the top class's probability
             # H(p) = log S - sum_j p_j d_j, with S = sum_j exp(d_j): no log of a tiny p
             entropy = log_total - np.einsum("ij,ij->j", p, d, dtype=np.float64)
@@ -148,9 +190,6 @@ def _categorical_terms(
             d = None
         out["confidence"][lo:hi] = confidence
         out["entropy"][lo:hi] = entropy
-        if bins is not None and fine is not None:
-            bins[lo:hi] = _bin_index(out["confidence"][lo:hi], edges)
-            fine[lo:hi] = _fine_index(out["confidence"][lo:hi])
         if t is None:
             out["credit"][lo:hi] = predicted == y
             out["target_entropy"][lo:hi] = 0.0
@@ -174,10 +213,20 @@ def _categorical_terms(
         return True
 
     if not all(_kernels.map_blocks(n, 8 * k * 4, work)):
-        if not from_logits:
-            _validate.raise_bad_probabilities(preds, row_offset, categorical=True)
-        _validate.raise_bad_logits(preds, row_offset, _true_cells(labels, targets, k))
-    return _Facts(**out, soft=targets is not None, bins=bins, fine=fine)
+        _raise_bad_categorical(preds, labels, targets, from_logits, row_offset)
+    return _Facts(**out, soft=targets is not None, log_odds=log_odds)
+
+
+def _raise_bad_categorical(
+    preds: NDArray,
+    labels: NDArray[np.intp],
+    targets: NDArray[np.float64] | None,
+    from_logits: bool,
+    row_offset: int,
+) -> None:
+    if not from_logits:
+        _validate.raise_bad_probabilities(preds, row_offset, categorical=True)
+    _validate.raise_bad_logits(preds, row_offset, _true_cells(labels, targets, preds.shape[1]))
 
 
 def _true_cells(
@@ -295,11 +344,14 @@ def _facts(
     return _bernoulli_facts(y_true, y_pred, from_logits, eps, row_offset, kind == "multilabel")
 
 
-def facts_of_view(view: ChunkView, edges: NDArray[np.float64] | None = None) -> _Facts:
-    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again.
-
-    With ``edges`` (categorical), the values' bins are found on the chunk's threads too.
-    """
+def facts_of_view(view: ChunkView) -> _Facts:
+    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again."""
+    if view.kind == "categorical" and view.terms is not None:
+        scores = view.scores
+        return _hard_facts(scores.confidence, scores.correct, view.terms)
+    if view.kind == "categorical" and view.targets is None and _narrow(view.preds):
+        # a view not asked for the terms: the kernel again, as the checking update does
+        return _kernel_facts(view.preds, view.labels, view.from_logits, view.eps, view.first_row)
     if view.kind == "categorical":
         return _categorical_terms(
             view.preds,
@@ -309,7 +361,6 @@ def facts_of_view(view: ChunkView, edges: NDArray[np.float64] | None = None) -> 
             view.eps,
             view.first_row,
             predicted_all=view.scores.predicted,
-            edges=edges,
         )
     assert view.targets is not None
     return _bernoulli_terms(
@@ -321,6 +372,11 @@ def facts_of_view(view: ChunkView, edges: NDArray[np.float64] | None = None) -> 
         view.kind == "multilabel",
         checked=True,
     )
+
+
+def _narrow(preds: NDArray) -> bool:
+    """Whether the loss kernel finds the terms of these (2-D) predictions."""
+    return preds.shape[1] <= _kernels.NARROW_COLUMNS
 
 
 def _check_kind(kind: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -108,17 +109,40 @@ class ReservoirSample:
         self._check_layout(values)
         offset = self._next_row if row_offset is None else int(row_offset)
         keys = self._rng.random(n)
-        rows = np.arange(offset, offset + n, dtype=np.int64)
         self.n_seen += n
         self._next_row = max(self._next_row, offset + n)
-        owned = False  # whether ``values`` are copies, or the caller's arrays
-        if self._bound < 1.0:
-            # only a key below the largest kept one can enter
-            pick = np.flatnonzero(keys < self._bound)
-            keys, rows = keys[pick], rows[pick]
-            values = [None if v is None else v.take(pick, axis=0) for v in values]
-            owned = True
-        self._offer(keys, rows, values, owned)
+        pick = self._entrants(keys)
+        if pick is None:
+            self._offer(keys, np.arange(offset, offset + n, dtype=np.int64), values, owned=False)
+            return
+        rows = pick.astype(np.int64)
+        rows += offset
+        values = [None if v is None else v.take(pick, axis=0) for v in values]
+        self._offer(keys[pick], rows, values, owned=True)
+
+    def _entrants(self, keys: NDArray[np.float64]) -> NDArray[np.intp] | None:
+        """Where the chunk's rows that may still enter the sample are, or None for all of them.
+
+        A row may enter if its key is below the largest kept one (once the
+        sample is full) and among the chunk's own ``capacity`` smallest: a
+        row with that many smaller keys in its chunk alone never enters. So
+        a chunk larger than the sample is cut down at once, and only what
+        is left takes part in the compaction.
+        """
+        n, capacity, bound = len(keys), self.capacity, self._bound
+        limit = bound
+        if n > capacity:
+            # a little above the chunk's capacity-th smallest key: its expected value
+            # plus 8 standard deviations, so that nearly always that many keys lie below
+            limit = min(bound, capacity / n * (1.0 + 8.0 / math.sqrt(capacity)))
+        if limit >= 1.0:
+            return None
+        pick = np.flatnonzero(keys < limit)
+        if len(pick) < capacity and limit < bound:
+            pick = np.flatnonzero(keys < bound)  # the guess was too low: look up to the bound
+        if len(pick) > capacity:
+            pick = pick[_smallest(keys[pick], capacity)]
+        return pick
 
     def merge(self, other: ReservoirSample) -> ReservoirSample:
         """Add another sample of different rows of the same stream (in place); return self."""
@@ -160,17 +184,31 @@ class ReservoirSample:
         self._n_pending += len(keys)
         if self._n_pending >= self.capacity:
             # rows that are not copies are taken from the caller's arrays here, at once
-            self._compact()
+            self._compact(last_owned=owned)
         elif not owned:
             self._pending[-1] = (keys, rows, [None if v is None else v.copy() for v in values])
 
-    def _compact(self) -> None:
-        """Keep only the sample itself: the ``capacity`` smallest keys, in their order."""
-        if self._pending:
+    def _compact(self, last_owned: bool = True) -> None:
+        """Keep only the sample itself: the ``capacity`` smallest keys, in their order.
+
+        ``last_owned`` says whether the arrays of the last rows offered are copies
+        (those offered before always are).
+        """
+        if not self._pending:
+            return
+        if (
+            self._arrays is None
+            and len(self._pending) == 1
+            and self._n_pending <= self.capacity
+            and last_owned
+        ):
+            # the first rows offered are the sample as they are: no copy of them
+            self._keys, self._rows, self._arrays = self._pending[0]
+        else:
             self._keys, self._rows, self._arrays = self._compacted()
-            self._pending, self._n_pending = [], 0
-            if len(self._keys) == self.capacity:
-                self._bound = float(self._keys.max())
+        self._pending, self._n_pending = [], 0
+        if len(self._keys) == self.capacity:
+            self._bound = float(self._keys.max())
 
     def _compacted(
         self,
@@ -186,22 +224,45 @@ class ReservoirSample:
         rows = np.concatenate([p[1] for p in parts])
         picks: list[NDArray[np.intp] | None] = [None] * len(parts)
         if len(keys) > self.capacity:
-            kth = np.partition(keys, self.capacity - 1)[self.capacity - 1]
-            keep = keys < kth
-            # keys are 53-bit uniforms, so ties are all but impossible: keep the first
-            keep[np.flatnonzero(keys == kth)[: self.capacity - int(keep.sum())]] = True
+            keep = _smallest(keys, self.capacity)
             keys, rows = keys[keep], rows[keep]
             # the kept rows of each part, taken by position: no copy of what is dropped
             bounds = np.cumsum([0, *(len(p[0]) for p in parts)])
-            picks = [np.flatnonzero(keep[a:b]) for a, b in itertools.pairwise(bounds)]
+            cuts = np.searchsorted(keep, bounds)  # ``keep`` is ascending
+            spans = zip(itertools.pairwise(cuts), bounds[:-1], strict=True)
+            picks = [keep[a:b] - start for (a, b), start in spans]
         merged: list[NDArray | None] = []
         for column in range(len(mine)):
             if mine[column] is None:
                 merged.append(None)
                 continue
-            pieces = [
-                p[2][column] if pick is None else p[2][column].take(pick, axis=0)
-                for p, pick in zip(parts, picks, strict=True)
-            ]
-            merged.append(np.concatenate(pieces))
+            merged.append(_gathered([p[2][column] for p in parts], picks, len(keys)))
         return keys, rows, merged
+
+
+def _gathered(pieces: list[NDArray], picks: list[NDArray[np.intp] | None], n: int) -> NDArray:
+    """The rows ``picks`` (None: all) of each piece, one after another: one copy of each row."""
+    first = pieces[0]
+    out = np.empty((n, *first.shape[1:]), dtype=np.result_type(*pieces))
+    at = 0
+    for piece, pick in zip(pieces, picks, strict=True):
+        size = len(piece) if pick is None else len(pick)
+        if pick is None:
+            out[at : at + size] = piece
+        else:
+            # the picks are in range: "clip" takes straight into ``out`` ("raise" buffers)
+            piece.take(pick, axis=0, out=out[at : at + size], mode="clip")
+        at += size
+    return out
+
+
+def _smallest(keys: NDArray[np.float64], count: int) -> NDArray[np.intp]:
+    """Where the ``count`` smallest keys are, ascending (of keys tied with the last, the first).
+
+    Keys are 53-bit uniforms, so ties are all but impossible, but the rule
+    keeps the sample the same however the rows were chunked.
+    """
+    kth = np.partition(keys, count - 1)[count - 1]
+    keep = keys < kth
+    keep[np.flatnonzero(keys == kth)[: count - int(keep.sum())]] = True
+    return np.flatnonzero(keep)

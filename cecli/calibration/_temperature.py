@@ -142,12 +142,14 @@ def fit_checked_sample(
     n_bins: int,
     eps: float | str,
     base: str | float,
+    predicted: NDArray[np.intp] | None = None,
 ) -> TemperatureFit:
     """:func:`fit_temperature` of rows whose predictions and weights were checked already.
 
     For the rows of a :class:`ReservoirSample` of checked views
     (:mod:`cecli.folds`): the targets are decoded again (a cheap pass), the
-    predictions are not checked again.
+    predictions are not checked again. ``predicted``, the categorical rows'
+    top-1 classes as the views found them, spares finding them again.
 
     Examples
     --------
@@ -170,6 +172,7 @@ def fit_checked_sample(
         eps,
         base,
         checked=True,
+        predicted=predicted,
     )
 
 
@@ -185,6 +188,7 @@ def _fit(
     base: str | float,
     *,
     checked: bool,
+    predicted: NDArray[np.intp] | None = None,
 ) -> TemperatureFit:
     n_bins = _check_bins(n_bins)
     t_min, t_max = _check_bounds(bounds)
@@ -203,7 +207,7 @@ def _fit(
         labels, targets = _class_index_targets(y_true, n, k, 0)
         eps_value = _validate.resolve_eps(eps, preds.dtype)
         objective = _categorical_objective(
-            preds, labels, targets, from_logits, eps_value, weight, checked
+            preds, labels, targets, from_logits, eps_value, weight, checked, predicted
         )
     else:
         multilabel = kind == "multilabel"
@@ -230,6 +234,7 @@ def _fit(
 
     def ece_of(at: _Evaluation) -> float:
         confidence = at.confidence
+        assert confidence is not None  # a precise evaluation
         sums = _BinSums.of(
             _bin_index(confidence, edges), confidence, objective.credit, objective.weight, n_bins
         )

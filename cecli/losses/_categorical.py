@@ -11,7 +11,7 @@ from cecli import _kernels, _validate
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.errors import ShapeError
 from cecli.losses._common import _check_options, _class_index_targets, _focal
-from cecli.losses._results import _Scored
+from cecli.losses._results import RowTerms, _Scored
 
 
 def _categorical(
@@ -24,7 +24,10 @@ def _categorical(
     focal_gamma: float,
     facts: bool,
     row_offset: int = 0,
+    terms: bool = False,
 ) -> _Scored:
+    """Losses in nats; with ``facts`` the per-sample facts, with ``terms`` too the
+    :class:`~cecli.losses._results.RowTerms`, where the kernel can find them."""
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim != 2:
         raise ShapeError(
@@ -42,12 +45,17 @@ def _categorical(
 
     if targets is None and alpha == 0:
         if from_logits:
-            hard = _kernels.logits_hard(preds, labels, facts)
+            hard = _kernels.logits_hard(preds, labels, facts, terms)
         else:
-            hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, facts)
+            hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms)
         if hard is None:
             _raise_bad_categorical(preds, labels, None, alpha, from_logits, row_offset)
-        scored = _Scored(_focal(hard.loss, gamma), hard.clipped, labels)
+        row_terms = None
+        if hard.entropy is not None and hard.brier is not None:
+            # the focal weighting below changes the loss in place; the KL needs it unweighted
+            cross_entropy = hard.loss.copy() if gamma else hard.loss
+            row_terms = RowTerms(hard.entropy, hard.brier, cross_entropy, hard.log_odds)
+        scored = _Scored(_focal(hard.loss, gamma), hard.clipped, labels, terms=row_terms)
         scored.predicted, scored.confidence, scored.p_true = (
             hard.predicted,
             hard.confidence,

@@ -112,6 +112,27 @@ class SampleScores:
         return np.arange(self.row_offset, self.row_offset + len(self.loss), dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class RowTerms:
+    """Per-sample terms of the calibration sums, found by the loss kernel while it held the softmax.
+
+    Only for class-index targets without label smoothing, over at most 64
+    classes (:data:`cecli._kernels.NARROW_COLUMNS`); in nats.
+
+    ``entropy``        the prediction's entropy ``-sum_j p_j log p_j``
+    ``brier``          the Brier score ``sum_j (p_j - [j = y])^2``
+    ``cross_entropy``  ``-log p_y`` as the loss computes it (clipped, before any focal
+                       weighting): the KL divergence from the one-hot target
+    ``log_odds``       logits only: ``log(c / (1 - c))`` of the top-1 probability ``c``,
+                       ``-log(S - 1)`` from the softmax's sum ``S`` (``+inf`` where ``c = 1``)
+    """
+
+    entropy: NDArray[np.float64]
+    brier: NDArray[np.float64]
+    cross_entropy: NDArray[np.float64]
+    log_odds: NDArray[np.float64] | None = None
+
+
 # --- shared pieces ---------------------------------------------------------------------
 
 
@@ -131,3 +152,4 @@ class _Scored:
     class_sums: ClassSums | None = None  # multilabel only; losses in nats
     preds: NDArray | None = None  # the checked predictions, in their own float type
     truth: NDArray[np.float64] | None = None  # binary/multilabel: the checked 0..1 targets
+    terms: RowTerms | None = None  # with ``terms``, where the kernel found them

@@ -78,11 +78,14 @@ def score_parts(
     threshold: float = 0.9,
     base: str | float = "e",
     row_offset: int = 0,
+    terms: bool = False,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
     For :func:`cecli.view.view_of`, which keeps the checked inputs so that no
-    statistic checks or converts them again.
+    statistic checks or converts them again. With ``terms``, the scorer's
+    parts also hold the calibration terms (``_Scored.terms``) where the loss
+    kernel found them.
     """
     if kind not in KINDS:
         raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -99,7 +102,7 @@ def score_parts(
         row_offset=row_offset,
     )
     if kind == "categorical":
-        scored = _categorical(y_true, y_pred, **options)
+        scored = _categorical(y_true, y_pred, **options, terms=terms)
         k = np.shape(y_pred)[1]
     elif kind == "binary":
         scored = _binary(y_true, y_pred, **options)
