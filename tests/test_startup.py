@@ -175,21 +175,23 @@ with open({record!r}, "w") as out:
 """
 
 
-@pytest.mark.parametrize(("args", "status"), [(["--version"], 0), (["score", "nope.csv"], 2)])
-def test_the_entry_point_passes_the_status_on_and_restores_the_collector(tmp_path, args, status):
+def entry_point_run(tmp_path: Path, args: list[str], openblas: str | None) -> dict:
+    """What ``cecli.__main__.main`` left behind: its status, the collector, OpenBLAS's setting."""
     record = tmp_path / "entry.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
     env.pop("OPENBLAS_NUM_THREADS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", ENTRY.format(record=str(record)), *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    if openblas is not None:
+        env["OPENBLAS_NUM_THREADS"] = openblas
+    script = ENTRY.format(record=str(record))
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    found = json.loads(record.read_text())
+    return json.loads(record.read_text())
+
+
+@pytest.mark.parametrize(("args", "status"), [(["--version"], 0), (["score", "nope.csv"], 2)])
+def test_the_entry_point_passes_the_status_on_and_restores_the_collector(tmp_path, args, status):
+    found = entry_point_run(tmp_path, args, openblas=None)
     assert found["status"] == status
     assert found["threshold"] == [700, 10, 10]  # as it was before the command ran
     assert found["frozen"] > 1000  # what was alive at the end is left to the operating system
@@ -197,11 +199,4 @@ def test_the_entry_point_passes_the_status_on_and_restores_the_collector(tmp_pat
 
 
 def test_the_entry_point_leaves_a_given_openblas_setting(tmp_path):
-    record = tmp_path / "entry.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
-    env["OPENBLAS_NUM_THREADS"] = "2"
-    script = ENTRY.format(record=str(record))
-    done = subprocess.run([sys.executable, "-c", script, "--version"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert json.loads(record.read_text())["blas"] == "2"
+    assert entry_point_run(tmp_path, ["--version"], openblas="2")["blas"] == "2"
