@@ -25,7 +25,7 @@ from cecli.kept import KeptRows, RowFacts
 from cecli.report import ROW_KEYS, CompareReport, Report
 
 #: Rows formatted per write.
-BLOCK_ROWS = 32768
+BLOCK_ROWS = 16384
 #: From this many rows a block is put in text by pyarrow (see :mod:`cecli.render._arrow`).
 ARROW_ROWS = 2048
 #: A JSON string as json.dumps writes it (ensure_ascii: every non-ASCII character escaped).
