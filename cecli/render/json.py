@@ -222,6 +222,7 @@ class _ClassCells:
     def __init__(self, text: Callable[[int], str], known: int) -> None:
         self.text = text
         self.known = [text(i) for i in range(known)]
+        self._table = None  # the known texts in pyarrow, made once (on a worker thread)
 
     def __call__(self, indices: np.ndarray):  # -> pyarrow.Array
         import pyarrow.compute as pc
@@ -231,12 +232,15 @@ class _ClassCells:
         k = len(self.known)
         position = np.asarray(indices, dtype=np.int64)
         outside = (position < 0) | (position >= k)
-        texts = self.known
         if outside.any():  # an index with no name (more labels than names) is its own
             extra = np.unique(position[outside])
-            texts = texts + [self.text(v) for v in extra.tolist()]
+            table = _arrow.strings(self.known + [self.text(v) for v in extra.tolist()])
             position = np.where(outside, k + np.searchsorted(extra, position), position)
-        return pc.take(_arrow.strings(texts), _arrow.numbers(position))
+        else:
+            if self._table is None:  # two threads may both make it: the same text
+                self._table = _arrow.strings(self.known)
+            table = self._table
+        return pc.take(table, _arrow.numbers(position))
 
 
 def _arrow_block(layout: _Layout, block: KeptRows) -> list[str | memoryview]:
