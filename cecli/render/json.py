@@ -7,7 +7,8 @@ of the document goes through :func:`json.dumps`, and each row is one format
 string filled from whole columns, whose numbers print as :func:`json.dumps`
 prints them (``repr``, ``null`` for what is not finite). So the first bytes
 go out before the last row is formatted, ``| head -1`` stops the run early,
-and no row is ever a Python dict.
+and no row is ever a Python dict. Large blocks are put in text by pyarrow on
+worker threads, a few blocks ahead, while this thread writes the ones made.
 """
 
 from __future__ import annotations
