@@ -163,6 +163,35 @@ def _concatenate(parts: list[Columns]) -> Columns:
     return {name: np.concatenate([p[name] for p in parts]) for name in FIELDS}
 
 
+def _concatenate_freeing(parts: list[Columns]) -> Columns:
+    """:func:`_concatenate`, a field at a time, letting go of each field of ``parts`` once copied.
+
+    Two million kept rows are 112 MB a copy: this way the parts and their
+    concatenation are held at once only one field at a time. ``parts`` (the
+    caller's list) is emptied; the dicts in it are not changed (another fold
+    may share them). If the copy fails (no memory), ``parts`` is as it was.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    lengths = [len(part["row"]) for part in parts]
+    fields = [dict(part) for part in parts]
+    parts.clear()  # now the copies of the dicts alone hold the arrays
+    rows: Columns = {}
+    try:
+        for name in FIELDS:
+            rows[name] = np.concatenate([f[name] for f in fields])
+            for f in fields:
+                del f[name]
+    except BaseException:
+        edges = np.cumsum(lengths)[:-1]
+        for name, joined in rows.items():  # the fields copied go back as views of the copy
+            for f, piece in zip(fields, np.split(joined, edges), strict=True):
+                f[name] = piece
+        parts.extend({name: f[name] for name in FIELDS} for f in fields)
+        raise
+    return rows
+
+
 def records(scores: SampleScores, positions: NDArray[np.intp] | None = None) -> Columns:
     """The rows of ``scores`` at ``positions`` (all when None), as columns.
 
@@ -321,7 +350,7 @@ class TopRows:
         if self._shown is None or len(self._parts) > 1:
             # the one sort of an unbounded fold, kept for the next read; the rows
             # are not moved into that order: each block is gathered as it is read
-            rows = _concatenate(self._parts)
+            rows = _concatenate_freeing(self._parts)
             self._parts = [rows]
             self._shown = _order(rows["loss"], rows["row"])
         return KeptRows(self._parts[0], self._shown)

@@ -153,3 +153,25 @@ def test_kept_rows_in_an_order_read_as_the_rows_moved_into_it():
     assert lazy[5:9].column("loss").tolist() == columns["loss"][order[5:9]].tolist()
     with pytest.raises(ValueError, match="read-only"):
         lazy.column("row")[0] = 1
+
+
+def test_a_failed_read_of_an_unbounded_fold_leaves_its_rows(monkeypatch):
+    probs, labels = tied_problem(900, 7)
+    fold = TopRows(None)
+    for part in chunk_scores(probs, labels, 300):
+        fold.update(part)
+    calls = []
+
+    def failing(arrays, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # as if memory ran out at the third field
+            raise MemoryError
+        return concatenate(arrays, *args, **kwargs)
+
+    concatenate = np.concatenate
+    monkeypatch.setattr(np, "concatenate", failing)
+    with pytest.raises(MemoryError):
+        fold.result()
+    monkeypatch.setattr(np, "concatenate", concatenate)
+    everything = np.concatenate([p.loss for p in chunk_scores(probs, labels, 300)])
+    assert [r.row for r in fold.result()] == definition(everything, np.arange(900), None)

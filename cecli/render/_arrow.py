@@ -113,7 +113,10 @@ def float_texts(values: np.ndarray) -> pa.Array:
         redo[np.searchsorted(offsets, exponent, side="right") - 1] = True
     if not redo.any():
         return texts
-    redone = [repr(v) if np.isfinite(v) else "null" for v in values[redo].tolist()]
+    again = values[redo]
+    redone = list(map(repr, again.tolist()))
+    for i in np.flatnonzero(~np.isfinite(again)).tolist():
+        redone[i] = "null"
     return pc.replace_with_mask(texts, numbers(redo), strings(redone))
 
 

@@ -7,7 +7,8 @@ of the document goes through :func:`json.dumps`, and each row is one format
 string filled from whole columns, whose numbers print as :func:`json.dumps`
 prints them (``repr``, ``null`` for what is not finite). So the first bytes
 go out before the last row is formatted, ``| head -1`` stops the run early,
-and no row is ever a Python dict.
+and no row is ever a Python dict. Large blocks are put in text by pyarrow on
+worker threads, a few blocks ahead, while this thread writes the ones made.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from cecli.kept import KeptRows, RowFacts
 from cecli.report import ROW_KEYS, CompareReport, Report
 
 #: Rows formatted per write.
-BLOCK_ROWS = 32768
+BLOCK_ROWS = 16384
 #: From this many rows a block is put in text by pyarrow (see :mod:`cecli.render._arrow`).
 ARROW_ROWS = 2048
 #: A JSON string as json.dumps writes it (ensure_ascii: every non-ASCII character escaped).
@@ -222,6 +223,7 @@ class _ClassCells:
     def __init__(self, text: Callable[[int], str], known: int) -> None:
         self.text = text
         self.known = [text(i) for i in range(known)]
+        self._table = None  # the known texts in pyarrow, made once (on a worker thread)
 
     def __call__(self, indices: np.ndarray):  # -> pyarrow.Array
         import pyarrow.compute as pc
@@ -231,12 +233,15 @@ class _ClassCells:
         k = len(self.known)
         position = np.asarray(indices, dtype=np.int64)
         outside = (position < 0) | (position >= k)
-        texts = self.known
         if outside.any():  # an index with no name (more labels than names) is its own
             extra = np.unique(position[outside])
-            texts = texts + [self.text(v) for v in extra.tolist()]
+            table = _arrow.strings(self.known + [self.text(v) for v in extra.tolist()])
             position = np.where(outside, k + np.searchsorted(extra, position), position)
-        return pc.take(_arrow.strings(texts), _arrow.numbers(position))
+        else:
+            if self._table is None:  # two threads may both make it: the same text
+                self._table = _arrow.strings(self.known)
+            table = self._table
+        return pc.take(table, _arrow.numbers(position))
 
 
 def _arrow_block(layout: _Layout, block: KeptRows) -> list[str | memoryview]:
