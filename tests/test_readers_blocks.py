@@ -314,6 +314,34 @@ def test_all_the_columns_stacked_in_another_order_come_in_the_order_asked_for(tm
     assert frame.columns["a"].tolist() == [0.1, 0.3]
 
 
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1", "2"],
+        ["0.5", "nan"],
+        ["inf", "-1e-3"],
+        ["", ""],
+        ["3", ""],
+        ["1", "0"],
+        ["true", "false"],
+        ["a", "0.5"],
+        ["2024-01-01", "2024-01-02"],
+    ],
+)
+def test_a_column_has_the_kind_of_the_type_pyarrow_infers(cells, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("x,y\n" + "".join(f"{cell},0.25\n" for cell in cells))
+    inferred = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(null_values=[""]))
+    t = inferred.column("x").type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t):
+        want = "number"
+    else:
+        want = "bool" if pa.types.is_boolean(t) else "string"
+    source = open_source(str(path))
+    source.close()
+    assert [f.kind for f in source.fields] == [want, "number"]
+
+
 def test_columns_of_text_are_never_stacked(tmp_path):
     path = tmp_path / "p.csv"
     _many_blocks(path)

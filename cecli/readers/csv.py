@@ -325,6 +325,16 @@ class CsvSource(CsvErrors, Source):
             size *= 4  # a first row longer than the sample: take it whole
         sample = sample[: cut or len(sample)]
         self._names = [f.name for f in self.fields]
+        # Most files are numbers alone, and every column pyarrow would infer as numbers or
+        # nulls is read as float64: a sample that parses as float64 throughout is typed
+        # without inference, which costs four times as long (23 ms for 1,000 columns).
+        numbers_only = {name: pa.float64() for name in self._names}
+        try:
+            self._parse(sample, self._options(numbers_only, None))
+        except pa.ArrowInvalid:
+            pass  # text, booleans, or a row that cannot be parsed: inferred (and explained)
+        else:
+            return numbers_only
         try:
             table = self._parse(sample, self._options(None, None))
         except pa.ArrowInvalid as exc:
