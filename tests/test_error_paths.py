@@ -148,7 +148,7 @@ def _wide_csv(path: Path, n: int = 20000) -> None:
 
 
 def test_closing_a_source_ends_its_reading_thread(tmp_path):
-    _wide_csv(tmp_path / "p.csv")
+    _wide_csv(tmp_path / "p.csv", n=100_000)  # more blocks than the pool holds at a time
     before = _reading_threads()
     source = open_source(str(tmp_path / "p.csv"), chunk_bytes=64 << 10)
     frames = source.frames(1000, ["a", "b"])
@@ -160,7 +160,7 @@ def test_closing_a_source_ends_its_reading_thread(tmp_path):
 
 
 def test_a_reader_nobody_closes_is_joined_before_the_interpreter_exits(tmp_path):
-    _wide_csv(tmp_path / "p.csv")
+    _wide_csv(tmp_path / "p.csv", n=100_000)  # more blocks than the pool holds at a time
     before = _reading_threads()
     source = open_source(str(tmp_path / "p.csv"), chunk_bytes=64 << 10)
     frames = source.frames(1000, ["a", "b"])

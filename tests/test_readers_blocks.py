@@ -5,7 +5,7 @@
   what pyarrow's own Python conversion (``to_pylist``) gives, for sliced arrays
   (an offset into their buffers) and arrays of several chunks.
 * CSV blocks are parsed on a pool of threads (``OrderedPool``): the results come
-  back in order, at most ``workers + 1`` are out at a time, an error is raised in
+  back in order, at most ``workers + spare`` are out at a time, an error is raised in
   its turn, and every thread ends when reading ends. A file of many blocks reads
   as ``pyarrow.csv.read_csv`` reads it whole, and errors name the same rows.
 """
@@ -172,7 +172,8 @@ def _cecli_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if "cecli-test" in t.name and t.is_alive()]
 
 
-def test_the_pool_hands_results_out_in_order_with_at_most_workers_plus_one_out():
+@pytest.mark.parametrize("spare", [1, 2])
+def test_the_pool_hands_results_out_in_order_with_at_most_workers_plus_spare_out(spare):
     workers, n = 3, 40
     rng = np.random.default_rng(0)
     delays = rng.uniform(0, 0.004, n)
@@ -186,7 +187,7 @@ def test_the_pool_hands_results_out_in_order_with_at_most_workers_plus_one_out()
                 out["most"] = max(out["most"], out["drawn"] - out["done"])
             yield lambda i=i: time.sleep(delays[i]) or i
 
-    pool = OrderedPool(tasks, workers=workers, name="cecli-test")
+    pool = OrderedPool(tasks, workers=workers, name="cecli-test", spare=spare)
     got = []
     for result in pool:
         got.append(result)
@@ -195,7 +196,7 @@ def test_the_pool_hands_results_out_in_order_with_at_most_workers_plus_one_out()
             out["done"] += 1
     pool.close()
     assert got == list(range(n))
-    assert out["most"] == workers + 1  # reached, never passed
+    assert out["most"] == workers + spare  # reached, never passed
     assert _cecli_threads() == []
 
 
@@ -311,6 +312,34 @@ def test_all_the_columns_stacked_in_another_order_come_in_the_order_asked_for(tm
     source.close()
     assert frame.stacked.tolist() == [[0.7, 0.4], [0.1, 0.3], [0.2, 0.3]]
     assert frame.columns["a"].tolist() == [0.1, 0.3]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1", "2"],
+        ["0.5", "nan"],
+        ["inf", "-1e-3"],
+        ["", ""],
+        ["3", ""],
+        ["1", "0"],
+        ["true", "false"],
+        ["a", "0.5"],
+        ["2024-01-01", "2024-01-02"],
+    ],
+)
+def test_a_column_has_the_kind_of_the_type_pyarrow_infers(cells, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("x,y\n" + "".join(f"{cell},0.25\n" for cell in cells))
+    inferred = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(null_values=[""]))
+    t = inferred.column("x").type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t):
+        want = "number"
+    else:
+        want = "bool" if pa.types.is_boolean(t) else "string"
+    source = open_source(str(path))
+    source.close()
+    assert [f.kind for f in source.fields] == [want, "number"]
 
 
 def test_columns_of_text_are_never_stacked(tmp_path):

@@ -25,8 +25,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import os
 import queue
 import select
+import stat
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -107,10 +109,12 @@ class OrderedPool(Generic[T]):
 
     ``tasks(stopped)`` yields zero-argument callables; it runs on a feeder
     thread of its own (it may read a file to make them) and should look at
-    ``stopped()`` between long steps. At most ``workers + 1`` tasks are out at
-    any time: drawn and running, done and waiting for their turn, or the result
-    the caller holds (until it asks for the next). So memory is bounded however
-    fast the file is read. An error raised by a task, or by ``tasks``, is
+    ``stopped()`` between long steps. At most ``workers + spare`` tasks are out
+    at any time: drawn and running, done and waiting for their turn, or the
+    result the caller holds (until it asks for the next). So memory is bounded
+    however fast the file is read. A task done before the one ahead of it
+    holds its slot while it waits: with more than one spare, a worker goes on
+    to the next task meanwhile. An error raised by a task, or by ``tasks``, is
     raised in the caller in its turn. :meth:`close` stops and joins every thread.
 
     Examples
@@ -130,8 +134,9 @@ class OrderedPool(Generic[T]):
         tasks: Callable[[Callable[[], bool]], Iterator[Callable[[], T]]],
         workers: int,
         name: str,
+        spare: int = 1,
     ) -> None:
-        self._slots = threading.Semaphore(workers + 1)
+        self._slots = threading.Semaphore(workers + max(1, spare))
         self._stop = threading.Event()
         self._work: queue.SimpleQueue[tuple[Future[T], Callable[[], T]] | None] = (
             queue.SimpleQueue()
@@ -252,6 +257,8 @@ class FdStream:
     def __init__(self, source: int | str) -> None:
         # a descriptor given (standard input's) stays open; a path's is closed with this
         self._raw = io.FileIO(source, "rb", closefd=not isinstance(source, int))
+        #: A regular file (not a pipe or a terminal): a read of it ends soon.
+        self.regular = stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
 
     def read(self, n: int) -> bytes:
         parts = []
