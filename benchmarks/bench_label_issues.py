@@ -306,7 +306,7 @@ def _entry_bytes() -> int:
     return 8 + 8 + 8 + 1 + 8 + 8 + 8
 
 
-def _best(work, rounds: int = 5) -> float:
+def _median_seconds(work, rounds: int = 5) -> float:
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -334,7 +334,7 @@ def time_one(name: str, labels: np.ndarray, probs: np.ndarray, rounds: int) -> N
     print(f"\ntimes on {name} ({len(labels):,} x {probs.shape[1]}), median of {rounds}:")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        medians = {label: _best(work, rounds) for label, work in contenders.items()}
+        medians = {label: _median_seconds(work, rounds) for label, work in contenders.items()}
     base = medians["cleanlab find_label_issues, n_jobs=1"]
     for label, seconds in medians.items():
         print(f"  {label:50} {seconds * 1000:8.1f} ms  ({seconds / base:.2f}x cleanlab n_jobs=1)")

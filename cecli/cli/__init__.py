@@ -78,7 +78,7 @@ def _app_for(args: list[str]) -> typer.Typer:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``cecli`` console script and of ``python -m cecli``.
+    """Run the ``cecli`` command line in this process (``cecli.__main__.main`` wraps it).
 
     A usage error (an unknown command or option, a value of the wrong type)
     is one line on stderr and exit status 2, like every other error.
