@@ -61,6 +61,8 @@ COMPARE_COLUMNS = (
     "baseline_accuracy",
     "candidate_accuracy",
     "delta_accuracy",
+    "delta_accuracy_ci_low",
+    "delta_accuracy_ci_high",
     "regressions_count",
     "fixed_count",
     "passed",

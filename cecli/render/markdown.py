@@ -209,6 +209,12 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
             f"{k.accuracy:.2%}",
             f"{'+' if c.delta_accuracy > 0 else ''}{c.delta_accuracy * 100:.2f} pts",
         ],
+        [
+            f"accuracy {c.confidence:.0%} interval",
+            "",
+            "",
+            report.accuracy_interval_text(),
+        ],
         ["flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", ""],
     ]
     header = ["", "baseline", "candidate", "candidate - baseline"]

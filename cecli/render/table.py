@@ -377,7 +377,7 @@ def _compare_summary(report: CompareReport) -> Table:
         f"{b.accuracy:.2%}",
         f"{k.accuracy:.2%}",
         f"{'+' if c.delta_accuracy > 0 else ''}{c.delta_accuracy * 100:.2f} pts",
-        "",
+        report.accuracy_interval_text(),
     )
     table.add_row("flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", "", "")
     if b.clipped or k.clipped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,13 @@ class CompareReport(_Named):
         if c.verdict_reason is not None:
             return f"no difference: {c.verdict_reason}"
         return f"no significant difference: the {level} interval of the difference includes 0"
+
+    def accuracy_interval_text(self) -> str:
+        """The accuracy difference's interval (``-0.40 to +1.25 pts``), or "not estimated"."""
+        c = self.comparison
+        if not (math.isfinite(c.accuracy_ci_low) and math.isfinite(c.accuracy_ci_high)):
+            return "not estimated"
+        return f"{_points(c.accuracy_ci_low)} to {_points(c.accuracy_ci_high)} pts"
 
     def predicted_name(self, index: int) -> str:
         if self.kind == "multilabel":
@@ -125,6 +133,8 @@ class CompareReport(_Named):
                 "method": boot.method,
             },
             "delta_accuracy": finite(c.delta_accuracy),
+            "delta_accuracy_ci_low": finite(c.accuracy_ci_low),
+            "delta_accuracy_ci_high": finite(c.accuracy_ci_high),
             "rows_better": c.rows_better,
             "rows_worse": c.rows_worse,
             "threshold": self.baseline.threshold,
@@ -137,3 +147,8 @@ class CompareReport(_Named):
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
+
+
+def _points(difference: float) -> str:
+    """An accuracy difference in percentage points, signed: ``+1.25``, ``-0.40``, ``0.00``."""
+    return f"{'+' if difference > 0 else ''}{difference * 100:.2f}"
