@@ -234,6 +234,9 @@ def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:
         "confidence": finite(b.confidence),
         "accuracy": finite(b.accuracy),
         "gap": finite(b.gap),
+        "accuracy_ci_low": finite(b.accuracy_ci_low),
+        "accuracy_ci_high": finite(b.accuracy_ci_high),
+        "effective_count": finite(b.effective_count),
     }
 
 
