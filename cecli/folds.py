@@ -27,6 +27,7 @@ from cecli.view import ChunkView
 
 if TYPE_CHECKING:
     from cecli.calibration import CalibrationSummary, ReservoirSample, TemperatureFit
+    from cecli.el2n import El2nDistribution, El2nSummary
 
 #: Upper edges of the loss histogram's bins, in nats (then one bin to infinity).
 HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -61,6 +62,9 @@ class ScoreOptions:
     temperature: bool = False
     #: Also count per-sample losses in fine log-spaced bins, for a picture.
     fine_histogram: bool = False
+    #: Also find each row's EL2N score (:attr:`cecli.SampleScores.el2n`) and fold its
+    #: distribution (:class:`cecli.el2n.El2nDistribution`).
+    el2n: bool = False
 
     def __post_init__(self) -> None:
         # a bad option fails here, before any file is read, with the accumulator's message
@@ -196,6 +200,8 @@ class Scored:
     #: Rows per fine per-sample-loss bin (with fine_histogram), ending at ``fine_edges``, then inf.
     fine_histogram: list[int] | None = None
     fine_edges: list[float] | None = None
+    #: The distribution of the rows' EL2N scores (with the ``el2n`` option).
+    el2n: El2nSummary | None = None
 
 
 class ScoreState:
@@ -246,6 +252,11 @@ class ScoreState:
                 self.temperature = TemperatureSample(
                     options.calibration_bins, options.eps, options.base
                 )
+        self.el2n: El2nDistribution | None = None
+        if options.el2n:
+            from cecli.el2n import El2nDistribution
+
+            self.el2n = El2nDistribution()
         self.ids: dict[int, str] = {}
 
     def view(
@@ -265,6 +276,7 @@ class ScoreState:
             first_row=first_row,
             ids=ids,
             calibration=self.calibration is not None,
+            el2n=self.el2n is not None,
         )
 
     def add(self, view: ChunkView) -> None:
@@ -277,6 +289,8 @@ class ScoreState:
             self.calibration.add(view)
         if self.temperature is not None:
             self.temperature.add(view)
+        if self.el2n is not None:
+            self.el2n.add(view)
         if view.ids is not None:
             self._note_ids(view)
 
@@ -313,6 +327,7 @@ class ScoreState:
             (self.fine, other.fine),
             (self.calibration, other.calibration),
             (self.temperature, other.temperature),
+            (self.el2n, other.el2n),
         ):
             if (mine is None) != (theirs is None):
                 raise OptionError("Only score states with the same options can be merged.")
@@ -336,4 +351,5 @@ class ScoreState:
             None if self.temperature is None else self.temperature.result(),
             None if fine is None else fine.result(),
             None if fine is None else fine.edges.tolist(),
+            None if self.el2n is None else self.el2n.result(),
         )

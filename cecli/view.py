@@ -100,13 +100,15 @@ def view_of(
     first_row: int = 0,
     ids: ArrayLike | None = None,
     calibration: bool = False,
+    el2n: bool = False,
 ) -> ChunkView:
     """Check one chunk and compute its per-sample facts: the chunk's one validated view.
 
     Parameters are those of :func:`cecli.losses.score` (``first_row`` is its
     ``row_offset``); ``ids`` are carried along for the folds that name rows.
     With ``calibration``, the loss kernel also finds the per-row terms the
-    calibration sums read (:attr:`ChunkView.terms`), where it can.
+    calibration sums read (:attr:`ChunkView.terms`), where it can. With
+    ``el2n``, the scores hold each row's EL2N (:attr:`cecli.SampleScores.el2n`).
 
     Raises
     ------
@@ -134,6 +136,7 @@ def view_of(
         base=base,
         row_offset=first_row,
         terms=calibration,
+        el2n=el2n,
     )
     preds = scored.preds
     assert preds is not None

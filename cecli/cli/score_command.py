@@ -105,6 +105,13 @@ def score(
             "--adaptive", help="Show equal-mass bins (adaptive ECE's) in the reliability table."
         ),
     ] = False,
+    el2n: Annotated[
+        bool,
+        typer.Option(
+            "--el2n",
+            help="Also report how hard the rows are: the distribution of EL2N, ||p - t||.",
+        ),
+    ] = False,
     plot: PlotOption = None,
     debug: DebugOption = False,
 ) -> None:
@@ -173,6 +180,8 @@ def score(
                         calibration_bins=calibration_bins,
                         temperature=calibration,
                         fine_histogram=picture is not None,
+                        # the per-sample file has each row's EL2N, whether or not it is reported
+                        el2n=el2n or per_sample is not None,
                     ),
                     on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
                     progress=stderr_progress(inputs),
@@ -201,6 +210,7 @@ def score(
                 scored.calibration if calibration else None,
                 scored.temperature,
                 "adaptive" if adaptive else "uniform",
+                scored.el2n if el2n else None,
             )
         if picture is not None:
             from cecli.render.plot import write_score_plot

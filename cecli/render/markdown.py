@@ -89,6 +89,18 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
             lines += ["None." if key == "flagged" else ""]
         lines += [""]
     lines += _calibration(report)
+    lines += _el2n(report)
+
+
+def _el2n(report: Report) -> list[str]:
+    """``--el2n``: the distribution of the rows' gradient norms ``||p - t||``."""
+    e = report.el2n
+    if e is None:
+        return []
+    header = ["mean", *(f"p{round(q * 100)}" for q in e.quantiles), "max"]
+    cells = [f"{v:.4f}" for v in (e.mean, *e.quantiles.values(), e.max)]
+    title = f"#### How hard the rows are: EL2N = ‖p - t‖, from 0 to {e.upper:.4g}"
+    return [title, "", *_table(header, [cells], set(range(len(header)))), ""]
 
 
 #: Rows of a long table put in text per write.

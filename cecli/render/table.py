@@ -300,11 +300,24 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         parts.append(f"No confidently wrong rows (confidence >= {s.threshold:g}).\n")
     title = f"Highest loss: {len(report.shown(s.worst))} of {s.n_samples:,} rows"
     parts.append(_rows(report, s.worst, title))
-    for table in (_histogram(report), _calibration(report), _reliability(report)):
+    for table in (_histogram(report), _calibration(report), _reliability(report), _el2n(report)):
         if table is not None:
             parts.append(table)
     parts += _gates(report)
     _print(console, parts)
+
+
+def _el2n(report: Report) -> Table | None:
+    """``--el2n``: the distribution of the rows' gradient norms ``||p - t||``."""
+    e = report.el2n
+    if e is None:
+        return None
+    title = f"How hard the rows are: EL2N = ||p - t||, from 0 to {e.upper:.4g}"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    for name in ("mean", *(f"p{round(q * 100)}" for q in e.quantiles), "max"):
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{v:.4f}" for v in (e.mean, *e.quantiles.values(), e.max)))
+    return table
 
 
 def _gates(report: Report | CompareReport) -> list[RenderableType]:

@@ -16,6 +16,7 @@ from cecli.report.gates import Gate, _Named
 if TYPE_CHECKING:
     from cecli.accumulate import RowFacts, Summary
     from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
+    from cecli.el2n import El2nSummary
 
 
 #: Upper edges of the loss histogram's bins, in nats (the last bin is open).
@@ -51,6 +52,22 @@ class Report(_Named):
     temperature: TemperatureFit | None = None
     #: Which reliability table a person sees: "uniform" (equal-width) or "adaptive" bins.
     binning: str = "uniform"
+    #: The distribution of the rows' EL2N scores (``--el2n``).
+    el2n: El2nSummary | None = None
+
+    def el2n_dict(self) -> dict[str, Any] | None:
+        """The EL2N distribution for JSON: mean, max, the quantiles ``p10`` to ``p99``."""
+        e = self.el2n
+        if e is None:
+            return None
+        return {
+            "n_samples": e.n_samples,
+            "mean": finite(e.mean),
+            "max": finite(e.max),
+            "upper": e.upper,
+            **{f"p{round(q * 100)}": finite(v) for q, v in e.quantiles.items()},
+            "quantile_error": e.quantile_error,
+        }
 
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
@@ -204,6 +221,7 @@ class Report(_Named):
                 )
             ],
             "calibration": self.calibration_dict(),
+            **({} if self.el2n is None else {"el2n": self.el2n_dict()}),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
@@ -252,6 +270,7 @@ def build_report(
     calibration: CalibrationSummary | None = None,
     temperature: TemperatureFit | None = None,
     binning: str = "uniform",
+    el2n: El2nSummary | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -266,6 +285,7 @@ def build_report(
         calibration,
         temperature,
         binning,
+        el2n,
     )
 
 
