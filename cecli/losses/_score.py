@@ -109,7 +109,8 @@ def score_parts(
         row_offset=row_offset,
     )
     if kind == "categorical":
-        scored = _categorical(y_true, y_pred, **options, terms=terms)
+        # the kernel finds the one-hot Brier score (EL2N squared) while it holds the softmax
+        scored = _categorical(y_true, y_pred, **options, terms=terms or el2n)
         k = np.shape(y_pred)[1]
     elif kind == "binary":
         scored = _binary(y_true, y_pred, **options)
