@@ -69,6 +69,21 @@ COMPARE_COLUMNS = (
 )
 
 
+#: ``compare --calibration`` adds these, before "passed".
+COMPARE_CALIBRATION_COLUMNS = (
+    "baseline_ece",
+    "candidate_ece",
+    "delta_ece",
+    "ece_ci_low",
+    "ece_ci_high",
+    "baseline_brier",
+    "candidate_brier",
+    "delta_brier",
+    "brier_ci_low",
+    "brier_ci_high",
+)
+
+
 def render(report: Report | CompareReport, out: TextIO) -> None:
     # the summary only: with --top 0 the rows would be millions of dicts for nothing
     data = report.to_dict() if isinstance(report, CompareReport) else report.to_dict(rows=False)
@@ -78,6 +93,9 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         for side in ("baseline", "candidate"):
             data[f"{side}_mean_loss"] = data[side]["mean_loss"]
             data[f"{side}_accuracy"] = data[side]["accuracy"]
+        if report.calibration is not None:
+            columns = (*COMPARE_COLUMNS[:-1], *COMPARE_CALIBRATION_COLUMNS, COMPARE_COLUMNS[-1])
+            data |= {k: data["calibration"][k] for k in COMPARE_CALIBRATION_COLUMNS}
     elif report.calibration is not None:
         columns = (*COLUMNS[:-1], *CALIBRATION_COLUMNS, COLUMNS[-1])
         data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
+from cecli.report.compare import calibration_rows
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -229,6 +230,11 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         ],
         ["flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", ""],
     ]
+    for name, baseline, candidate, difference, interval in calibration_rows(report):
+        summary += [
+            [name, baseline, candidate, difference],
+            [f"{name} {c.confidence:.0%} interval", "", "", interval],
+        ]
     header = ["", "baseline", "candidate", "candidate - baseline"]
     lines += [*_table(header, summary, {1, 2, 3}), ""]
     boot = c.bootstrap

@@ -19,6 +19,7 @@ from rich.table import Table
 from cecli.accumulate import RowFacts
 from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
+from cecli.report.compare import calibration_rows
 
 if TYPE_CHECKING:
     from cecli.compare import RowPair
@@ -393,6 +394,8 @@ def _compare_summary(report: CompareReport) -> Table:
         report.accuracy_interval_text(),
     )
     table.add_row("flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", "", "")
+    for name, *cells in calibration_rows(report):
+        table.add_row(name, *cells)
     if b.clipped or k.clipped:
         table.add_row("clipped", f"{b.clipped:,}", f"{k.clipped:,}", "", "")
     return table

@@ -13,6 +13,7 @@ from cecli.report.gates import Gate, _Named
 if TYPE_CHECKING:
     from cecli.accumulate import Summary
     from cecli.compare import Comparison, RowPair
+    from cecli.compare_calibration import CalibrationComparison
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class CompareReport(_Named):
     top: int
     ids: dict[int, str] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
+    #: Both models' ECE and Brier score and the differences (``--calibration``).
+    calibration: CalibrationComparison | None = None
 
     @property
     def kind(self) -> str:
@@ -107,6 +110,36 @@ class CompareReport(_Named):
             for c in self.comparison.per_class
         ]
 
+    def calibration_dict(self) -> dict[str, Any] | None:
+        """``--calibration``: each model's ECE and Brier, the differences and their intervals."""
+        k = self.calibration
+        if k is None:
+            return None
+
+        def interval(result: Any) -> tuple[float | None, float | None]:
+            return (
+                (None, None) if result is None else (finite(result.ci_low), finite(result.ci_high))
+            )
+
+        ece_low, ece_high = interval(k.ece)
+        brier_low, brier_high = interval(k.brier)
+        method = None if k.ece is None else k.ece.method
+        return {
+            "n_bins": k.n_bins,
+            "baseline_ece": finite(k.baseline_ece),
+            "candidate_ece": finite(k.candidate_ece),
+            "delta_ece": finite(k.delta_ece),
+            "ece_ci_low": ece_low,
+            "ece_ci_high": ece_high,
+            "ece_method": method,
+            "baseline_brier": finite(k.baseline_brier),
+            "candidate_brier": finite(k.candidate_brier),
+            "delta_brier": finite(k.delta_brier),
+            "brier_ci_low": brier_low,
+            "brier_ci_high": brier_high,
+            "brier_method": None if k.brier is None else k.brier.method,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         c = self.comparison
         boot = c.bootstrap
@@ -144,9 +177,26 @@ class CompareReport(_Named):
             "fixed_count": c.fixed_count,
             "fixed": [self.pair_dict(p) for p in c.fixed],
             "largest_increases": [self.pair_dict(p) for p in c.largest_increases],
+            **({} if self.calibration is None else {"calibration": self.calibration_dict()}),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
+
+
+def calibration_rows(report: CompareReport) -> list[tuple[str, str, str, str, str]]:
+    """``--calibration``'s rows of the summary table: name, baseline, candidate, difference,
+    interval; none without it."""
+    from cecli.compare_calibration import interval_text
+
+    k = report.calibration
+    if k is None:
+        return []
+    return [
+        (f"ECE ({k.n_bins} bins)", f"{k.baseline_ece:.4f}", f"{k.candidate_ece:.4f}",
+         f"{k.delta_ece:+.4f}", interval_text(k.ece)),
+        ("Brier", f"{k.baseline_brier:.4f}", f"{k.candidate_brier:.4f}",
+         f"{k.delta_brier:+.4f}", interval_text(k.brier)),
+    ]  # fmt: skip
 
 
 def _points(difference: float) -> str:
