@@ -20,7 +20,7 @@ Brier differences and the weights. A resample's per-bin sums of each model
 are then sums over cells, and its ECEs ``sum_b |A_b - C_b| / W``. One pass of
 the bootstrap gives the ECE and the Brier difference from the same
 resamples, at the cost of a :func:`~cecli.bootstrap.paired_bootstrap` of three
-or four values per row (``benchmarks/bench_compare.py --calibration``).
+or four values per row (``benchmarks/bench_intervals.py``).
 
 The interval is BCa, with the jackknife's leave-one-out ECEs in closed
 form (removing row ``i`` changes only its bin's sum in each model), or

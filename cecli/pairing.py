@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cecli.accumulate import Summary
 from cecli.compare import Comparison, RowScores, compare_rows
-from cecli.compare_calibration import CalibrationComparison, CalibrationRows, compare_calibration
 from cecli.errors import InputError, OptionError
 from cecli.folds import ScoreOptions
 from cecli.inputs import Batch, Inputs
 from cecli.losses import SampleScores
 from cecli.pipeline import score_inputs
 from cecli.render.progress import Progress
+
+if TYPE_CHECKING:
+    # imported when --calibration asks: calibration's modules cost start-up time
+    from cecli.compare_calibration import CalibrationComparison, CalibrationRows
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,14 @@ def collect_side(
         target_key=np.concatenate(keys) if keys else np.empty(0),
         targets=np.concatenate(targets) if targets else None,
         class_weights=accumulator_weights,
-        calibration=CalibrationRows.concatenate(calibration_parts) if calibration else None,
+        calibration=_concatenated(calibration_parts) if calibration else None,
     )
+
+
+def _concatenated(parts: list[CalibrationRows]) -> CalibrationRows:
+    from cecli.compare_calibration import CalibrationRows
+
+    return CalibrationRows.concatenate(parts)
 
 
 def calibration_rows(
@@ -130,6 +140,8 @@ def calibration_rows(
     the target probability of the top-1 class); binary: the positive-class
     probability and the target. The Brier score is the EL2N score squared.
     """
+    from cecli.compare_calibration import CalibrationRows
+
     assert scores.el2n is not None
     brier = np.square(scores.el2n)
     if kind == "categorical":
@@ -140,7 +152,11 @@ def calibration_rows(
             credit = scores.targets[np.arange(len(confidence)), scores.predicted]
     else:
         x = np.asarray(batch.preds, dtype=np.float64).reshape(-1)
-        confidence = 1.0 / (1.0 + np.exp(-x)) if from_logits else x
+        if from_logits:
+            with np.errstate(over="ignore"):  # exp(800) is inf, and 1 / (1 + inf) the 0 it is
+                confidence = 1.0 / (1.0 + np.exp(-x))
+        else:
+            confidence = x
         credit = scores.label.astype(np.float64) if scores.targets is None else scores.targets[:, 1]
     return CalibrationRows(confidence, credit, brier, scores.weight)
 
@@ -300,6 +316,8 @@ def compare_inputs(
     ids = {} if b.ids is None else {row: str(b.ids[row]) for row in shown}
     calibration = None
     if b.calibration is not None and c.calibration is not None:
+        from cecli.compare_calibration import compare_calibration
+
         calibration = compare_calibration(
             b.calibration,
             c.calibration,
