@@ -377,7 +377,13 @@ def _resample_means(
 
 
 def block_sizes(n: int) -> NDArray[np.int64]:
-    """The rows of each block of :func:`paired_bootstrap`: :data:`BLOCK_ROWS`, the last fewer."""
+    """The rows of each block of :func:`paired_bootstrap`: :data:`BLOCK_ROWS`, the last fewer.
+
+    Examples
+    --------
+    >>> block_sizes(40_000).tolist()
+    [16384, 16384, 7232]
+    """
     sizes = np.full(-(-n // BLOCK_ROWS), BLOCK_ROWS, dtype=np.int64)
     sizes[-1] = n - BLOCK_ROWS * (len(sizes) - 1)
     return sizes

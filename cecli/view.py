@@ -55,7 +55,8 @@ class ChunkView:
         The rows' ids, when the input has an id column.
     terms : RowTerms or None
         Each row's entropy, Brier score and cross-entropy, when the view was
-        asked for them (``calibration=True``) and the loss kernel found them
+        asked for them (``calibration=True``, or ``el2n=True``, whose scores are
+        the square roots of the Brier scores) and the loss kernel found them
         (class-index targets, no label smoothing, at most 64 classes).
 
     Examples
