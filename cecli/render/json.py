@@ -24,6 +24,7 @@ import numpy as np
 
 from cecli.kept import KeptRows, RowFacts
 from cecli.report import ROW_KEYS, CompareReport, Report
+from cecli.report.label_issues import LabelIssueSection
 
 #: Rows formatted per write.
 BLOCK_ROWS = 16384
@@ -56,13 +57,14 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         out.write("\n")
         return
     document = report.to_dict(rows=False)
+    lists = _LISTS + (("label_issues",) if report.label_issues is not None else ())
     # each list of rows is a unique string in the skeleton, then cut out of its text
-    marks = {key: f"cecli-rows-{key}-{uuid.uuid4().hex}" for key in _LISTS}
+    marks = {key: f"cecli-rows-{key}-{uuid.uuid4().hex}" for key in lists}
     for key, mark in marks.items():
         document[key] = mark
     rest = json.dumps(document, indent=2, allow_nan=False)
     pieces = []
-    for key in _LISTS:
+    for key in lists:
         mark = _string(marks[key])
         if rest.count(mark) != 1:  # the data holds the mark: no streaming, the same text
             out.write(json.dumps(report.to_dict(), indent=2, allow_nan=False))
@@ -71,11 +73,53 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         head, rest = rest.split(mark)
         pieces.append(head)
     s = report.summary
-    for head, rows in zip(pieces, (s.flagged, s.worst), strict=True):
+    for head, rows in zip(pieces[:2], (s.flagged, s.worst), strict=True):
         out.write(head)
         _write_rows(report, report.shown(rows), out)
+    if report.label_issues is not None:
+        out.write(pieces[2])
+        _write_issues(report.label_issues, out)
     out.write(rest)
     out.write("\n")
+
+
+def _write_issues(section: LabelIssueSection, out: TextIO) -> None:
+    """Every label issue as json.dumps(indent=2) writes it, a block at a time."""
+    n = len(section.findings.rows)
+    if not n:
+        out.write("[]")
+        return
+    keys = section.keys()
+    template = "    {\n" + ",\n".join(f"      {_string(k)}: %s" for k in keys) + "\n    }"
+    f = section.findings
+    names = [_string(name) for name in section.given_names()]
+
+    def named(indices: list[int], table: list[str], name_of: Callable[[int], str]) -> list[str]:
+        return [table[i] if 0 <= i < len(table) else _string(name_of(i)) for i in indices]
+
+    out.write("[\n")
+    for start in range(0, n, BLOCK_ROWS):
+        stop = min(n, start + BLOCK_ROWS)
+        label = f.labels[start:stop].tolist()
+        suggested = f.suggested[start:stop].tolist()
+        ids = ["null"] * (stop - start)
+        if f.ids is not None:
+            ids = ["null" if i is None else _string(str(i)) for i in f.ids[start:stop].tolist()]
+        columns: list[list[object]] = [f.rows[start:stop].tolist(), ids]
+        if section.multilabel:
+            classes = [_string(name) for name in section.classes]
+            columns.append(named(f.classes[start:stop].tolist(), classes, section.class_name))
+        columns += [
+            named(label, names, section.class_name),
+            label,
+            named(suggested, names, section.class_name),
+            suggested,
+            *(_numbers(a[start:stop]) for a in (f.p_given, f.p_suggested, f.scores)),
+        ]
+        if start:
+            out.write(",\n")
+        out.write(",\n".join(map(template.__mod__, zip(*columns, strict=True))))
+    out.write("\n  ]")
 
 
 def _write_rows(report: Report, rows: Sequence[RowFacts], out: TextIO) -> None:

@@ -70,10 +70,28 @@ class LabelIssueSection:
     def _given_name(self, index: int) -> str:
         return _PRESENCE[index] if self.multilabel else self.class_name(index)
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The issues the report lists, worst first: ``top`` of them, or all when ``top`` is 0."""
+    @property
+    def n_shown(self) -> int:
+        """How many issues a person sees (table, markdown): ``top``, or all when ``top`` is 0."""
+        n = len(self.findings.rows)
+        return n if self.top == 0 else min(self.top, n)
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of a listed issue, in order (``class`` for multilabel)."""
+        return (*ISSUE_KEYS[:2], "class", *ISSUE_KEYS[2:]) if self.multilabel else ISSUE_KEYS
+
+    def given_names(self) -> list[str]:
+        """The names a given or suggested label has, by index (multilabel: absent, present)."""
+        return list(_PRESENCE) if self.multilabel else list(self.classes)
+
+    def rows(self, *, every: bool = False) -> list[dict[str, Any]]:
+        """The issues a person sees, worst first (:attr:`n_shown`); with ``every``, all of them.
+
+        JSON lists every issue found: they are the answer, and as many as the
+        fold keeps anyway.
+        """
         f = self.findings
-        n = len(f.rows) if self.top == 0 else min(self.top, len(f.rows))
+        n = len(f.rows) if every else self.n_shown
         out = []
         for i in range(n):
             label, suggested = int(f.labels[i]), int(f.suggested[i])
@@ -128,11 +146,11 @@ class LabelIssueSection:
         out.sort(key=lambda pair: -pair["count"])  # stable: the problems' own order on ties
         return out[:TOP_PAIRS]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON document's label-issue keys."""
+    def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
+        """The JSON document's label-issue keys; with ``rows=False``, no issue listed."""
         f = self.findings
         return {
-            "label_issues": self.rows(),
+            "label_issues": self.rows(every=True) if rows else [],
             "label_issue_count": self.count,
             "label_issues_estimated": f.estimated_issues,
             "label_quality": f.problems[0].rank_by,

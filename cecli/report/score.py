@@ -162,7 +162,9 @@ class Report(_Named):
         }
 
     def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
-        """The JSON document; with ``rows=False``, its lists of rows ("flagged", "worst") are empty.
+        """The JSON document; with ``rows=False``, its lists of rows are empty.
+
+        Those are "flagged", "worst" and "label_issues".
 
         The renderers that stream the rows, or show none, ask for it without them:
         with ``--top 0`` there can be millions.
@@ -208,7 +210,11 @@ class Report(_Named):
                 )
             ],
             "calibration": self.calibration_dict(),
-            **(NO_LABEL_ISSUES if self.label_issues is None else self.label_issues.to_dict()),
+            **(
+                NO_LABEL_ISSUES
+                if self.label_issues is None
+                else self.label_issues.to_dict(rows=rows)
+            ),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
