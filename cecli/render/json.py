@@ -91,35 +91,74 @@ def _write_issues(section: LabelIssueSection, out: TextIO) -> None:
         return
     keys = section.keys()
     template = "    {\n" + ",\n".join(f"      {_string(k)}: %s" for k in keys) + "\n    }"
-    f = section.findings
-    names = [_string(name) for name in section.given_names()]
-
-    def named(indices: list[int], table: list[str], name_of: Callable[[int], str]) -> list[str]:
-        return [table[i] if 0 <= i < len(table) else _string(name_of(i)) for i in indices]
-
+    if section.findings.ids is None:  # the same text in every row
+        template = template.replace('"id": %s', '"id": null')
     out.write("[\n")
     for start in range(0, n, BLOCK_ROWS):
-        stop = min(n, start + BLOCK_ROWS)
-        label = f.labels[start:stop].tolist()
-        suggested = f.suggested[start:stop].tolist()
-        ids = ["null"] * (stop - start)
-        if f.ids is not None:
-            ids = ["null" if i is None else _string(str(i)) for i in f.ids[start:stop].tolist()]
-        columns: list[list[object]] = [f.rows[start:stop].tolist(), ids]
-        if section.multilabel:
-            classes = [_string(name) for name in section.classes]
-            columns.append(named(f.classes[start:stop].tolist(), classes, section.class_name))
-        columns += [
-            named(label, names, section.class_name),
-            label,
-            named(suggested, names, section.class_name),
-            suggested,
-            *(_numbers(a[start:stop]) for a in (f.p_given, f.p_suggested, f.scores)),
-        ]
         if start:
             out.write(",\n")
-        out.write(",\n".join(map(template.__mod__, zip(*columns, strict=True))))
+        columns = _issue_columns(section, start, min(n, start + BLOCK_ROWS))
+        if all(not isinstance(c, list) for c in columns):
+            out.write(_arrow_rows(template, columns))
+        else:
+            columns = [c if isinstance(c, list) else c.to_pylist() for c in columns]
+            out.write(",\n".join(map(template.__mod__, zip(*columns, strict=True))))
     out.write("\n  ]")
+
+
+def _issue_columns(section: LabelIssueSection, start: int, stop: int) -> list:
+    """The cells of issues ``start:stop``, column by column, as JSON text in Arrow arrays.
+
+    A column of names is a list instead when a name has no entry in the table.
+    """
+    from cecli.render import _arrow
+
+    f = section.findings
+    names = _arrow.strings([_string(name) for name in section.given_names()])
+
+    def named(indices: np.ndarray, table, name_of: Callable[[int], str]):  # type: ignore[no-untyped-def]
+        """Each index's name in JSON, taken from ``table``; a list if one has no entry."""
+        if len(indices) and (indices.min() < 0 or indices.max() >= len(table)):
+            known = table.to_pylist()
+            inside = range(len(known))
+            return [known[i] if i in inside else _string(name_of(i)) for i in indices.tolist()]
+        import pyarrow.compute as pc
+
+        return pc.take(table, _arrow.numbers(indices.astype(np.int64)))
+
+    columns: list = [_arrow.int_texts(f.rows[start:stop])]
+    if f.ids is not None:
+        cells = ["null" if i is None else _string(str(i)) for i in f.ids[start:stop].tolist()]
+        columns.append(_arrow.strings(cells))
+    if section.multilabel:
+        classes = _arrow.strings([_string(name) for name in section.classes])
+        columns.append(named(f.classes[start:stop], classes, section.class_name))
+    label, suggested = f.labels[start:stop], f.suggested[start:stop]
+    columns += [
+        named(label, names, section.class_name),
+        _arrow.int_texts(label),
+        named(suggested, names, section.class_name),
+        _arrow.int_texts(suggested),
+        *(_arrow.float_texts(a[start:stop]) for a in (f.p_given, f.p_suggested, f.scores)),
+    ]
+    return columns
+
+
+def _arrow_rows(template: str, columns: list) -> str:
+    """``template`` filled from columns of JSON text, rows joined by ``",\n"``, by pyarrow."""
+    import pyarrow.compute as pc
+
+    from cecli.render import _arrow
+
+    around = (template + ",\n").split("%s")
+    parts: list[object] = []
+    for text, column in zip(around[:-1], columns, strict=True):
+        parts += [_arrow.scalar(text), column]
+    parts.append(_arrow.scalar(around[-1]))
+    joined = pc.binary_join_element_wise(*parts, _arrow.scalar(""))
+    _, offsets, data = joined.buffers()
+    end = int(np.frombuffer(offsets, dtype=np.int32, count=len(columns[0]) + 1)[-1])
+    return str(memoryview(data)[: end - len(",\n")], "utf-8")
 
 
 def _write_rows(report: Report, rows: Sequence[RowFacts], out: TextIO) -> None:
