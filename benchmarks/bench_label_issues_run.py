@@ -70,8 +70,8 @@ def make_set(folder: Path | str, n: int) -> tuple[Path, Path, Path, np.ndarray]:
     if not flipped_path.exists():
         rng = np.random.default_rng(0)
         truth = rng.integers(0, N_CLASSES, n)
-        z = rng.standard_normal((n, N_CLASSES)) * 1.5
-        z[np.arange(n), truth] += 3.0
+        z = rng.standard_normal((n, N_CLASSES))
+        z[np.arange(n), truth] += 4.0
         probs = np.exp(z - z.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         probs = probs.astype(np.float32)
@@ -194,7 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     print(compile_cecli())
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
-    folder = args.cache / f"label_issues_{args.rows}"
+    folder = args.cache / f"label_issues_v2_{args.rows}"
     folder.mkdir(parents=True, exist_ok=True)
     # made in a process of its own: a child forked from a big parent would count its pages
     made = f"from bench_label_issues_run import make_set; make_set({str(folder)!r}, {args.rows})"
