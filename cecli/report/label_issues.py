@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cecli.report.format import finite
 
 if TYPE_CHECKING:
-    from cecli.label_issues import LabelIssueFindings
+    from cecli.label_issues import LabelIssueFindings, LabelIssueResult
 
 #: The keys of one listed label issue in the JSON document, in order.
 ISSUE_KEYS = ("row", "id", "label", "label_index", "suggested", "suggested_index",
@@ -113,14 +113,25 @@ class LabelIssueSection:
         return out
 
     def thresholds(self) -> dict[str, Any]:
-        """Per class, the mean probability the model gives it over the rows labelled with it."""
+        """Per class, the mean probability the model gives it over the rows labelled with it.
+
+        None for a class no row is labelled with.
+        """
+
+        def values(result: LabelIssueResult) -> list[float | None]:
+            return [
+                finite(t) if n else None
+                for t, n in zip(result.thresholds, result.label_counts, strict=True)
+            ]
+
         problems = self.findings.problems
         if self.multilabel:
             return {
-                self.class_name(i): dict(zip(_PRESENCE, map(finite, r.thresholds), strict=True))
+                self.class_name(i): dict(zip(_PRESENCE, values(r), strict=True))
                 for i, r in enumerate(problems)
             }
-        return {self.class_name(i): finite(t) for i, t in enumerate(problems[0].thresholds)}
+        return dict(zip(map(self.class_name, range(len(problems[0].thresholds))),
+                        values(problems[0]), strict=True))  # fmt: skip
 
     def noise_matrix(self) -> Any:
         """P(given label i | true label j), rows i, columns j; None above 1,024 classes."""
