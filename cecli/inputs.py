@@ -111,6 +111,8 @@ class Inputs:
                 "give the other as a file."
             )
         self.options = options
+        #: The paths as given: :meth:`reopen` opens them again.
+        self.paths = (predictions, labels)
         self.pred_source = self._open(predictions, options.pred_key, "predictions")
         self.label_source: Source | None = None
         if labels is not None:
@@ -466,6 +468,15 @@ class Inputs:
         if plan.weight_col is not None:
             weights = frames[plan.weight_col[0]].columns[plan.weight_col[1]]
         return Batch(first, values, targets, ids, weights)
+
+    @property
+    def read_again(self) -> bool:
+        """Whether every source can be read again cheaply, the same (binary files on disk)."""
+        return all(s.read_again for s in (self.pred_source, self.label_source) if s is not None)
+
+    def reopen(self) -> Inputs:
+        """The same inputs opened again, to read their rows another time."""
+        return Inputs(*self.paths, self.options)
 
     def source_of(self, what: str) -> str:
         """The file a kind of problem comes from: "predictions", "labels" or "weights"."""

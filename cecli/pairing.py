@@ -76,7 +76,7 @@ def collect_side(
     if order is not None:
         mix = mix[order]  # column j is the other model's class order[j]
 
-    def keep(batch: Batch, scores: SampleScores) -> None:
+    def keep(batch: Batch, scores: SampleScores, columns: dict[str, np.ndarray]) -> None:
         parts.append(scores)
         if batch.ids is not None:
             ids.append(batch.ids)

@@ -105,10 +105,21 @@ def score(
             "--adaptive", help="Show equal-mass bins (adaptive ECE's) in the reliability table."
         ),
     ] = False,
+    label_issues: Annotated[
+        bool,
+        typer.Option(
+            "--label-issues",
+            help="Also find likely label errors by confident learning (as cleanlab's "
+            "find_label_issues); reads the rows three or four times.",
+        ),
+    ] = False,
     plot: PlotOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Score PREDICTIONS against LABELS: mean loss and its 95% interval, accuracy, wrong rows."""
+    """Score PREDICTIONS against LABELS: mean loss and its 95% interval, accuracy, wrong rows.
+
+    With --label-issues, also the rows whose label is likely wrong.
+    """
 
     @naming_flags
     def work() -> int:
@@ -163,6 +174,7 @@ def score(
                     classes=inputs.classes,
                     kind=inputs.kind,
                     weighted=weight_col is not None or class_weights is not None,
+                    label_issues=label_issues,
                 )
             try:
                 scored = score_inputs(
@@ -173,8 +185,9 @@ def score(
                         calibration_bins=calibration_bins,
                         temperature=calibration,
                         fine_histogram=picture is not None,
+                        label_issues=label_issues,
                     ),
-                    on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
+                    on_batch=None if writer is None else lambda b, s, c: writer.write(s, b.ids, c),
                     progress=stderr_progress(inputs),
                 )
                 if writer is not None:
@@ -201,6 +214,7 @@ def score(
                 scored.calibration if calibration else None,
                 scored.temperature,
                 "adaptive" if adaptive else "uniform",
+                scored.label_issues,
             )
         if picture is not None:
             from cecli.render.plot import write_score_plot

@@ -45,6 +45,10 @@ CALIBRATION_COLUMNS = (
 )
 
 
+#: With ``--label-issues``, before ``passed`` (after the calibration's).
+LABEL_ISSUE_COLUMNS = ("label_issue_count", "label_issues_estimated")
+
+
 COMPARE_COLUMNS = (
     "kind",
     "unit",
@@ -76,9 +80,13 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         for side in ("baseline", "candidate"):
             data[f"{side}_mean_loss"] = data[side]["mean_loss"]
             data[f"{side}_accuracy"] = data[side]["accuracy"]
-    elif report.calibration is not None:
-        columns = (*COLUMNS[:-1], *CALIBRATION_COLUMNS, COLUMNS[-1])
-        data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
+    else:
+        extra = CALIBRATION_COLUMNS if report.calibration is not None else ()
+        if report.calibration is not None:
+            data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
+        if report.label_issues is not None:
+            extra += LABEL_ISSUE_COLUMNS
+        columns = (*COLUMNS[:-1], *extra, COLUMNS[-1])
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     writer.writerow(["" if data[c] is None else _cell(data[c]) for c in columns])

@@ -88,6 +88,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         else:
             lines += ["None." if key == "flagged" else ""]
         lines += [""]
+    if report.label_issues is not None:
+        from cecli.render.label_issues import markdown_lines
+
+        lines += markdown_lines(report.label_issues, s.n_samples)
     lines += _calibration(report)
 
 

@@ -300,6 +300,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         parts.append(f"No confidently wrong rows (confidence >= {s.threshold:g}).\n")
     title = f"Highest loss: {len(report.shown(s.worst))} of {s.n_samples:,} rows"
     parts.append(_rows(report, s.worst, title))
+    if report.label_issues is not None:
+        from cecli.render.label_issues import table_parts
+
+        parts += table_parts(report.label_issues, s.n_samples)
     for table in (_histogram(report), _calibration(report), _reliability(report)):
         if table is not None:
             parts.append(table)

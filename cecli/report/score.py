@@ -12,10 +12,12 @@ from cecli.kept import KeptRows
 from cecli.mean_interval import MIN_ROWS, NOTES
 from cecli.report.format import finite, fmt_number
 from cecli.report.gates import Gate, _Named
+from cecli.report.label_issues import NO_LABEL_ISSUES, LabelIssueSection
 
 if TYPE_CHECKING:
     from cecli.accumulate import RowFacts, Summary
     from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
+    from cecli.label_issues import LabelIssueFindings
 
 
 #: Upper edges of the loss histogram's bins, in nats (the last bin is open).
@@ -51,6 +53,8 @@ class Report(_Named):
     temperature: TemperatureFit | None = None
     #: Which reliability table a person sees: "uniform" (equal-width) or "adaptive" bins.
     binning: str = "uniform"
+    #: The likely label errors (``--label-issues``).
+    label_issues: LabelIssueSection | None = None
 
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
@@ -158,7 +162,9 @@ class Report(_Named):
         }
 
     def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
-        """The JSON document; with ``rows=False``, its lists of rows ("flagged", "worst") are empty.
+        """The JSON document; with ``rows=False``, its lists of rows are empty.
+
+        Those are "flagged", "worst" and "label_issues".
 
         The renderers that stream the rows, or show none, ask for it without them:
         with ``--top 0`` there can be millions.
@@ -204,6 +210,11 @@ class Report(_Named):
                 )
             ],
             "calibration": self.calibration_dict(),
+            **(
+                NO_LABEL_ISSUES
+                if self.label_issues is None
+                else self.label_issues.to_dict(rows=rows)
+            ),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
@@ -249,6 +260,7 @@ def build_report(
     calibration: CalibrationSummary | None = None,
     temperature: TemperatureFit | None = None,
     binning: str = "uniform",
+    label_issues: LabelIssueFindings | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -263,6 +275,7 @@ def build_report(
         calibration,
         temperature,
         binning,
+        None if label_issues is None else LabelIssueSection(label_issues, classes, top),
     )
 
 
