@@ -35,6 +35,7 @@ FLAGS = {
     "fail_above": "--fail-above",
     "max_flagged": "--max-flagged",
     "min_accuracy": "--min-accuracy",
+    "slice_fail_above": "--slice-fail-above",
     "max_increase": "--max-increase",
 }
 

@@ -89,6 +89,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
             lines += ["None." if key == "flagged" else ""]
         lines += [""]
     lines += _calibration(report)
+    if report.slices is not None:
+        from cecli.render.slices import markdown_lines
+
+        lines += markdown_lines(report)
 
 
 #: Rows of a long table put in text per write.

@@ -303,6 +303,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     for table in (_histogram(report), _calibration(report), _reliability(report)):
         if table is not None:
             parts.append(table)
+    if report.slices is not None:
+        from cecli.render.slices import rich_tables
+
+        parts += rich_tables(report)
     parts += _gates(report)
     _print(console, parts)
 

@@ -16,6 +16,7 @@ from cecli.report.gates import Gate, _Named
 if TYPE_CHECKING:
     from cecli.accumulate import RowFacts, Summary
     from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
+    from cecli.slices import SliceTable
 
 
 #: Upper edges of the loss histogram's bins, in nats (the last bin is open).
@@ -51,6 +52,8 @@ class Report(_Named):
     temperature: TemperatureFit | None = None
     #: Which reliability table a person sees: "uniform" (equal-width) or "adaptive" bins.
     binning: str = "uniform"
+    #: Every slice of the rows (``--by``), worst first.
+    slices: SliceTable | None = None
 
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
@@ -95,6 +98,14 @@ class Report(_Named):
                 "temperature_rows": t.n_samples,
             }
         return out
+
+    def slices_dict(self) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing."""
+        if self.slices is None:
+            return {}
+        from cecli.report.slices import slices_list, slicing_dict
+
+        return {"slicing": slicing_dict(self.slices), "slices": slices_list(self.slices)}
 
     def interval_text(self) -> str:
         """The mean loss's interval for a person (``95% CI 0.1689 to 0.4846``), or "no 95% CI"."""
@@ -204,6 +215,7 @@ class Report(_Named):
                 )
             ],
             "calibration": self.calibration_dict(),
+            **self.slices_dict(),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
@@ -249,6 +261,7 @@ def build_report(
     calibration: CalibrationSummary | None = None,
     temperature: TemperatureFit | None = None,
     binning: str = "uniform",
+    slices: SliceTable | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -263,6 +276,7 @@ def build_report(
         calibration,
         temperature,
         binning,
+        slices,
     )
 
 

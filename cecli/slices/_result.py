@@ -1,0 +1,320 @@
+"""Reading the slice fold: quantile bins, each slice's mean loss, interval, accuracy and ECE.
+
+``--by col:N`` is settled only here: the fold kept every distinct value of
+``col`` as a slice of its own, so the bins are exact quantile bins of the
+whole input with no second pass. The distinct values, sorted, are grouped
+into at most ``N`` runs of about equal row count (a value's rows are never
+split, so a value that holds many rows makes fewer, uneven bins); bin ``i``
+holds the values ``v`` with ``lower <= v < upper``, the last one up to its
+largest value. This is :func:`pandas.qcut`'s grouping when no two values
+tie at a cut; ``qcut`` cuts at interpolated quantiles and closes its bins on
+the right instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cecli.mean_interval import LEVEL
+from cecli.moments import t_quantile
+from cecli.slices._fold import SUMS, SliceFold, shift_sums
+from cecli.slices._keys import first_rows
+from cecli.slices._spec import SliceSpec
+
+#: How a missing value (NaN, an empty cell) is shown in a table; JSON has null.
+MISSING = "(missing)"
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One slice of the rows.
+
+    ``value`` is the slice's value (a tuple of them for several columns;
+    None for missing, a bin's range as text such as ``"[0.5, 1.2)"``);
+    ``mean_loss`` is the (weighted) mean loss, ``ci_low`` and ``ci_high``
+    its interval (None when there is none), ``ece`` its expected
+    calibration error (with calibration bins), ``ranked`` whether it has
+    enough rows to be ranked; ``marks`` the per-slice counts of named row
+    masks (see :meth:`cecli.slices.SliceFold.count`).
+    """
+
+    value: object
+    n_samples: int
+    mean_loss: float | None
+    ci_low: float | None
+    ci_high: float | None
+    accuracy: float
+    flagged_count: int
+    ranked: bool
+    ece: float | None = None
+    marks: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SliceTable:
+    """Every slice, worst first: the ranked ones (by mean loss, highest first), then the rest.
+
+    Columns of arrays, one entry per slice in that order; :meth:`rows` makes
+    :class:`Slice` objects of a range of them (a million slices are never a
+    million objects at once unless asked).
+    """
+
+    specs: tuple[SliceSpec, ...]
+    min_rows: int
+    values: list[object]
+    n_samples: NDArray[np.int64]
+    mean_loss: NDArray[np.float64]
+    ci_low: NDArray[np.float64]
+    ci_high: NDArray[np.float64]
+    accuracy: NDArray[np.float64]
+    flagged_count: NDArray[np.int64]
+    ranked: NDArray[np.bool_]
+    ece: NDArray[np.float64] | None = None
+    marks: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    level: float = LEVEL
+    sample_weighted: bool = False
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def n_ranked(self) -> int:
+        return int(self.ranked.sum())
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[Slice]:
+        stop = len(self) if stop is None else min(stop, len(self))
+        for i in range(start, stop):
+            yield Slice(
+                self.values[i],
+                int(self.n_samples[i]),
+                _number(self.mean_loss[i]),
+                _number(self.ci_low[i]),
+                _number(self.ci_high[i]),
+                float(self.accuracy[i]),
+                int(self.flagged_count[i]),
+                bool(self.ranked[i]),
+                None if self.ece is None else _number(self.ece[i]),
+                {name: int(counts[i]) for name, counts in self.marks.items()},
+            )
+
+    @property
+    def slices(self) -> list[Slice]:
+        """Every slice as a :class:`Slice`."""
+        return list(self.rows())
+
+    def worst(self, top: int) -> list[Slice]:
+        """The ``top`` worst ranked slices (all ranked ones for 0)."""
+        n = self.n_ranked
+        return list(self.rows(0, n if top == 0 else min(top, n)))
+
+    def unranked(self, top: int) -> list[Slice]:
+        """The first ``top`` slices with too few rows to rank (all for 0), worst first."""
+        n = self.n_ranked
+        return list(self.rows(n, None if top == 0 else n + top))
+
+
+def _number(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _text_of(value: object) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    return str(value)
+
+
+def _whole(values: list[object]) -> bool:
+    return all(
+        v is None or (isinstance(v, float) and v.is_integer() and abs(v) < 2**53) for v in values
+    ) and any(isinstance(v, float) for v in values)
+
+
+def _sort_rank(values: list[object]) -> NDArray[np.intp]:
+    """Each value's place in sorted order, missing last."""
+    present = [i for i, v in enumerate(values) if v is not None]
+    order = sorted(present, key=lambda i: values[i])  # type: ignore[arg-type,return-value]
+    rank = np.full(len(values), len(values), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+def quantile_bins(
+    values: list[object], rows: NDArray[np.int64], n_bins: int
+) -> tuple[NDArray[np.intp], list[object]]:
+    """Group distinct numbers into at most ``n_bins`` runs of about equal row count.
+
+    ``values`` are a column's distinct values (None for missing) and ``rows``
+    how many rows hold each. Returns each value's bin (missing ones the last
+    code) and each bin's label. Value ``j`` in sorted order, with ``R`` rows
+    before it of ``N`` in all, goes in bin ``floor(n_bins R / N)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.slices._result import quantile_bins
+    >>> bins, labels = quantile_bins([4.0, 1.0, 3.0, 2.0, None], np.array([1, 1, 1, 1, 2]), 2)
+    >>> bins.tolist(), labels
+    ([1, 0, 1, 0, 2], ['[1, 3)', '[3, 4]', None])
+    """
+    n = len(values)
+    present = np.array([v is not None for v in values], dtype=bool)
+    idx = np.flatnonzero(present)
+    x = np.array([values[i] for i in idx.tolist()], dtype=np.float64)
+    order = idx[np.argsort(x, kind="stable")]
+    counts = rows[order]
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    total = int(counts.sum())
+    raw = (n_bins * before) // max(total, 1)
+    # the bins present, numbered 0.. in order
+    _, dense = np.unique(raw, return_inverse=True)
+    n_made = int(dense.max(initial=-1)) + 1
+    code = np.full(n, n_made, dtype=np.intp)
+    code[order] = dense
+    labels: list[object] = []
+    sorted_values = [values[i] for i in order.tolist()]
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], dense])) != 0)
+    for b, start in enumerate(starts.tolist()):
+        low = _text_of(sorted_values[start])
+        if b + 1 < len(starts):
+            labels.append(f"[{low}, {_text_of(sorted_values[starts[b + 1]])})")
+        else:
+            labels.append(f"[{low}, {_text_of(sorted_values[-1])}]")
+    if not present.all():
+        labels.append(None)
+    return code, labels
+
+
+def _dense(codes: NDArray[np.intp]) -> tuple[NDArray[np.intp], int]:
+    """Codes renumbered 0.. in order of first appearance."""
+    import pandas as pd
+
+    dense, uniques = pd.factorize(codes)
+    return dense.astype(np.intp, copy=False), len(uniques)
+
+
+def _t_quantiles(df: NDArray[np.float64], level: float) -> NDArray[np.float64]:
+    """The t quantile of each degrees of freedom (each distinct one computed once)."""
+    out = np.full(len(df), np.nan)
+    ok = np.isfinite(df) & (df > 0)
+    distinct, inverse = np.unique(df[ok], return_inverse=True)
+    q = np.array([t_quantile(0.5 + level / 2.0, float(v)) for v in distinct.tolist()])
+    out[ok] = q[inverse] if len(q) else q
+    return out
+
+
+def slice_table(fold: SliceFold, min_rows: int = 30, level: float = LEVEL) -> SliceTable:
+    """The fold's slices, their bins settled, worst first: a :class:`SliceTable`."""
+    specs = fold.specs
+    codes = fold.slice_codes()  # n_slices x n_columns
+    sums = {name: fold.sums[name] for name in fold.sums.columns}
+    n = fold.n_slices
+    new_codes = np.empty_like(codes)
+    column_values: list[list[object]] = []
+    rank_of: list[NDArray[np.intp]] = []
+    for j, (spec, column) in enumerate(zip(specs, fold.columns, strict=True)):
+        values = list(column.values)
+        if spec.bins is not None:
+            rows = np.bincount(codes[:, j], weights=sums["count"], minlength=len(values))
+            bins, labels = quantile_bins(values, rows.astype(np.int64), spec.bins)
+            new_codes[:, j] = bins[codes[:, j]]
+            column_values.append(labels)
+            rank_of.append(np.arange(len(labels), dtype=np.intp))
+        else:
+            new_codes[:, j] = codes[:, j]
+            if _whole(values):
+                values = [None if v is None else int(v) for v in values]  # type: ignore[arg-type]
+            column_values.append(values)
+            rank_of.append(_sort_rank(values))
+    # the final slices: the fold's, grouped where bins joined them (in order of first row)
+    final = new_codes[:, 0]
+    for j in range(1, len(specs)):
+        final, _ = _dense(final * (int(new_codes[:, j].max(initial=0)) + 1) + new_codes[:, j])
+    final, n_final = _dense(final) if n else (final, 0)
+    lead = first_rows(final, n_final)
+    if n_final != n:
+        shifted = shift_sums({k: sums[k] for k in SUMS}, sums["shift"][lead][final])
+        merged = {k: np.bincount(final, weights=shifted[k], minlength=n_final) for k in SUMS[1:]}
+        merged["shift"] = sums["shift"][lead]
+        for k in ("count", "correct", "flagged"):
+            merged[k] = np.bincount(final, weights=sums[k], minlength=n_final).astype(np.int64)
+        sums = merged
+    final_codes = new_codes[lead]
+    marks = {}
+    for name, counts in fold.marks.items():
+        padded = np.zeros(n, dtype=np.int64)
+        padded[: len(counts)] = counts
+        marks[name] = np.bincount(final, weights=padded, minlength=n_final).astype(np.int64)
+
+    count = sums["count"].astype(np.int64)
+    s1, s2, s3 = sums["s1"], sums["s2"], sums["s3"]
+    with np.errstate(all="ignore"):
+        e = sums["a"] / s1
+        mean = sums["shift"] + e
+        v2 = np.maximum(sums["c"] - 2.0 * e * sums["b"] + e * e * s2, 0.0)
+        shrink = 1.0 - 2.0 * s3 / (s1 * s2) + s2 / (s1 * s1)
+        variance = v2 / shrink / (s1 * s1)
+        n_eff = s1 * s1 / s2
+        usable = (n_eff >= 2.0) & (shrink > 0) & np.isfinite(variance) & np.isfinite(mean)
+        half = _t_quantiles(np.where(usable, n_eff - 1.0, np.nan), level) * np.sqrt(variance)
+        accuracy = sums["correct"] / count
+    low = np.where(usable, mean - half, np.nan)
+    high = np.where(usable, mean + half, np.nan)
+
+    ece = None
+    if fold.calibration_bins is not None:
+        ece = _slice_ece(fold, final, n_final)
+
+    # worst first: ranked before unranked, then the higher mean loss, then the values' order
+    keys = [rank_of[j][final_codes[:, j]] for j in reversed(range(len(specs)))]
+    sortable = np.where(np.isfinite(mean), -mean, np.inf)
+    order = np.lexsort([*keys, sortable, count < min_rows])
+    if len(specs) == 1:
+        values_out = [column_values[0][c] for c in final_codes[order, 0].tolist()]
+    else:
+        values_out = [
+            tuple(column_values[j][c] for j, c in enumerate(row))
+            for row in final_codes[order].tolist()
+        ]
+    return SliceTable(
+        specs=specs,
+        min_rows=min_rows,
+        values=values_out,
+        n_samples=count[order],
+        mean_loss=mean[order],
+        ci_low=low[order],
+        ci_high=high[order],
+        accuracy=accuracy[order],
+        flagged_count=sums["flagged"].astype(np.int64)[order],
+        ranked=(count >= min_rows)[order],
+        ece=None if ece is None else ece[order],
+        marks={name: counts[order] for name, counts in marks.items()},
+        level=level,
+        sample_weighted=fold.sample_weighted,
+    )
+
+
+def _slice_ece(fold: SliceFold, final: NDArray[np.intp], n_final: int) -> NDArray[np.float64]:
+    """``ECE = sum_b |A_b - C_b| / W`` of each final slice, from its (slice, bin) entries."""
+    n_bins = fold.calibration_bins
+    assert n_bins is not None
+    slices, bins = fold.bin_entries()
+    entry_final = final[slices] if len(slices) else slices
+    key, n_keys = (slices, 0)
+    if len(slices):
+        key, n_keys = _dense(entry_final.astype(np.int64) * n_bins + bins)
+    sums = {
+        name: np.bincount(key, weights=fold.bin_sums[name], minlength=n_keys)
+        for name in ("weight", "confidence", "credit")
+    }
+    owner = np.zeros(n_keys, dtype=np.intp)
+    owner[key] = entry_final
+    gap = np.abs(sums["credit"] - sums["confidence"])
+    gaps = np.bincount(owner, weights=gap, minlength=n_final)
+    total = np.bincount(owner, weights=sums["weight"], minlength=n_final)
+    with np.errstate(all="ignore"):
+        return np.where(total > 0, gaps / total, np.nan)
