@@ -49,6 +49,8 @@ class InputOptions:
     chunk_bytes: int = 64 << 20
     #: Columns whose values slice the rows (``--by``), in either file.
     slice_cols: tuple[str, ...] = ()
+    #: Whether a --by column may be missing (compare's candidate reads the baseline's).
+    slices_optional: bool = False
 
 
 @dataclass
@@ -188,7 +190,13 @@ class Inputs:
             if auto is not None and o.pred_cols is None:
                 id_col = (preds, auto)
         weight_col = self._find(o.weight_col, "--weight-col", sources) if o.weight_col else None
-        slice_cols = [self._find(name, "--by", sources) for name in o.slice_cols]
+        slice_cols = []
+        for name in o.slice_cols:
+            try:
+                slice_cols.append(self._find(name, "--by", sources))
+            except OptionError:
+                if not o.slices_optional:  # compare's candidate: set aside only if there
+                    raise
         for col in (id_col, weight_col, *slice_cols):
             if col is not None and col[0] is preds:
                 reserved.add(col[1])

@@ -163,6 +163,7 @@ def input_options(
     positive: str | None,
     chunk_size: str,
     slice_cols: tuple[str, ...] = (),
+    slices_optional: bool = False,
 ) -> InputOptions:
     """The input layer's options, from the options ``score`` and ``compare`` share.
 
@@ -190,6 +191,7 @@ def input_options(
         positive=positive,
         chunk_bytes=parse_size(chunk_size),
         slice_cols=slice_cols,
+        slices_optional=slices_optional,
     )
 
 

@@ -285,4 +285,8 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         ]
         right = {0, len(header) - 2, len(header) - 1}
         lines += [*_table(header, table_rows, right), ""]
+    if report.slices is not None:
+        from cecli.render.slices import compare_markdown_lines
+
+        lines += compare_markdown_lines(report)
     out.write("\n".join(lines))

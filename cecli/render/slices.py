@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from cecli.report import Report
-    from cecli.slices import Slice, SliceTable
+    from cecli.report import CompareReport, Report
+    from cecli.slices import Slice, SliceComparison, SliceDelta, SliceTable
 
 
 def value_text(value: object) -> str | None:
@@ -43,7 +43,7 @@ def value_text(value: object) -> str | None:
     return str(value)
 
 
-def _values(s: Slice) -> tuple[object, ...]:
+def _values(s: Slice | SliceDelta) -> tuple[object, ...]:
     return s.value if isinstance(s.value, tuple) else (s.value,)
 
 
@@ -190,3 +190,140 @@ def write_csv(table: SliceTable, out: TextIO) -> None:
 
 def _number(x: object) -> str:
     return repr(x) if isinstance(x, float) else str(x)
+
+
+# -- compare ---------------------------------------------------------------------------
+
+
+def correction_text(c: SliceComparison) -> str:
+    """How the verdicts were corrected for the number of slices, and the levels used.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as S
+    >>> text = correction_text(S(n_tests=4, alpha=0.05, interval_level=0.9875))
+    >>> text[:56]
+    "Verdicts: Holm's step-down over 4 ranked slices, family-"
+    >>> text[text.index("Bonferroni"):][:28]
+    'Bonferroni level 98.75% (Hol'
+    """
+    m = c.n_tests
+    if m == 0:
+        return "No slice has enough rows to be tested."
+    return (
+        f"Verdicts: Holm's step-down over {m:,} ranked slices, family-wise error "
+        f"{c.alpha:g} (the smallest p-value is tested at {c.alpha / m:.3g} = {c.alpha:g}/{m}); "
+        f"intervals at the Bonferroni level {100 * c.interval_level:.4g}% (Holm may find a "
+        "slice worse or better whose interval still reaches 0)."
+    )
+
+
+def _signed(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:+.{digits}f}"
+
+
+def _delta_cells(s: SliceDelta, digits: int = 4) -> list[str]:
+    """A compared slice's cells; the terminal's are narrower (3 decimals) to fit 80 columns."""
+    interval = "-"
+    if s.ci_low is not None and s.ci_high is not None:
+        between = ".." if digits < 4 else " to "
+        interval = f"{_signed(s.ci_low, digits)}{between}{_signed(s.ci_high, digits)}"
+    return [
+        f"{s.n_samples:,}",
+        fmt_number(s.baseline_mean_loss, digits),
+        fmt_number(s.candidate_mean_loss, digits),
+        _signed(s.delta, digits),
+        interval,
+        "-" if s.p_holm is None else f"{s.p_holm:.{digits - 1}g}",
+        s.verdict.replace("_", " "),
+    ]
+
+
+_DELTA_HEADER = ["rows", "baseline", "candidate", "delta", "CI", "p (Holm)", "verdict"]
+_NARROW_HEADER = ["rows", "base", "cand", "delta", "CI", "p Holm", "verdict"]
+
+
+def _compare_title(c: SliceComparison, top: int, name: Callable[[str], str] = str) -> str:
+    by = ", ".join(name(str(s)) for s in c.specs)
+    shown = c.n_ranked if top == 0 else min(top, c.n_ranked)
+    return (
+        f"Slices by {by}, largest increase first: {shown} of {c.n_ranked:,} ranked "
+        f"(>= {c.min_rows} rows; {len(c) - c.n_ranked:,} with fewer not ranked)"
+    )
+
+
+def compare_rich_tables(report: CompareReport) -> list[Table | str]:
+    """A comparison's slices for a terminal: the ranked ones, largest increase first."""
+    from rich import box
+    from rich.table import Table
+
+    c = report.slices
+    if c is None:
+        return []
+    t = Table(
+        box=box.SIMPLE_HEAD, title=terminal(_compare_title(c, report.top)), title_justify="left"
+    )
+    for spec in c.specs:
+        t.add_column(terminal(spec.column), overflow="fold")
+    for name in _NARROW_HEADER:
+        t.add_column(name, justify="left" if name in ("CI", "verdict") else "right")
+    rows = c.worst(report.top)
+    for s in rows:
+        t.add_row(*(_terminal_value(v) for v in _values(s)), *_delta_cells(s, 3))
+    return [t if rows else "No slice has enough rows to be ranked.\n", correction_text(c) + "\n"]
+
+
+def compare_markdown_lines(report: CompareReport) -> list[str]:
+    """A comparison's slices as a markdown table, and how they were corrected."""
+    c = report.slices
+    if c is None:
+        return []
+    lines = [f"#### {_compare_title(c, report.top, md)}", ""]
+    rows = c.worst(report.top)
+    if rows:
+        header = [md(s.column) for s in c.specs] + _DELTA_HEADER
+        right = {len(c.specs) + i for i in (0, 1, 2, 3, 5)}
+        lines.append("| " + " | ".join(header) + " |")
+        rule = ("---:" if i in right else "---" for i in range(len(header)))
+        lines.append("|" + "|".join(rule) + "|")
+        for s in rows:
+            values = [_markdown_value(v) for v in _values(s)]
+            lines.append("| " + " | ".join(values + _delta_cells(s)) + " |")
+        lines.append("")
+    return [*lines, correction_text(c), ""]
+
+
+#: The columns of a compared slice's CSV row, after the --by columns.
+COMPARE_CSV_COLUMNS = (
+    "n_samples",
+    "baseline_mean_loss",
+    "candidate_mean_loss",
+    "delta_mean_loss",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_holm",
+    "verdict",
+    "ranked",
+)
+
+
+def write_compare_csv(c: SliceComparison, out: TextIO) -> None:
+    """One header line, then one row per compared slice (ranked first)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([spreadsheet(s.column) for s in c.specs] + list(COMPARE_CSV_COLUMNS))
+    for s in c.rows():
+        values = ["" if (t := value_text(v)) is None else spreadsheet(t) for v in _values(s)]
+        numbers = [
+            s.n_samples,
+            s.baseline_mean_loss,
+            s.candidate_mean_loss,
+            s.delta,
+            s.ci_low,
+            s.ci_high,
+            s.p_value,
+            s.p_holm,
+            s.verdict,
+            "true" if s.ranked else "false",
+        ]
+        writer.writerow(values + ["" if x is None else _number(x) for x in numbers])

@@ -477,6 +477,10 @@ def _compare_parts(report: CompareReport) -> list[RenderableType]:
             parts.append(_pairs(report, pairs, title))
         else:
             parts.append(f"{what}, {other} right: none.\n")
+    if report.slices is not None:
+        from cecli.render.slices import compare_rich_tables
+
+        parts += compare_rich_tables(report)
     if c.largest_increases:
         title = f"Largest loss increases, right or wrong: {len(c.largest_increases)}"
         parts.append(_pairs(report, c.largest_increases, title))

@@ -12,6 +12,7 @@ from cecli.report.gates import Gate, _Named
 if TYPE_CHECKING:
     from cecli.accumulate import Summary
     from cecli.compare import Comparison, RowPair
+    from cecli.slices import SliceComparison
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class CompareReport(_Named):
     top: int
     ids: dict[int, str] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
+    #: Per slice, both models and the difference (``--by``).
+    slices: SliceComparison | None = None
 
     @property
     def kind(self) -> str:
@@ -99,6 +102,17 @@ class CompareReport(_Named):
             for c in self.comparison.per_class
         ]
 
+    def slices_dict(self) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing."""
+        if self.slices is None:
+            return {}
+        from cecli.report.slices import compare_slices_list, compare_slicing_dict
+
+        return {
+            "slicing": compare_slicing_dict(self.slices),
+            "slices": compare_slices_list(self.slices),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         c = self.comparison
         boot = c.bootstrap
@@ -134,6 +148,7 @@ class CompareReport(_Named):
             "fixed_count": c.fixed_count,
             "fixed": [self.pair_dict(p) for p in c.fixed],
             "largest_increases": [self.pair_dict(p) for p in c.largest_increases],
+            **self.slices_dict(),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }

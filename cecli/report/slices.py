@@ -10,7 +10,7 @@ from cecli.report.format import finite
 from cecli.report.gates import Gate
 
 if TYPE_CHECKING:
-    from cecli.slices import Slice, SliceTable
+    from cecli.slices import Slice, SliceComparison, SliceTable
 
 #: What a slice's value is in JSON when its cell is missing.
 MISSING_JSON = None
@@ -97,3 +97,58 @@ def check_slice_gate(table: SliceTable | None, limit: float | None) -> list[Gate
     over = int((table.mean_loss[: table.n_ranked] > limit).sum())
     measure = f"mean loss of the worst ranked slice; {over} of {table.n_ranked:,} above the limit"
     return [Gate(name, limit, worst, math.isfinite(worst) and worst <= limit, measure)]
+
+
+def compare_slicing_dict(c: SliceComparison) -> dict[str, Any]:
+    """What a comparison's slices are, and how they were corrected for their number."""
+    return {
+        "by": [s.column for s in c.specs],
+        "bins": {s.column: s.bins for s in c.specs if s.bins is not None},
+        "min_slice_rows": c.min_rows,
+        "n_slices": len(c),
+        "n_ranked": c.n_ranked,
+        "n_tests": c.n_tests,
+        "correction": c.correction,
+        "alpha": c.alpha,
+        "bonferroni_alpha": c.alpha / max(1, c.n_tests),
+        "interval_level": c.interval_level,
+        "interval": "paired t interval of the mean per-row loss difference, Bonferroni level",
+        "n_worse": c.n_worse,
+    }
+
+
+def compare_slices_list(c: SliceComparison) -> list[dict[str, Any]]:
+    """Every slice of a comparison as a JSON object, ranked ones first."""
+    return [
+        {
+            "value": slice_value(s.value),
+            "n_samples": s.n_samples,
+            "baseline_mean_loss": finite(s.baseline_mean_loss),
+            "candidate_mean_loss": finite(s.candidate_mean_loss),
+            "delta_mean_loss": finite(s.delta),
+            "ci_low": finite(s.ci_low),
+            "ci_high": finite(s.ci_high),
+            "p_value": finite(s.p_value),
+            "p_holm": finite(s.p_holm),
+            "verdict": s.verdict,
+            "ranked": s.ranked,
+        }
+        for s in c.rows()
+    ]
+
+
+def check_slice_compare_gate(
+    c: SliceComparison | None, fail_if_any_slice_worse: bool
+) -> list[Gate]:
+    """``--fail-if-any-slice-worse``: fails when a ranked slice is significantly worse (Holm)."""
+    if not fail_if_any_slice_worse:
+        return []
+    name = "fail_if_any_slice_worse"
+    if c is None or c.n_tests == 0:
+        reason = "no slice could be tested (too few rows in each, see --min-slice-rows)"
+        return [Gate(name, 0, None, True, evaluated=False, reason=reason)]
+    measure = (
+        f"ranked slices significantly worse of {c.n_tests:,} tested, Holm-corrected at "
+        f"{c.alpha:g} (the first at {c.alpha / c.n_tests:.3g})"
+    )
+    return [Gate(name, 0, c.n_worse, c.n_worse == 0, measure)]

@@ -7,6 +7,7 @@ for; :class:`SliceTable` is its result, worst slice first.
 
 from __future__ import annotations
 
+from cecli.slices._compare import SliceComparison, SliceDelta, compare_slices, holm
 from cecli.slices._fold import SliceFold
 from cecli.slices._result import MISSING, Slice, SliceTable, quantile_bins, slice_table
 from cecli.slices._spec import MAX_BINS, SliceSpec, check_slice_fields, parse_by
@@ -15,10 +16,14 @@ __all__ = [
     "MAX_BINS",
     "MISSING",
     "Slice",
+    "SliceComparison",
+    "SliceDelta",
     "SliceFold",
     "SliceSpec",
     "SliceTable",
     "check_slice_fields",
+    "compare_slices",
+    "holm",
     "parse_by",
     "quantile_bins",
     "slice_table",

@@ -213,22 +213,43 @@ class SliceFold:
         slice (see :meth:`count`). Returns each row's slice number, for a fold
         that keeps some rows and counts them per slice at the end.
         """
-        local, where = self.slice_rows(values)
+        self.sample_weighted |= view.weights is not None
         scores = view.scores
+        slices = self.add_rows(
+            values, scores.loss, self.row_weights(view), scores.correct, scores.flagged, marks
+        )
+        if self.calibration_bins is not None:
+            self._add_bins(view, slices)
+        return slices
+
+    def add_rows(
+        self,
+        values: Sequence[np.ndarray],
+        loss: NDArray[np.float64],
+        weights: NDArray[np.float64] | None = None,
+        correct: NDArray[np.bool_] | None = None,
+        flagged: NDArray[np.bool_] | None = None,
+        marks: Mapping[str, NDArray[np.bool_]] | None = None,
+    ) -> NDArray[np.intp]:
+        """Add rows given as arrays: their slicing values, losses, weights ``b`` (None: 1).
+
+        What :meth:`add` does with a view's facts; ``cecli compare`` adds the
+        per-row loss differences this way. Returns each row's slice number.
+        """
+        local, where = self.slice_rows(values)
         sums = self.sums
         columns = sums.columns
         m = len(where)
         fresh = sums["count"][where] == 0
         if fresh.any():  # a new slice is shifted by its first loss
             first = first_rows(local, m)
-            sums["shift"][where[fresh]] = scores.loss[first[fresh]]
-        counted_masks = (("count", None), ("correct", scores.correct), ("flagged", scores.flagged))
-        for name, mask in counted_masks:
-            counted = local if mask is None else local[mask]
-            columns[name][where] += np.bincount(counted, minlength=m)
-        d = scores.loss - sums["shift"][where][local]
-        b = self.row_weights(view)
-        self.sample_weighted |= view.weights is not None
+            sums["shift"][where[fresh]] = loss[first[fresh]]
+        for name, mask in (("count", None), ("correct", correct), ("flagged", flagged)):
+            if name == "count" or mask is not None:
+                counted = local if mask is None else local[mask]
+                columns[name][where] += np.bincount(counted, minlength=m)
+        d = loss - sums["shift"][where][local]
+        b = weights
         if b is None:
             n = np.bincount(local, minlength=m).astype(np.float64)  # whole numbers: exact
             for name in ("s1", "s2", "s3"):
@@ -243,8 +264,6 @@ class SliceFold:
             _ordered_add(columns["c"], where, local, b2 * d * d)
         for name, mask in (marks or {}).items():
             self._mark(name, where, np.bincount(local[mask], minlength=m))
-        if self.calibration_bins is not None:
-            self._add_bins(view, where[local])
         return where[local]
 
     def _mark(self, name: str, where: NDArray[np.intp], counts: NDArray[np.int64]) -> None:

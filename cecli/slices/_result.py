@@ -207,8 +207,39 @@ def _t_quantiles(df: NDArray[np.float64], level: float) -> NDArray[np.float64]:
     return out
 
 
-def slice_table(fold: SliceFold, min_rows: int = 30, level: float = LEVEL) -> SliceTable:
-    """The fold's slices, their bins settled, worst first: a :class:`SliceTable`."""
+@dataclass(frozen=True)
+class Settled:
+    """A fold's final slices (bins joined), in the order of their first rows.
+
+    ``sums`` holds the fold's sums per final slice; ``final`` maps each of the
+    fold's slices to its final one; ``codes`` are each final slice's codes in
+    each column, ``values`` and ``ranks`` each column's values and sort ranks.
+    """
+
+    sums: dict[str, np.ndarray]
+    final: NDArray[np.intp]
+    n_final: int
+    codes: NDArray[np.intp]
+    values: list[list[object]]
+    ranks: list[NDArray[np.intp]]
+    marks: dict[str, NDArray[np.int64]]
+
+    def value_order(self) -> list[NDArray[np.intp]]:
+        """Sort keys of the final slices by their values, last column first (for lexsort)."""
+        return [self.ranks[j][self.codes[:, j]] for j in reversed(range(len(self.ranks)))]
+
+    def value_of(self, order: NDArray[np.intp]) -> list[object]:
+        """The values of the final slices ``order``: one each, a tuple for several columns."""
+        if len(self.values) == 1:
+            return [self.values[0][c] for c in self.codes[order, 0].tolist()]
+        return [
+            tuple(self.values[j][c] for j, c in enumerate(row))
+            for row in self.codes[order].tolist()
+        ]
+
+
+def settle(fold: SliceFold) -> Settled:
+    """The fold's slices with their quantile bins joined: a :class:`Settled`."""
     specs = fold.specs
     codes = fold.slice_codes()  # n_slices x n_columns
     sums = {name: fold.sums[name] for name in fold.sums.columns}
@@ -250,7 +281,16 @@ def slice_table(fold: SliceFold, min_rows: int = 30, level: float = LEVEL) -> Sl
         padded[: len(counts)] = counts
         marks[name] = np.bincount(final, weights=padded, minlength=n_final).astype(np.int64)
 
-    count = sums["count"].astype(np.int64)
+    return Settled(sums, final, n_final, final_codes, column_values, rank_of, marks)
+
+
+def mean_intervals(
+    sums: dict[str, np.ndarray], level: float = LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each slice's mean, interval (NaN where there is none), standard error and df.
+
+    The interval of :mod:`cecli.mean_interval` (without class strata), per slice.
+    """
     s1, s2, s3 = sums["s1"], sums["s2"], sums["s3"]
     with np.errstate(all="ignore"):
         e = sums["a"] / s1
@@ -260,28 +300,30 @@ def slice_table(fold: SliceFold, min_rows: int = 30, level: float = LEVEL) -> Sl
         variance = v2 / shrink / (s1 * s1)
         n_eff = s1 * s1 / s2
         usable = (n_eff >= 2.0) & (shrink > 0) & np.isfinite(variance) & np.isfinite(mean)
-        half = _t_quantiles(np.where(usable, n_eff - 1.0, np.nan), level) * np.sqrt(variance)
-        accuracy = sums["correct"] / count
-    low = np.where(usable, mean - half, np.nan)
-    high = np.where(usable, mean + half, np.nan)
+        df = np.where(usable, n_eff - 1.0, np.nan)
+        se = np.where(usable, np.sqrt(variance), np.nan)
+        half = _t_quantiles(df, level) * se
+    low, high = np.where(usable, mean - half, np.nan), np.where(usable, mean + half, np.nan)
+    return mean, low, high, se, df
 
+
+def slice_table(fold: SliceFold, min_rows: int = 30, level: float = LEVEL) -> SliceTable:
+    """The fold's slices, their bins settled, worst first: a :class:`SliceTable`."""
+    settled = settle(fold)
+    sums, final, n_final, marks = settled.sums, settled.final, settled.n_final, settled.marks
+    count = sums["count"].astype(np.int64)
+    mean, low, high, _, _ = mean_intervals(sums, level)
+    with np.errstate(all="ignore"):
+        accuracy = sums["correct"] / count
     ece = None
     if fold.calibration_bins is not None:
         ece = _slice_ece(fold, final, n_final)
-
     # worst first: ranked before unranked, then the higher mean loss, then the values' order
-    keys = [rank_of[j][final_codes[:, j]] for j in reversed(range(len(specs)))]
     sortable = np.where(np.isfinite(mean), -mean, np.inf)
-    order = np.lexsort([*keys, sortable, count < min_rows])
-    if len(specs) == 1:
-        values_out = [column_values[0][c] for c in final_codes[order, 0].tolist()]
-    else:
-        values_out = [
-            tuple(column_values[j][c] for j, c in enumerate(row))
-            for row in final_codes[order].tolist()
-        ]
+    order = np.lexsort([*settled.value_order(), sortable, count < min_rows])
+    values_out = settled.value_of(order)
     return SliceTable(
-        specs=specs,
+        specs=fold.specs,
         min_rows=min_rows,
         values=values_out,
         n_samples=count[order],
