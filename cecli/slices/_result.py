@@ -128,19 +128,40 @@ def _text_of(value: object) -> str:
     return str(value)
 
 
-def _whole(values: list[object]) -> bool:
-    return all(
-        v is None or (isinstance(v, float) and v.is_integer() and abs(v) < 2**53) for v in values
-    ) and any(isinstance(v, float) for v in values)
+def column_values(values: list[object]) -> tuple[np.ndarray, NDArray[np.intp]]:
+    """A column's distinct values as an object array (whole numbers as ints), and their ranks.
 
+    The rank is each value's place in sorted order, missing (None) last; one
+    sort in NumPy, not a Python sort of a million values.
 
-def _sort_rank(values: list[object]) -> NDArray[np.intp]:
-    """Each value's place in sorted order, missing last."""
-    present = [i for i, v in enumerate(values) if v is not None]
-    order = sorted(present, key=lambda i: values[i])  # type: ignore[arg-type,return-value]
-    rank = np.full(len(values), len(values), dtype=np.intp)
-    rank[order] = np.arange(len(order))
-    return rank
+    Examples
+    --------
+    >>> from cecli.slices._result import column_values
+    >>> out, rank = column_values([3.0, None, 1.0])
+    >>> out.tolist(), rank.tolist()
+    ([3, None, 1], [1, 3, 0])
+    """
+    n = len(values)
+    out = np.empty(n, dtype=object)
+    out[:] = values
+    missing = np.equal(out, None)
+    where = np.flatnonzero(~missing)
+    rank = np.full(n, n, dtype=np.intp)
+    if not len(where):
+        return out, rank
+    present = out[where]
+    first = present[0]
+    if isinstance(first, str):
+        keys: np.ndarray = present.astype(str)
+    elif isinstance(first, (bool, np.bool_)):
+        keys = present.astype(bool)
+    else:
+        keys = present.astype(np.float64)
+        whole = np.isfinite(keys).all() and (keys == np.round(keys)).all()
+        if whole and np.abs(keys).max() < 2**53 and isinstance(first, float):
+            out[where] = keys.astype(np.int64).astype(object)
+    rank[where[np.argsort(keys, kind="stable")]] = np.arange(len(where))
+    return out, rank
 
 
 def quantile_bins(
@@ -220,7 +241,7 @@ class Settled:
     final: NDArray[np.intp]
     n_final: int
     codes: NDArray[np.intp]
-    values: list[list[object]]
+    values: list[np.ndarray]
     ranks: list[NDArray[np.intp]]
     marks: dict[str, NDArray[np.int64]]
 
@@ -230,12 +251,10 @@ class Settled:
 
     def value_of(self, order: NDArray[np.intp]) -> list[object]:
         """The values of the final slices ``order``: one each, a tuple for several columns."""
-        if len(self.values) == 1:
-            return [self.values[0][c] for c in self.codes[order, 0].tolist()]
-        return [
-            tuple(self.values[j][c] for j, c in enumerate(row))
-            for row in self.codes[order].tolist()
-        ]
+        columns = [v[self.codes[order, j]].tolist() for j, v in enumerate(self.values)]
+        if len(columns) == 1:
+            return columns[0]
+        return list(zip(*columns, strict=True))
 
 
 def settle(fold: SliceFold) -> Settled:
@@ -245,7 +264,7 @@ def settle(fold: SliceFold) -> Settled:
     sums = {name: fold.sums[name] for name in fold.sums.columns}
     n = fold.n_slices
     new_codes = np.empty_like(codes)
-    column_values: list[list[object]] = []
+    columns: list[np.ndarray] = []
     rank_of: list[NDArray[np.intp]] = []
     for j, (spec, column) in enumerate(zip(specs, fold.columns, strict=True)):
         values = list(column.values)
@@ -253,14 +272,15 @@ def settle(fold: SliceFold) -> Settled:
             rows = np.bincount(codes[:, j], weights=sums["count"], minlength=len(values))
             bins, labels = quantile_bins(values, rows.astype(np.int64), spec.bins)
             new_codes[:, j] = bins[codes[:, j]]
-            column_values.append(labels)
+            shown = np.empty(len(labels), dtype=object)
+            shown[:] = labels
+            columns.append(shown)
             rank_of.append(np.arange(len(labels), dtype=np.intp))
         else:
             new_codes[:, j] = codes[:, j]
-            if _whole(values):
-                values = [None if v is None else int(v) for v in values]  # type: ignore[arg-type]
-            column_values.append(values)
-            rank_of.append(_sort_rank(values))
+            shown, rank = column_values(values)
+            columns.append(shown)
+            rank_of.append(rank)
     # the final slices: the fold's, grouped where bins joined them (in order of first row)
     final = new_codes[:, 0]
     for j in range(1, len(specs)):
@@ -281,7 +301,7 @@ def settle(fold: SliceFold) -> Settled:
         padded[: len(counts)] = counts
         marks[name] = np.bincount(final, weights=padded, minlength=n_final).astype(np.int64)
 
-    return Settled(sums, final, n_final, final_codes, column_values, rank_of, marks)
+    return Settled(sums, final, n_final, final_codes, columns, rank_of, marks)
 
 
 def mean_intervals(
