@@ -197,7 +197,7 @@ class Inputs:
             except OptionError:
                 if not o.slices_optional:  # compare's candidate: set aside only if there
                     raise
-        for col in (id_col, weight_col, *slice_cols):
+        for col in (id_col, weight_col):
             if col is not None and col[0] is preds:
                 reserved.add(col[1])
         if weight_col is not None and weight_col[0].field(weight_col[1]).kind != "number":
@@ -225,6 +225,8 @@ class Inputs:
                         "columns with --pred-cols, or leave out LABELS to use that column."
                     )
 
+        # a --by column is never a prediction, but may be the labels (--by label)
+        reserved |= {name for source, name in slice_cols if source is preds}
         pred_fields = self._prediction_fields(reserved)
         if pred_fields[0].kind == "matrix":
             headers = [str(i) for i in range(pred_fields[0].width or 0)]
@@ -341,11 +343,13 @@ class Inputs:
         assert labels is not None
         if o.label_col:
             return [labels.field(self._find(o.label_col, "--label-col", [labels])[1])]
-        kept = (plan.id_col, plan.weight_col, *plan.slice_cols)
-        skip = {c[1] for c in kept if c is not None and c[0] is labels}
+        skip = {c[1] for c in (plan.id_col, plan.weight_col) if c is not None and c[0] is labels}
         lower_ids = _lower_map(labels.fields)
         skip |= {lower_ids[n] for n in ID_COLUMNS if n in lower_ids}
         candidates = [f for f in labels.fields if f.name not in skip]
+        sliced = {c[1] for c in plan.slice_cols if c[0] is labels}
+        if len(candidates) > 1:  # a --by column may be the labels, when nothing else is
+            candidates = [f for f in candidates if f.name not in sliced]
         if len(candidates) == 1:
             return candidates
         lower = _lower_map(candidates)
