@@ -35,7 +35,6 @@ FLAGS = {
     "fail_above": "--fail-above",
     "max_flagged": "--max-flagged",
     "min_accuracy": "--min-accuracy",
-    "slice_fail_above": "--slice-fail-above",
     "max_increase": "--max-increase",
 }
 

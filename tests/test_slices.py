@@ -340,3 +340,26 @@ def test_options_that_need_by_or_a_sensible_value(data, args):
     result = _run([path, *PRED, *args])
     assert result.exit_code == 2
     assert result.stderr.startswith("cecli: error:")
+
+
+@pytest.mark.parametrize("by", ["country", "country,tier", "age:5", "tier"])
+def test_streamed_json_is_json_dumps_of_the_document(data, by):
+    path, _, _ = data
+    result = _run(
+        [path, *PRED, "--by", by, "--calibration", "--min-slice-rows", "100", "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == json.dumps(json.loads(result.stdout), indent=2) + "\n"
+    compared = runner.invoke(
+        app, ["compare", path, path, *PRED, "--by", by, "--bootstrap", "50", "-f", "json"]
+    )
+    assert compared.exit_code == 0, compared.output
+    assert compared.stdout == json.dumps(json.loads(compared.stdout), indent=2) + "\n"
+
+
+def test_infinite_values_are_slices_named_as_text(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("p,label,g\n0.2,1,inf\n0.7,1,-inf\n0.4,0,inf\n0.9,1,nan\n")
+    doc = _json([str(path), "--pred-cols", "p", "--by", "g", "--min-slice-rows", "1"])
+    assert [s["value"] for s in doc["slices"]] == ["inf", "-inf", None]
+    assert [s["n_samples"] for s in doc["slices"]] == [2, 1, 1]

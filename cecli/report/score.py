@@ -99,13 +99,18 @@ class Report(_Named):
             }
         return out
 
-    def slices_dict(self) -> dict[str, Any]:
-        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing."""
+    def slices_dict(self, rows: bool = True) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing.
+
+        With ``rows=False`` the list of slices is empty: a million are written
+        as text by :mod:`cecli.render.json`, never as dicts.
+        """
         if self.slices is None:
             return {}
         from cecli.report.slices import slices_list, slicing_dict
 
-        return {"slicing": slicing_dict(self.slices), "slices": slices_list(self.slices)}
+        listed = slices_list(self.slices) if rows else []
+        return {"slicing": slicing_dict(self.slices), "slices": listed}
 
     def interval_text(self) -> str:
         """The mean loss's interval for a person (``95% CI 0.1689 to 0.4846``), or "no 95% CI"."""
@@ -169,7 +174,8 @@ class Report(_Named):
         }
 
     def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
-        """The JSON document; with ``rows=False``, its lists of rows ("flagged", "worst") are empty.
+        """The JSON document; with ``rows=False``, its lists of rows ("flagged", "worst",
+        and with ``--by`` "slices") are empty.
 
         The renderers that stream the rows, or show none, ask for it without them:
         with ``--top 0`` there can be millions.
@@ -215,7 +221,7 @@ class Report(_Named):
                 )
             ],
             "calibration": self.calibration_dict(),
-            **self.slices_dict(),
+            **self.slices_dict(rows),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }

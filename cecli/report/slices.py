@@ -18,7 +18,11 @@ MISSING_JSON = None
 
 def slice_value(value: object) -> object:
     """A slice's value for JSON: a list for several columns, None (null) for missing."""
-    return list(value) if isinstance(value, tuple) else value
+    from cecli.render._slices_json import json_value
+
+    if isinstance(value, tuple):
+        return [json_value(v) for v in value]
+    return json_value(value)
 
 
 def slice_dict(s: Slice, calibration: bool) -> dict[str, Any]:
@@ -73,10 +77,10 @@ def check_slice_limit(limit: float | None) -> None:
     >>> check_slice_limit(-1.0)
     Traceback (most recent call last):
     ...
-    cecli.errors.OptionError: slice_fail_above must be a loss >= 0; got -1.
+    cecli.errors.OptionError: --slice-fail-above must be a loss >= 0; got -1.
     """
     if limit is not None and not (math.isfinite(limit) and limit >= 0):
-        raise OptionError(f"must be a loss >= 0; got {limit:g}.", option="slice_fail_above")
+        raise OptionError(f"--slice-fail-above must be a loss >= 0; got {limit:g}.")
 
 
 def check_slice_gate(table: SliceTable | None, limit: float | None) -> list[Gate]:
