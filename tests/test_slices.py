@@ -363,3 +363,33 @@ def test_infinite_values_are_slices_named_as_text(tmp_path):
     doc = _json([str(path), "--pred-cols", "p", "--by", "g", "--min-slice-rows", "1"])
     assert [s["value"] for s in doc["slices"]] == ["inf", "-inf", None]
     assert [s["n_samples"] for s in doc["slices"]] == [2, 1, 1]
+
+
+def test_score_states_with_slices_merge_as_one_state():
+    from dataclasses import replace
+
+    from cecli.folds import ScoreOptions, ScoreState
+
+    rng = np.random.default_rng(11)
+    n = 1200
+    y, p = rng.integers(0, 3, n), rng.dirichlet(np.ones(3), n)
+    g = rng.choice(np.array(["a", "b", "c", ""], dtype=object), n)
+    options = ScoreOptions(slices=(SliceSpec("g"),), min_slice_rows=10, calibration_bins=5)
+
+    def state(start, stop):
+        s = ScoreState("categorical", from_logits=False, options=options)
+        view = s.view(y[start:stop], p[start:stop], first_row=start)
+        s.add(replace(view, slice_values=(g[start:stop],)))
+        return s
+
+    one = state(0, n).result().slices
+    merged = state(0, 500).merge(state(500, n)).result().slices
+    assert merged.values == one.values
+    np.testing.assert_array_equal(merged.n_samples, one.n_samples)
+    np.testing.assert_allclose(merged.mean_loss, one.mean_loss, rtol=1e-12)
+    np.testing.assert_allclose(merged.ece, one.ece, rtol=1e-12)
+    loss = -np.log(p[np.arange(n), y])
+    expected = pd.Series(loss).groupby(pd.Series(g).replace("", None), dropna=False).mean()
+    for value, mean in zip(one.values, one.mean_loss, strict=True):
+        ref = expected[expected.index.isna()].iloc[0] if value is None else expected[value]
+        assert mean == pytest.approx(ref, rel=1e-12)

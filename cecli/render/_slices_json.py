@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -24,21 +24,32 @@ BLOCK_SLICES = 16384
 _string = json.JSONEncoder().encode
 
 
-def _floats(values: np.ndarray) -> list[str]:
+class _Null:
+    """Stands for a number JSON cannot hold: ``%r`` writes it as ``null``."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+_NULL = _Null()
+
+
+def _floats(values: np.ndarray) -> list[object]:
+    """Python floats (``%r`` writes them as json.dumps does); ``null`` where not finite."""
+    out: list[object] = values.tolist()
     finite = np.isfinite(values)
-    text = list(map(repr, values.tolist()))
     if not finite.all():
         for i in np.flatnonzero(~finite).tolist():
-            text[i] = "null"
-    return text
+            out[i] = _NULL
+    return out
 
 
-def _ints(values: np.ndarray) -> list[str]:
-    return list(map(str, values.tolist()))
+def _ints(values: np.ndarray) -> list[int]:
+    return values.tolist()
 
 
 def _bools(values: np.ndarray) -> list[str]:
-    return ["true" if v else "false" for v in values.tolist()]
+    return np.where(values, "true", "false").tolist()
 
 
 def _value(value: object) -> str:
@@ -67,21 +78,25 @@ def json_value(value: object) -> object:
     return value
 
 
-def object_blocks(columns: Sequence[tuple[str, list[str]]], n: int) -> Iterator[str]:
+#: One key of the objects, the format of its value (``%s`` text, ``%r`` floats, ``%d``
+#: whole numbers) and its values in objects ``start:stop``.
+Column = tuple[str, str, Callable[[int, int], list[Any]]]
+
+
+def object_blocks(columns: Sequence[Column], n: int) -> Iterator[str]:
     """The items of a list of ``n`` objects at the document's second level, a block a piece.
 
-    ``columns`` are each key and the JSON text of its value in every object.
-    The pieces, joined with ``",\\n"``, are the list's items.
+    Each column's text is made a block at a time, so only a block's text is
+    held. The pieces, joined with ``",\\n"``, are the list's items.
     """
-    template = "    {\n" + ",\n".join(f"      {_string(k)}: %s" for k, _ in columns) + "\n    }"
-    cells = [c for _, c in columns]
+    template = "    {\n" + ",\n".join(f"      {_string(k)}: {f}" for k, f, _ in columns) + "\n    }"
     for start in range(0, n, BLOCK_SLICES):
         stop = min(n, start + BLOCK_SLICES)
-        rows = zip(*(c[start:stop] for c in cells), strict=True)
+        rows = zip(*(values(start, stop) for _, _, values in columns), strict=True)
         yield ",\n".join(map(template.__mod__, rows))
 
 
-def write_list(columns: Sequence[tuple[str, list[str]]], n: int, out: TextIO) -> None:
+def write_list(columns: Sequence[Column], n: int, out: TextIO) -> None:
     """Write the list (``[]`` when empty) as it stands in the indented document."""
     if not n:
         out.write("[]")
@@ -94,41 +109,53 @@ def write_list(columns: Sequence[tuple[str, list[str]]], n: int, out: TextIO) ->
     out.write("\n  ]")
 
 
-def score_columns(t: SliceTable) -> tuple[list[tuple[str, list[str]]], int]:
+_FORMATS = {"_floats": "%r", "_ints": "%d"}
+
+
+def _column(key: str, values: object, text: Callable[[Any], list[Any]]) -> Column:
+    fmt = _FORMATS.get(getattr(text, "__name__", ""), "%s")
+    return key, fmt, lambda start, stop: text(values[start:stop])  # type: ignore[index]
+
+
+def _value_texts(values: list[object]) -> list[str]:
+    return [_value(v) for v in values]
+
+
+def score_columns(t: SliceTable) -> tuple[list[Column], int]:
     """The columns of a :class:`~cecli.slices.SliceTable`'s JSON objects, in key order."""
     columns = [
-        ("value", [_value(v) for v in t.values]),
-        ("n_samples", _ints(t.n_samples)),
-        ("mean_loss", _floats(t.mean_loss)),
-        ("ci_low", _floats(t.ci_low)),
-        ("ci_high", _floats(t.ci_high)),
-        ("accuracy", _floats(t.accuracy)),
-        ("flagged_count", _ints(t.flagged_count)),
-        ("ranked", _bools(t.ranked)),
+        _column("value", t.values, _value_texts),
+        _column("n_samples", t.n_samples, _ints),
+        _column("mean_loss", t.mean_loss, _floats),
+        _column("ci_low", t.ci_low, _floats),
+        _column("ci_high", t.ci_high, _floats),
+        _column("accuracy", t.accuracy, _floats),
+        _column("flagged_count", t.flagged_count, _ints),
+        _column("ranked", t.ranked, _bools),
     ]
     if t.ece is not None:
-        columns.append(("ece", _floats(t.ece)))
+        columns.append(_column("ece", t.ece, _floats))
     for name, counts in t.marks.items():
-        columns.append((name, _ints(counts)))
+        columns.append(_column(name, counts, _ints))
     return columns, len(t)
 
 
-def compare_columns(c: SliceComparison) -> tuple[list[tuple[str, list[str]]], int]:
+def compare_columns(c: SliceComparison) -> tuple[list[Column], int]:
     """The columns of a :class:`~cecli.slices.SliceComparison`'s JSON objects, in key order."""
     floats = [
-        ("baseline_mean_loss", "baseline_mean_loss"),
-        ("candidate_mean_loss", "candidate_mean_loss"),
-        ("delta_mean_loss", "delta"),
-        ("ci_low", "ci_low"),
-        ("ci_high", "ci_high"),
-        ("p_value", "p_value"),
-        ("p_holm", "p_holm"),
+        ("baseline_mean_loss", c.baseline_mean_loss),
+        ("candidate_mean_loss", c.candidate_mean_loss),
+        ("delta_mean_loss", c.delta),
+        ("ci_low", c.ci_low),
+        ("ci_high", c.ci_high),
+        ("p_value", c.p_value),
+        ("p_holm", c.p_holm),
     ]
     columns = [
-        ("value", [_value(v) for v in c.values]),
-        ("n_samples", _ints(c.n_samples)),
-        *((key, _floats(getattr(c, name))) for key, name in floats),
-        ("verdict", [_string(v) for v in c.verdict]),
-        ("ranked", _bools(c.ranked)),
+        _column("value", c.values, _value_texts),
+        _column("n_samples", c.n_samples, _ints),
+        *(_column(key, values, _floats) for key, values in floats),
+        _column("verdict", c.verdict, lambda v: [_string(x) for x in v]),
+        _column("ranked", c.ranked, _bools),
     ]
     return columns, len(c)
