@@ -393,3 +393,15 @@ def test_score_states_with_slices_merge_as_one_state():
     for value, mean in zip(one.values, one.mean_loss, strict=True):
         ref = expected[expected.index.isna()].iloc[0] if value is None else expected[value]
         assert mean == pytest.approx(ref, rel=1e-12)
+
+
+def test_explicit_class_weights_weigh_each_slice_as_the_mean(data):
+    path, frame, ref = data
+    doc = _json([path, *PRED, "--by", "tier", "--class-weights", "1,2,0.5"])
+    w = frame["label"].map({"c0": 1.0, "c1": 2.0, "c2": 0.5}).to_numpy()
+    for s in doc["slices"]:
+        rows = (ref["tier"] == s["value"]).to_numpy()
+        expected = np.sum(w[rows] * ref["loss"].to_numpy()[rows]) / w[rows].sum()
+        assert s["mean_loss"] == pytest.approx(expected, rel=1e-12)
+    whole = _json([path, *PRED, "--class-weights", "1,2,0.5"])["mean_loss"]
+    assert whole == pytest.approx(np.sum(w * ref["loss"]) / w.sum(), rel=1e-12)
