@@ -33,6 +33,7 @@ from cecli.view import ChunkView
 if TYPE_CHECKING:
     from cecli.calibration import CalibrationSummary, ReservoirSample, TemperatureFit
     from cecli.label_issues import LabelIssueFindings, LabelIssueFold
+    from cecli.slices import SliceFold, SliceSpec, SliceTable
 
 #: Upper edges of the loss histogram's bins, in nats (then one bin to infinity).
 HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -71,6 +72,10 @@ class ScoreOptions:
     label_issues: bool = False
     #: The label-quality score they are ranked by (see :class:`cecli.label_issues.LabelIssues`).
     label_quality: str = "self_confidence"
+    #: The --by columns (see cecli.slices.parse_by); empty for no slices.
+    slices: tuple[SliceSpec, ...] = ()
+    #: Slices with fewer rows are listed apart, not ranked.
+    min_slice_rows: int = 30
 
     def __post_init__(self) -> None:
         # a bad option fails here, before any file is read, with the accumulator's message
@@ -208,6 +213,8 @@ class Scored:
     fine_edges: list[float] | None = None
     #: The likely label errors (with label_issues), after the last pass.
     label_issues: LabelIssueFindings | None = None
+    #: Every slice of the rows (with slices), worst first.
+    slices: SliceTable | None = None
 
 
 class ScoreState:
@@ -260,6 +267,9 @@ class ScoreState:
                 )
         #: Made at the first chunk, which tells the number of classes.
         self.label_issues: LabelIssueFold | None = None
+        self.slices: SliceFold | None = None
+        if options.slices:
+            self.slices = _slice_fold(kind, options)
         self.ids: dict[int, str] = {}
 
     def view(
@@ -300,6 +310,10 @@ class ScoreState:
                     view.kind, n, from_logits=view.from_logits, rank_by=self.options.label_quality
                 )
             self.label_issues.add(view)
+        if self.slices is not None:
+            if view.slice_values is None:
+                raise OptionError("This run slices its rows (--by); the view has no slice values.")
+            self.slices.add(view, view.slice_values)
         if view.ids is not None:
             self._note_ids(view)
 
@@ -336,6 +350,7 @@ class ScoreState:
             (self.fine, other.fine),
             (self.calibration, other.calibration),
             (self.temperature, other.temperature),
+            (self.slices, other.slices),
         ):
             if (mine is None) != (theirs is None):
                 raise OptionError("Only score states with the same options can be merged.")
@@ -386,4 +401,19 @@ class ScoreState:
             None if fine is None else fine.result(),
             None if fine is None else fine.edges.tolist(),
             None if self.label_issues is None else self.label_issues.result(),
+            None if self.slices is None else self.slices.result(self.options.min_slice_rows),
         )
+
+
+def _slice_fold(kind: str, options: ScoreOptions) -> SliceFold:
+    """The slice fold of a run with --by; class weights apply to its rows as to the mean."""
+    from cecli.slices import SliceFold
+
+    weights = options.class_weights
+    if isinstance(weights, str) and kind != "multilabel":
+        raise OptionError(
+            "--by cannot apply balanced class weights to each slice (they depend on every "
+            "row's class); give the weights as numbers, or leave out --class-weights."
+        )
+    explicit = None if weights is None or kind == "multilabel" else np.asarray(weights, float)
+    return SliceFold(options.slices, explicit, options.calibration_bins)

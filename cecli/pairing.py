@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from cecli.inputs import Batch, Inputs
 from cecli.losses import SampleScores
 from cecli.pipeline import score_inputs
 from cecli.render.progress import Progress
+
+if TYPE_CHECKING:
+    from cecli.slices import SliceComparison, SliceSpec
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Side:
     targets: np.ndarray | None
     #: The final class weights (balanced ones depend on every row), or None.
     class_weights: np.ndarray | None
+    #: Each row's values of the --by columns (the baseline's, with --by), or None.
+    slice_values: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class Compared:
     comparison: Comparison
     #: Ids of the rows the comparison lists, by baseline row.
     ids: dict[int, str]
+    #: Per slice, both models and the difference (with --by).
+    slices: SliceComparison | None = None
 
 
 def collect_side(
@@ -61,6 +69,7 @@ def collect_side(
     options: ScoreOptions,
     progress: Progress | None = None,
     order: np.ndarray | None = None,
+    slices: bool = False,
 ) -> Side:
     """Score every row of ``inputs`` and keep each row's facts (about 60 bytes a row).
 
@@ -71,6 +80,7 @@ def collect_side(
     ids: list[np.ndarray] = []
     keys: list[np.ndarray] = []
     targets: list[np.ndarray] = []
+    sliced: list[tuple[np.ndarray, ...]] = []
     weighted = options.class_weights is not None and inputs.kind != "multilabel"
     mix = np.random.default_rng(20261123).random(max(1, inputs.n_classes))
     if order is not None:
@@ -89,6 +99,8 @@ def collect_side(
             keys.append(t.astype(np.float64))
         if weighted:
             targets.append(t)
+        if slices and batch.slices is not None:
+            sliced.append(batch.slices)
 
     scored = score_inputs(inputs, replace(options, keep=0), on_batch=keep, progress=progress)
     accumulator_weights = None
@@ -101,6 +113,9 @@ def collect_side(
         target_key=np.concatenate(keys) if keys else np.empty(0),
         targets=np.concatenate(targets) if targets else None,
         class_weights=accumulator_weights,
+        slice_values=tuple(np.concatenate(parts) for parts in zip(*sliced, strict=True))
+        if sliced
+        else None,
     )
 
 
@@ -184,6 +199,8 @@ def compare_inputs(
     join_on_ids: bool = False,
     shared_labels: bool = False,
     progress: Callable[[Inputs], Progress | None] | None = None,
+    slices: tuple[SliceSpec, ...] = (),
+    min_slice_rows: int = 30,
 ) -> Compared:
     """Score both inputs, line their rows up, and compare them.
 
@@ -192,7 +209,9 @@ def compare_inputs(
     which lines up with each side's rows by position.
     """
     order = class_order(baseline, candidate)
-    b = collect_side(baseline, options, None if progress is None else progress(baseline))
+    b = collect_side(
+        baseline, options, None if progress is None else progress(baseline), slices=bool(slices)
+    )
     c_options = options
     explicit = options.class_weights is not None and not isinstance(options.class_weights, str)
     if order is not None and explicit:  # weights given in the baseline's class order
@@ -238,7 +257,21 @@ def compare_inputs(
     listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
     shown = {p.row for p in listed}
     ids = {} if b.ids is None else {row: str(b.ids[row]) for row in shown}
-    return Compared(b.summary, c.summary, comparison, ids)
+    sliced = None
+    if slices:
+        from cecli.slices import compare_slices
+
+        assert b.slice_values is not None
+        sliced = compare_slices(
+            slices,
+            b.slice_values,
+            b.rows.loss,
+            c_rows.loss,
+            weight if b.summary.sample_weighted or options.class_weights is not None else None,
+            min_rows=min_slice_rows,
+            confidence=compare.confidence,
+        )
+    return Compared(b.summary, c.summary, comparison, ids, sliced)
 
 
 def _reorder_classes(rows: RowScores, order: np.ndarray, kind: str) -> RowScores:

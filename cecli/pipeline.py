@@ -17,6 +17,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 
@@ -125,13 +126,16 @@ def checked_view(inputs: Inputs, state: ScoreState, batch: Batch) -> ChunkView:
     """The chunk's view; a problem in it is raised again naming the file it is in."""
     try:
         with _file_warnings(inputs.source_of("predictions")):
-            return state.view(
+            view = state.view(
                 batch.targets,
                 batch.preds,
                 batch.weights,
                 first_row=batch.first_row,
                 ids=batch.ids,
             )
+        if batch.slices is not None:  # the --by columns, for the slice fold
+            view = replace(view, slice_values=batch.slices)
+        return view
     except LabelError as error:
         raise in_file(inputs.source_of("labels"), error) from None
     except WeightError as error:

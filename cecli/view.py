@@ -57,6 +57,8 @@ class ChunkView:
         Each row's entropy, Brier score and cross-entropy, when the view was
         asked for them (``calibration=True``) and the loss kernel found them
         (class-index targets, no label smoothing, at most 64 classes).
+    slice_values : tuple of ndarray or None
+        The rows' values of the ``--by`` columns, when the run slices them.
 
     Examples
     --------
@@ -78,6 +80,7 @@ class ChunkView:
     y_true: ArrayLike = None
     ids: NDArray | None = None
     terms: RowTerms | None = None
+    slice_values: tuple[NDArray, ...] | None = None
 
     @property
     def n_rows(self) -> int:

@@ -16,6 +16,7 @@ from cecli.cli._declare import (
     PREDICTIONS_HELP,
     Base,
     BaseOption,
+    ByOption,
     ChunkSizeOption,
     ClassWeightsOption,
     DebugOption,
@@ -29,6 +30,7 @@ from cecli.cli._declare import (
     LabelColOption,
     LabelKeyOption,
     LogitsOption,
+    MinSliceRowsOption,
     OutputFormat,
     PlotOption,
     PositiveOption,
@@ -41,6 +43,7 @@ from cecli.cli._declare import (
     input_options,
     plot_path,
     score_options,
+    slice_specs,
 )
 from cecli.cli._run import render, run
 from cecli.errors import OptionError
@@ -114,6 +117,12 @@ def score(
         ),
     ] = False,
     plot: PlotOption = None,
+    by: ByOption = None,
+    min_slice_rows: MinSliceRowsOption = 30,
+    slice_fail_above: Annotated[
+        float | None,
+        typer.Option(help="Gate: fail if a ranked slice's mean loss is above this (with --by)."),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Score PREDICTIONS against LABELS: mean loss and its 95% interval, accuracy, wrong rows.
@@ -134,6 +143,11 @@ def score(
             check_count("--bins", bins, 1, 1000)
         core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
         check_gate_limits(fail_above=fail_above, max_flagged=max_flagged, min_accuracy=min_accuracy)
+        specs = slice_specs(by, min_slice_rows, slice_fail_above=slice_fail_above)
+        if specs:
+            from cecli.report.slices import check_slice_limit
+
+            check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
         calibration_bins = None
         if calibration or picture:
@@ -157,8 +171,13 @@ def score(
             label_key,
             positive,
             chunk_size,
+            slice_cols=tuple(s.column for s in specs),
         )
         with Inputs(predictions, labels, options) as inputs:
+            if specs:
+                from cecli.slices import check_slice_fields
+
+                check_slice_fields(specs, inputs.slice_fields())
             weights = None
             if class_weights is not None:
                 from cecli.labels import parse_class_weights
@@ -186,6 +205,8 @@ def score(
                         temperature=calibration,
                         fine_histogram=picture is not None,
                         label_issues=label_issues,
+                        slices=specs,
+                        min_slice_rows=min_slice_rows,
                     ),
                     on_batch=None if writer is None else lambda b, s, c: writer.write(s, b.ids, c),
                     progress=stderr_progress(inputs),
@@ -202,6 +223,10 @@ def score(
                 max_flagged=max_flagged,
                 min_accuracy=min_accuracy,
             )
+            if specs:
+                from cecli.report.slices import check_slice_gate
+
+                gates += check_slice_gate(scored.slices, slice_fail_above)
             report = build_report(
                 scored.summary,
                 inputs.classes,
@@ -215,6 +240,7 @@ def score(
                 scored.temperature,
                 "adaptive" if adaptive else "uniform",
                 scored.label_issues,
+                scored.slices,
             )
         if picture is not None:
             from cecli.render.plot import write_score_plot

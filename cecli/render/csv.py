@@ -72,6 +72,16 @@ COMPARE_COLUMNS = (
 
 
 def render(report: Report | CompareReport, out: TextIO) -> None:
+    if isinstance(report, Report) and report.slices is not None:
+        from cecli.render.slices import write_csv
+
+        write_csv(report.slices, out)  # with --by, a row per slice (see cecli.render.slices)
+        return
+    if isinstance(report, CompareReport) and report.slices is not None:
+        from cecli.render.slices import write_compare_csv
+
+        write_compare_csv(report.slices, out)
+        return
     # the summary only: with --top 0 the rows would be millions of dicts for nothing
     data = report.to_dict() if isinstance(report, CompareReport) else report.to_dict(rows=False)
     columns = COLUMNS

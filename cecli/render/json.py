@@ -53,11 +53,16 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     True
     """
     if not isinstance(report, Report):
-        out.write(json.dumps(report.to_dict(), indent=2, allow_nan=False))
-        out.write("\n")
-        return
-    document = report.to_dict(rows=False)
-    lists = _LISTS + (("label_issues",) if report.label_issues is not None else ())
+        if report.slices is None:
+            out.write(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+            out.write("\n")
+            return
+        document = report.to_dict(slices=False)
+        lists: tuple[str, ...] = ("slices",)
+    else:
+        document = report.to_dict(rows=False)
+        lists = _LISTS + (("label_issues",) if report.label_issues is not None else ())
+        lists += ("slices",) if report.slices is not None else ()
     # each list of rows is a unique string in the skeleton, then cut out of its text
     marks = {key: f"cecli-rows-{key}-{uuid.uuid4().hex}" for key in lists}
     for key, mark in marks.items():
@@ -72,13 +77,18 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
             return
         head, rest = rest.split(mark)
         pieces.append(head)
-    s = report.summary
-    for head, rows in zip(pieces[:2], (s.flagged, s.worst), strict=True):
+    for head, key in zip(pieces, lists, strict=True):
         out.write(head)
-        _write_rows(report, report.shown(rows), out)
-    if report.label_issues is not None:
-        out.write(pieces[2])
-        _write_issues(report.label_issues, out)
+        if key == "slices":
+            _write_slices(report, out)
+        elif key == "label_issues":
+            assert isinstance(report, Report)
+            assert report.label_issues is not None
+            _write_issues(report.label_issues, out)
+        else:
+            assert isinstance(report, Report)
+            rows = report.summary.flagged if key == "flagged" else report.summary.worst
+            _write_rows(report, report.shown(rows), out)
     out.write(rest)
     out.write("\n")
 
@@ -159,6 +169,18 @@ def _arrow_rows(template: str, columns: list) -> str:
     _, offsets, data = joined.buffers()
     end = int(np.frombuffer(offsets, dtype=np.int32, count=len(columns[0]) + 1)[-1])
     return str(memoryview(data)[: end - len(",\n")], "utf-8")
+
+
+def _write_slices(report: Report | CompareReport, out: TextIO) -> None:
+    """The list of slices, as json.dumps would write it in the document, block by block."""
+    from cecli.render._slices_json import compare_columns, score_columns, write_list
+
+    assert report.slices is not None
+    if isinstance(report, Report):
+        columns, n = score_columns(report.slices)
+    else:
+        columns, n = compare_columns(report.slices)
+    write_list(columns, n, out)
 
 
 def _write_rows(report: Report, rows: Sequence[RowFacts], out: TextIO) -> None:

@@ -93,6 +93,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
 
         lines += markdown_lines(report.label_issues, s.n_samples)
     lines += _calibration(report)
+    if report.slices is not None:
+        from cecli.render.slices import markdown_lines
+
+        lines += markdown_lines(report)
 
 
 #: Rows of a long table put in text per write.
@@ -285,4 +289,8 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         ]
         right = {0, len(header) - 2, len(header) - 1}
         lines += [*_table(header, table_rows, right), ""]
+    if report.slices is not None:
+        from cecli.render.slices import compare_markdown_lines
+
+        lines += compare_markdown_lines(report)
     out.write("\n".join(lines))

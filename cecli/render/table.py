@@ -307,6 +307,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     for table in (_histogram(report), _calibration(report), _reliability(report)):
         if table is not None:
             parts.append(table)
+    if report.slices is not None:
+        from cecli.render.slices import rich_tables
+
+        parts += rich_tables(report)
     parts += _gates(report)
     _print(console, parts)
 
@@ -477,6 +481,10 @@ def _compare_parts(report: CompareReport) -> list[RenderableType]:
             parts.append(_pairs(report, pairs, title))
         else:
             parts.append(f"{what}, {other} right: none.\n")
+    if report.slices is not None:
+        from cecli.render.slices import compare_rich_tables
+
+        parts += compare_rich_tables(report)
     if c.largest_increases:
         title = f"Largest loss increases, right or wrong: {len(c.largest_increases)}"
         parts.append(_pairs(report, c.largest_increases, title))

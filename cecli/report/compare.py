@@ -12,6 +12,7 @@ from cecli.report.gates import Gate, _Named
 if TYPE_CHECKING:
     from cecli.accumulate import Summary
     from cecli.compare import Comparison, RowPair
+    from cecli.slices import SliceComparison
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class CompareReport(_Named):
     top: int
     ids: dict[int, str] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
+    #: Per slice, both models and the difference (``--by``).
+    slices: SliceComparison | None = None
 
     @property
     def kind(self) -> str:
@@ -99,7 +102,22 @@ class CompareReport(_Named):
             for c in self.comparison.per_class
         ]
 
-    def to_dict(self) -> dict[str, Any]:
+    def slices_dict(self, slices: bool = True) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing.
+
+        With ``slices=False`` the list is empty (:mod:`cecli.render.json` writes it as text).
+        """
+        if self.slices is None:
+            return {}
+        from cecli.report.slices import compare_slices_list, compare_slicing_dict
+
+        return {
+            "slicing": compare_slicing_dict(self.slices),
+            "slices": compare_slices_list(self.slices) if slices else [],
+        }
+
+    def to_dict(self, slices: bool = True) -> dict[str, Any]:
+        """The JSON document; with ``slices=False`` its list of slices is empty."""
         c = self.comparison
         boot = c.bootstrap
         return {
@@ -134,6 +152,7 @@ class CompareReport(_Named):
             "fixed_count": c.fixed_count,
             "fixed": [self.pair_dict(p) for p in c.fixed],
             "largest_increases": [self.pair_dict(p) for p in c.largest_increases],
+            **self.slices_dict(slices),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cecli.accumulate import RowFacts, Summary
     from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
     from cecli.label_issues import LabelIssueFindings
+    from cecli.slices import SliceTable
 
 
 #: Upper edges of the loss histogram's bins, in nats (the last bin is open).
@@ -55,6 +56,8 @@ class Report(_Named):
     binning: str = "uniform"
     #: The likely label errors (``--label-issues``).
     label_issues: LabelIssueSection | None = None
+    #: Every slice of the rows (``--by``), worst first.
+    slices: SliceTable | None = None
 
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
@@ -99,6 +102,19 @@ class Report(_Named):
                 "temperature_rows": t.n_samples,
             }
         return out
+
+    def slices_dict(self, rows: bool = True) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing.
+
+        With ``rows=False`` the list of slices is empty: a million are written
+        as text by :mod:`cecli.render.json`, never as dicts.
+        """
+        if self.slices is None:
+            return {}
+        from cecli.report.slices import slices_list, slicing_dict
+
+        listed = slices_list(self.slices) if rows else []
+        return {"slicing": slicing_dict(self.slices), "slices": listed}
 
     def interval_text(self) -> str:
         """The mean loss's interval for a person (``95% CI 0.1689 to 0.4846``), or "no 95% CI"."""
@@ -164,7 +180,7 @@ class Report(_Named):
     def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
         """The JSON document; with ``rows=False``, its lists of rows are empty.
 
-        Those are "flagged", "worst" and "label_issues".
+        Those are "flagged", "worst", "label_issues" and with ``--by`` "slices".
 
         The renderers that stream the rows, or show none, ask for it without them:
         with ``--top 0`` there can be millions.
@@ -215,6 +231,7 @@ class Report(_Named):
                 if self.label_issues is None
                 else self.label_issues.to_dict(rows=rows)
             ),
+            **self.slices_dict(rows),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
@@ -261,6 +278,7 @@ def build_report(
     temperature: TemperatureFit | None = None,
     binning: str = "uniform",
     label_issues: LabelIssueFindings | None = None,
+    slices: SliceTable | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -276,6 +294,7 @@ def build_report(
         temperature,
         binning,
         None if label_issues is None else LabelIssueSection(label_issues, classes, top),
+        slices,
     )
 
 
