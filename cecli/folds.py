@@ -267,6 +267,7 @@ class ScoreState:
                 )
         #: Made at the first chunk, which tells the number of classes.
         self.label_issues: LabelIssueFold | None = None
+        self._findings: LabelIssueFindings | None = None
         self.slices: SliceFold | None = None
         if options.slices:
             self.slices = _slice_fold(kind, options)
@@ -365,6 +366,7 @@ class ScoreState:
                     rank_by=other.label_issues.rank_by,
                 )
             self.label_issues.merge(other.label_issues)
+            self._findings = None
         self.ids.update(other.ids)
         if self.loss.keep is not None:
             self._prune_ids()
@@ -386,6 +388,15 @@ class ScoreState:
     def end_pass(self, fold: LabelIssueFold) -> None:
         """Take the fold of a pass, fed every row (and merged over workers)."""
         self.label_issues = fold
+        self._findings = None
+
+    def label_issue_findings(self) -> LabelIssueFindings | None:
+        """The label issues found, after the last pass (read once, then kept)."""
+        if self.label_issues is None:
+            return None
+        if self._findings is None:
+            self._findings = self.label_issues.result()
+        return self._findings
 
     def result(self) -> Scored:
         """Read every statistic: the run's :class:`Scored`."""
@@ -400,7 +411,7 @@ class ScoreState:
             None if self.temperature is None else self.temperature.result(),
             None if fine is None else fine.result(),
             None if fine is None else fine.edges.tolist(),
-            None if self.label_issues is None else self.label_issues.result(),
+            self.label_issue_findings(),
             None if self.slices is None else self.slices.result(self.options.min_slice_rows),
         )
 

@@ -96,30 +96,37 @@ def score_inputs(
                 for batch in replay.batches():
                     fold.add(checked_view(inputs, state, batch))
                 state.end_pass(fold)
-            scored = finish(inputs, state)
-            if on_batch is not None:
-                _last_pass(inputs, state, scored, replay.batches(), on_batch)
-            return scored
+            if on_batch is not None or state.slices is not None:
+                _last_pass(inputs, state, replay.batches(), on_batch)
+            return finish(inputs, state)
     finally:
         if progress is not None:
             progress.close()
 
 
 def _last_pass(
-    inputs: Inputs, state: ScoreState, scored: Scored, batches: Iterator[Batch], on_batch: OnBatch
+    inputs: Inputs, state: ScoreState, batches: Iterator[Batch], on_batch: OnBatch | None
 ) -> None:
-    """``on_batch`` over every row again, now that each row's label issue is known."""
-    fold, findings = state.label_issues, scored.label_issues
+    """Every row again, now that each row's label issue is known.
+
+    ``on_batch`` gets each row's ``label_issue`` and ``label_quality``; the
+    slice fold counts each slice's label issues.
+    """
+    fold, findings = state.label_issues, state.label_issue_findings()
     for batch in batches:
-        view = checked_view(inputs, state, batch)
-        columns = {}
-        if fold is not None and findings is not None:
-            columns = {
-                "label_issue": findings.is_issue(view.scores.rows),
-                "label_quality": fold.quality(view),
-            }
-        on_batch(batch, view.scores, columns)
-        del view, batch
+        rows = np.arange(batch.first_row, batch.first_row + batch.n_rows)
+        issue = None if findings is None else findings.is_issue(rows)
+        if state.slices is not None and batch.slices is not None and issue is not None:
+            local, where = state.slices.slice_rows(batch.slices)
+            state.slices.count("label_issues", where[local][issue])
+        if on_batch is not None:
+            view = checked_view(inputs, state, batch)
+            columns = {}
+            if fold is not None and issue is not None:
+                columns = {"label_issue": issue, "label_quality": fold.quality(view)}
+            on_batch(batch, view.scores, columns)
+            del view
+        del batch
 
 
 def checked_view(inputs: Inputs, state: ScoreState, batch: Batch) -> ChunkView:

@@ -18,7 +18,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from cecli.readers import STDIN
 
 #: Where each array of a chunk is in the file: (offset, dtype, shape), or None.
 _Where = tuple[int, np.dtype, tuple[int, ...]] | None
-_ARRAYS = ("preds", "targets", "weights")
+_ARRAYS = ("preds", "targets", "ids", "weights")
 
 
 class Spill:
@@ -51,19 +51,41 @@ class Spill:
             self._file: IO[bytes] = tempfile.TemporaryFile(prefix="cecli-", dir=folder)  # noqa: SIM115 - closed in close()
         except OSError as error:
             raise self._failed(error) from None
-        self._chunks: list[tuple[int, int, dict[str, _Where], _Where, _Where]] = []
+        self._chunks: list[tuple[int, dict[str, Any], list[Any] | None]] = []
         self.n_bytes = 0
 
     def write(self, batch: Batch) -> None:
         """Append one batch (its arrays are copied to the file; they may change after)."""
         try:
-            where = {name: self._put(getattr(batch, name)) for name in _ARRAYS}
-            offsets = data = None
-            if batch.ids is not None:
-                offsets, data = self._put_text(batch.ids)
-            self._chunks.append((batch.first_row, batch.n_rows, where, offsets, data))
+            where = {name: self._put_column(getattr(batch, name)) for name in _ARRAYS}
+            slices = None
+            if batch.slices is not None:
+                slices = [self._put_column(column) for column in batch.slices]
+            self._chunks.append((batch.first_row, where, slices))
         except OSError as error:
             raise self._failed(error) from None
+
+    def _put_column(self, array: np.ndarray | None) -> tuple[str, tuple[_Where, ...]] | None:
+        """An array as its raw bytes, or (objects: text) as UTF-8 text, its ends, and its Nones."""
+        if array is None:
+            return None
+        if array.dtype != object:
+            return "raw", (self._put(array),)
+        missing = np.fromiter((cell is None for cell in array.tolist()), bool, len(array))
+        starts, data = self._put_text(array)
+        return "text", (starts, data, self._put(missing) if missing.any() else None)
+
+    def _get_column(self, record: tuple[str, tuple[_Where, ...]] | None) -> np.ndarray | None:
+        if record is None:
+            return None
+        kind, where = record
+        if kind == "raw":
+            return self._get(where[0])
+        cells = _texts(self._get(where[0]), self._get(where[1]))
+        missing = self._get(where[2])
+        if missing is not None:
+            cells[missing] = None
+        return cells
 
     def _put(self, array: np.ndarray | None) -> _Where:
         if array is None:
@@ -105,12 +127,10 @@ class Spill:
         """The batches written, in order, one in memory at a time."""
         try:
             self._file.flush()
-            for first_row, _, where, offsets, data in self._chunks:
-                arrays = {name: self._get(where[name]) for name in _ARRAYS}
-                ids = None
-                if offsets is not None:
-                    ids = _texts(self._get(offsets), self._get(data))
-                yield Batch(first_row, arrays["preds"], arrays["targets"], ids, arrays["weights"])  # type: ignore[arg-type]
+            for first_row, where, slices in self._chunks:
+                arrays = {name: self._get_column(where[name]) for name in _ARRAYS}
+                columns = None if slices is None else tuple(map(self._get_column, slices))
+                yield Batch(first_row, **arrays, slices=columns)  # type: ignore[arg-type]
         except OSError as error:
             raise self._failed(error) from None
 

@@ -264,3 +264,36 @@ def test_a_binary_file_that_changes_between_passes_is_refused(tmp_path):
         os.utime(tmp_path / "y.npy", ns=(1, 1))
         with pytest.raises(InputError, match="changed while cecli was reading it"):
             list(replay.batches())
+
+
+@pytest.mark.parametrize("source", ["file", "stdin", "parquet"])
+def test_each_slice_counts_its_label_issues(tmp_path, source):
+    labels, probs = noisy(9, n=800)
+    groups = np.array(["north", "south", "", "east,west"])[np.arange(800) % 4]
+    path = tmp_path / "preds.csv"
+    with open(path, "w") as f:
+        f.write(",".join(CLASSES) + ",label,region\n")
+        for y, row, g in zip(labels, probs, groups, strict=True):
+            region = f'"{g}"' if "," in g else g
+            f.write(",".join(repr(float(p)) for p in row) + f",{CLASSES[y]},{region}\n")
+    args = ["--label-issues", "--by", "region", "--min-slice-rows", "1", "--chunk-size", "8K"]
+    if source == "file":
+        doc = score_json(path, *args)
+    elif source == "stdin":
+        doc = score_json("-", *args, stdin=path.read_text())
+    else:
+        import pyarrow as pa
+
+        columns = {c: probs[:, j] for j, c in enumerate(CLASSES)}
+        table = pa.table({**columns, "label": labels, "region": groups})
+        pq.write_table(table, tmp_path / "p.parquet", row_group_size=100)
+        doc = score_json(tmp_path / "p.parquet", *args)
+    rows = np.array(expected_rows(labels, probs))
+    import pandas as pd
+
+    want = pd.Series(groups[rows]).value_counts().to_dict()
+    got = {s["value"]: s["label_issues"] for s in doc["slices"]}
+    missing = got.pop(None, 0)  # an empty cell of text is the missing slice
+    assert missing == want.pop("", 0)
+    assert got == {g: want.get(g, 0) for g in got}
+    assert sum(s["label_issues"] for s in doc["slices"]) == doc["label_issue_count"]

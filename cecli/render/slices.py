@@ -10,7 +10,7 @@ CSV and JSON list them all.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from cecli.render.escape import markdown as md
@@ -53,7 +53,7 @@ def _interval(s: Slice) -> str:
     return f"{fmt_number(s.ci_low)} to {fmt_number(s.ci_high)}"
 
 
-def _cells(s: Slice, calibration: bool) -> list[str]:
+def _cells(s: Slice, calibration: bool, marks: Sequence[str] = ()) -> list[str]:
     cells = [
         f"{s.n_samples:,}",
         fmt_number(s.mean_loss),
@@ -61,7 +61,16 @@ def _cells(s: Slice, calibration: bool) -> list[str]:
         f"{s.accuracy:.1%}",
         f"{s.flagged_count:,}",
     ]
+    cells += [f"{s.marks.get(name, 0):,}" for name in marks]
     return cells + ([fmt_number(s.ece)] if calibration else [])
+
+
+#: The per-slice counts of rows chosen at the end (see SliceFold.count), as table headers.
+MARK_HEADERS = {"label_issues": "label issues"}
+
+
+def _marks(table: SliceTable) -> list[str]:
+    return [name for name in MARK_HEADERS if name in table.marks]
 
 
 def _titles(table: SliceTable, top: int, name: Callable[[str], str] = str) -> tuple[str, str]:
@@ -85,7 +94,8 @@ _HEADER = ["rows", "mean loss", "95% CI", "accuracy", "flagged"]
 
 def _header(table: SliceTable) -> list[str]:
     level = f"{table.level:.0%} CI"
-    return [*_HEADER[:2], level, *_HEADER[3:], *(["ECE"] if table.ece is not None else [])]
+    marks = [MARK_HEADERS[name] for name in _marks(table)]
+    return [*_HEADER[:2], level, *_HEADER[3:], *marks, *(["ECE"] if table.ece is not None else [])]
 
 
 def rich_tables(report: Report) -> list[Table | str]:
@@ -106,11 +116,11 @@ def rich_tables(report: Report) -> list[Table | str]:
         for spec in table.specs:
             t.add_column(terminal(spec.column), overflow="fold")
         for i, name in enumerate(_header(table)):
-            t.add_column(name, justify="right" if i != 2 else "left")
+            t.add_column(name, justify="right" if i != 2 else "left", no_wrap=i == 2)
         for s in rows:
             t.add_row(
                 *(_terminal_value(v) for v in _values(s)),
-                *_cells(s, table.ece is not None),
+                *_cells(s, table.ece is not None, _marks(table)),
             )
         if not rows:
             out.append(title + ": none.\n")
@@ -148,7 +158,8 @@ def markdown_lines(report: Report) -> list[str]:
         lines.append("|" + "|".join(rule) + "|")
         for s in rows:
             values = [_markdown_value(v) for v in _values(s)]
-            lines.append("| " + " | ".join(values + _cells(s, table.ece is not None)) + " |")
+            cells = _cells(s, table.ece is not None, _marks(table))
+            lines.append("| " + " | ".join(values + cells) + " |")
         lines.append("")
     return lines
 
