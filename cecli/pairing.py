@@ -25,6 +25,7 @@ from cecli.render.progress import Progress
 if TYPE_CHECKING:
     # imported when --calibration asks: calibration's modules cost start-up time
     from cecli.compare_calibration import CalibrationComparison, CalibrationRows
+    from cecli.slices import SliceComparison, SliceSpec
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Side:
     targets: np.ndarray | None
     #: The final class weights (balanced ones depend on every row), or None.
     class_weights: np.ndarray | None
+    #: Each row's values of the --by columns (the baseline's, with --by), or None.
+    slice_values: tuple[np.ndarray, ...] | None = None
     #: Every row's calibration facts, when asked for.
     calibration: CalibrationRows | None = None
 
@@ -63,6 +66,8 @@ class Compared:
     comparison: Comparison
     #: Ids of the rows the comparison lists, by baseline row.
     ids: dict[int, str]
+    #: Per slice, both models and the difference (with --by).
+    slices: SliceComparison | None = None
     #: Both models' ECE and Brier score and their differences (with calibration_bins).
     calibration: CalibrationComparison | None = None
 
@@ -72,6 +77,7 @@ def collect_side(
     options: ScoreOptions,
     progress: Progress | None = None,
     order: np.ndarray | None = None,
+    slices: bool = False,
     calibration: bool = False,
 ) -> Side:
     """Score every row of ``inputs`` and keep each row's facts (about 60 bytes a row).
@@ -84,13 +90,14 @@ def collect_side(
     ids: list[np.ndarray] = []
     keys: list[np.ndarray] = []
     targets: list[np.ndarray] = []
+    sliced: list[tuple[np.ndarray, ...]] = []
     calibration_parts: list[CalibrationRows] = []
     weighted = options.class_weights is not None and inputs.kind != "multilabel"
     mix = np.random.default_rng(20261123).random(max(1, inputs.n_classes))
     if order is not None:
         mix = mix[order]  # column j is the other model's class order[j]
 
-    def keep(batch: Batch, scores: SampleScores) -> None:
+    def keep(batch: Batch, scores: SampleScores, columns: dict[str, np.ndarray]) -> None:
         parts.append(scores)
         if batch.ids is not None:
             ids.append(batch.ids)
@@ -103,6 +110,8 @@ def collect_side(
             keys.append(t.astype(np.float64))
         if weighted:
             targets.append(t)
+        if slices and batch.slices is not None:
+            sliced.append(batch.slices)
         if calibration:
             calibration_parts.append(
                 calibration_rows(inputs.kind, batch, scores, inputs.options.from_logits)
@@ -121,6 +130,9 @@ def collect_side(
         target_key=np.concatenate(keys) if keys else np.empty(0),
         targets=np.concatenate(targets) if targets else None,
         class_weights=accumulator_weights,
+        slice_values=tuple(np.concatenate(parts) for parts in zip(*sliced, strict=True))
+        if sliced
+        else None,
         calibration=_concatenated(calibration_parts) if calibration else None,
     )
 
@@ -241,6 +253,8 @@ def compare_inputs(
     join_on_ids: bool = False,
     shared_labels: bool = False,
     progress: Callable[[Inputs], Progress | None] | None = None,
+    slices: tuple[SliceSpec, ...] = (),
+    min_slice_rows: int = 30,
 ) -> Compared:
     """Score both inputs, line their rows up, and compare them.
 
@@ -259,6 +273,7 @@ def compare_inputs(
         baseline,
         options,
         None if progress is None else progress(baseline),
+        slices=bool(slices),
         calibration=with_calibration,
     )
     c_options = options
@@ -314,6 +329,20 @@ def compare_inputs(
     listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
     shown = {p.row for p in listed}
     ids = {} if b.ids is None else {row: str(b.ids[row]) for row in shown}
+    sliced = None
+    if slices:
+        from cecli.slices import compare_slices
+
+        assert b.slice_values is not None
+        sliced = compare_slices(
+            slices,
+            b.slice_values,
+            b.rows.loss,
+            c_rows.loss,
+            weight if b.summary.sample_weighted or options.class_weights is not None else None,
+            min_rows=min_slice_rows,
+            confidence=compare.confidence,
+        )
     calibration = None
     if b.calibration is not None and c.calibration is not None:
         from cecli.compare_calibration import compare_calibration
@@ -327,7 +356,7 @@ def compare_inputs(
             seed=compare.seed,
             method=compare.method,  # type: ignore[arg-type]
         )
-    return Compared(b.summary, c.summary, comparison, ids, calibration)
+    return Compared(b.summary, c.summary, comparison, ids, sliced, calibration)
 
 
 def _reorder_classes(rows: RowScores, order: np.ndarray, kind: str) -> RowScores:

@@ -58,6 +58,8 @@ class ChunkView:
         asked for them (``calibration=True``, or ``el2n=True``, whose scores are
         the square roots of the Brier scores) and the loss kernel found them
         (class-index targets, no label smoothing, at most 64 classes).
+    slice_values : tuple of ndarray or None
+        The rows' values of the ``--by`` columns, when the run slices them.
 
     Examples
     --------
@@ -79,6 +81,7 @@ class ChunkView:
     y_true: ArrayLike = None
     ids: NDArray | None = None
     terms: RowTerms | None = None
+    slice_values: tuple[NDArray, ...] | None = None
 
     @property
     def n_rows(self) -> int:

@@ -45,6 +45,10 @@ CALIBRATION_COLUMNS = (
 )
 
 
+#: With ``--label-issues``, before ``passed`` (after the calibration's).
+LABEL_ISSUE_COLUMNS = ("label_issue_count", "label_issues_estimated")
+
+
 COMPARE_COLUMNS = (
     "kind",
     "unit",
@@ -85,6 +89,16 @@ COMPARE_CALIBRATION_COLUMNS = (
 
 
 def render(report: Report | CompareReport, out: TextIO) -> None:
+    if isinstance(report, Report) and report.slices is not None:
+        from cecli.render.slices import write_csv
+
+        write_csv(report.slices, out)  # with --by, a row per slice (see cecli.render.slices)
+        return
+    if isinstance(report, CompareReport) and report.slices is not None:
+        from cecli.render.slices import write_compare_csv
+
+        write_compare_csv(report.slices, out)
+        return
     # the summary only: with --top 0 the rows would be millions of dicts for nothing
     data = report.to_dict() if isinstance(report, CompareReport) else report.to_dict(rows=False)
     columns = COLUMNS
@@ -96,9 +110,13 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         if report.calibration is not None:
             columns = (*COMPARE_COLUMNS[:-1], *COMPARE_CALIBRATION_COLUMNS, COMPARE_COLUMNS[-1])
             data |= {k: data["calibration"][k] for k in COMPARE_CALIBRATION_COLUMNS}
-    elif report.calibration is not None:
-        columns = (*COLUMNS[:-1], *CALIBRATION_COLUMNS, COLUMNS[-1])
-        data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
+    else:
+        extra = CALIBRATION_COLUMNS if report.calibration is not None else ()
+        if report.calibration is not None:
+            data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
+        if report.label_issues is not None:
+            extra += LABEL_ISSUE_COLUMNS
+        columns = (*COLUMNS[:-1], *extra, COLUMNS[-1])
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     writer.writerow(["" if data[c] is None else _cell(data[c]) for c in columns])

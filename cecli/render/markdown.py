@@ -89,7 +89,15 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         else:
             lines += ["None." if key == "flagged" else ""]
         lines += [""]
+    if report.label_issues is not None:
+        from cecli.render.label_issues import markdown_lines
+
+        lines += markdown_lines(report.label_issues, s.n_samples)
     lines += _calibration(report)
+    if report.slices is not None:
+        from cecli.render.slices import markdown_lines
+
+        lines += markdown_lines(report)
     lines += _el2n(report)
 
 
@@ -305,4 +313,8 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         ]
         right = {0, len(header) - 2, len(header) - 1}
         lines += [*_table(header, table_rows, right), ""]
+    if report.slices is not None:
+        from cecli.render.slices import compare_markdown_lines
+
+        lines += compare_markdown_lines(report)
     out.write("\n".join(lines))

@@ -78,6 +78,8 @@ SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
 #: Chunks handed to the writing thread and not yet taken up; with the one it is
 #: writing and the one being scored, at most three chunks' scores are held.
 QUEUE_CHUNKS = 1
+#: The columns ``--label-issues`` adds, and their NPY types.
+LABEL_ISSUE_COLUMNS = {"label_issue": "?", "label_quality": "<f8"}
 
 #: Temporary files not yet renamed into place or removed. A signal can stop a run
 #: between any two steps; whatever is left here when the process exits is removed.
@@ -135,6 +137,7 @@ class PerSampleWriter:
         classes: Sequence[str],
         kind: str,
         weighted: bool,
+        label_issues: bool = False,
     ) -> None:
         self.path = path
         self.format = os.path.splitext(path)[1].lower()
@@ -163,6 +166,8 @@ class PerSampleWriter:
             self.classes = [spreadsheet(str(name)) for name in self.classes]
         self.kind = kind
         self.weighted = weighted
+        #: More per-row columns, given to :meth:`write` (``--label-issues``).
+        self.extra = LABEL_ISSUE_COLUMNS if label_issues else {}
         try:
             # a device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
             # renaming a file over it would replace it
@@ -178,7 +183,7 @@ class PerSampleWriter:
         self._names: pa.Array | None = None
         self._codes: np.ndarray | None = None
         self._present: pa.Array | None = None
-        self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None] | None] = queue.Queue(
+        self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None, dict] | None] = queue.Queue(
             QUEUE_CHUNKS
         )
         self._error: BaseException | None = None
@@ -187,10 +192,21 @@ class PerSampleWriter:
 
     # -- rows ---------------------------------------------------------------------------
 
-    def write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
-        """Hand one chunk's rows to the writing thread (the arrays must not change after)."""
+    def write(
+        self,
+        scores: SampleScores,
+        ids: np.ndarray | None,
+        columns: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Hand one chunk's rows to the writing thread (the arrays must not change after).
+
+        ``columns`` holds the writer's :attr:`extra` columns, one value per row.
+        """
         self._raise_failure()
-        self._queue.put((scores, ids))
+        columns = columns or {}
+        if set(columns) != set(self.extra):
+            raise ValueError(f"expected the columns {sorted(self.extra)}, got {sorted(columns)}")
+        self._queue.put((scores, ids, columns))
 
     def _run(self) -> None:
         if self.format != ".npy":
@@ -244,10 +260,12 @@ class PerSampleWriter:
     def _class_names(self, index: np.ndarray) -> pa.Array:
         return _indexed(np.take(self._codes, index, mode="clip"), self._names)
 
-    def _write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
+    def _write(
+        self, scores: SampleScores, ids: np.ndarray | None, extra: dict[str, np.ndarray]
+    ) -> None:
         n = scores.n_samples
         if self.format == ".npy":
-            self._write_npy(scores)
+            self._write_npy(scores, extra)
             return
         id_column = pa.nulls(n, pa.string()) if ids is None else _strings(ids.tolist())
         if self.format == ".csv" and ids is not None:
@@ -268,6 +286,8 @@ class PerSampleWriter:
         }
         if self.weighted:
             columns["weight"] = _numbers(scores.weight)
+        for name in self.extra:
+            columns[name] = _numbers(extra[name])
         columns["el2n"] = _numbers(_el2n(scores))
         table = pa.table(columns)
         if self._writer is None:
@@ -297,6 +317,7 @@ class PerSampleWriter:
         ]
         if self.weighted:
             fields.append(("weight", "<f8"))
+        fields += list(self.extra.items())
         fields.append(("el2n", "<f8"))
         return np.dtype(fields)
 
@@ -311,7 +332,7 @@ class PerSampleWriter:
         text = text + b" " * (body - len(text) - 1) + b"\n"
         return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
 
-    def _write_npy(self, scores: SampleScores) -> None:
+    def _write_npy(self, scores: SampleScores, extra: dict[str, np.ndarray]) -> None:
         if self._npy is None:
             self._npy = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
             self._npy.write(self._npy_header(0))
@@ -325,6 +346,8 @@ class PerSampleWriter:
         out["flagged"] = scores.flagged
         if self.weighted:
             out["weight"] = scores.weight
+        for name in self.extra:
+            out[name] = extra[name]
         out["el2n"] = _el2n(scores)
         self._npy.write(out.tobytes())
         self._rows += scores.n_samples

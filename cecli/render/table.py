@@ -301,9 +301,17 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         parts.append(f"No confidently wrong rows (confidence >= {s.threshold:g}).\n")
     title = f"Highest loss: {len(report.shown(s.worst))} of {s.n_samples:,} rows"
     parts.append(_rows(report, s.worst, title))
+    if report.label_issues is not None:
+        from cecli.render.label_issues import table_parts
+
+        parts += table_parts(report.label_issues, s.n_samples)
     for table in (_histogram(report), _calibration(report), _reliability(report), _el2n(report)):
         if table is not None:
             parts.append(table)
+    if report.slices is not None:
+        from cecli.render.slices import rich_tables
+
+        parts += rich_tables(report)
     parts += _gates(report)
     _print(console, parts)
 
@@ -489,6 +497,10 @@ def _compare_parts(report: CompareReport) -> list[RenderableType]:
             parts.append(_pairs(report, pairs, title))
         else:
             parts.append(f"{what}, {other} right: none.\n")
+    if report.slices is not None:
+        from cecli.render.slices import compare_rich_tables
+
+        parts += compare_rich_tables(report)
     if c.largest_increases:
         title = f"Largest loss increases, right or wrong: {len(c.largest_increases)}"
         parts.append(_pairs(report, c.largest_increases, title))

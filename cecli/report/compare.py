@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from cecli.accumulate import Summary
     from cecli.compare import Comparison, RowPair
     from cecli.compare_calibration import CalibrationComparison
+    from cecli.slices import SliceComparison
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class CompareReport(_Named):
     top: int
     ids: dict[int, str] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
+    #: Per slice, both models and the difference (``--by``).
+    slices: SliceComparison | None = None
     #: Both models' ECE and Brier score and the differences (``--calibration``).
     calibration: CalibrationComparison | None = None
 
@@ -110,6 +113,20 @@ class CompareReport(_Named):
             for c in self.comparison.per_class
         ]
 
+    def slices_dict(self, slices: bool = True) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing.
+
+        With ``slices=False`` the list is empty (:mod:`cecli.render.json` writes it as text).
+        """
+        if self.slices is None:
+            return {}
+        from cecli.report.slices import compare_slices_list, compare_slicing_dict
+
+        return {
+            "slicing": compare_slicing_dict(self.slices),
+            "slices": compare_slices_list(self.slices) if slices else [],
+        }
+
     def calibration_dict(self) -> dict[str, Any] | None:
         """``--calibration``: each model's ECE and Brier, the differences and their intervals."""
         k = self.calibration
@@ -140,7 +157,8 @@ class CompareReport(_Named):
             "brier_method": None if k.brier is None else k.brier.method,
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, slices: bool = True) -> dict[str, Any]:
+        """The JSON document; with ``slices=False`` its list of slices is empty."""
         c = self.comparison
         boot = c.bootstrap
         return {
@@ -177,6 +195,7 @@ class CompareReport(_Named):
             "fixed_count": c.fixed_count,
             "fixed": [self.pair_dict(p) for p in c.fixed],
             "largest_increases": [self.pair_dict(p) for p in c.largest_increases],
+            **self.slices_dict(slices),
             **({} if self.calibration is None else {"calibration": self.calibration_dict()}),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
