@@ -32,6 +32,7 @@ from cecli.view import ChunkView
 
 if TYPE_CHECKING:
     from cecli.calibration import CalibrationSummary, ReservoirSample, TemperatureFit
+    from cecli.el2n import El2nDistribution, El2nSummary
     from cecli.label_issues import LabelIssueFindings, LabelIssueFold
     from cecli.slices import SliceFold, SliceSpec, SliceTable
 
@@ -76,6 +77,9 @@ class ScoreOptions:
     slices: tuple[SliceSpec, ...] = ()
     #: Slices with fewer rows are listed apart, not ranked.
     min_slice_rows: int = 30
+    #: Also find each row's EL2N score (:attr:`cecli.SampleScores.el2n`) and fold its
+    #: distribution (:class:`cecli.el2n.El2nDistribution`).
+    el2n: bool = False
 
     def __post_init__(self) -> None:
         # a bad option fails here, before any file is read, with the accumulator's message
@@ -215,6 +219,8 @@ class Scored:
     label_issues: LabelIssueFindings | None = None
     #: Every slice of the rows (with slices), worst first.
     slices: SliceTable | None = None
+    #: The distribution of the rows' EL2N scores (with the ``el2n`` option).
+    el2n: El2nSummary | None = None
 
 
 class ScoreState:
@@ -271,6 +277,11 @@ class ScoreState:
         self.slices: SliceFold | None = None
         if options.slices:
             self.slices = _slice_fold(kind, options)
+        self.el2n: El2nDistribution | None = None
+        if options.el2n:
+            from cecli.el2n import El2nDistribution
+
+            self.el2n = El2nDistribution()
         self.ids: dict[int, str] = {}
 
     def view(
@@ -290,6 +301,7 @@ class ScoreState:
             first_row=first_row,
             ids=ids,
             calibration=self.calibration is not None,
+            el2n=self.el2n is not None,
         )
 
     def add(self, view: ChunkView) -> None:
@@ -315,6 +327,8 @@ class ScoreState:
             if view.slice_values is None:
                 raise OptionError("This run slices its rows (--by); the view has no slice values.")
             self.slices.add(view, view.slice_values)
+        if self.el2n is not None:
+            self.el2n.add(view)
         if view.ids is not None:
             self._note_ids(view)
 
@@ -352,6 +366,7 @@ class ScoreState:
             (self.calibration, other.calibration),
             (self.temperature, other.temperature),
             (self.slices, other.slices),
+            (self.el2n, other.el2n),
         ):
             if (mine is None) != (theirs is None):
                 raise OptionError("Only score states with the same options can be merged.")
@@ -413,6 +428,7 @@ class ScoreState:
             None if fine is None else fine.edges.tolist(),
             self.label_issue_findings(),
             None if self.slices is None else self.slices.result(self.options.min_slice_rows),
+            None if self.el2n is None else self.el2n.result(),
         )
 
 

@@ -115,6 +115,17 @@ def compare(
     label_key: LabelKeyOption = None,
     positive: PositiveOption = None,
     chunk_size: ChunkSizeOption = "64M",
+    calibration: Annotated[
+        bool,
+        typer.Option(
+            "--calibration",
+            help="Also compare calibration: each model's ECE and Brier, intervals of the changes.",
+        ),
+    ] = False,
+    bins: Annotated[
+        int | None,
+        typer.Option(help="Equal-width confidence bins for calibration, 1 to 1000.  [default: 15]"),
+    ] = None,
     plot: PlotOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = 30,
@@ -158,6 +169,15 @@ def compare(
         picture = plot_path(plot)
         specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
         columns = tuple(s.column for s in specs)
+        calibration_bins = None
+        if bins is not None:
+            check_count("--bins", bins, 1, 1000)
+            if not calibration:
+                raise OptionError("--bins applies to --calibration; add it.")
+        if calibration:
+            from cecli.calibration import DEFAULT_BINS
+
+            calibration_bins = bins or DEFAULT_BINS
 
         def options(from_logits: bool, baseline: bool = True) -> InputOptions:
             return input_options(
@@ -193,7 +213,7 @@ def compare(
                 base_inputs,
                 cand_inputs,
                 replace(core_options, class_weights=weights),
-                CompareOptions(bootstrap, confidence, seed, ci_method.value),
+                CompareOptions(bootstrap, confidence, seed, ci_method.value, calibration_bins),
                 join_on_ids=id_col is not None,
                 shared_labels=labels is not None,
                 progress=stderr_progress,
@@ -219,6 +239,7 @@ def compare(
             )
             + check_slice_compare_gate(compared.slices, fail_if_any_slice_worse),
             slices=compared.slices,
+            calibration=compared.calibration,
         )
         if picture is not None:
             from cecli.render.plot import write_compare_plot

@@ -116,6 +116,13 @@ def score(
             "find_label_issues); reads the rows three or four times.",
         ),
     ] = False,
+    el2n: Annotated[
+        bool,
+        typer.Option(
+            "--el2n",
+            help="Also report how hard the rows are: the distribution of EL2N, ||p - t||.",
+        ),
+    ] = False,
     plot: PlotOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = 30,
@@ -207,6 +214,8 @@ def score(
                         label_issues=label_issues,
                         slices=specs,
                         min_slice_rows=min_slice_rows,
+                        # the per-sample file has each row's EL2N, whether or not it is reported
+                        el2n=el2n or per_sample is not None,
                     ),
                     on_batch=None if writer is None else lambda b, s, c: writer.write(s, b.ids, c),
                     progress=stderr_progress(inputs),
@@ -241,6 +250,7 @@ def score(
                 "adaptive" if adaptive else "uniform",
                 scored.label_issues,
                 scored.slices,
+                scored.el2n if el2n else None,
             )
         if picture is not None:
             from cecli.render.plot import write_score_plot

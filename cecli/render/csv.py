@@ -65,9 +65,26 @@ COMPARE_COLUMNS = (
     "baseline_accuracy",
     "candidate_accuracy",
     "delta_accuracy",
+    "delta_accuracy_ci_low",
+    "delta_accuracy_ci_high",
     "regressions_count",
     "fixed_count",
     "passed",
+)
+
+
+#: ``compare --calibration`` adds these, before "passed".
+COMPARE_CALIBRATION_COLUMNS = (
+    "baseline_ece",
+    "candidate_ece",
+    "delta_ece",
+    "ece_ci_low",
+    "ece_ci_high",
+    "baseline_brier",
+    "candidate_brier",
+    "delta_brier",
+    "brier_ci_low",
+    "brier_ci_high",
 )
 
 
@@ -90,6 +107,9 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         for side in ("baseline", "candidate"):
             data[f"{side}_mean_loss"] = data[side]["mean_loss"]
             data[f"{side}_accuracy"] = data[side]["accuracy"]
+        if report.calibration is not None:
+            columns = (*COMPARE_COLUMNS[:-1], *COMPARE_CALIBRATION_COLUMNS, COMPARE_COLUMNS[-1])
+            data |= {k: data["calibration"][k] for k in COMPARE_CALIBRATION_COLUMNS}
     else:
         extra = CALIBRATION_COLUMNS if report.calibration is not None else ()
         if report.calibration is not None:

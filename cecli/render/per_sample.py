@@ -116,8 +116,18 @@ def _temporary(target: str, folder: str) -> str:
     return tmp
 
 
+def _el2n(scores: SampleScores) -> np.ndarray:
+    if scores.el2n is None:
+        raise OptionError("per-sample rows need their EL2N scores: score them with el2n=True.")
+    return scores.el2n
+
+
 class PerSampleWriter:
-    """Writes per-sample rows chunk by chunk; :meth:`commit` puts the file in place."""
+    """Writes per-sample rows chunk by chunk; :meth:`commit` puts the file in place.
+
+    The last column, ``el2n``, is each row's EL2N score (:mod:`cecli.el2n`):
+    the scores written must have it (:attr:`SampleScores.el2n`).
+    """
 
     def __init__(
         self,
@@ -278,6 +288,7 @@ class PerSampleWriter:
             columns["weight"] = _numbers(scores.weight)
         for name in self.extra:
             columns[name] = _numbers(extra[name])
+        columns["el2n"] = _numbers(_el2n(scores))
         table = pa.table(columns)
         if self._writer is None:
             if self.format == ".csv":
@@ -307,6 +318,7 @@ class PerSampleWriter:
         if self.weighted:
             fields.append(("weight", "<f8"))
         fields += list(self.extra.items())
+        fields.append(("el2n", "<f8"))
         return np.dtype(fields)
 
     def _npy_header(self, n_rows: int) -> bytes:
@@ -336,6 +348,7 @@ class PerSampleWriter:
             out["weight"] = scores.weight
         for name in self.extra:
             out[name] = extra[name]
+        out["el2n"] = _el2n(scores)
         self._npy.write(out.tobytes())
         self._rows += scores.n_samples
 

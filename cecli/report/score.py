@@ -17,6 +17,7 @@ from cecli.report.label_issues import NO_LABEL_ISSUES, LabelIssueSection
 if TYPE_CHECKING:
     from cecli.accumulate import RowFacts, Summary
     from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
+    from cecli.el2n import El2nSummary
     from cecli.label_issues import LabelIssueFindings
     from cecli.slices import SliceTable
 
@@ -58,6 +59,22 @@ class Report(_Named):
     label_issues: LabelIssueSection | None = None
     #: Every slice of the rows (``--by``), worst first.
     slices: SliceTable | None = None
+    #: The distribution of the rows' EL2N scores (``--el2n``).
+    el2n: El2nSummary | None = None
+
+    def el2n_dict(self) -> dict[str, Any] | None:
+        """The EL2N distribution for JSON: mean, max, the quantiles ``p10`` to ``p99``."""
+        e = self.el2n
+        if e is None:
+            return None
+        return {
+            "n_samples": e.n_samples,
+            "mean": finite(e.mean),
+            "max": finite(e.max),
+            "upper": e.upper,
+            **{f"p{round(q * 100)}": finite(v) for q, v in e.quantiles.items()},
+            "quantile_error": e.quantile_error,
+        }
 
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
@@ -232,6 +249,7 @@ class Report(_Named):
                 else self.label_issues.to_dict(rows=rows)
             ),
             **self.slices_dict(rows),
+            **({} if self.el2n is None else {"el2n": self.el2n_dict()}),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
@@ -262,6 +280,9 @@ def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:
         "confidence": finite(b.confidence),
         "accuracy": finite(b.accuracy),
         "gap": finite(b.gap),
+        "accuracy_ci_low": finite(b.accuracy_ci_low),
+        "accuracy_ci_high": finite(b.accuracy_ci_high),
+        "effective_count": finite(b.effective_count),
     }
 
 
@@ -279,6 +300,7 @@ def build_report(
     binning: str = "uniform",
     label_issues: LabelIssueFindings | None = None,
     slices: SliceTable | None = None,
+    el2n: El2nSummary | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -295,6 +317,7 @@ def build_report(
         binning,
         None if label_issues is None else LabelIssueSection(label_issues, classes, top),
         slices,
+        el2n,
     )
 
 
