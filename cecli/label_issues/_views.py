@@ -20,7 +20,7 @@ defaults, for every kind. Sample and class weights do not change them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -206,6 +206,8 @@ class LabelIssueFindings:
         for name, column in columns.items():
             object.__setattr__(self, name, column[order])
         object.__setattr__(self, "ids", None if ids is None else ids[order])
+        # asked of every chunk of a last pass: found once
+        object.__setattr__(self, "_issue_rows", np.unique(columns["rows"]))
 
     rows: NDArray[np.int64] = None  # type: ignore[assignment]
     labels: NDArray[np.int64] = None  # type: ignore[assignment]
@@ -215,6 +217,7 @@ class LabelIssueFindings:
     scores: NDArray[np.float64] = None  # type: ignore[assignment]
     classes: NDArray[np.int64] = None  # type: ignore[assignment]
     ids: NDArray | None = None
+    _issue_rows: NDArray[np.int64] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property
     def n_issues(self) -> int:
@@ -227,7 +230,7 @@ class LabelIssueFindings:
 
     def issue_rows(self) -> NDArray[np.int64]:
         """The rows with a label issue, in increasing order."""
-        return np.unique(self.rows)
+        return self._issue_rows
 
     def is_issue(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether each of ``rows`` is a label issue.

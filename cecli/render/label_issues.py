@@ -25,7 +25,7 @@ QUALITY_NOTE = "quality: the probability the model gives the label (lower: more 
 
 
 def headline(section: LabelIssueSection, n_samples: int) -> str:
-    """One sentence: how many rows look mislabelled, and what the estimate was.
+    """One sentence: how many rows look mislabelled, and confident learning's own estimate.
 
     Examples
     --------
@@ -33,13 +33,13 @@ def headline(section: LabelIssueSection, n_samples: int) -> str:
     >>> result = find_label_issues([0, 0, 1, 1], [[.9, .1], [.2, .8], [.1, .9], [.3, .7]])
     >>> section = LabelIssueSection(LabelIssueFindings("categorical", [result]), ["a", "b"], 10)
     >>> headline(section, 4)
-    '1 of 4 rows (25.0%) look mislabelled (confident learning; it estimated 1).'
+    '1 of 4 rows (25.0%) look mislabelled; the confident joint alone counts 1 (cleanlab\'s num_label_issues).'
     """
     share = section.count / n_samples if n_samples else 0.0
     estimated = section.findings.estimated_issues
     return (
-        f"{section.count:,} of {n_samples:,} rows ({share:.1%}) look mislabelled "
-        f"(confident learning; it estimated {estimated:,})."
+        f"{section.count:,} of {n_samples:,} rows ({share:.1%}) look mislabelled; the "
+        f"confident joint alone counts {estimated:,} (cleanlab's num_label_issues)."
     )
 
 
@@ -82,8 +82,20 @@ def _matrix(section: LabelIssueSection) -> tuple[list[str], list[list[str]]] | N
     return names, [[f"{p:.2f}" if p else "." for p in row] for row in matrix]
 
 
-def table_parts(section: LabelIssueSection, n_samples: int) -> list[RenderableType]:
-    """rich renderables: the headline, the issues worst first, the pairs and the matrix."""
+def _fits(names: list[str], width: int) -> bool:
+    """Whether a matrix of these class names, and numbers like 0.97, fits in ``width`` columns."""
+    cells = [max(len(visible(name)), 4) + 2 for name in names]
+    return max(len("given"), *(len(visible(n)) for n in names)) + 2 + sum(cells) <= width
+
+
+def table_parts(
+    section: LabelIssueSection, n_samples: int, width: int = 80
+) -> list[RenderableType]:
+    """rich renderables: the headline, the issues worst first, the pairs and the matrix.
+
+    The noise matrix is left out when it would not fit in ``width`` columns
+    (a line says it is in the JSON): a cut name or number would mislead.
+    """
     from rich import box
     from rich.markup import escape
     from rich.table import Table
@@ -106,7 +118,10 @@ def table_parts(section: LabelIssueSection, n_samples: int) -> list[RenderableTy
         lines += [f"  {escape(_pair_text(p, visible))}" for p in pairs]
     parts.append("\n".join(escape(line) if i < 2 else line for i, line in enumerate(lines)) + "\n")
     matrix = _matrix(section)
-    if matrix is not None and section.count:
+    wide = matrix is not None and not _fits(matrix[0], width)
+    if section.count and not section.multilabel and (matrix is None or wide):
+        parts.append("The estimated noise matrix is in -f json (noise_matrix).\n")
+    elif matrix is not None and section.count:
         names, rows = matrix
         grid = Table(
             box=box.SIMPLE_HEAD,
@@ -138,6 +153,8 @@ def markdown_lines(section: LabelIssueSection, n_samples: int) -> list[str]:
     if pairs:
         lines += ["Most confused:", "", *(f"- {_pair_text(p, md)}" for p in pairs), ""]
     matrix = _matrix(section)
+    if section.count and matrix is None and not section.multilabel:
+        lines += ["The estimated noise matrix is in `-f json` (`noise_matrix`).", ""]
     if matrix is not None and section.count:
         names, rows = matrix
         header = ["given \\ true", *map(md, names)]

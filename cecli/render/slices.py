@@ -277,7 +277,8 @@ def compare_rich_tables(report: CompareReport) -> list[Table | str]:
     for spec in c.specs:
         t.add_column(terminal(spec.column), overflow="fold")
     for name in _NARROW_HEADER:
-        t.add_column(name, justify="left" if name in ("CI", "verdict") else "right")
+        wide = name in ("CI", "verdict")  # a cut interval or verdict misleads: never folded
+        t.add_column(name, justify="left" if wide else "right", no_wrap=wide)
     rows = c.worst(report.top)
     for s in rows:
         t.add_row(*(_terminal_value(v) for v in _values(s)), *_delta_cells(s, 3))

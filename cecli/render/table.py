@@ -302,7 +302,7 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     if report.label_issues is not None:
         from cecli.render.label_issues import table_parts
 
-        parts += table_parts(report.label_issues, s.n_samples)
+        parts += table_parts(report.label_issues, s.n_samples, console.width)
     for table in (_histogram(report), _calibration(report), _reliability(report), _el2n(report)):
         if table is not None:
             parts.append(table)
