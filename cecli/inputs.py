@@ -21,6 +21,7 @@ from cecli.align import _lockstep, _mismatch
 from cecli.errors import CecliError, OptionError, in_file
 from cecli.labels import LabelDecoder, class_names
 from cecli.readers import STDIN, Field, Frame, Source, display_name, open_source
+from cecli.readers.shards import ShardedSource, ShardMap, paired
 
 #: Column names taken as the labels when no --label-col is given (case-insensitive).
 LABEL_COLUMNS = ("label", "labels", "target", "y", "y_true", "class")
@@ -124,11 +125,16 @@ class Inputs:
         self.label_source: Source | None = None
         if labels is not None:
             self.label_source = self._open(labels, options.label_key, "labels")
+        elif self.pred_source.archive and isinstance(self.pred_source, ShardedSource):
+            # NPZ shards: each archive's labels member, shard by shard
+            self.label_source = self._open(predictions, options.label_key, "labels")
         elif self.pred_source.archive:
             # the NPZ reader (and zipfile, mmap) loads only for an NPZ input
             from cecli.readers.npy import NpzSource
 
             self.label_source = NpzSource(predictions, key=options.label_key, role="labels")
+        #: Whether both inputs are shards read pair by pair (a labels glob beside a predictions one).
+        self._paired = self.label_source is not None and paired(self.pred_source, self.label_source)
         known = [s.n_rows for s in (self.pred_source, self.label_source) if s is not None]
         if self.label_source is not None and None not in known and known[0] != known[1]:
             _mismatch(self.pred_source, known[0], self.label_source, known[1])
@@ -428,7 +434,36 @@ class Inputs:
             "id_column": None if plan.id_col is None else plan.id_col[1],
             "weight_column": None if plan.weight_col is None else plan.weight_col[1],
             "ignored_columns": plan.ignored,
-        } | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {})
+        } | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {}) | (
+            self._shards_described()
+        )
+
+    def _shards_described(self) -> dict[str, object]:
+        """For a sharded input, each shard (path, first row, rows); nothing for single files."""
+        out: dict[str, object] = {}
+        if isinstance(self.pred_source, ShardedSource):
+            out["prediction_shards"] = self.pred_source.shards.describe()
+        if isinstance(self.label_source, ShardedSource) and self.label_source.display != (
+            self.pred_source.display
+        ):
+            out["label_shards"] = self.label_source.shards.describe()
+        return out
+
+    @property
+    def shard_map(self) -> ShardMap | None:
+        """Which predictions shard each row is in, for a sharded input; None for one file."""
+        source = self.pred_source
+        return source.shards if isinstance(source, ShardedSource) else None
+
+    def files(self) -> list[str]:
+        """Every file read, shards one by one (standard input left out)."""
+        out: list[str] = []
+        for source, path in zip((self.pred_source, self.label_source), self.paths, strict=True):
+            if isinstance(source, ShardedSource):
+                out += [p for p in source.paths if p not in out]
+            elif path is not None and path != STDIN and path not in out:
+                out.append(path)
+        return out
 
     def slice_fields(self) -> list[tuple[Source, Field]]:
         """The ``--by`` columns: each one's file and field."""
@@ -460,7 +495,11 @@ class Inputs:
             want_labels = label_columns + [
                 c for c in extra.get(labels, []) if c not in label_columns
             ]
-            pairs = _lockstep(preds, pred_frames, labels, labels.frames(rows, want_labels))
+            if self._paired:
+                pred_frames.close()  # not started: the shards are paired one by one instead
+                pairs = _shard_pairs(preds, labels, rows, want_preds, want_labels, stacked)
+            else:
+                pairs = _lockstep(preds, pred_frames, labels, labels.frames(rows, want_labels))
         for pred_frame, label_frame in pairs:
             yield self._batch(pred_frame, label_frame, labels)
 
@@ -521,6 +560,44 @@ class Inputs:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shard_pairs(
+    preds: Source,
+    labels: Source,
+    rows: int,
+    want_preds: list[str],
+    want_labels: list[str],
+    stacked: list[str] | None,
+) -> Iterator[tuple[Frame, Frame]]:
+    """Frames of two sharded inputs in lockstep shard by shard: a mismatch names both shards."""
+    assert isinstance(preds, ShardedSource)
+    assert isinstance(labels, ShardedSource)
+    pred_shards = preds.shard_frames(rows, want_preds, stacked=stacked)
+    label_shards = labels.shard_frames(rows, want_labels)
+    for (pred_shard, pred_frames), (label_shard, label_frames) in zip(
+        pred_shards, label_shards, strict=True
+    ):
+        if pred_shard is None or label_shard is None:  # an empty shard: its partner must be too
+            rest = sum(f.n_rows for f in (label_frames if pred_shard is None else pred_frames))
+            if rest:
+                i = len(preds.shards.starts) - 1
+                _mismatch(
+                    pred_shard or _Named(preds.paths[i]),
+                    0 if pred_shard is None else rest,
+                    label_shard or _Named(labels.paths[i]),
+                    0 if label_shard is None else rest,
+                )
+            continue
+        yield from _lockstep(pred_shard, pred_frames, label_shard, label_frames)
+
+
+class _Named(Source):
+    """An empty shard, as a mismatch names it."""
+
+    def __init__(self, path: str) -> None:
+        self.display = path
+        self.fields = []
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:
