@@ -133,7 +133,7 @@ class Inputs:
             from cecli.readers.npy import NpzSource
 
             self.label_source = NpzSource(predictions, key=options.label_key, role="labels")
-        #: Whether both inputs are shards read pair by pair (a labels glob beside a predictions one).
+        #: Whether both inputs are shards, read pair by pair (a labels glob beside a preds one).
         self._paired = self.label_source is not None and paired(self.pred_source, self.label_source)
         known = [s.n_rows for s in (self.pred_source, self.label_source) if s is not None]
         if self.label_source is not None and None not in known and known[0] != known[1]:
@@ -426,16 +426,18 @@ class Inputs:
     def describe(self) -> dict[str, object]:
         """What was read, for reports: files, columns and kind."""
         plan = self._plan
-        return {
-            "predictions": self.pred_source.display,
-            "labels": (self.label_source or self.pred_source).display,
-            "prediction_columns": [f.name for f in plan.pred_fields],
-            "label_columns": [f.name for f in plan.label_fields],
-            "id_column": None if plan.id_col is None else plan.id_col[1],
-            "weight_column": None if plan.weight_col is None else plan.weight_col[1],
-            "ignored_columns": plan.ignored,
-        } | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {}) | (
-            self._shards_described()
+        return (
+            {
+                "predictions": self.pred_source.display,
+                "labels": (self.label_source or self.pred_source).display,
+                "prediction_columns": [f.name for f in plan.pred_fields],
+                "label_columns": [f.name for f in plan.label_fields],
+                "id_column": None if plan.id_col is None else plan.id_col[1],
+                "weight_column": None if plan.weight_col is None else plan.weight_col[1],
+                "ignored_columns": plan.ignored,
+            }
+            | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {})
+            | (self._shards_described())
         )
 
     def _shards_described(self) -> dict[str, object]:

@@ -181,7 +181,8 @@ class Replay:
         self.spill = None if inputs.read_again else Spill()
         # every file read: each shard of a folder or a pattern, which must not change either
         files = getattr(inputs, "files", None)
-        paths = files() if files is not None else [p for p in inputs.paths if p not in (None, STDIN)]
+        given = [p for p in inputs.paths if p not in (None, STDIN)]
+        paths = files() if files is not None else given
         self._stats = {p: _stamp(p) for p in paths} if self.spill is None else {}
 
     def keep(self, batch: Batch) -> None:

@@ -27,6 +27,7 @@ from cecli.errors import InputError
 if TYPE_CHECKING:
     from cecli.readers._text import TextProfile
 
+
 class NoRows(InputError):
     """A file with no rows: an error when it is the input, nothing when it is one shard of many."""
 

@@ -36,10 +36,8 @@ def row_texts(shards: ShardMap, rows: np.ndarray) -> list[str]:
     """
     index, file_row = shards.locate(rows)
     names = [_string(p) for p in shards.paths]
-    return [
-        f"{r}{FILE}{names[i]}{FILE_ROW}{f}"
-        for r, i, f in zip(np.asarray(rows).tolist(), index.tolist(), file_row.tolist(), strict=True)
-    ]
+    cells = zip(np.asarray(rows).tolist(), index.tolist(), file_row.tolist(), strict=True)
+    return [f"{r}{FILE}{names[i]}{FILE_ROW}{f}" for r, i, f in cells]
 
 
 def row_arrow(shards: ShardMap, rows: np.ndarray) -> pa.Array:

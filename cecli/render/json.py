@@ -100,7 +100,7 @@ def _write_issues(section: LabelIssueSection, out: TextIO) -> None:
         out.write("[]")
         return
     # a sharded input's file and file_row are in the row's cell (:mod:`._shard_cells`)
-    keys = [k for k in section.keys() if k not in ("file", "file_row")]
+    keys = [k for k in section.keys() if k not in ("file", "file_row")]  # noqa: SIM118 - a method
     template = "    {\n" + ",\n".join(f"      {_string(k)}: %s" for k in keys) + "\n    }"
     if section.findings.ids is None:  # the same text in every row
         template = template.replace('"id": %s', '"id": null')
