@@ -11,6 +11,7 @@ in bounded memory.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -577,6 +578,16 @@ def _shard_pairs(
     assert isinstance(labels, ShardedSource)
     pred_shards = preds.shard_frames(rows, want_preds, stacked=stacked)
     label_shards = labels.shard_frames(rows, want_labels)
+    with contextlib.closing(pred_shards), contextlib.closing(label_shards):
+        yield from _pairs_of_shards(preds, labels, pred_shards, label_shards)
+
+
+def _pairs_of_shards(
+    preds: ShardedSource,
+    labels: ShardedSource,
+    pred_shards: Iterator[tuple[Source | None, Iterator[Frame]]],
+    label_shards: Iterator[tuple[Source | None, Iterator[Frame]]],
+) -> Iterator[tuple[Frame, Frame]]:
     for (pred_shard, pred_frames), (label_shard, label_frames) in zip(
         pred_shards, label_shards, strict=True
     ):

@@ -18,6 +18,7 @@ what a task per shard on other processes would take.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from collections.abc import Callable, Iterator
@@ -207,27 +208,34 @@ class ShardedSource(Source):
         self.format = fmt
         self._open = opener
         self._first: Source | None = None
+        self._reading: Source | None = None
         self.shards = ShardMap(paths)
         #: Each shard's rows when known up front (binary shards), else None.
         self._known: list[int | None] = [None] * len(paths)
         binary = fmt not in ("csv", "tsv")
         self.read_again = binary
         template: Source | None = None
-        for i, path in enumerate(paths):
-            if not binary and template is not None:
-                break  # text shards are typed when they are reached
-            try:
-                source = opener(path)
-            except NoRows:
-                self._known[i] = 0
-                continue
-            if template is None:
-                template, self._first_index = source, i
-            else:
-                _same_fields(display, template, source)
-            self._known[i] = source.n_rows
-            if source is not template:
-                source.close()
+        try:
+            for i, path in enumerate(paths):
+                if not binary and template is not None:
+                    break  # text shards are typed when they are reached
+                try:
+                    source = opener(path)
+                except NoRows:
+                    self._known[i] = 0
+                    continue
+                if template is None:
+                    template, self._first_index = source, i
+                else:
+                    try:
+                        _same_fields(display, template, source)
+                    finally:
+                        source.close()
+                self._known[i] = source.n_rows
+        except BaseException:
+            if template is not None:
+                template.close()
+            raise
         if template is None:
             raise InputError(display, f"every one of its {len(paths)} shards is empty: there are "
                              "no rows to score.")  # fmt: skip
@@ -262,10 +270,16 @@ class ShardedSource(Source):
                 except NoRows:
                     yield i, None
                     continue
-                _same_fields(self.display, self._template, source)
+                try:
+                    _same_fields(self.display, self._template, source)
+                except InputError:
+                    source.close()
+                    raise
+            self._reading = source
             try:
                 yield i, source
             finally:
+                self._reading = None
                 source.close()
 
     def shard_frames(
@@ -278,8 +292,18 @@ class ShardedSource(Source):
         shards = self.shards
         shards.starts.clear()
         shards.n_rows.clear()
-        offset = 0
-        for i, source in self.shard_sources():
+        with contextlib.closing(self.shard_sources()) as opened:
+            yield from self._numbered(opened, rows_per_frame, columns, stacked)
+
+    def _numbered(
+        self,
+        opened: Iterator[tuple[int, Source | None]],
+        rows_per_frame: int,
+        columns: list[str],
+        stacked: list[str] | None,
+    ) -> Iterator[tuple[Source | None, Iterator[Frame]]]:
+        shards, offset = self.shards, 0
+        for i, source in opened:
             shards.starts.append(offset)
             counted = [0]
             if source is None:
@@ -300,9 +324,11 @@ class ShardedSource(Source):
             yield from frames
 
     def close(self) -> None:
-        if self._first is not None:
-            self._first.close()
-            self._first = None
+        # the first shard, if never read, and the one being read when reading stopped
+        for source in (self._first, self._reading):
+            if source is not None:
+                source.close()
+        self._first = self._reading = None
 
 
 def _offset(frames: Iterator[Frame], offset: int, counted: list[int]) -> Iterator[Frame]:
