@@ -11,14 +11,13 @@ in bounded memory.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from cecli.align import _lockstep, _mismatch
+from cecli.align import _lockstep, _mismatch, shard_pairs
 from cecli.errors import CecliError, OptionError, in_file
 from cecli.labels import LabelDecoder, class_names
 from cecli.readers import STDIN, Field, Frame, Source, display_name, open_source
@@ -491,17 +490,16 @@ class Inputs:
         want_preds += [c for c in extra.get(preds, []) if c not in want_preds]
         rows = self.rows_per_chunk()
         stacked = None if plan.pred_fields[0].kind == "matrix" else pred_columns
-        pred_frames = preds.frames(rows, want_preds, stacked=stacked)
         if labels is preds:
-            pairs = ((frame, frame) for frame in pred_frames)
+            pairs = ((frame, frame) for frame in preds.frames(rows, want_preds, stacked=stacked))
         else:
             want_labels = label_columns + [
                 c for c in extra.get(labels, []) if c not in label_columns
             ]
-            if self._paired:
-                pred_frames.close()  # not started: the shards are paired one by one instead
-                pairs = _shard_pairs(preds, labels, rows, want_preds, want_labels, stacked)
+            if self._paired:  # two sets of shards, paired one by one
+                pairs = shard_pairs(preds, labels, rows, want_preds, want_labels, stacked)
             else:
+                pred_frames = preds.frames(rows, want_preds, stacked=stacked)
                 pairs = _lockstep(preds, pred_frames, labels, labels.frames(rows, want_labels))
         for pred_frame, label_frame in pairs:
             yield self._batch(pred_frame, label_frame, labels)
@@ -563,54 +561,6 @@ class Inputs:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _shard_pairs(
-    preds: Source,
-    labels: Source,
-    rows: int,
-    want_preds: list[str],
-    want_labels: list[str],
-    stacked: list[str] | None,
-) -> Iterator[tuple[Frame, Frame]]:
-    """Frames of two sharded inputs in lockstep shard by shard: a mismatch names both shards."""
-    assert isinstance(preds, ShardedSource)
-    assert isinstance(labels, ShardedSource)
-    pred_shards = preds.shard_frames(rows, want_preds, stacked=stacked)
-    label_shards = labels.shard_frames(rows, want_labels)
-    with contextlib.closing(pred_shards), contextlib.closing(label_shards):
-        yield from _pairs_of_shards(preds, labels, pred_shards, label_shards)
-
-
-def _pairs_of_shards(
-    preds: ShardedSource,
-    labels: ShardedSource,
-    pred_shards: Iterator[tuple[Source | None, Iterator[Frame]]],
-    label_shards: Iterator[tuple[Source | None, Iterator[Frame]]],
-) -> Iterator[tuple[Frame, Frame]]:
-    for (pred_shard, pred_frames), (label_shard, label_frames) in zip(
-        pred_shards, label_shards, strict=True
-    ):
-        if pred_shard is None or label_shard is None:  # an empty shard: its partner must be too
-            rest = sum(f.n_rows for f in (label_frames if pred_shard is None else pred_frames))
-            if rest:
-                i = len(preds.shards.starts) - 1
-                _mismatch(
-                    pred_shard or _Named(preds.paths[i]),
-                    0 if pred_shard is None else rest,
-                    label_shard or _Named(labels.paths[i]),
-                    0 if label_shard is None else rest,
-                )
-            continue
-        yield from _lockstep(pred_shard, pred_frames, label_shard, label_frames)
-
-
-class _Named(Source):
-    """An empty shard, as a mismatch names it."""
-
-    def __init__(self, path: str) -> None:
-        self.display = path
-        self.fields = []
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:

@@ -322,3 +322,40 @@ def test_a_label_shard_of_other_length_names_both_files(table, tmp_path, fmt):
             pd.DataFrame({"label": y}).to_csv(tmp_path / "y" / f"{i}.csv", index=False)
     result = invoke(tmp_path / "p", tmp_path / "y")
     _one_error(result, os.path.join("p", f"1.{fmt}"), os.path.join("y", f"1.{fmt}"), "has 2 rows")
+
+
+def test_csv_shards_and_one_labels_file(table, tmp_path):
+    """Text shards' lengths are known only as they are read; the labels are one file."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    paths = []
+    for i, (a, b) in enumerate(itertools.pairwise(CUTS)):
+        paths.append(str(folder / f"{i}.csv"))
+        table[CLASSES].iloc[a:b].to_csv(paths[-1], index=False)
+    table[["label"]].to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "rows.parquet"
+    result = invoke(folder, tmp_path / "labels.csv", "--per-sample", out, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    expected = log_loss(table["label"], table[CLASSES].to_numpy(), labels=range(K))
+    assert document["mean_loss"] == pytest.approx(expected, rel=1e-12)
+    assert list(document["files"]) == ["predictions", "labels", "prediction_shards"]
+    rows = pq.read_table(out).to_pandas()
+    assert rows["row"].tolist() == list(range(N))
+    assert list(zip(rows["file"], rows["file_row"], strict=True)) == [
+        where(paths, r) for r in range(N)
+    ]
+    per_row = -np.log(table[CLASSES].to_numpy()[np.arange(N), table["label"]])
+    np.testing.assert_allclose(rows["loss"], per_row, rtol=1e-12)
+
+
+def test_a_folder_as_labels_beside_one_predictions_file(table, tmp_path):
+    table[CLASSES].to_parquet(tmp_path / "preds.parquet", index=False)
+    (tmp_path / "y").mkdir()
+    for i, (a, b) in enumerate(itertools.pairwise(CUTS)):
+        np.save(tmp_path / "y" / f"{i}.npy", table["label"].to_numpy()[a:b])
+    document = run_json(tmp_path / "preds.parquet", tmp_path / "y")
+    expected = log_loss(table["label"], table[CLASSES].to_numpy(), labels=range(K))
+    assert document["mean_loss"] == pytest.approx(expected, rel=1e-12)
+    assert "file" not in document["worst"][0]  # rows are numbered by the predictions
+    assert len(document["files"]["label_shards"]) == len(CUTS) - 1
