@@ -196,8 +196,10 @@ def test_per_sample_file_carries_file_and_file_row(table, tmp_path):
     table.to_parquet(whole, index=False)
     for suffix in (".parquet", ".csv", ".npy"):
         out_sharded, out_whole = tmp_path / f"s{suffix}", tmp_path / f"w{suffix}"
-        assert invoke(tmp_path / "preds", "--per-sample", out_sharded).exit_code == 0
-        assert invoke(whole, "--per-sample", out_whole).exit_code == 0
+        # with --label-issues the rows come in a last pass, read again from the shards
+        issues = ("--label-issues",) if suffix == ".parquet" else ()
+        assert invoke(tmp_path / "preds", "--per-sample", out_sharded, *issues).exit_code == 0
+        assert invoke(whole, "--per-sample", out_whole, *issues).exit_code == 0
         if suffix == ".npy":
             sharded, reference = np.load(out_sharded), np.load(out_whole)
             names = reference.dtype.names
@@ -334,7 +336,9 @@ def test_csv_shards_and_one_labels_file(table, tmp_path):
         table[CLASSES].iloc[a:b].to_csv(paths[-1], index=False)
     table[["label"]].to_csv(tmp_path / "labels.csv", index=False)
     out = tmp_path / "rows.parquet"
-    result = invoke(folder, tmp_path / "labels.csv", "--per-sample", out, "-f", "json")
+    # --label-issues: text is kept in a temporary file for the passes after the first
+    options = ("--per-sample", out, "-f", "json", "--label-issues")
+    result = invoke(folder, tmp_path / "labels.csv", *options)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     expected = log_loss(table["label"], table[CLASSES].to_numpy(), labels=range(K))
@@ -347,6 +351,7 @@ def test_csv_shards_and_one_labels_file(table, tmp_path):
     ]
     per_row = -np.log(table[CLASSES].to_numpy()[np.arange(N), table["label"]])
     np.testing.assert_allclose(rows["loss"], per_row, rtol=1e-12)
+    assert rows["label_issue"].sum() == document["label_issue_count"]
 
 
 def test_a_folder_as_labels_beside_one_predictions_file(table, tmp_path):
