@@ -524,7 +524,7 @@ class Inputs:
         try:
             targets = self.decoder.decode(raw, first)
         except CecliError as error:
-            raise in_file(labels.display, error) from None
+            raise in_file(self.source_of("labels", first), error) from None
         frames = {self.pred_source: pred_frame, labels: label_frame}
         ids = weights = None
         if plan.id_col is not None:
@@ -543,13 +543,22 @@ class Inputs:
         """The same inputs opened again, to read their rows another time."""
         return Inputs(*self.paths, self.options)
 
-    def source_of(self, what: str) -> str:
-        """The file a kind of problem comes from: "predictions", "labels" or "weights"."""
+    def source_of(self, what: str, row: int | None = None) -> str:
+        """The file a kind of problem comes from: "predictions", "labels" or "weights".
+
+        With ``row`` (the first row of the chunk it is in), an input of many
+        files names the shard too, and the global row its rows begin at.
+        """
+        source = self.pred_source
         if what == "weights" and self._plan.weight_col is not None:
-            return self._plan.weight_col[0].display
-        if what == "labels":
-            return (self.label_source or self.pred_source).display
-        return self.pred_source.display
+            source = self._plan.weight_col[0]
+        elif what == "labels":
+            source = self.label_source or self.pred_source
+        if row is None or not isinstance(source, ShardedSource):
+            return source.display
+        path, file_row = source.shards.file_of(row)
+        start = row - file_row
+        return f"{source.display}, shard {path} (its first row is row {start} of all)"
 
     def close(self) -> None:
         for source in (getattr(self, "pred_source", None), self.label_source):

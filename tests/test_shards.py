@@ -364,3 +364,27 @@ def test_a_folder_as_labels_beside_one_predictions_file(table, tmp_path):
     assert document["mean_loss"] == pytest.approx(expected, rel=1e-12)
     assert "file" not in document["worst"][0]  # rows are numbered by the predictions
     assert len(document["files"]["label_shards"]) == len(CUTS) - 1
+
+
+@pytest.mark.parametrize("problem", ["label", "probability"])
+def test_a_bad_value_names_its_shard(table, tmp_path, problem):
+    bad = table.copy()
+    if problem == "label":
+        bad.loc[100, "label"] = 9
+    else:
+        bad.loc[100, "dog"] = 1.5
+    paths = write_parquet(bad, str(tmp_path / "p"))
+    result = invoke(tmp_path / "p")
+    # row 100 is in the fourth shard, whose rows begin at row 84
+    _one_error(result, f"shard {paths[3]} (its first row is row 84 of all)", "row 100")
+
+
+def test_string_labels_in_label_shards_name_their_shard(table, tmp_path):
+    write_parquet(table[CLASSES], str(tmp_path / "p"))
+    (tmp_path / "y").mkdir()
+    names = np.array(CLASSES, dtype=object)[table["label"].to_numpy()]
+    names[200] = "emu"
+    for i, (a, b) in enumerate(itertools.pairwise(CUTS)):
+        pd.DataFrame({"label": names[a:b]}).to_csv(tmp_path / "y" / f"{i}.csv", index=False)
+    result = invoke(tmp_path / "p", tmp_path / "y")
+    _one_error(result, os.path.join("y", "4.csv"), "'emu'")
