@@ -3,16 +3,20 @@
 A predictions file and a labels file are read in frames of their own sizes;
 :func:`_lockstep` cuts the labels' frames to the predictions' and pairs them,
 and names both files, with their row counts, as soon as one runs out first.
+:func:`shard_pairs` does it shard by shard for two inputs of many files, so a
+pair of shards that disagree is named, even when the totals agree.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import numpy as np
 
 from cecli.errors import InputError
 from cecli.readers import Frame, Source
+from cecli.readers.shards import ShardedSource
 
 
 class _Rows:
@@ -106,3 +110,51 @@ def _mismatch(preds: Source, n_preds: int, labels: Source, n_labels: int) -> Non
         f"has {n_labels} rows but {preds.display} has {n_preds}; the predictions and the "
         "labels must describe the same samples, one row each, in the same order." + hint,
     )
+
+
+def shard_pairs(
+    preds: Source,
+    labels: Source,
+    rows: int,
+    want_preds: list[str],
+    want_labels: list[str],
+    stacked: list[str] | None,
+) -> Iterator[tuple[Frame, Frame]]:
+    """Frames of two sharded inputs in lockstep shard by shard: a mismatch names both shards."""
+    assert isinstance(preds, ShardedSource)
+    assert isinstance(labels, ShardedSource)
+    pred_shards = preds.shard_frames(rows, want_preds, stacked=stacked)
+    label_shards = labels.shard_frames(rows, want_labels)
+    with contextlib.closing(pred_shards), contextlib.closing(label_shards):
+        yield from _pairs_of_shards(preds, labels, pred_shards, label_shards)
+
+
+def _pairs_of_shards(
+    preds: ShardedSource,
+    labels: ShardedSource,
+    pred_shards: Iterator[tuple[Source | None, Iterator[Frame]]],
+    label_shards: Iterator[tuple[Source | None, Iterator[Frame]]],
+) -> Iterator[tuple[Frame, Frame]]:
+    for (pred_shard, pred_frames), (label_shard, label_frames) in zip(
+        pred_shards, label_shards, strict=True
+    ):
+        if pred_shard is None or label_shard is None:  # an empty shard: its partner must be too
+            rest = sum(f.n_rows for f in (label_frames if pred_shard is None else pred_frames))
+            if rest:
+                i = len(preds.shards.starts) - 1
+                _mismatch(
+                    pred_shard or _Named(preds.paths[i]),
+                    0 if pred_shard is None else rest,
+                    label_shard or _Named(labels.paths[i]),
+                    0 if label_shard is None else rest,
+                )
+            continue
+        yield from _lockstep(pred_shard, pred_frames, label_shard, label_frames)
+
+
+class _Named(Source):
+    """An empty shard, as a mismatch names it."""
+
+    def __init__(self, path: str) -> None:
+        self.display = path
+        self.fields = []

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cecli.align import _lockstep, _mismatch
+from cecli.align import _lockstep, _mismatch, shard_pairs
 from cecli.errors import CecliError, OptionError, in_file
 from cecli.labels import LabelDecoder, class_names
 from cecli.readers import STDIN, Field, Frame, Source, display_name, open_source
+from cecli.readers.shards import ShardedSource, ShardMap, paired
 
 #: Column names taken as the labels when no --label-col is given (case-insensitive).
 LABEL_COLUMNS = ("label", "labels", "target", "y", "y_true", "class")
@@ -124,11 +125,16 @@ class Inputs:
         self.label_source: Source | None = None
         if labels is not None:
             self.label_source = self._open(labels, options.label_key, "labels")
+        elif self.pred_source.archive and isinstance(self.pred_source, ShardedSource):
+            # NPZ shards: each archive's labels member, shard by shard
+            self.label_source = self._open(predictions, options.label_key, "labels")
         elif self.pred_source.archive:
             # the NPZ reader (and zipfile, mmap) loads only for an NPZ input
             from cecli.readers.npy import NpzSource
 
             self.label_source = NpzSource(predictions, key=options.label_key, role="labels")
+        #: Whether both inputs are shards, read pair by pair (a labels glob beside a preds one).
+        self._paired = self.label_source is not None and paired(self.pred_source, self.label_source)
         known = [s.n_rows for s in (self.pred_source, self.label_source) if s is not None]
         if self.label_source is not None and None not in known and known[0] != known[1]:
             _mismatch(self.pred_source, known[0], self.label_source, known[1])
@@ -420,15 +426,46 @@ class Inputs:
     def describe(self) -> dict[str, object]:
         """What was read, for reports: files, columns and kind."""
         plan = self._plan
-        return {
-            "predictions": self.pred_source.display,
-            "labels": (self.label_source or self.pred_source).display,
-            "prediction_columns": [f.name for f in plan.pred_fields],
-            "label_columns": [f.name for f in plan.label_fields],
-            "id_column": None if plan.id_col is None else plan.id_col[1],
-            "weight_column": None if plan.weight_col is None else plan.weight_col[1],
-            "ignored_columns": plan.ignored,
-        } | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {})
+        return (
+            {
+                "predictions": self.pred_source.display,
+                "labels": (self.label_source or self.pred_source).display,
+                "prediction_columns": [f.name for f in plan.pred_fields],
+                "label_columns": [f.name for f in plan.label_fields],
+                "id_column": None if plan.id_col is None else plan.id_col[1],
+                "weight_column": None if plan.weight_col is None else plan.weight_col[1],
+                "ignored_columns": plan.ignored,
+            }
+            | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {})
+            | (self._shards_described())
+        )
+
+    def _shards_described(self) -> dict[str, object]:
+        """For a sharded input, each shard (path, first row, rows); nothing for single files."""
+        out: dict[str, object] = {}
+        if isinstance(self.pred_source, ShardedSource):
+            out["prediction_shards"] = self.pred_source.shards.describe()
+        if isinstance(self.label_source, ShardedSource) and self.label_source.display != (
+            self.pred_source.display
+        ):
+            out["label_shards"] = self.label_source.shards.describe()
+        return out
+
+    @property
+    def shard_map(self) -> ShardMap | None:
+        """Which predictions shard each row is in, for a sharded input; None for one file."""
+        source = self.pred_source
+        return source.shards if isinstance(source, ShardedSource) else None
+
+    def files(self) -> list[str]:
+        """Every file read, shards one by one (standard input left out)."""
+        out: list[str] = []
+        for source, path in zip((self.pred_source, self.label_source), self.paths, strict=True):
+            if isinstance(source, ShardedSource):
+                out += [p for p in source.paths if p not in out]
+            elif path is not None and path != STDIN and path not in out:
+                out.append(path)
+        return out
 
     def slice_fields(self) -> list[tuple[Source, Field]]:
         """The ``--by`` columns: each one's file and field."""
@@ -453,14 +490,17 @@ class Inputs:
         want_preds += [c for c in extra.get(preds, []) if c not in want_preds]
         rows = self.rows_per_chunk()
         stacked = None if plan.pred_fields[0].kind == "matrix" else pred_columns
-        pred_frames = preds.frames(rows, want_preds, stacked=stacked)
         if labels is preds:
-            pairs = ((frame, frame) for frame in pred_frames)
+            pairs = ((frame, frame) for frame in preds.frames(rows, want_preds, stacked=stacked))
         else:
             want_labels = label_columns + [
                 c for c in extra.get(labels, []) if c not in label_columns
             ]
-            pairs = _lockstep(preds, pred_frames, labels, labels.frames(rows, want_labels))
+            if self._paired:  # two sets of shards, paired one by one
+                pairs = shard_pairs(preds, labels, rows, want_preds, want_labels, stacked)
+            else:
+                pred_frames = preds.frames(rows, want_preds, stacked=stacked)
+                pairs = _lockstep(preds, pred_frames, labels, labels.frames(rows, want_labels))
         for pred_frame, label_frame in pairs:
             yield self._batch(pred_frame, label_frame, labels)
 
@@ -484,7 +524,7 @@ class Inputs:
         try:
             targets = self.decoder.decode(raw, first)
         except CecliError as error:
-            raise in_file(labels.display, error) from None
+            raise in_file(self.source_of("labels", first), error) from None
         frames = {self.pred_source: pred_frame, labels: label_frame}
         ids = weights = None
         if plan.id_col is not None:
@@ -503,13 +543,22 @@ class Inputs:
         """The same inputs opened again, to read their rows another time."""
         return Inputs(*self.paths, self.options)
 
-    def source_of(self, what: str) -> str:
-        """The file a kind of problem comes from: "predictions", "labels" or "weights"."""
+    def source_of(self, what: str, row: int | None = None) -> str:
+        """The file a kind of problem comes from: "predictions", "labels" or "weights".
+
+        With ``row`` (the first row of the chunk it is in), an input of many
+        files names the shard too, and the global row its rows begin at.
+        """
+        source = self.pred_source
         if what == "weights" and self._plan.weight_col is not None:
-            return self._plan.weight_col[0].display
-        if what == "labels":
-            return (self.label_source or self.pred_source).display
-        return self.pred_source.display
+            source = self._plan.weight_col[0]
+        elif what == "labels":
+            source = self.label_source or self.pred_source
+        if row is None or not isinstance(source, ShardedSource):
+            return source.display
+        path, file_row = source.shards.file_of(row)
+        start = row - file_row
+        return f"{source.display}, shard {path} (its first row is row {start} of all)"
 
     def close(self) -> None:
         for source in (getattr(self, "pred_source", None), self.label_source):

@@ -144,15 +144,15 @@ def checked_view(inputs: Inputs, state: ScoreState, batch: Batch) -> ChunkView:
             view = replace(view, slice_values=batch.slices)
         return view
     except LabelError as error:
-        raise in_file(inputs.source_of("labels"), error) from None
+        raise in_file(inputs.source_of("labels", batch.first_row), error) from None
     except WeightError as error:
         if batch.weights is None or error.option is not None:
             raise  # not the weight column's fault
-        raise in_file(inputs.source_of("weights"), error) from None
+        raise in_file(inputs.source_of("weights", batch.first_row), error) from None
     except OptionError:
         raise  # a bad option, not a bad file
     except CecliError as error:
-        raise in_file(inputs.source_of("predictions"), error) from None
+        raise in_file(inputs.source_of("predictions", batch.first_row), error) from None
 
 
 def finish(inputs: Inputs, state: ScoreState) -> Scored:

@@ -179,7 +179,10 @@ class Replay:
     def __init__(self, inputs: Inputs) -> None:
         self.inputs = inputs
         self.spill = None if inputs.read_again else Spill()
-        paths = [p for p in inputs.paths if p is not None and p != STDIN]
+        # every file read: each shard of a folder or a pattern, which must not change either
+        files = getattr(inputs, "files", None)
+        given = [p for p in inputs.paths if p not in (None, STDIN)]
+        paths = files() if files is not None else given
         self._stats = {p: _stamp(p) for p in paths} if self.spill is None else {}
 
     def keep(self, batch: Batch) -> None:
@@ -200,6 +203,12 @@ class Replay:
                     "once). Score a copy that does not change.",
                 )
         with self.inputs.reopen() as again:
+            if list(again.files()) != list(self._stats):
+                raise InputError(
+                    self.inputs.paths[0],
+                    "its files changed while cecli was reading them (--label-issues reads them "
+                    "more than once). Score a copy that does not change.",
+                )
             yield from again.batches()
 
     def close(self) -> None:

@@ -196,11 +196,12 @@ def score(
 
                 writer = PerSampleWriter(
                     per_sample,
-                    inputs=[predictions] + ([labels] if labels else []),
+                    inputs=inputs.files(),
                     classes=inputs.classes,
                     kind=inputs.kind,
                     weighted=weight_col is not None or class_weights is not None,
                     label_issues=label_issues,
+                    shards=inputs.shard_map,
                 )
             try:
                 scored = score_inputs(
@@ -251,6 +252,7 @@ def score(
                 scored.label_issues,
                 scored.slices,
                 scored.el2n if el2n else None,
+                shards=inputs.shard_map,
             )
         if picture is not None:
             from cecli.render.plot import write_score_plot

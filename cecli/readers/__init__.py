@@ -27,6 +27,11 @@ from cecli.errors import InputError
 if TYPE_CHECKING:
     from cecli.readers._text import TextProfile
 
+
+class NoRows(InputError):
+    """A file with no rows: an error when it is the input, nothing when it is one shard of many."""
+
+
 FieldKind = Literal["number", "bool", "string", "matrix"]
 
 #: The formats a path may be read as (``--input-format``).
@@ -135,6 +140,10 @@ class Source:
     def error(self, message: str) -> InputError:
         return InputError(self.display, message)
 
+    def no_rows(self, message: str) -> NoRows:
+        """The error for a file that holds no rows: one input's error, an empty shard's none."""
+        return NoRows(self.display, message)
+
     def where(self, row: int) -> str:
         """A row as messages name it (CSV adds its line number)."""
         return f"row {row}"
@@ -242,10 +251,23 @@ def open_source(
 ) -> Source:
     """Open ``path`` (or ``"-"`` for standard input) as a :class:`Source`.
 
+    A folder, or a pattern such as ``'preds/*.parquet'``, is one input of many
+    files (:mod:`cecli.readers.shards`).
+
     ``header`` forces (True) or refuses (False) a CSV header row; None
     detects it. ``key`` picks an NPZ member; otherwise ``key_role``
     ("predictions" or "labels") picks one by its usual names.
     """
+    from cecli.readers.shards import is_many
+
+    if is_many(path):  # a folder or a pattern: its files, one after the other
+        from cecli.readers.shards import open_shards
+
+        def one(shard: str, forced: str | None) -> Source:
+            return open_source(shard, fmt=forced, header=header, key=key, key_role=key_role,
+                               chunk_bytes=chunk_bytes)  # fmt: skip
+
+        return open_shards(path, fmt, one)
     check_readable(path)
     kind, codec = detect_format(path, fmt)
     if kind in ("csv", "tsv"):

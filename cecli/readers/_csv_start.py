@@ -52,7 +52,7 @@ class CsvStart:
         if head.startswith(BOM):
             del self._buffer[: len(BOM)]
         if blank(self._buffer):
-            raise self.error("is empty: there are no rows to score.")
+            raise self.no_rows("is empty: there are no rows to score.")
 
     # -- header and types --------------------------------------------------------
 
@@ -136,5 +136,5 @@ class CsvStart:
         while not self._eof and blank(self._buffer):
             self._fill(len(self._buffer) + self.block_bytes)
         if blank(self._buffer):
-            raise self.error("has a header but no rows: there is nothing to score.")
+            raise self.no_rows("has a header but no rows: there is nothing to score.")
         return [Field(name, "number") for name in names], True, 1

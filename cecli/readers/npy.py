@@ -131,7 +131,7 @@ def _field(source: Source, shape: tuple[int, ...], dtype: np.dtype) -> Field:
             f"holds values of type {dtype}; cecli reads numbers, booleans or strings."
         )
     if shape[0] == 0:
-        raise source.error(f"holds an empty array (shape {shape}): there are no rows to score.")
+        raise source.no_rows(f"holds an empty array (shape {shape}): there are no rows to score.")
     if dtype.itemsize == 0:
         raise source.error(
             f"holds values of type {dtype}, which are zero bytes wide: there is nothing in them."

@@ -56,7 +56,7 @@ class ParquetSource(Source):
             self._file = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
             self.n_rows = int(self._file.metadata.num_rows)
             if self.n_rows == 0:
-                raise self.error("has no rows: there is nothing to score.")
+                raise self.no_rows("has no rows: there is nothing to score.")
             # typing a column reads its first rows: a damaged page can fail here already
             self.fields = [self._field(f) for f in self._file.schema_arrow]
         except DAMAGED as exc:

@@ -99,7 +99,8 @@ def _write_issues(section: LabelIssueSection, out: TextIO) -> None:
     if not n:
         out.write("[]")
         return
-    keys = section.keys()
+    # a sharded input's file and file_row are in the row's cell (:mod:`._shard_cells`)
+    keys = [k for k in section.keys() if k not in ("file", "file_row")]  # noqa: SIM118 - a method
     template = "    {\n" + ",\n".join(f"      {_string(k)}: %s" for k in keys) + "\n    }"
     if section.findings.ids is None:  # the same text in every row
         template = template.replace('"id": %s', '"id": null')
@@ -136,7 +137,12 @@ def _issue_columns(section: LabelIssueSection, start: int, stop: int) -> list:
 
         return pc.take(table, _arrow.numbers(indices.astype(np.int64)))
 
-    columns: list = [_arrow.int_texts(f.rows[start:stop])]
+    if section.shards is None:
+        columns: list = [_arrow.int_texts(f.rows[start:stop])]
+    else:
+        from cecli.render._shard_cells import row_arrow
+
+        columns = [row_arrow(section.shards, f.rows[start:stop])]
     if f.ids is not None:
         cells = ["null" if i is None else _string(str(i)) for i in f.ids[start:stop].tolist()]
         columns.append(_arrow.strings(cells))
@@ -357,7 +363,12 @@ def _arrow_block(layout: _Layout, block: KeptRows) -> list[str | memoryview]:
 
     row = block.column("row")
     ids = layout.report.ids
-    parts: list[object] = [_arrow.int_texts(row)]
+    if layout.report.shards is None:
+        parts: list[object] = [_arrow.int_texts(row)]
+    else:
+        from cecli.render._shard_cells import row_arrow
+
+        parts = [row_arrow(layout.report.shards, row)]
     if ids:
         id_texts = [_string(ids[r]) if r in ids else "null" for r in row.tolist()]
         parts += [layout.before_id, _arrow.strings(id_texts)]
@@ -393,8 +404,13 @@ def _cells(
         predicted_text = [names.get(p, '"present"') for p in predicted]
     else:
         predicted_text = _names(report, predicted)
+    row_cells: list[object] = list(row)
+    if report.shards is not None:  # the row's cell holds its file and file_row too
+        from cecli.render._shard_cells import row_texts
+
+        row_cells = list(row_texts(report.shards, columns["row"]))
     return [
-        row,
+        row_cells,
         id_text,
         _names(report, label),
         label,

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
     from cecli.losses import SampleScores
+    from cecli.readers.shards import ShardMap
     from cecli.render._csv_file import CSVFile
 
 #: pyarrow's modules, imported by the writing thread (while the main one reads and scores).
@@ -55,6 +56,8 @@ _PYARROW = ("pa", "CSVFile", "_indexed", "_numbers", "_strings")
 #: The Parquet columns worth a dictionary: the names, of which there are few. A
 #: dictionary of a million distinct numbers only costs time before pyarrow gives up on it.
 _DICTIONARY_COLUMNS = ["label", "predicted"]
+#: The key, among a chunk's columns, of each row's shard index (an input of many files).
+_FILE = "file_index"
 
 
 def _load_pyarrow() -> None:
@@ -138,8 +141,11 @@ class PerSampleWriter:
         kind: str,
         weighted: bool,
         label_issues: bool = False,
+        shards: ShardMap | None = None,
     ) -> None:
         self.path = path
+        #: For an input of many files: each row's ``file`` and ``file_row`` follow ``row``.
+        self.shards = shards
         self.format = os.path.splitext(path)[1].lower()
         if self.format not in SUFFIXES:
             raise OptionError(
@@ -183,6 +189,7 @@ class PerSampleWriter:
         self._names: pa.Array | None = None
         self._codes: np.ndarray | None = None
         self._present: pa.Array | None = None
+        self._files: pa.Array | None = None
         self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None, dict] | None] = queue.Queue(
             QUEUE_CHUNKS
         )
@@ -206,6 +213,10 @@ class PerSampleWriter:
         columns = columns or {}
         if set(columns) != set(self.extra):
             raise ValueError(f"expected the columns {sorted(self.extra)}, got {sorted(columns)}")
+        if self.shards is not None:
+            # now, on this thread: the map has the start of every shard read so far
+            index, file_row = self.shards.locate(scores.rows)
+            columns = {**columns, _FILE: index.astype(np.int32), "file_row": file_row}
         self._queue.put((scores, ids, columns))
 
     def _run(self) -> None:
@@ -274,8 +285,16 @@ class PerSampleWriter:
             predicted = _indexed(scores.predicted == 1, self._present)
         else:
             predicted = self._class_names(scores.predicted)
-        columns: dict[str, pa.Array] = {
-            "row": _numbers(scores.rows),
+        columns: dict[str, pa.Array] = {"row": _numbers(scores.rows)}
+        if self.shards is not None:
+            if self._files is None:
+                files = self.shards.paths
+                self._files = _strings(
+                    [spreadsheet(p) for p in files] if self.format == ".csv" else list(files)
+                )
+            columns["file"] = _indexed(extra[_FILE], self._files)
+            columns["file_row"] = _numbers(extra["file_row"])
+        columns |= {
             "id": id_column,
             "label": self._class_names(scores.label),
             "predicted": predicted,
@@ -299,15 +318,18 @@ class PerSampleWriter:
                 self._writer = pq.ParquetWriter(
                     self._tmp,
                     table.schema,
-                    use_dictionary=_DICTIONARY_COLUMNS,
+                    use_dictionary=_DICTIONARY_COLUMNS + (["file"] if self.shards else []),
                     store_schema=False,
                 )
         self._writer.write_table(table)
         self._rows += n
 
     def _dtype(self) -> np.dtype:
-        fields = [
-            ("row", "<i8"),
+        fields = [("row", "<i8")]
+        if self.shards is not None:
+            width = max(1, *(len(p) for p in self.shards.paths))
+            fields += [("file", f"<U{width}"), ("file_row", "<i8")]
+        fields += [
             ("label", "<i8"),
             ("predicted", "<i8"),
             ("confidence", "<f8"),
@@ -338,6 +360,9 @@ class PerSampleWriter:
             self._npy.write(self._npy_header(0))
         out = np.empty(scores.n_samples, dtype=self._dtype())
         out["row"] = scores.rows
+        if self.shards is not None:
+            out["file"] = np.asarray(self.shards.paths)[extra[_FILE]]
+            out["file_row"] = extra["file_row"]
         out["label"] = scores.label
         out["predicted"] = scores.predicted
         out["confidence"] = scores.confidence

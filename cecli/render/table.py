@@ -21,15 +21,21 @@ from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 
 
+def _shards(files: dict, role: str) -> str:
+    """`` (12 files)`` after a folder or a pattern; nothing after one file."""
+    shards = files.get(f"{role}_shards")
+    return "" if shards is None else f" ({len(shards):,} {'file' if len(shards) == 1 else 'files'})"
+
+
 def _summary(report: Report) -> Table:
     s = report.summary
     table = Table(box=box.SIMPLE_HEAD, show_header=False, title="cecli score", title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
     files = report.inputs
-    table.add_row("predictions", terminal(files.get("predictions")))
+    table.add_row("predictions", terminal(files.get("predictions")) + _shards(files, "prediction"))
     if files.get("labels") != files.get("predictions"):
-        table.add_row("labels", terminal(files.get("labels")))
+        table.add_row("labels", terminal(files.get("labels")) + _shards(files, "label"))
     table.add_row("kind", f"{s.kind}, from {'logits' if s.from_logits else 'probabilities'}")
     columns = files.get("prediction_columns") or []
     if len(columns) > 1 or (columns and columns[0] not in ("0", "", "values")):  # npy: "values"

@@ -17,6 +17,7 @@ from cecli.report.format import finite
 
 if TYPE_CHECKING:
     from cecli.label_issues import LabelIssueFindings, LabelIssueResult
+    from cecli.readers.shards import ShardMap
 
 #: The keys of one listed label issue in the JSON document, in order.
 ISSUE_KEYS = ("row", "id", "label", "label_index", "suggested", "suggested_index",
@@ -50,6 +51,8 @@ class LabelIssueSection:
     findings: LabelIssueFindings
     classes: list[str]
     top: int
+    #: For an input of many files: each listed issue gains ``file`` and ``file_row``.
+    shards: ShardMap | None = None
 
     #: The document's keys, in order.
     KEYS = ("label_issues", "label_issue_count", "label_issues_estimated", "label_quality",
@@ -77,8 +80,9 @@ class LabelIssueSection:
         return n if self.top == 0 else min(self.top, n)
 
     def keys(self) -> tuple[str, ...]:
-        """The keys of a listed issue, in order (``class`` for multilabel)."""
-        return (*ISSUE_KEYS[:2], "class", *ISSUE_KEYS[2:]) if self.multilabel else ISSUE_KEYS
+        """The keys of a listed issue, in order (``class`` for multilabel; ``file``, sharded)."""
+        keys = (*ISSUE_KEYS[:2], "class", *ISSUE_KEYS[2:]) if self.multilabel else ISSUE_KEYS
+        return keys if self.shards is None else (keys[0], "file", "file_row", *keys[1:])
 
     def given_names(self) -> list[str]:
         """The names a given or suggested label has, by index (multilabel: absent, present)."""
@@ -95,7 +99,10 @@ class LabelIssueSection:
         out = []
         for i in range(n):
             label, suggested = int(f.labels[i]), int(f.suggested[i])
-            row: dict[str, Any] = {"row": int(f.rows[i]), "id": None}
+            row: dict[str, Any] = {"row": int(f.rows[i])}
+            if self.shards is not None:
+                row["file"], row["file_row"] = self.shards.file_of(int(f.rows[i]))
+            row["id"] = None
             if f.ids is not None and f.ids[i] is not None:
                 row["id"] = str(f.ids[i])
             if self.multilabel:

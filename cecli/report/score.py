@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
     from cecli.el2n import El2nSummary
     from cecli.label_issues import LabelIssueFindings
+    from cecli.readers.shards import ShardMap
     from cecli.slices import SliceTable
 
 
@@ -61,6 +62,9 @@ class Report(_Named):
     slices: SliceTable | None = None
     #: The distribution of the rows' EL2N scores (``--el2n``).
     el2n: El2nSummary | None = None
+    #: For an input of many files, which file each row is in: listed rows gain
+    #: ``file`` and ``file_row``. None for one file, whose rows gain nothing.
+    shards: ShardMap | None = None
 
     def el2n_dict(self) -> dict[str, Any] | None:
         """The EL2N distribution for JSON: mean, max, the quantiles ``p10`` to ``p99``."""
@@ -152,8 +156,10 @@ class Report(_Named):
         return self.label_name(row.predicted)
 
     def row_dict(self, row: RowFacts) -> dict[str, Any]:
-        return {
-            "row": row.row,
+        out: dict[str, Any] = {"row": row.row}
+        if self.shards is not None:
+            out["file"], out["file_row"] = self.shards.file_of(row.row)
+        return out | {
             "id": self.ids.get(row.row),
             "label": self.label_name(row.label),
             "label_index": row.label,
@@ -228,7 +234,7 @@ class Report(_Named):
             "weights": self.weights(),
             "label_smoothing": s.label_smoothing,
             "focal_gamma": s.focal_gamma,
-            "files": {k: self.inputs[k] for k in ("predictions", "labels") if k in self.inputs},
+            "files": {k: self.inputs[k] for k in FILE_KEYS if k in self.inputs},
             "columns": {
                 "predictions": self.inputs.get("prediction_columns"),
                 "labels": self.inputs.get("label_columns"),
@@ -254,6 +260,9 @@ class Report(_Named):
             "passed": self.passed,
         }
 
+
+#: The keys of the document's ``files``: the shards only for an input of many files.
+FILE_KEYS = ("predictions", "labels", "prediction_shards", "label_shards")
 
 #: What the reliability bins hold, per kind.
 BINNED = {
@@ -301,6 +310,7 @@ def build_report(
     label_issues: LabelIssueFindings | None = None,
     slices: SliceTable | None = None,
     el2n: El2nSummary | None = None,
+    shards: ShardMap | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -315,9 +325,10 @@ def build_report(
         calibration,
         temperature,
         binning,
-        None if label_issues is None else LabelIssueSection(label_issues, classes, top),
+        None if label_issues is None else LabelIssueSection(label_issues, classes, top, shards),
         slices,
         el2n,
+        shards,
     )
 
 
