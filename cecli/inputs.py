@@ -205,6 +205,8 @@ class Inputs:
             except OptionError:
                 if not o.slices_optional:  # compare's candidate: set aside only if there
                     raise
+        for source, name in slice_cols:  # a missing value is a slice of its own, not an error
+            source.nullable = source.nullable | {name}
         for col in (id_col, weight_col):
             if col is not None and col[0] is preds:
                 reserved.add(col[1])

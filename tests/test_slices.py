@@ -405,3 +405,30 @@ def test_explicit_class_weights_weigh_each_slice_as_the_mean(data):
         assert s["mean_loss"] == pytest.approx(expected, rel=1e-12)
     whole = _json([path, *PRED, "--class-weights", "1,2,0.5"])["mean_loss"]
     assert whole == pytest.approx(np.sum(w * ref["loss"]) / w.sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("by", ["cont", "cont:4"])
+def test_a_number_column_with_empty_cells_has_a_missing_slice(tmp_path, suffix, by):
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 300
+    probs = rng.dirichlet([1, 1, 1], n)
+    frame = pd.DataFrame(probs, columns=["a", "b", "c"])
+    frame["label"] = rng.integers(0, 3, n)
+    frame["cont"] = rng.standard_normal(n)
+    frame.loc[::50, "cont"] = np.nan  # pandas writes an empty cell; Parquet a null
+    path = tmp_path / f"p{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    result = runner.invoke(app, ["score", str(path), "--by", by, "--min-slice-rows", "1",
+                                 "-f", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    slices = json.loads(result.stdout)["slices"]
+    missing = [s for s in slices if s["value"] is None]
+    assert len(missing) == 1
+    loss = -np.log(probs[np.arange(n), frame["label"]])
+    gone = frame["cont"].isna().to_numpy()
+    assert missing[0]["n_samples"] == int(gone.sum())
+    assert missing[0]["mean_loss"] == pytest.approx(loss[gone].mean(), rel=1e-12)
+    assert sum(s["n_samples"] for s in slices) == n

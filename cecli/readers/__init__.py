@@ -111,6 +111,9 @@ class Source:
     #: Whether reading the rows again is cheap and gives the same rows: a binary file on
     #: disk. Text is parsed once; its rows are kept in a temporary file (:mod:`cecli.spill`).
     read_again: bool = True
+    #: Columns of numbers whose empty cells are NaN, not an error (the --by columns:
+    #: a missing value is a slice of its own). Set before :meth:`frames` is called.
+    nullable: frozenset[str] = frozenset()
 
     def frames(
         self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None

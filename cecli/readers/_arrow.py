@@ -124,6 +124,22 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _join(parts, np.dtype(np.float64))
 
 
+def numbers_or_nan(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """:func:`numbers`, with NaN where ``array`` is null (a column that may be empty).
+
+    Examples
+    --------
+    >>> numbers_or_nan(pa.array([1.5, None, 2.0])).tolist()
+    [1.5, nan, 2.0]
+    """
+    if not array.null_count:
+        return numbers(array)
+    import pyarrow.compute as pc
+
+    target = pa.float32() if array.type in (pa.float16(), pa.float32()) else pa.float64()
+    return numbers(pc.fill_null(array.cast(target), float("nan")))
+
+
 def stack(table: pa.Table) -> np.ndarray | None:
     """A table of float64 columns as the rows of one C-contiguous array; None if one has a null.
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from cecli.readers import STDIN, Field, Frame, Source, display_name
-from cecli.readers._arrow import bools, first_null, numbers, stack, strings
+from cecli.readers._arrow import bools, first_null, numbers, numbers_or_nan, stack, strings
 from cecli.readers._background import FdStream, OrderedPool, read_ahead, wait
 from cecli.readers._csv_start import CsvStart
 from cecli.readers._csv_text import (
@@ -430,6 +430,9 @@ class CsvSource(CsvStart, CsvErrors, Source):
             kind = kinds[name]
             if kind == "number":
                 at = first_null(column)
+                if at is not None and name in self.nullable:
+                    block.columns[name] = numbers_or_nan(column)
+                    continue
                 if at is not None:
                     block.empty[name] = at
                     continue

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cecli.readers import Field, Frame, Source, quote_cell
-from cecli.readers._arrow import bools, first_null, integers, numbers, strings
+from cecli.readers._arrow import bools, first_null, integers, numbers, numbers_or_nan, strings
 from cecli.readers._text import profile
 
 #: Rows of a text column sampled to tell numbers stored as text from text.
@@ -110,6 +110,9 @@ class ParquetSource(Source):
 
     def _to_numpy(self, column: pa.Array, name: str, first_row: int) -> np.ndarray:
         f = self.field(name)
+        nullable = f.kind == "number" and name in self.nullable and not _is_text(column.type)
+        if column.null_count and nullable:
+            return numbers_or_nan(column)
         if column.null_count and f.kind != "string":
             row = first_row + (first_null(column) or 0)
             raise self.error(f"row {row}, column {name!r} is empty (null); give every row a value.")

@@ -275,6 +275,7 @@ class ShardedSource(Source):
                 except InputError:
                     source.close()
                     raise
+            source.nullable = self.nullable  # the --by columns, set on this source
             self._reading = source
             try:
                 yield i, source
