@@ -10,6 +10,7 @@ CSV and JSON list them all.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -41,6 +42,22 @@ def value_text(value: object) -> str | None:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
     return str(value)
+
+
+_LONG_NUMBER = re.compile(r"-?\d+\.\d{5,}(?:e[-+]?\d+)?|-?\d\.\d+e[-+]?\d+")
+
+
+def short(text: str) -> str:
+    """A quantile bin's label for a person: its bounds to 4 significant digits (JSON keeps all).
+
+    Examples
+    --------
+    >>> short("[-0.7042682684457762, 0.0016310000001)")
+    '[-0.7043, 0.001631)'
+    """
+    if not text.startswith("["):
+        return text
+    return _LONG_NUMBER.sub(lambda m: f"{float(m.group()):.4g}", text)
 
 
 def _values(s: Slice | SliceDelta) -> tuple[object, ...]:
@@ -133,7 +150,7 @@ def _terminal_value(value: object) -> Text:
     from rich.text import Text
 
     text = value_text(value)
-    return Text(MISSING, style="dim") if text is None else terminal(text)
+    return Text(MISSING, style="dim") if text is None else terminal(short(text))
 
 
 def markdown_lines(report: Report) -> list[str]:
@@ -166,7 +183,7 @@ def markdown_lines(report: Report) -> list[str]:
 
 def _markdown_value(value: object) -> str:
     text = value_text(value)
-    return f"*{md(MISSING)}*" if text is None else md(text)
+    return f"*{md(MISSING)}*" if text is None else md(short(text))
 
 
 #: The columns of a slice's CSV row, after the --by columns.
