@@ -113,7 +113,8 @@ def score(
         typer.Option(
             "--label-issues",
             help="Also find likely label errors by confident learning (as cleanlab's "
-            "find_label_issues); reads the rows three or four times.",
+            "find_label_issues): two or three more passes over the rows (text input is "
+            "kept in a temporary file for them).",
         ),
     ] = False,
     el2n: Annotated[
