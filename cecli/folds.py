@@ -42,6 +42,8 @@ TEMPERATURE_SAMPLE_ROWS = 1 << 17
 TEMPERATURE_SAMPLE_VALUES = 1 << 23
 #: The sample's seed: the same input gives the same temperature on every run.
 TEMPERATURE_SEED = 0
+#: Losses compared at a time by :meth:`LossHistogram.add`: 512 KiB, which stays in cache.
+_HISTOGRAM_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,30 @@ class LossHistogram:
     def __init__(self, edges: ArrayLike) -> None:
         self.edges = np.asarray(edges, dtype=np.float64)
         self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        # ascending edges are counted by comparisons (see add); others need searchsorted's bins
+        self._ascending = bool(np.all(self.edges[1:] > self.edges[:-1]))
 
     def add(self, view: ChunkView) -> None:
-        bins = np.searchsorted(self.edges, view.scores.loss)
-        self.counts += np.bincount(bins, minlength=len(self.counts))
+        loss = view.scores.loss
+        if not self._ascending:
+            bins = np.searchsorted(self.edges, loss)
+            self.counts += np.bincount(bins, minlength=len(self.counts))
+            return
+        # Bin b holds edges[b-1] < loss <= edges[b], so the rows in bins 0..b are those with
+        # loss <= edges[b]: one comparison a row per edge, on cache-sized blocks, is several
+        # times faster than searchsorted's binary search and gives the same counts (a NaN is
+        # above every edge, as searchsorted puts it last).
+        at_most = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        at_most[-1] = len(loss)
+        step = max(1, min(len(loss), _HISTOGRAM_BLOCK))
+        below = np.empty(step, dtype=np.bool_)
+        for lo in range(0, len(loss), step):
+            block = loss[lo : lo + step]
+            flags = below[: len(block)]
+            for b, edge in enumerate(self.edges.tolist()):
+                at_most[b] += np.count_nonzero(np.less_equal(block, edge, out=flags))
+        self.counts[0] += at_most[0]
+        self.counts[1:] += np.diff(at_most)
 
     def merge(self, other: LossHistogram) -> LossHistogram:
         if not np.array_equal(self.edges, other.edges):
