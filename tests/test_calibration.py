@@ -668,6 +668,19 @@ def test_reservoir_sample_does_not_depend_on_the_chunking():
     assert many.n_seen == 1_000
 
 
+def test_reservoirs_of_one_seed_merged_keep_the_sample_of_one_reservoir():
+    """A row's key depends on the seed and the row only: how rows are shared does not matter."""
+    rows = np.arange(5_000)
+    one = ReservoirSample(300, seed=5)
+    one.update(rows)
+    parts = [ReservoirSample(300, seed=5) for _ in range(3)]
+    for part, (lo, hi) in zip(parts, [(0, 1_234), (1_234, 1_300), (1_300, 5_000)], strict=True):
+        part.update(rows[lo:hi], row_offset=lo)
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    assert merged.rows.tolist() == one.rows.tolist()
+    assert merged.arrays()[0].tolist() == one.rows.tolist()
+
+
 def test_reservoir_and_merged_reservoirs_sample_uniformly():
     n, capacity, trials = 20, 5, 2_000
     single = np.zeros(n)
