@@ -640,6 +640,18 @@ def test_a_large_fit_takes_a_few_passes_over_the_rows():
     assert fit.temperature == pytest.approx(3.0, rel=0.02)
 
 
+def test_the_temperature_is_the_same_bits_on_any_number_of_threads(monkeypatch):
+    """The fit's sums run over one grid of blocks, added in row order, however many threads."""
+    logits, labels = calibrated_logits(21, 200_000, 5)
+    fits = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("CECLI_NUM_THREADS", threads)
+        fit = fit_temperature(labels, 1.7 * logits, from_logits=True)
+        fits.append((fit.temperature, fit.loss, fit.loss_before, fit.ece, fit.ece_before))
+    assert fits[0] == fits[1] == fits[2]
+    assert fits[0][0] == pytest.approx(1.7, rel=0.02)
+
+
 # --- the reservoir -------------------------------------------------------------------------
 
 
