@@ -232,10 +232,14 @@ class _BinSums:
 
     def coarsened(self, table: NDArray[np.intp], n: int) -> _BinSums:
         """The sums over the bins that ``table`` maps to each of ``n`` bins (-1: to none)."""
-        into = np.where(table < 0, n, table)
+        # only the fine bins that hold values: an empty one adds +0.0 to its bin's sums,
+        # which changes no bit, and a chunk fills only some of the 65,536
+        used = np.flatnonzero(self.count)
+        into = table[used]
+        into[into < 0] = n
 
         def total(values: NDArray) -> NDArray[np.float64]:
-            return np.bincount(into, weights=values, minlength=n + 1)[:n]
+            return np.bincount(into, weights=values[used], minlength=n + 1)[:n]
 
         # counts below 2**53 are summed exactly in float64
         count = total(self.count).astype(np.int64)
