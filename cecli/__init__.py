@@ -7,6 +7,7 @@ The Python API is a short list of names::
     cecli.binary_cross_entropy(targets, probs, from_logits=False)
     cecli.multilabel_cross_entropy(targets, probs)
     acc = cecli.Accumulator("categorical"); acc.update(labels, probs); acc.result()
+    cecli.find_label_issues(labels, probs).rows   # likely label errors, worst first
 
 Every problem with the inputs raises :class:`cecli.CecliError`.
 
@@ -24,6 +25,7 @@ from cecli.errors import CecliError
 
 if TYPE_CHECKING:
     from cecli.accumulate import Accumulator, ClassSummary, RowFacts, Summary
+    from cecli.label_issues import LabelIssueResult, LabelIssues, find_label_issues
     from cecli.losses import (
         LossResult,
         SampleScores,
@@ -37,6 +39,9 @@ _LAZY = {
     "ClassSummary": "cecli.accumulate",
     "RowFacts": "cecli.accumulate",
     "Summary": "cecli.accumulate",
+    "LabelIssueResult": "cecli.label_issues",
+    "LabelIssues": "cecli.label_issues",
+    "find_label_issues": "cecli.label_issues",
     "LossResult": "cecli.losses",
     "SampleScores": "cecli.losses",
     "binary_cross_entropy": "cecli.losses",
@@ -48,6 +53,8 @@ __all__ = [
     "Accumulator",
     "CecliError",
     "ClassSummary",
+    "LabelIssueResult",
+    "LabelIssues",
     "LossResult",
     "RowFacts",
     "SampleScores",
@@ -55,6 +62,7 @@ __all__ = [
     "__version__",
     "binary_cross_entropy",
     "categorical_cross_entropy",
+    "find_label_issues",
     "multilabel_cross_entropy",
 ]
 

@@ -211,14 +211,16 @@ class Accumulator:
         sample_weights: ArrayLike | None = None,
         *,
         row_offset: int | None = None,
+        el2n: bool = True,
     ) -> SampleScores:
         """Score one chunk of rows, add it, and return its per-sample scores.
 
         ``row_offset`` is the chunk's first row in the whole input; by default
-        the chunk follows the rows added so far.
+        the chunk follows the rows added so far. ``el2n`` also gives each
+        row's EL2N score (:attr:`SampleScores.el2n`); False spares its cost.
         """
         offset = self._next_row if row_offset is None else int(row_offset)
-        view = self.view(y_true, y_pred, sample_weights, first_row=offset)
+        view = self.view(y_true, y_pred, sample_weights, first_row=offset, el2n=el2n)
         self.add(view)
         return view.scores
 
@@ -231,13 +233,14 @@ class Accumulator:
         first_row: int = 0,
         ids: ArrayLike | None = None,
         calibration: bool = False,
+        el2n: bool = False,
     ) -> ChunkView:
         """Check one chunk with this accumulator's options: its :class:`~cecli.view.ChunkView`.
 
         The view is what :meth:`add` takes, and what every other statistic
         of the chunk (calibration, histograms, ...) reads; ``calibration``
         asks it for the calibration sums' per-row terms too (see
-        :func:`~cecli.view.view_of`).
+        :func:`~cecli.view.view_of`); ``el2n`` for each row's EL2N score.
 
         Examples
         --------
@@ -265,6 +268,7 @@ class Accumulator:
             first_row=first_row,
             ids=ids,
             calibration=calibration,
+            el2n=el2n,
         )
 
     def add(self, scores: SampleScores | ChunkView) -> None:

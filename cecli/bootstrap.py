@@ -227,6 +227,20 @@ def paired_bootstrap(
         )
 
     stats = _resample_means(v, w, n_resamples, seed)
+    return _interval(stats, estimate, v, w, confidence, method, n_resamples, seed)
+
+
+def _interval(
+    stats: NDArray[np.float64],
+    estimate: float,
+    v: NDArray[np.float64],
+    w: NDArray[np.float64] | None,
+    confidence: float,
+    method: Method,
+    n_resamples: int,
+    seed: int | None,
+) -> BootstrapResult:
+    """The interval of the resampled means ``stats`` of the values ``v``."""
     # with weights, a resample may draw only rows of weight 0: it has no mean, and is left out
     stats = stats[np.isfinite(stats)]
     alpha = (1 - confidence) / 2
@@ -251,6 +265,54 @@ def paired_bootstrap(
     )
 
 
+def count_bootstrap(
+    values: ArrayLike,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = None,
+    method: Method = "bca",
+) -> BootstrapResult:
+    """:func:`paired_bootstrap` of values that take only a few distinct values, drawn exactly.
+
+    A resample draws ``n`` rows uniformly with replacement, so how many of
+    them hold each distinct value is multinomial, with probabilities the
+    values' shares of the rows; the mean follows from those counts. Drawing
+    the counts directly gives the bootstrap distribution of the mean exactly,
+    at a cost that does not grow with the rows: for an accuracy difference
+    (``correct_candidate - correct_baseline``, each row -1, 0 or 1), 2,000
+    resamples of 1,000,000 rows take 0.1 s CPU (most of it finding the
+    distinct values), where gathering the rows again takes 5.4 s
+    (``benchmarks/bench_intervals.py``). The interval is then read as :func:`paired_bootstrap`
+    reads it (BCa, or percentiles). Unweighted; the resamples are not those of
+    a :func:`paired_bootstrap` call, but have the same distribution.
+
+    Examples
+    --------
+    >>> r = count_bootstrap([1, 0, 0, -1, 1, 1, 0, 1, 0, 1] * 10, seed=0)
+    >>> round(r.estimate, 2), r.ci_low < r.estimate < r.ci_high < 0.6
+    (0.4, True)
+    """
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ShapeError(f"values must be a 1-D array, one per row; got shape {v.shape}.")
+    if len(v) == 0:
+        raise EmptyInputError("there are no rows to resample.")
+    check_bootstrap_options(n_resamples, confidence, method, seed)
+    if not np.isfinite(v).all():
+        raise ValueRangeError("the values must be finite.")
+    distinct, counts = np.unique(v, return_counts=True)
+    estimate = _mean(v, None)
+    if len(distinct) == 1:
+        stats = np.full(n_resamples, estimate)
+        return BootstrapResult(estimate, estimate, estimate, confidence, float(estimate < 0),
+                               n_resamples, "exact", seed, stats)  # fmt: skip
+    rng = np.random.default_rng(seed)
+    drawn = rng.multinomial(len(v), counts / len(v), size=n_resamples)
+    stats = (drawn @ distinct) / len(v)
+    return _interval(stats, estimate, v, None, confidence, method, n_resamples, seed)
+
+
 def _mean(v: NDArray[np.float64], w: NDArray[np.float64] | None) -> float:
     if w is None:
         return float(np.sum(v) / len(v))
@@ -265,11 +327,9 @@ def _bca_levels(
     alpha: float,
 ) -> tuple[float, float] | None:
     """The quantile levels of the BCa interval, or None when the bias correction is undefined."""
-    normal = NormalDist()
     below = float(np.mean(stats < estimate)) + 0.5 * float(np.mean(stats == estimate))
     if not 0 < below < 1:
         return None
-    z0 = normal.inv_cdf(below)
     # acceleration from the jackknife: the leave-one-out means, in closed form
     if w is None:
         n = len(v)
@@ -279,6 +339,18 @@ def _bca_levels(
         rest = total_w - w
         with np.errstate(divide="ignore", invalid="ignore"):
             loo = np.where(rest > 0, (total_wv - w * v) / rest, estimate)
+    return bca_levels(below, loo, alpha)
+
+
+def bca_levels(below: float, loo: NDArray[np.float64], alpha: float) -> tuple[float, float] | None:
+    """BCa's quantile levels (Efron 1987) from the bias and the jackknife, or None.
+
+    ``below`` is the fraction of resamples below the estimate (ties count
+    half), ``loo`` the statistic with each row left out in turn; ``alpha``
+    the tail on each side. None when a level is not finite.
+    """
+    normal = NormalDist()
+    z0 = normal.inv_cdf(below)
     u = np.mean(loo) - loo
     denominator = 6.0 * float(np.sum(u * u)) ** 1.5
     a = float(np.sum(u**3)) / denominator if denominator > 0 else 0.0
@@ -295,15 +367,75 @@ def _bca_levels(
 def _resample_means(
     v: NDArray[np.float64], w: NDArray[np.float64] | None, n_resamples: int, seed: int | None
 ) -> NDArray[np.float64]:
-    n = len(v)
-    sizes = np.full(-(-n // BLOCK_ROWS), BLOCK_ROWS, dtype=np.int64)
-    sizes[-1] = n - BLOCK_ROWS * (len(sizes) - 1)
     # the values to gather: v, or (w * v, w) side by side for the ratio
     gathered = v if w is None else np.column_stack([w * v, w])
+    sums = resample_sums(gathered, block_sizes(len(v)), n_resamples, seed)
+    if w is None:
+        return sums / len(v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums[:, 0] / sums[:, 1]
+
+
+def block_sizes(n: int) -> NDArray[np.int64]:
+    """The rows of each block of :func:`paired_bootstrap`: :data:`BLOCK_ROWS`, the last fewer.
+
+    Examples
+    --------
+    >>> block_sizes(40_000).tolist()
+    [16384, 16384, 7232]
+    """
+    sizes = np.full(-(-n // BLOCK_ROWS), BLOCK_ROWS, dtype=np.int64)
+    sizes[-1] = n - BLOCK_ROWS * (len(sizes) - 1)
+    return sizes
+
+
+def resample_sums(
+    gathered: NDArray[np.float64],
+    sizes: NDArray[np.int64],
+    n_resamples: int,
+    seed: int | None,
+    segments: NDArray[np.intp] | None = None,
+    by_counts: bool = False,
+) -> NDArray[np.float64]:
+    """Each resample's sums of ``gathered`` (one value, or one row of values, per row).
+
+    The rows are the consecutive blocks of ``sizes`` (at most :data:`BLOCK_ROWS`
+    each); a resample draws ``n = sum(sizes)`` rows uniformly with replacement
+    (a multinomial count per block, then rows uniformly inside each). The same
+    ``sizes``, ``n_resamples`` and ``seed`` draw the same rows whatever is
+    gathered: :func:`paired_bootstrap` of two kinds of values over the same rows
+    resamples them alike. Returns ``(n_resamples, *gathered.shape[1:])``; with
+    ``segments`` (the first block of each run of blocks, ascending from 0), the
+    sums per run: ``(n_resamples, len(segments), *gathered.shape[1:])``.
+
+    ``by_counts`` (for several values per row) sums each block as a product:
+    the times each of its rows was drawn in each resample (one ``bincount``
+    of the group's draws), times the block's values. The same draws; for
+    three values per row about 25% less time than gathering them, and a
+    fourth value costs almost nothing more. A block of fewer than
+    :data:`BLOCK_ROWS` rows then draws its rows as 16-bit integers: the same
+    distribution as without ``by_counts``, not the same draws.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.arange(5.0)
+    >>> a = resample_sums(v, block_sizes(5), 4, seed=1)
+    >>> b = resample_sums(np.column_stack([v, 2 * v]), block_sizes(5), 4, seed=1)
+    >>> bool(np.array_equal(a, b[:, 0])), bool(np.array_equal(2 * a, b[:, 1]))
+    (True, True)
+    """
+    n = int(sizes.sum())
+    offsets = (np.cumsum(sizes) - sizes).tolist()
     n_groups = -(-n_resamples // GROUP)
     streams = np.random.SeedSequence(seed).spawn(n_groups)
-    sums = np.zeros(n_resamples if w is None else (n_resamples, 2))
+    tail = gathered.shape[1:]
+    if segments is None:
+        sums = np.zeros((n_resamples, *tail))
+    else:
+        sums = np.zeros((n_resamples, len(segments), *tail))
     mask = np.uint16(BLOCK_ROWS - 1)
+    shifts = np.arange(GROUP, dtype=np.intp)
     local = threading.local()
 
     def buffers(total: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
@@ -311,7 +443,7 @@ def _resample_means(
         rows, picked = getattr(local, "buffers", (np.empty(0, np.intp), None))
         if len(rows) < total:
             rows = np.empty(total + total // 4, dtype=np.intp)
-            picked = np.empty((len(rows), *gathered.shape[1:]))
+            picked = np.empty((len(rows), *tail))
             local.buffers = rows, picked
         assert picked is not None
         return rows[:total], picked[:total]
@@ -327,7 +459,7 @@ def _resample_means(
         starts = (np.cumsum(counts, axis=0) - counts).T  # where each resample's draws start
         drawn = (counts > 0).T
         every = drawn.all(axis=1).tolist()
-        block_sums = np.zeros((len(sizes), hi - lo, *sums.shape[1:]))
+        block_sums = np.zeros((len(sizes), hi - lo, *tail))
         for b, size in enumerate(sizes.tolist()):
             total = totals[b]
             if total == 0:
@@ -339,18 +471,30 @@ def _resample_means(
                 words = rng.bit_generator.random_raw(-(-total // 4)).view(np.uint16)[:total]
                 np.bitwise_and(words, mask, out=words)
                 np.copyto(rows, words)
+            elif by_counts:  # 16-bit draws: six times faster than 64-bit ones, and as uniform
+                np.copyto(rows, rng.integers(0, size, total, dtype=np.uint16))
             else:
                 rows[:] = rng.integers(0, size, total)
-            block = gathered[b * BLOCK_ROWS : b * BLOCK_ROWS + size]
+            block = gathered[offsets[b] : offsets[b] + size]
+            if by_counts:
+                # each draw's resample, as bits above the row's: one count per (resample, row)
+                rows += np.repeat(shifts[: hi - lo] * size, counts[:, b])
+                drawn_rows = np.bincount(rows, minlength=(hi - lo) * size)
+                times = drawn_rows.reshape(hi - lo, size).astype(np.float64)
+                np.matmul(times, block, out=block_sums[b])
+                continue
             np.take(block, rows, axis=0, out=picked, mode="wrap")  # rows < size: no wrap
             if every[b]:
                 np.add.reduceat(picked, starts[b], axis=0, out=block_sums[b])
             else:  # a resample that drew no row here adds 0 (reduceat cannot say "empty")
                 filled = drawn[b]
                 block_sums[b][filled] = np.add.reduceat(picked, starts[b][filled], axis=0)
-        # summed over the blocks in block order, one after the other: the same bits as adding
-        # each block's sums as it is done
-        np.add.reduce(block_sums, axis=0, out=sums[lo:hi])
+        if segments is None:
+            # summed over the blocks in block order, one after the other: the same bits as
+            # adding each block's sums as it is done
+            np.add.reduce(block_sums, axis=0, out=sums[lo:hi])
+        else:
+            sums[lo:hi] = np.moveaxis(np.add.reduceat(block_sums, segments, axis=0), 0, 1)
 
     threads = min(n_threads(), n_groups)
     if threads > 1 and n * n_resamples >= 1 << 22:
@@ -359,7 +503,4 @@ def _resample_means(
     else:
         for group in range(n_groups):
             run(group)
-    if w is None:
-        return sums / n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums[:, 0] / sums[:, 1]
+    return sums

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cecli.accumulate import ClassSummary
-from cecli.bootstrap import MIN_ROWS, BootstrapResult, Method, paired_bootstrap
+from cecli.bootstrap import MIN_ROWS, BootstrapResult, Method, count_bootstrap, paired_bootstrap
 from cecli.errors import ShapeError, ValueRangeError
 from cecli.losses import SampleScores
 
@@ -146,6 +146,11 @@ class Comparison:
     largest_increases: tuple[RowPair, ...] = ()
     #: Why the verdict is "insufficient_data" (or "no_difference" to rounding); else None.
     verdict_reason: str | None = None
+    #: The interval of ``delta_accuracy`` at ``confidence`` (NaN with too few rows), and
+    #: the bootstrap it came from (:func:`cecli.bootstrap.count_bootstrap`).
+    accuracy_ci_low: float = math.nan
+    accuracy_ci_high: float = math.nan
+    accuracy_bootstrap: BootstrapResult | None = None
 
     @property
     def insufficient(self) -> bool:
@@ -302,6 +307,7 @@ def compare_rows(
     ci_low, ci_high, p_better = result.ci_low, result.ci_high, result.p_below_zero
     if verdict == "insufficient_data":
         ci_low = ci_high = p_better = math.nan  # no interval to speak of
+    accuracy = _accuracy_interval(baseline, candidate, n_resamples, confidence, seed, method)
     return Comparison(
         n_samples=n,
         delta_mean_loss=result.estimate,
@@ -326,6 +332,32 @@ def compare_rows(
         largest_increases=_pairs(
             baseline, candidate, _largest(diff, keep), diff, -1, keep, candidate
         ),
+        accuracy_ci_low=math.nan if accuracy is None else accuracy.ci_low,
+        accuracy_ci_high=math.nan if accuracy is None else accuracy.ci_high,
+        accuracy_bootstrap=accuracy,
+    )
+
+
+def _accuracy_interval(
+    baseline: RowScores,
+    candidate: RowScores,
+    n_resamples: int,
+    confidence: float,
+    seed: int | None,
+    method: Method,
+) -> BootstrapResult | None:
+    """The bootstrap interval of the accuracy difference; None with too few rows.
+
+    Each row's difference is -1, 0 or 1, so its bootstrap is drawn exactly from
+    the counts (:func:`~cecli.bootstrap.count_bootstrap`): drawing the loss's
+    resamples' rows again would double the bootstrap's time. The same rows
+    are used as for the accuracies (all of them, unweighted).
+    """
+    if len(baseline) < MIN_ROWS:
+        return None
+    diff = candidate.correct.astype(np.int8) - baseline.correct.astype(np.int8)
+    return count_bootstrap(
+        diff, n_resamples=n_resamples, confidence=confidence, seed=seed, method=method
     )
 
 

@@ -6,10 +6,15 @@ adds the state of another fold over other rows (it changes only ``self``,
 never ``other``), and ``result()`` reads it. The folds here are the loss
 sums and kept rows (:class:`cecli.Accumulator`), the loss histograms
 (:class:`LossHistogram`), the calibration sums
-(:class:`~cecli.calibration.CalibrationAccumulator`) and the sample the
-temperature is fitted on (:class:`TemperatureSample`). :class:`ScoreState`
+(:class:`~cecli.calibration.CalibrationAccumulator`), the sample the
+temperature is fitted on (:class:`TemperatureSample`) and the likely label
+errors (:class:`~cecli.label_issues.LabelIssueFold`). :class:`ScoreState`
 holds them all: it is fed by :func:`cecli.pipeline.score_inputs`, and is what
 a worker scoring part of the rows returns, to be merged in row order.
+
+Every fold takes one pass over the rows but the label issues, which take
+three or four: :attr:`ScoreState.needs_another_pass` says so, and
+:meth:`ScoreState.next_pass` gives the fold to feed the same rows again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from cecli.view import ChunkView
 
 if TYPE_CHECKING:
     from cecli.calibration import CalibrationSummary, ReservoirSample, TemperatureFit
+    from cecli.el2n import El2nDistribution, El2nSummary
+    from cecli.label_issues import LabelIssueFindings, LabelIssueFold
+    from cecli.slices import SliceFold, SliceSpec, SliceTable
 
 #: Upper edges of the loss histogram's bins, in nats (then one bin to infinity).
 HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -64,6 +72,17 @@ class ScoreOptions:
     temperature: bool = False
     #: Also count per-sample losses in fine log-spaced bins, for a picture.
     fine_histogram: bool = False
+    #: Find likely label errors by confident learning (more passes over the rows).
+    label_issues: bool = False
+    #: The label-quality score they are ranked by (see :class:`cecli.label_issues.LabelIssues`).
+    label_quality: str = "self_confidence"
+    #: The --by columns (see cecli.slices.parse_by); empty for no slices.
+    slices: tuple[SliceSpec, ...] = ()
+    #: Slices with fewer rows are listed apart, not ranked.
+    min_slice_rows: int = 30
+    #: Also find each row's EL2N score (:attr:`cecli.SampleScores.el2n`) and fold its
+    #: distribution (:class:`cecli.el2n.El2nDistribution`).
+    el2n: bool = False
 
     def __post_init__(self) -> None:
         # a bad option fails here, before any file is read, with the accumulator's message
@@ -219,6 +238,12 @@ class Scored:
     #: Rows per fine per-sample-loss bin (with fine_histogram), ending at ``fine_edges``, then inf.
     fine_histogram: list[int] | None = None
     fine_edges: list[float] | None = None
+    #: The likely label errors (with label_issues), after the last pass.
+    label_issues: LabelIssueFindings | None = None
+    #: Every slice of the rows (with slices), worst first.
+    slices: SliceTable | None = None
+    #: The distribution of the rows' EL2N scores (with the ``el2n`` option).
+    el2n: El2nSummary | None = None
 
 
 class ScoreState:
@@ -269,6 +294,17 @@ class ScoreState:
                 self.temperature = TemperatureSample(
                     options.calibration_bins, options.eps, options.base
                 )
+        #: Made at the first chunk, which tells the number of classes.
+        self.label_issues: LabelIssueFold | None = None
+        self._findings: LabelIssueFindings | None = None
+        self.slices: SliceFold | None = None
+        if options.slices:
+            self.slices = _slice_fold(kind, options)
+        self.el2n: El2nDistribution | None = None
+        if options.el2n:
+            from cecli.el2n import El2nDistribution
+
+            self.el2n = El2nDistribution()
         self.ids: dict[int, str] = {}
 
     def view(
@@ -288,6 +324,7 @@ class ScoreState:
             first_row=first_row,
             ids=ids,
             calibration=self.calibration is not None,
+            el2n=self.el2n is not None,
         )
 
     def add(self, view: ChunkView) -> None:
@@ -300,6 +337,21 @@ class ScoreState:
             self.calibration.add(view)
         if self.temperature is not None:
             self.temperature.add(view)
+        if self.options.label_issues:
+            if self.label_issues is None:
+                from cecli.label_issues import LabelIssueFold
+
+                n = view.preds.shape[1] if view.preds.ndim == 2 else 1
+                self.label_issues = LabelIssueFold(
+                    view.kind, n, from_logits=view.from_logits, rank_by=self.options.label_quality
+                )
+            self.label_issues.add(view)
+        if self.slices is not None:
+            if view.slice_values is None:
+                raise OptionError("This run slices its rows (--by); the view has no slice values.")
+            self.slices.add(view, view.slice_values)
+        if self.el2n is not None:
+            self.el2n.add(view)
         if view.ids is not None:
             self._note_ids(view)
 
@@ -336,15 +388,53 @@ class ScoreState:
             (self.fine, other.fine),
             (self.calibration, other.calibration),
             (self.temperature, other.temperature),
+            (self.slices, other.slices),
+            (self.el2n, other.el2n),
         ):
             if (mine is None) != (theirs is None):
                 raise OptionError("Only score states with the same options can be merged.")
             if mine is not None:
                 mine.merge(theirs)  # type: ignore[arg-type]
+        if other.label_issues is not None:
+            if self.label_issues is None:
+                self.label_issues = other.label_issues.__class__(
+                    other.label_issues.kind,
+                    other.label_issues.n_classes,
+                    from_logits=other.label_issues.from_logits,
+                    rank_by=other.label_issues.rank_by,
+                )
+            self.label_issues.merge(other.label_issues)
+            self._findings = None
         self.ids.update(other.ids)
         if self.loss.keep is not None:
             self._prune_ids()
         return self
+
+    # -- the passes after the first (label issues) ------------------------------------
+
+    @property
+    def needs_another_pass(self) -> bool:
+        """Whether a fold needs the same rows again: feed them to :meth:`next_pass`'s fold."""
+        return self.label_issues is not None and self.label_issues.needs_another_pass
+
+    def next_pass(self) -> LabelIssueFold:
+        """The empty fold of the next pass; give it back, fed, to :meth:`end_pass`."""
+        if self.label_issues is None or not self.label_issues.needs_another_pass:
+            raise OptionError("This score state needs no other pass over the rows.")
+        return self.label_issues.next_pass()
+
+    def end_pass(self, fold: LabelIssueFold) -> None:
+        """Take the fold of a pass, fed every row (and merged over workers)."""
+        self.label_issues = fold
+        self._findings = None
+
+    def label_issue_findings(self) -> LabelIssueFindings | None:
+        """The label issues found, after the last pass (read once, then kept)."""
+        if self.label_issues is None:
+            return None
+        if self._findings is None:
+            self._findings = self.label_issues.result()
+        return self._findings
 
     def result(self) -> Scored:
         """Read every statistic: the run's :class:`Scored`."""
@@ -359,4 +449,21 @@ class ScoreState:
             None if self.temperature is None else self.temperature.result(),
             None if fine is None else fine.result(),
             None if fine is None else fine.edges.tolist(),
+            self.label_issue_findings(),
+            None if self.slices is None else self.slices.result(self.options.min_slice_rows),
+            None if self.el2n is None else self.el2n.result(),
         )
+
+
+def _slice_fold(kind: str, options: ScoreOptions) -> SliceFold:
+    """The slice fold of a run with --by; class weights apply to its rows as to the mean."""
+    from cecli.slices import SliceFold
+
+    weights = options.class_weights
+    if isinstance(weights, str) and kind != "multilabel":
+        raise OptionError(
+            "--by cannot apply balanced class weights to each slice (they depend on every "
+            "row's class); give the weights as numbers, or leave out --class-weights."
+        )
+    explicit = None if weights is None or kind == "multilabel" else np.asarray(weights, float)
+    return SliceFold(options.slices, explicit, options.calibration_bins)

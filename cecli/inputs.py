@@ -47,6 +47,10 @@ class InputOptions:
     label_key: str | None = None
     positive: str | None = None
     chunk_bytes: int = 64 << 20
+    #: Columns whose values slice the rows (``--by``), in either file.
+    slice_cols: tuple[str, ...] = ()
+    #: Whether a --by column may be missing (compare's candidate reads the baseline's).
+    slices_optional: bool = False
 
 
 @dataclass
@@ -63,6 +67,8 @@ class Batch:
     targets: np.ndarray
     ids: np.ndarray | None = None
     weights: np.ndarray | None = None
+    #: The values of the ``--by`` columns, one array each, or None.
+    slices: tuple[np.ndarray, ...] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -77,6 +83,7 @@ class _Plan:
     label_fields: list[Field]
     id_col: tuple[Source, str] | None = None
     weight_col: tuple[Source, str] | None = None
+    slice_cols: list[tuple[Source, str]] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
     #: Columns read as nothing: ``{"file", "column", "reason"}`` each.
     ignored: list[dict[str, str]] = field(default_factory=list)
@@ -111,6 +118,8 @@ class Inputs:
                 "give the other as a file."
             )
         self.options = options
+        #: The paths as given: :meth:`reopen` opens them again.
+        self.paths = (predictions, labels)
         self.pred_source = self._open(predictions, options.pred_key, "predictions")
         self.label_source: Source | None = None
         if labels is not None:
@@ -183,6 +192,13 @@ class Inputs:
             if auto is not None and o.pred_cols is None:
                 id_col = (preds, auto)
         weight_col = self._find(o.weight_col, "--weight-col", sources) if o.weight_col else None
+        slice_cols = []
+        for name in o.slice_cols:
+            try:
+                slice_cols.append(self._find(name, "--by", sources))
+            except OptionError:
+                if not o.slices_optional:  # compare's candidate: set aside only if there
+                    raise
         for col in (id_col, weight_col):
             if col is not None and col[0] is preds:
                 reserved.add(col[1])
@@ -211,6 +227,8 @@ class Inputs:
                         "columns with --pred-cols, or leave out LABELS to use that column."
                     )
 
+        # a --by column is never a prediction, but may be the labels (--by label)
+        reserved |= {name for source, name in slice_cols if source is preds}
         pred_fields = self._prediction_fields(reserved)
         if pred_fields[0].kind == "matrix":
             headers = [str(i) for i in range(pred_fields[0].width or 0)]
@@ -218,7 +236,7 @@ class Inputs:
             headers = [str(i) for i in range(len(pred_fields))]
         else:
             headers = [f.name for f in pred_fields]
-        plan = _Plan(pred_fields, label_fields, id_col, weight_col, headers)
+        plan = _Plan(pred_fields, label_fields, id_col, weight_col, slice_cols, headers)
         if self.label_source is not None:
             plan.label_fields = self._label_fields_in_file(plan)
         plan.ignored = self._ignored(plan, sources)
@@ -226,7 +244,8 @@ class Inputs:
 
     def _ignored(self, plan: _Plan, sources: list[Source]) -> list[dict[str, str]]:
         """Every column that is read as nothing, and why: the report names them all."""
-        used = {(id(c[0]), c[1]) for c in (plan.id_col, plan.weight_col) if c is not None}
+        kept = (plan.id_col, plan.weight_col, *plan.slice_cols)
+        used = {(id(c[0]), c[1]) for c in kept if c is not None}
         used |= {(id(self.pred_source), f.name) for f in plan.pred_fields}
         labels = self.label_source or self.pred_source
         used |= {(id(labels), f.name) for f in plan.label_fields}
@@ -330,6 +349,9 @@ class Inputs:
         lower_ids = _lower_map(labels.fields)
         skip |= {lower_ids[n] for n in ID_COLUMNS if n in lower_ids}
         candidates = [f for f in labels.fields if f.name not in skip]
+        sliced = {c[1] for c in plan.slice_cols if c[0] is labels}
+        if len(candidates) > 1:  # a --by column may be the labels, when nothing else is
+            candidates = [f for f in candidates if f.name not in sliced]
         if len(candidates) == 1:
             return candidates
         lower = _lower_map(candidates)
@@ -406,7 +428,11 @@ class Inputs:
             "id_column": None if plan.id_col is None else plan.id_col[1],
             "weight_column": None if plan.weight_col is None else plan.weight_col[1],
             "ignored_columns": plan.ignored,
-        }
+        } | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {})
+
+    def slice_fields(self) -> list[tuple[Source, Field]]:
+        """The ``--by`` columns: each one's file and field."""
+        return [(source, source.field(name)) for source, name in self._plan.slice_cols]
 
     # -- reading ---------------------------------------------------------------------
 
@@ -420,8 +446,8 @@ class Inputs:
         pred_columns = [f.name for f in plan.pred_fields]
         label_columns = [f.name for f in plan.label_fields]
         extra: dict[Source, list[str]] = {}
-        for col in (plan.id_col, plan.weight_col):
-            if col is not None:  # both may be in one file
+        for col in (plan.id_col, plan.weight_col, *plan.slice_cols):
+            if col is not None and col[1] not in extra.get(col[0], []):  # all may be in one file
                 extra.setdefault(col[0], []).append(col[1])
         want_preds = pred_columns + (label_columns if labels is preds else [])
         want_preds += [c for c in extra.get(preds, []) if c not in want_preds]
@@ -465,7 +491,17 @@ class Inputs:
             ids = _as_text(frames[plan.id_col[0]].columns[plan.id_col[1]])
         if plan.weight_col is not None:
             weights = frames[plan.weight_col[0]].columns[plan.weight_col[1]]
-        return Batch(first, values, targets, ids, weights)
+        slices = tuple(frames[src].columns[name] for src, name in plan.slice_cols) or None
+        return Batch(first, values, targets, ids, weights, slices)
+
+    @property
+    def read_again(self) -> bool:
+        """Whether every source can be read again cheaply, the same (binary files on disk)."""
+        return all(s.read_again for s in (self.pred_source, self.label_source) if s is not None)
+
+    def reopen(self) -> Inputs:
+        """The same inputs opened again, to read their rows another time."""
+        return Inputs(*self.paths, self.options)
 
     def source_of(self, what: str) -> str:
         """The file a kind of problem comes from: "predictions", "labels" or "weights"."""

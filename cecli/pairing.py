@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,11 @@ from cecli.losses import SampleScores
 from cecli.pipeline import score_inputs
 from cecli.render.progress import Progress
 
+if TYPE_CHECKING:
+    # imported when --calibration asks: calibration's modules cost start-up time
+    from cecli.compare_calibration import CalibrationComparison, CalibrationRows
+    from cecli.slices import SliceComparison, SliceSpec
+
 
 @dataclass(frozen=True)
 class CompareOptions:
@@ -30,6 +36,8 @@ class CompareOptions:
     confidence: float = 0.95
     seed: int | None = 0
     method: str = "bca"
+    #: Equal-width confidence bins of the calibration comparison, or None for none.
+    calibration_bins: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,10 @@ class Side:
     targets: np.ndarray | None
     #: The final class weights (balanced ones depend on every row), or None.
     class_weights: np.ndarray | None
+    #: Each row's values of the --by columns (the baseline's, with --by), or None.
+    slice_values: tuple[np.ndarray, ...] | None = None
+    #: Every row's calibration facts, when asked for.
+    calibration: CalibrationRows | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,10 @@ class Compared:
     comparison: Comparison
     #: Ids of the rows the comparison lists, by baseline row.
     ids: dict[int, str]
+    #: Per slice, both models and the difference (with --by).
+    slices: SliceComparison | None = None
+    #: Both models' ECE and Brier score and their differences (with calibration_bins).
+    calibration: CalibrationComparison | None = None
 
 
 def collect_side(
@@ -61,22 +77,27 @@ def collect_side(
     options: ScoreOptions,
     progress: Progress | None = None,
     order: np.ndarray | None = None,
+    slices: bool = False,
+    calibration: bool = False,
 ) -> Side:
     """Score every row of ``inputs`` and keep each row's facts (about 60 bytes a row).
 
     ``order`` maps the input's classes to another model's (see
     :func:`class_order`), so that the target keys of both can be compared.
+    ``calibration`` keeps each row's calibration facts too (32 bytes a row).
     """
     parts: list[SampleScores] = []
     ids: list[np.ndarray] = []
     keys: list[np.ndarray] = []
     targets: list[np.ndarray] = []
+    sliced: list[tuple[np.ndarray, ...]] = []
+    calibration_parts: list[CalibrationRows] = []
     weighted = options.class_weights is not None and inputs.kind != "multilabel"
     mix = np.random.default_rng(20261123).random(max(1, inputs.n_classes))
     if order is not None:
         mix = mix[order]  # column j is the other model's class order[j]
 
-    def keep(batch: Batch, scores: SampleScores) -> None:
+    def keep(batch: Batch, scores: SampleScores, columns: dict[str, np.ndarray]) -> None:
         parts.append(scores)
         if batch.ids is not None:
             ids.append(batch.ids)
@@ -89,8 +110,16 @@ def collect_side(
             keys.append(t.astype(np.float64))
         if weighted:
             targets.append(t)
+        if slices and batch.slices is not None:
+            sliced.append(batch.slices)
+        if calibration:
+            calibration_parts.append(
+                calibration_rows(inputs.kind, batch, scores, inputs.options.from_logits)
+            )
 
-    scored = score_inputs(inputs, replace(options, keep=0), on_batch=keep, progress=progress)
+    # the calibration facts need each row's Brier score: its EL2N squared
+    options = replace(options, keep=0, el2n=options.el2n or calibration)
+    scored = score_inputs(inputs, options, on_batch=keep, progress=progress)
     accumulator_weights = None
     if weighted:
         accumulator_weights = _final_class_weights(scored.summary)
@@ -101,7 +130,47 @@ def collect_side(
         target_key=np.concatenate(keys) if keys else np.empty(0),
         targets=np.concatenate(targets) if targets else None,
         class_weights=accumulator_weights,
+        slice_values=tuple(np.concatenate(parts) for parts in zip(*sliced, strict=True))
+        if sliced
+        else None,
+        calibration=_concatenated(calibration_parts) if calibration else None,
     )
+
+
+def _concatenated(parts: list[CalibrationRows]) -> CalibrationRows:
+    from cecli.compare_calibration import CalibrationRows
+
+    return CalibrationRows.concatenate(parts)
+
+
+def calibration_rows(
+    kind: str, batch: Batch, scores: SampleScores, from_logits: bool
+) -> CalibrationRows:
+    """One chunk's calibration facts, binned as ``cecli score --calibration`` bins them.
+
+    Categorical: the top-1 confidence and whether it is right (soft targets:
+    the target probability of the top-1 class); binary: the positive-class
+    probability and the target. The Brier score is the EL2N score squared.
+    """
+    from cecli.compare_calibration import CalibrationRows
+
+    assert scores.el2n is not None
+    brier = np.square(scores.el2n)
+    if kind == "categorical":
+        confidence = scores.confidence
+        if scores.targets is None:
+            credit = scores.correct.astype(np.float64)
+        else:
+            credit = scores.targets[np.arange(len(confidence)), scores.predicted]
+    else:
+        x = np.asarray(batch.preds, dtype=np.float64).reshape(-1)
+        if from_logits:
+            with np.errstate(over="ignore"):  # exp(800) is inf, and 1 / (1 + inf) the 0 it is
+                confidence = 1.0 / (1.0 + np.exp(-x))
+        else:
+            confidence = x
+        credit = scores.label.astype(np.float64) if scores.targets is None else scores.targets[:, 1]
+    return CalibrationRows(confidence, credit, brier, scores.weight)
 
 
 def _final_class_weights(summary: Summary) -> np.ndarray | None:
@@ -184,6 +253,8 @@ def compare_inputs(
     join_on_ids: bool = False,
     shared_labels: bool = False,
     progress: Callable[[Inputs], Progress | None] | None = None,
+    slices: tuple[SliceSpec, ...] = (),
+    min_slice_rows: int = 30,
 ) -> Compared:
     """Score both inputs, line their rows up, and compare them.
 
@@ -192,13 +263,31 @@ def compare_inputs(
     which lines up with each side's rows by position.
     """
     order = class_order(baseline, candidate)
-    b = collect_side(baseline, options, None if progress is None else progress(baseline))
+    with_calibration = compare.calibration_bins is not None
+    if with_calibration and baseline.kind == "multilabel":
+        raise OptionError(
+            "compare --calibration compares categorical and binary predictions; for multilabel "
+            "ones, run cecli score --calibration on each model."
+        )
+    b = collect_side(
+        baseline,
+        options,
+        None if progress is None else progress(baseline),
+        slices=bool(slices),
+        calibration=with_calibration,
+    )
     c_options = options
     explicit = options.class_weights is not None and not isinstance(options.class_weights, str)
     if order is not None and explicit:  # weights given in the baseline's class order
         weights = np.asarray(options.class_weights, dtype=np.float64)[order]
         c_options = replace(options, class_weights=weights)
-    c = collect_side(candidate, c_options, None if progress is None else progress(candidate), order)
+    c = collect_side(
+        candidate,
+        c_options,
+        None if progress is None else progress(candidate),
+        order,
+        calibration=with_calibration,
+    )
     b_file, c_file = baseline.pred_source.display, candidate.pred_source.display
     c_rows, c_key = c.rows, c.target_key
     if order is not None:  # the candidate's classes, in the baseline's order
@@ -215,6 +304,8 @@ def compare_inputs(
                 "rows by id in any order.",
             )
         c_rows, c_key = c_rows.take(position), c_key[position]
+        if c.calibration is not None:
+            c = replace(c, calibration=c.calibration.take(position))
     else:
         _same_rows(b, b_file, c, c_file)
     _same_targets(b.target_key, b_file, c_key, c_file, b.ids)
@@ -238,7 +329,34 @@ def compare_inputs(
     listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
     shown = {p.row for p in listed}
     ids = {} if b.ids is None else {row: str(b.ids[row]) for row in shown}
-    return Compared(b.summary, c.summary, comparison, ids)
+    sliced = None
+    if slices:
+        from cecli.slices import compare_slices
+
+        assert b.slice_values is not None
+        sliced = compare_slices(
+            slices,
+            b.slice_values,
+            b.rows.loss,
+            c_rows.loss,
+            weight if b.summary.sample_weighted or options.class_weights is not None else None,
+            min_rows=min_slice_rows,
+            confidence=compare.confidence,
+        )
+    calibration = None
+    if b.calibration is not None and c.calibration is not None:
+        from cecli.compare_calibration import compare_calibration
+
+        calibration = compare_calibration(
+            b.calibration,
+            c.calibration,
+            n_bins=compare.calibration_bins,  # type: ignore[arg-type]
+            n_resamples=compare.n_resamples,
+            confidence=compare.confidence,
+            seed=compare.seed,
+            method=compare.method,  # type: ignore[arg-type]
+        )
+    return Compared(b.summary, c.summary, comparison, ids, sliced, calibration)
 
 
 def _reorder_classes(rows: RowScores, order: np.ndarray, kind: str) -> RowScores:

@@ -55,8 +55,11 @@ class ChunkView:
         The rows' ids, when the input has an id column.
     terms : RowTerms or None
         Each row's entropy, Brier score and cross-entropy, when the view was
-        asked for them (``calibration=True``) and the loss kernel found them
+        asked for them (``calibration=True``, or ``el2n=True``, whose scores are
+        the square roots of the Brier scores) and the loss kernel found them
         (class-index targets, no label smoothing, at most 64 classes).
+    slice_values : tuple of ndarray or None
+        The rows' values of the ``--by`` columns, when the run slices them.
 
     Examples
     --------
@@ -78,6 +81,7 @@ class ChunkView:
     y_true: ArrayLike = None
     ids: NDArray | None = None
     terms: RowTerms | None = None
+    slice_values: tuple[NDArray, ...] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -100,13 +104,15 @@ def view_of(
     first_row: int = 0,
     ids: ArrayLike | None = None,
     calibration: bool = False,
+    el2n: bool = False,
 ) -> ChunkView:
     """Check one chunk and compute its per-sample facts: the chunk's one validated view.
 
     Parameters are those of :func:`cecli.losses.score` (``first_row`` is its
     ``row_offset``); ``ids`` are carried along for the folds that name rows.
     With ``calibration``, the loss kernel also finds the per-row terms the
-    calibration sums read (:attr:`ChunkView.terms`), where it can.
+    calibration sums read (:attr:`ChunkView.terms`), where it can. With
+    ``el2n``, the scores hold each row's EL2N (:attr:`cecli.SampleScores.el2n`).
 
     Raises
     ------
@@ -134,6 +140,7 @@ def view_of(
         base=base,
         row_offset=first_row,
         terms=calibration,
+        el2n=el2n,
     )
     preds = scored.preds
     assert preds is not None

@@ -152,5 +152,6 @@ def test_a_parquet_file_reads_back_as_plain_columns(tmp_path):
             ("loss", pa.float64()),
             ("flagged", pa.bool_()),
             ("weight", pa.float64()),
+            ("el2n", pa.float64()),
         ]
     )

@@ -100,7 +100,7 @@ def test_a_failure_on_the_writing_thread_is_raised_by_commit_and_leaves_nothing(
     (tmp_path / name).write_bytes(b"what the user had\n")
     writer = _writer(tmp_path, name)
 
-    def full(scores, ids):
+    def full(scores, ids, columns):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(writer, "_write", full)

@@ -77,7 +77,7 @@ def score_files(predictions: Path | str, labels: Path | str | None = None, **opt
     rows: list[np.ndarray] = []
     losses: list[np.ndarray] = []
 
-    def collect(batch, scores) -> None:
+    def collect(batch, scores, columns) -> None:
         rows.append(scores.rows.copy())
         losses.append(scores.loss.copy())
 

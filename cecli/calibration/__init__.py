@@ -67,7 +67,13 @@ reading), ``_reservoir`` (the row sample), ``_objective`` and ``_temperature``
 from __future__ import annotations
 
 from cecli.calibration._accumulator import CalibrationAccumulator, calibration
-from cecli.calibration._bins import DEFAULT_BINS, FINE_BINS, FINE_LOGIT_LIMIT
+from cecli.calibration._bins import (
+    DEFAULT_BINS,
+    FINE_BINS,
+    FINE_LOGIT_LIMIT,
+    WILSON_LEVEL,
+    wilson_interval,
+)
 from cecli.calibration._reservoir import ReservoirSample
 from cecli.calibration._results import CalibrationSummary, ReliabilityBin, TemperatureFit
 from cecli.calibration._temperature import TEMPERATURE_BOUNDS, fit_temperature
@@ -77,6 +83,7 @@ __all__ = [
     "FINE_BINS",
     "FINE_LOGIT_LIMIT",
     "TEMPERATURE_BOUNDS",
+    "WILSON_LEVEL",
     "CalibrationAccumulator",
     "CalibrationSummary",
     "ReliabilityBin",
@@ -84,4 +91,5 @@ __all__ = [
     "TemperatureFit",
     "calibration",
     "fit_temperature",
+    "wilson_interval",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,6 +14,8 @@ from cecli.errors import OptionError
 
 #: Equal-width confidence bins by default, as torchmetrics uses.
 DEFAULT_BINS = 15
+#: The level of each reliability bin's Wilson interval on its accuracy.
+WILSON_LEVEL = 0.95
 #: Fine bins behind the adaptive ECE, equal-width in ``logit(confidence)``: each
 #: is 0.00113 wide in logit, 0.00028 in confidence at 0.5, 0.11% of ``1 - c`` near 1.
 FINE_BINS = 65536
@@ -174,16 +178,21 @@ def _fine_edges() -> NDArray[np.float64]:
 
 @dataclass
 class _BinSums:
-    """Per-bin totals: count, weight, and weighted sums of confidence and credit."""
+    """Per-bin totals: count, weight, weighted sums of confidence and credit, squared weights.
+
+    ``weight_sq`` (the sum of the squared weights; the count, unweighted) gives
+    a bin's effective number of predictions, ``weight**2 / weight_sq`` (Kish).
+    """
 
     count: NDArray[np.int64]
     weight: NDArray[np.float64]
     confidence: NDArray[np.float64]
     credit: NDArray[np.float64]
+    weight_sq: NDArray[np.float64]
 
     @classmethod
     def zeros(cls, n: int) -> _BinSums:
-        return cls(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n))
+        return cls(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
 
     @classmethod
     def of(
@@ -196,17 +205,20 @@ class _BinSums:
     ) -> _BinSums:
         count = np.bincount(index, minlength=n).astype(np.int64)
         if weight is None:
+            as_float = count.astype(np.float64)
             return cls(
                 count,
-                count.astype(np.float64),
+                as_float,
                 np.bincount(index, weights=confidence, minlength=n),
                 np.bincount(index, weights=credit, minlength=n),
+                as_float.copy(),
             )
         return cls(
             count,
             np.bincount(index, weights=weight, minlength=n),
             np.bincount(index, weights=weight * confidence, minlength=n),
             np.bincount(index, weights=weight * credit, minlength=n),
+            np.bincount(index, weights=weight * weight, minlength=n),
         )
 
     @classmethod
@@ -228,7 +240,8 @@ class _BinSums:
         both = np.bincount(index, minlength=2 * n)
         right = both[1::2]
         count = both[0::2] + right
-        return cls(count, count.astype(np.float64), confidence_sums, right.astype(np.float64))
+        as_float = count.astype(np.float64)
+        return cls(count, as_float, confidence_sums, right.astype(np.float64), as_float.copy())
 
     def coarsened(self, table: NDArray[np.intp], n: int) -> _BinSums:
         """The sums over the bins that ``table`` maps to each of ``n`` bins (-1: to none)."""
@@ -243,13 +256,20 @@ class _BinSums:
 
         # counts below 2**53 are summed exactly in float64
         count = total(self.count).astype(np.int64)
-        return _BinSums(count, total(self.weight), total(self.confidence), total(self.credit))
+        return _BinSums(
+            count,
+            total(self.weight),
+            total(self.confidence),
+            total(self.credit),
+            total(self.weight_sq),
+        )
 
     def __iadd__(self, other: _BinSums) -> _BinSums:
         self.count += other.count
         self.weight += other.weight
         self.confidence += other.confidence
         self.credit += other.credit
+        self.weight_sq += other.weight_sq
         return self
 
     def grouped(self, starts: NDArray[np.intp]) -> _BinSums:
@@ -259,6 +279,7 @@ class _BinSums:
             np.add.reduceat(self.weight, starts),
             np.add.reduceat(self.confidence, starts),
             np.add.reduceat(self.credit, starts),
+            np.add.reduceat(self.weight_sq, starts),
         )
 
 
@@ -275,14 +296,41 @@ def _ece_mce(sums: _BinSums, total: float) -> tuple[float, float]:
     return ece, mce
 
 
+def wilson_interval(
+    proportion: float, n: float, level: float = WILSON_LEVEL
+) -> tuple[float, float]:
+    """Wilson's score interval of a proportion observed over ``n`` trials (``n`` may be a fraction).
+
+    ``(p + z^2 / 2n -+ z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)``,
+    with ``z`` the normal quantile of ``(1 + level) / 2``. Unlike ``p -+ z se``
+    it stays inside [0, 1] and is wide for a small ``n``, whatever ``p`` is.
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in wilson_interval(0.5, 4)]
+    [0.15, 0.85]
+    >>> [round(x, 4) for x in wilson_interval(1.0, 3)]
+    [0.4385, 1.0]
+    """
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    z2n = z * z / n
+    centre = (proportion + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(proportion * (1 - proportion) / n + z2n / (4 * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _table(sums: _BinSums, lower: NDArray, upper: NDArray) -> tuple[ReliabilityBin, ...]:
     rows = []
     for b in range(len(sums.count)):
         weight = float(sums.weight[b])
+        low = high = effective = None
         if weight > 0:
             confidence = float(sums.confidence[b] / weight)
             accuracy = float(sums.credit[b] / weight)
             gap: float | None = confidence - accuracy
+            # Kish's effective count: the count, unweighted (counts below 2**53 are exact)
+            effective = weight * weight / float(sums.weight_sq[b])
+            low, high = wilson_interval(min(1.0, max(0.0, accuracy)), effective)
         else:
             confidence = accuracy = gap = None
         rows.append(
@@ -294,6 +342,9 @@ def _table(sums: _BinSums, lower: NDArray, upper: NDArray) -> tuple[ReliabilityB
                 confidence=confidence,
                 accuracy=accuracy,
                 gap=gap,
+                accuracy_ci_low=low,
+                accuracy_ci_high=high,
+                effective_count=effective,
             )
         )
     return tuple(rows)
@@ -345,6 +396,6 @@ def _adaptive(
     edges = _fine_edges()
     ends = np.append(starts[1:], FINE_BINS)
     groups = _BinSums(groups.count[keep], groups.weight[keep], groups.confidence[keep],
-                      groups.credit[keep])  # fmt: skip
+                      groups.credit[keep], groups.weight_sq[keep])  # fmt: skip
     table = _table(groups, edges[starts[keep]], edges[ends[keep]])
     return ece, bound, table

@@ -17,6 +17,14 @@ class ReliabilityBin:
     fraction of positives. ``gap = confidence - accuracy``: positive where the
     model is over-confident (binary: where it over-predicts the positive
     class). The three are None for a bin with no weight.
+
+    ``accuracy_ci_low`` and ``accuracy_ci_high`` bound the accuracy: Wilson's
+    score interval at 95% (:func:`cecli.calibration.wilson_interval`) over
+    ``effective_count`` predictions, Kish's effective number
+    ``weight**2 / sum(w**2)``, which is ``count`` when unweighted. A thin
+    bin's interval is wide: its gap may be noise. With soft targets the
+    credit is a fraction rather than 0 or 1, and the interval is the one of
+    0/1 credits with the same mean (at least as wide as it needs to be).
     """
 
     lower: float
@@ -26,6 +34,9 @@ class ReliabilityBin:
     confidence: float | None
     accuracy: float | None
     gap: float | None
+    accuracy_ci_low: float | None = None
+    accuracy_ci_high: float | None = None
+    effective_count: float | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from cecli.options import parse_eps
 if TYPE_CHECKING:
     from cecli.folds import ScoreOptions
     from cecli.inputs import InputOptions
+    from cecli.slices import SliceSpec
 
 
 class Kind(str, Enum):
@@ -111,6 +112,18 @@ PlotOption = Annotated[
     typer.Option(help="Also draw the report's pictures to this .png, .svg or .pdf (matplotlib)."),
 ]
 
+ByOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COLUMN[,COLUMN]",
+        help="Slice the rows by these columns (either file); COLUMN:10 cuts numbers in 10 "
+        "quantile bins.",
+    ),
+]
+MinSliceRowsOption = Annotated[
+    int, typer.Option(help="Slices with fewer rows are listed apart, not ranked (with --by).")
+]
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 
 
@@ -149,6 +162,8 @@ def input_options(
     label_key: str | None,
     positive: str | None,
     chunk_size: str,
+    slice_cols: tuple[str, ...] = (),
+    slices_optional: bool = False,
 ) -> InputOptions:
     """The input layer's options, from the options ``score`` and ``compare`` share.
 
@@ -175,7 +190,34 @@ def input_options(
         label_key=label_key,
         positive=positive,
         chunk_bytes=parse_size(chunk_size),
+        slice_cols=slice_cols,
+        slices_optional=slices_optional,
     )
+
+
+def slice_specs(by: str | None, min_slice_rows: int, **needs_by: object) -> tuple[SliceSpec, ...]:
+    """The checked ``--by`` columns (empty without ``--by``); the options that need it refused.
+
+    Examples
+    --------
+    >>> slice_specs("group,age:4", 30)
+    (SliceSpec(column='group', bins=None), SliceSpec(column='age', bins=4))
+    >>> slice_specs(None, 30, slice_fail_above=1.0)
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: --slice-fail-above applies to --by COLUMN; add it.
+    """
+    from cecli.options import check_count
+
+    check_count("--min-slice-rows", min_slice_rows, 1)
+    if by is None:
+        for name, value in needs_by.items():
+            if value not in (None, False):
+                raise OptionError(f"--{name.replace('_', '-')} applies to --by COLUMN; add it.")
+        return ()
+    from cecli.slices import parse_by
+
+    return parse_by(by)
 
 
 def score_options(

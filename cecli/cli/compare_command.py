@@ -10,6 +10,7 @@ import typer
 from cecli.cli._declare import (
     Base,
     BaseOption,
+    ByOption,
     ChunkSizeOption,
     CiMethod,
     ClassWeightsOption,
@@ -23,6 +24,7 @@ from cecli.cli._declare import (
     KindOption,
     LabelColOption,
     LabelKeyOption,
+    MinSliceRowsOption,
     OutputFormat,
     PlotOption,
     PositiveOption,
@@ -34,6 +36,7 @@ from cecli.cli._declare import (
     input_options,
     plot_path,
     score_options,
+    slice_specs,
 )
 from cecli.cli._run import render, run
 from cecli.errors import OptionError
@@ -112,7 +115,27 @@ def compare(
     label_key: LabelKeyOption = None,
     positive: PositiveOption = None,
     chunk_size: ChunkSizeOption = "64M",
+    calibration: Annotated[
+        bool,
+        typer.Option(
+            "--calibration",
+            help="Also compare calibration: each model's ECE and Brier, intervals of the changes.",
+        ),
+    ] = False,
+    bins: Annotated[
+        int | None,
+        typer.Option(help="Equal-width confidence bins for calibration, 1 to 1000.  [default: 15]"),
+    ] = None,
     plot: PlotOption = None,
+    by: ByOption = None,
+    min_slice_rows: MinSliceRowsOption = 30,
+    fail_if_any_slice_worse: Annotated[
+        bool,
+        typer.Option(
+            "--fail-if-any-slice-worse",
+            help="Gate: fail if a ranked slice's loss is significantly higher (Holm, with --by).",
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Compare CANDIDATE with BASELINE on the same rows: better, worse, or no difference."""
@@ -126,6 +149,7 @@ def compare(
         from cecli.readers import STDIN
         from cecli.render.progress import stderr_progress
         from cecli.report import CompareReport, check_compare_gates, check_max_increase
+        from cecli.report.slices import check_slice_compare_gate
 
         if labels == STDIN:
             raise OptionError(
@@ -143,8 +167,19 @@ def compare(
         check_bootstrap_options(bootstrap, confidence, ci_method.value, seed)
         check_max_increase(max_increase)
         picture = plot_path(plot)
+        specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
+        columns = tuple(s.column for s in specs)
+        calibration_bins = None
+        if bins is not None:
+            check_count("--bins", bins, 1, 1000)
+            if not calibration:
+                raise OptionError("--bins applies to --calibration; add it.")
+        if calibration:
+            from cecli.calibration import DEFAULT_BINS
 
-        def options(from_logits: bool) -> InputOptions:
+            calibration_bins = bins or DEFAULT_BINS
+
+        def options(from_logits: bool, baseline: bool = True) -> InputOptions:
             return input_options(
                 kind,
                 from_logits,
@@ -158,12 +193,19 @@ def compare(
                 label_key,
                 positive,
                 chunk_size,
+                slice_cols=columns,
+                # the slices are the baseline's; the candidate sets the columns aside if it has them
+                slices_optional=not baseline,
             )
 
         with (
             Inputs(baseline, labels, options(logits or baseline_logits)) as base_inputs,
-            Inputs(candidate, labels, options(logits or candidate_logits)) as cand_inputs,
+            Inputs(candidate, labels, options(logits or candidate_logits, False)) as cand_inputs,
         ):
+            if specs:
+                from cecli.slices import check_slice_fields
+
+                check_slice_fields(specs, base_inputs.slice_fields())
             weights = None
             if class_weights is not None:
                 weights = parse_class_weights(class_weights, base_inputs.classes)
@@ -171,10 +213,12 @@ def compare(
                 base_inputs,
                 cand_inputs,
                 replace(core_options, class_weights=weights),
-                CompareOptions(bootstrap, confidence, seed, ci_method.value),
+                CompareOptions(bootstrap, confidence, seed, ci_method.value, calibration_bins),
                 join_on_ids=id_col is not None,
                 shared_labels=labels is not None,
                 progress=stderr_progress,
+                slices=specs,
+                min_slice_rows=min_slice_rows,
             )
             files = {
                 "baseline": base_inputs.pred_source.display,
@@ -192,7 +236,10 @@ def compare(
             compared.ids,
             check_compare_gates(
                 compared.comparison, fail_if_worse=fail_if_worse, max_increase=max_increase
-            ),
+            )
+            + check_slice_compare_gate(compared.slices, fail_if_any_slice_worse),
+            slices=compared.slices,
+            calibration=compared.calibration,
         )
         if picture is not None:
             from cecli.render.plot import write_compare_plot

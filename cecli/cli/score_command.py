@@ -16,6 +16,7 @@ from cecli.cli._declare import (
     PREDICTIONS_HELP,
     Base,
     BaseOption,
+    ByOption,
     ChunkSizeOption,
     ClassWeightsOption,
     DebugOption,
@@ -29,6 +30,7 @@ from cecli.cli._declare import (
     LabelColOption,
     LabelKeyOption,
     LogitsOption,
+    MinSliceRowsOption,
     OutputFormat,
     PlotOption,
     PositiveOption,
@@ -41,6 +43,7 @@ from cecli.cli._declare import (
     input_options,
     plot_path,
     score_options,
+    slice_specs,
 )
 from cecli.cli._run import render, run
 from cecli.errors import OptionError
@@ -105,10 +108,34 @@ def score(
             "--adaptive", help="Show equal-mass bins (adaptive ECE's) in the reliability table."
         ),
     ] = False,
+    label_issues: Annotated[
+        bool,
+        typer.Option(
+            "--label-issues",
+            help="Also find likely label errors by confident learning (as cleanlab's "
+            "find_label_issues); reads the rows three or four times.",
+        ),
+    ] = False,
+    el2n: Annotated[
+        bool,
+        typer.Option(
+            "--el2n",
+            help="Also report how hard the rows are: the distribution of EL2N, ||p - t||.",
+        ),
+    ] = False,
     plot: PlotOption = None,
+    by: ByOption = None,
+    min_slice_rows: MinSliceRowsOption = 30,
+    slice_fail_above: Annotated[
+        float | None,
+        typer.Option(help="Gate: fail if a ranked slice's mean loss is above this (with --by)."),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
-    """Score PREDICTIONS against LABELS: mean loss and its 95% interval, accuracy, wrong rows."""
+    """Score PREDICTIONS against LABELS: mean loss and its 95% interval, accuracy, wrong rows.
+
+    With --label-issues, also the rows whose label is likely wrong.
+    """
 
     @naming_flags
     def work() -> int:
@@ -123,6 +150,11 @@ def score(
             check_count("--bins", bins, 1, 1000)
         core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
         check_gate_limits(fail_above=fail_above, max_flagged=max_flagged, min_accuracy=min_accuracy)
+        specs = slice_specs(by, min_slice_rows, slice_fail_above=slice_fail_above)
+        if specs:
+            from cecli.report.slices import check_slice_limit
+
+            check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
         calibration_bins = None
         if calibration or picture:
@@ -146,8 +178,13 @@ def score(
             label_key,
             positive,
             chunk_size,
+            slice_cols=tuple(s.column for s in specs),
         )
         with Inputs(predictions, labels, options) as inputs:
+            if specs:
+                from cecli.slices import check_slice_fields
+
+                check_slice_fields(specs, inputs.slice_fields())
             weights = None
             if class_weights is not None:
                 from cecli.labels import parse_class_weights
@@ -163,6 +200,7 @@ def score(
                     classes=inputs.classes,
                     kind=inputs.kind,
                     weighted=weight_col is not None or class_weights is not None,
+                    label_issues=label_issues,
                 )
             try:
                 scored = score_inputs(
@@ -173,8 +211,13 @@ def score(
                         calibration_bins=calibration_bins,
                         temperature=calibration,
                         fine_histogram=picture is not None,
+                        label_issues=label_issues,
+                        slices=specs,
+                        min_slice_rows=min_slice_rows,
+                        # the per-sample file has each row's EL2N, whether or not it is reported
+                        el2n=el2n or per_sample is not None,
                     ),
-                    on_batch=None if writer is None else lambda b, s: writer.write(s, b.ids),
+                    on_batch=None if writer is None else lambda b, s, c: writer.write(s, b.ids, c),
                     progress=stderr_progress(inputs),
                 )
                 if writer is not None:
@@ -189,6 +232,10 @@ def score(
                 max_flagged=max_flagged,
                 min_accuracy=min_accuracy,
             )
+            if specs:
+                from cecli.report.slices import check_slice_gate
+
+                gates += check_slice_gate(scored.slices, slice_fail_above)
             report = build_report(
                 scored.summary,
                 inputs.classes,
@@ -201,6 +248,9 @@ def score(
                 scored.calibration if calibration else None,
                 scored.temperature,
                 "adaptive" if adaptive else "uniform",
+                scored.label_issues,
+                scored.slices,
+                scored.el2n if el2n else None,
             )
         if picture is not None:
             from cecli.render.plot import write_score_plot

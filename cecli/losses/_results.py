@@ -85,6 +85,11 @@ class SampleScores:
     ``targets`` are the soft targets (``N x K``; binary ``N x 2``), None for
     class indices (and for multilabel): the accumulator weighs a soft row by
     its targets' mean class weight.
+
+    ``el2n`` is each row's EL2N score, the L2 norm of the gradient ``p - t``
+    of cross-entropy with respect to the logits (see :mod:`cecli.el2n`), when
+    it was asked for (:func:`score` and :meth:`cecli.Accumulator.update` ask;
+    a scoring run only with ``--el2n`` or ``--per-sample``); else None.
     """
 
     kind: str
@@ -101,6 +106,7 @@ class SampleScores:
     clipped: int
     classes: ClassSums = field(repr=False)
     targets: NDArray[np.float64] | None = field(default=None, repr=False)
+    el2n: NDArray[np.float64] | None = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:

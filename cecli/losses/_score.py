@@ -30,6 +30,7 @@ def score(
     threshold: float = 0.9,
     base: str | float = "e",
     row_offset: int = 0,
+    el2n: bool = True,
 ) -> SampleScores:
     """Per-sample losses and facts for one batch of rows, with the batch's per-class sums.
 
@@ -39,7 +40,9 @@ def score(
     numbers the rows in :attr:`SampleScores.rows` and in error messages).
     ``label_weights`` are multilabel class weights (per-label, applied inside
     a sample's mean); class weights for the other kinds are applied by
-    :class:`cecli.Accumulator`, which knows all the rows.
+    :class:`cecli.Accumulator`, which knows all the rows. ``el2n`` also
+    gives each row's EL2N score (:attr:`SampleScores.el2n`; see
+    :mod:`cecli.el2n`); False spares its cost.
 
     Examples
     --------
@@ -47,6 +50,8 @@ def score(
     >>> s = score("categorical", [0, 1], [[0.95, 0.05], [0.97, 0.03]])
     >>> s.predicted.tolist(), s.flagged.tolist(), s.p_true.round(2).tolist()
     ([0, 0], [False, True], [0.95, 0.03])
+    >>> s.el2n.round(4).tolist()  # ||p - onehot||: sqrt(2) * 0.05 and sqrt(2) * 0.97
+    [0.0707, 1.3718]
     """
     return score_parts(
         kind,
@@ -61,6 +66,7 @@ def score(
         threshold=threshold,
         base=base,
         row_offset=row_offset,
+        el2n=el2n,
     )[0]
 
 
@@ -79,13 +85,14 @@ def score_parts(
     base: str | float = "e",
     row_offset: int = 0,
     terms: bool = False,
+    el2n: bool = False,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
     For :func:`cecli.view.view_of`, which keeps the checked inputs so that no
     statistic checks or converts them again. With ``terms``, the scorer's
     parts also hold the calibration terms (``_Scored.terms``) where the loss
-    kernel found them.
+    kernel found them; with ``el2n``, the scores hold each row's EL2N.
     """
     if kind not in KINDS:
         raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -102,7 +109,8 @@ def score_parts(
         row_offset=row_offset,
     )
     if kind == "categorical":
-        scored = _categorical(y_true, y_pred, **options, terms=terms)
+        # the kernel finds the one-hot Brier score (EL2N squared) while it holds the softmax
+        scored = _categorical(y_true, y_pred, **options, terms=terms or el2n)
         k = np.shape(y_pred)[1]
     elif kind == "binary":
         scored = _binary(y_true, y_pred, **options)
@@ -157,5 +165,23 @@ def score_parts(
         clipped=scored.clipped,
         classes=classes,
         targets=scored.targets if kind != "multilabel" else None,
+        el2n=_el2n(kind, scored, from_logits) if el2n else None,
     )
     return scores, scored, weight if weighted else None
+
+
+def _el2n(kind: str, scored: _Scored, from_logits: bool) -> NDArray[np.float64]:
+    from cecli.el2n import row_el2n
+
+    assert scored.preds is not None
+    preds = scored.preds
+    if kind == "binary" and preds.ndim == 2:
+        preds = preds[:, 0]
+    return row_el2n(
+        kind,
+        preds,
+        scored.labels,
+        scored.targets if kind == "categorical" else scored.truth,
+        from_logits=from_logits,
+        brier=None if scored.terms is None else scored.terms.brier,
+    )

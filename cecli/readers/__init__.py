@@ -103,6 +103,9 @@ class Source:
     header_option: bool = False
     #: Whether the file is an archive of arrays, whose other members may hold the labels (NPZ).
     archive: bool = False
+    #: Whether reading the rows again is cheap and gives the same rows: a binary file on
+    #: disk. Text is parsed once; its rows are kept in a temporary file (:mod:`cecli.spill`).
+    read_again: bool = True
 
     def frames(
         self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None

@@ -74,6 +74,7 @@ class CsvSource(CsvStart, CsvErrors, Source):
     """A CSV or TSV file (or standard input) read block by block."""
 
     header_option = True
+    read_again = False
 
     def __init__(
         self,

@@ -45,6 +45,10 @@ CALIBRATION_COLUMNS = (
 )
 
 
+#: With ``--label-issues``, before ``passed`` (after the calibration's).
+LABEL_ISSUE_COLUMNS = ("label_issue_count", "label_issues_estimated")
+
+
 COMPARE_COLUMNS = (
     "kind",
     "unit",
@@ -61,13 +65,40 @@ COMPARE_COLUMNS = (
     "baseline_accuracy",
     "candidate_accuracy",
     "delta_accuracy",
+    "delta_accuracy_ci_low",
+    "delta_accuracy_ci_high",
     "regressions_count",
     "fixed_count",
     "passed",
 )
 
 
+#: ``compare --calibration`` adds these, before "passed".
+COMPARE_CALIBRATION_COLUMNS = (
+    "baseline_ece",
+    "candidate_ece",
+    "delta_ece",
+    "ece_ci_low",
+    "ece_ci_high",
+    "baseline_brier",
+    "candidate_brier",
+    "delta_brier",
+    "brier_ci_low",
+    "brier_ci_high",
+)
+
+
 def render(report: Report | CompareReport, out: TextIO) -> None:
+    if isinstance(report, Report) and report.slices is not None:
+        from cecli.render.slices import write_csv
+
+        write_csv(report.slices, out)  # with --by, a row per slice (see cecli.render.slices)
+        return
+    if isinstance(report, CompareReport) and report.slices is not None:
+        from cecli.render.slices import write_compare_csv
+
+        write_compare_csv(report.slices, out)
+        return
     # the summary only: with --top 0 the rows would be millions of dicts for nothing
     data = report.to_dict() if isinstance(report, CompareReport) else report.to_dict(rows=False)
     columns = COLUMNS
@@ -76,9 +107,16 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         for side in ("baseline", "candidate"):
             data[f"{side}_mean_loss"] = data[side]["mean_loss"]
             data[f"{side}_accuracy"] = data[side]["accuracy"]
-    elif report.calibration is not None:
-        columns = (*COLUMNS[:-1], *CALIBRATION_COLUMNS, COLUMNS[-1])
-        data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
+        if report.calibration is not None:
+            columns = (*COMPARE_COLUMNS[:-1], *COMPARE_CALIBRATION_COLUMNS, COMPARE_COLUMNS[-1])
+            data |= {k: data["calibration"][k] for k in COMPARE_CALIBRATION_COLUMNS}
+    else:
+        extra = CALIBRATION_COLUMNS if report.calibration is not None else ()
+        if report.calibration is not None:
+            data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
+        if report.label_issues is not None:
+            extra += LABEL_ISSUE_COLUMNS
+        columns = (*COLUMNS[:-1], *extra, COLUMNS[-1])
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     writer.writerow(["" if data[c] is None else _cell(data[c]) for c in columns])

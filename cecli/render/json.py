@@ -24,6 +24,7 @@ import numpy as np
 
 from cecli.kept import KeptRows, RowFacts
 from cecli.report import ROW_KEYS, CompareReport, Report
+from cecli.report.label_issues import LabelIssueSection
 
 #: Rows formatted per write.
 BLOCK_ROWS = 16384
@@ -52,17 +53,23 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     True
     """
     if not isinstance(report, Report):
-        out.write(json.dumps(report.to_dict(), indent=2, allow_nan=False))
-        out.write("\n")
-        return
-    document = report.to_dict(rows=False)
+        if report.slices is None:
+            out.write(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+            out.write("\n")
+            return
+        document = report.to_dict(slices=False)
+        lists: tuple[str, ...] = ("slices",)
+    else:
+        document = report.to_dict(rows=False)
+        lists = _LISTS + (("label_issues",) if report.label_issues is not None else ())
+        lists += ("slices",) if report.slices is not None else ()
     # each list of rows is a unique string in the skeleton, then cut out of its text
-    marks = {key: f"cecli-rows-{key}-{uuid.uuid4().hex}" for key in _LISTS}
+    marks = {key: f"cecli-rows-{key}-{uuid.uuid4().hex}" for key in lists}
     for key, mark in marks.items():
         document[key] = mark
     rest = json.dumps(document, indent=2, allow_nan=False)
     pieces = []
-    for key in _LISTS:
+    for key in lists:
         mark = _string(marks[key])
         if rest.count(mark) != 1:  # the data holds the mark: no streaming, the same text
             out.write(json.dumps(report.to_dict(), indent=2, allow_nan=False))
@@ -70,12 +77,110 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
             return
         head, rest = rest.split(mark)
         pieces.append(head)
-    s = report.summary
-    for head, rows in zip(pieces, (s.flagged, s.worst), strict=True):
+    for head, key in zip(pieces, lists, strict=True):
         out.write(head)
-        _write_rows(report, report.shown(rows), out)
+        if key == "slices":
+            _write_slices(report, out)
+        elif key == "label_issues":
+            assert isinstance(report, Report)
+            assert report.label_issues is not None
+            _write_issues(report.label_issues, out)
+        else:
+            assert isinstance(report, Report)
+            rows = report.summary.flagged if key == "flagged" else report.summary.worst
+            _write_rows(report, report.shown(rows), out)
     out.write(rest)
     out.write("\n")
+
+
+def _write_issues(section: LabelIssueSection, out: TextIO) -> None:
+    """Every label issue as json.dumps(indent=2) writes it, a block at a time."""
+    n = len(section.findings.rows)
+    if not n:
+        out.write("[]")
+        return
+    keys = section.keys()
+    template = "    {\n" + ",\n".join(f"      {_string(k)}: %s" for k in keys) + "\n    }"
+    if section.findings.ids is None:  # the same text in every row
+        template = template.replace('"id": %s', '"id": null')
+    out.write("[\n")
+    for start in range(0, n, BLOCK_ROWS):
+        if start:
+            out.write(",\n")
+        columns = _issue_columns(section, start, min(n, start + BLOCK_ROWS))
+        if all(not isinstance(c, list) for c in columns):
+            out.write(_arrow_rows(template, columns))
+        else:
+            columns = [c if isinstance(c, list) else c.to_pylist() for c in columns]
+            out.write(",\n".join(map(template.__mod__, zip(*columns, strict=True))))
+    out.write("\n  ]")
+
+
+def _issue_columns(section: LabelIssueSection, start: int, stop: int) -> list:
+    """The cells of issues ``start:stop``, column by column, as JSON text in Arrow arrays.
+
+    A column of names is a list instead when a name has no entry in the table.
+    """
+    from cecli.render import _arrow
+
+    f = section.findings
+    names = _arrow.strings([_string(name) for name in section.given_names()])
+
+    def named(indices: np.ndarray, table, name_of: Callable[[int], str]):  # type: ignore[no-untyped-def]
+        """Each index's name in JSON, taken from ``table``; a list if one has no entry."""
+        if len(indices) and (indices.min() < 0 or indices.max() >= len(table)):
+            known = table.to_pylist()
+            inside = range(len(known))
+            return [known[i] if i in inside else _string(name_of(i)) for i in indices.tolist()]
+        import pyarrow.compute as pc
+
+        return pc.take(table, _arrow.numbers(indices.astype(np.int64)))
+
+    columns: list = [_arrow.int_texts(f.rows[start:stop])]
+    if f.ids is not None:
+        cells = ["null" if i is None else _string(str(i)) for i in f.ids[start:stop].tolist()]
+        columns.append(_arrow.strings(cells))
+    if section.multilabel:
+        classes = _arrow.strings([_string(name) for name in section.classes])
+        columns.append(named(f.classes[start:stop], classes, section.class_name))
+    label, suggested = f.labels[start:stop], f.suggested[start:stop]
+    columns += [
+        named(label, names, section.class_name),
+        _arrow.int_texts(label),
+        named(suggested, names, section.class_name),
+        _arrow.int_texts(suggested),
+        *(_arrow.float_texts(a[start:stop]) for a in (f.p_given, f.p_suggested, f.scores)),
+    ]
+    return columns
+
+
+def _arrow_rows(template: str, columns: list) -> str:
+    """``template`` filled from columns of JSON text, rows joined by ``",\n"``, by pyarrow."""
+    import pyarrow.compute as pc
+
+    from cecli.render import _arrow
+
+    around = (template + ",\n").split("%s")
+    parts: list[object] = []
+    for text, column in zip(around[:-1], columns, strict=True):
+        parts += [_arrow.scalar(text), column]
+    parts.append(_arrow.scalar(around[-1]))
+    joined = pc.binary_join_element_wise(*parts, _arrow.scalar(""))
+    _, offsets, data = joined.buffers()
+    end = int(np.frombuffer(offsets, dtype=np.int32, count=len(columns[0]) + 1)[-1])
+    return str(memoryview(data)[: end - len(",\n")], "utf-8")
+
+
+def _write_slices(report: Report | CompareReport, out: TextIO) -> None:
+    """The list of slices, as json.dumps would write it in the document, block by block."""
+    from cecli.render._slices_json import compare_columns, score_columns, write_list
+
+    assert report.slices is not None
+    if isinstance(report, Report):
+        columns, n = score_columns(report.slices)
+    else:
+        columns, n = compare_columns(report.slices)
+    write_list(columns, n, out)
 
 
 def _write_rows(report: Report, rows: Sequence[RowFacts], out: TextIO) -> None:

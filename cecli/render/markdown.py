@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
+from cecli.report.compare import calibration_rows
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -88,7 +89,27 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         else:
             lines += ["None." if key == "flagged" else ""]
         lines += [""]
+    if report.label_issues is not None:
+        from cecli.render.label_issues import markdown_lines
+
+        lines += markdown_lines(report.label_issues, s.n_samples)
     lines += _calibration(report)
+    if report.slices is not None:
+        from cecli.render.slices import markdown_lines
+
+        lines += markdown_lines(report)
+    lines += _el2n(report)
+
+
+def _el2n(report: Report) -> list[str]:
+    """``--el2n``: the distribution of the rows' gradient norms ``||p - t||``."""
+    e = report.el2n
+    if e is None:
+        return []
+    header = ["mean", *(f"p{round(q * 100)}" for q in e.quantiles), "max"]
+    cells = [f"{v:.4f}" for v in (e.mean, *e.quantiles.values(), e.max)]
+    title = f"#### How hard the rows are: EL2N = ‖p - t‖, from 0 to {e.upper:.4g}"
+    return [title, "", *_table(header, [cells], set(range(len(header)))), ""]
 
 
 #: Rows of a long table put in text per write.
@@ -209,8 +230,19 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
             f"{k.accuracy:.2%}",
             f"{'+' if c.delta_accuracy > 0 else ''}{c.delta_accuracy * 100:.2f} pts",
         ],
+        [
+            f"accuracy {c.confidence:.0%} interval",
+            "",
+            "",
+            report.accuracy_interval_text(),
+        ],
         ["flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", ""],
     ]
+    for name, baseline, candidate, difference, interval in calibration_rows(report):
+        summary += [
+            [name, baseline, candidate, difference],
+            [f"{name} {c.confidence:.0%} interval", "", "", interval],
+        ]
     header = ["", "baseline", "candidate", "candidate - baseline"]
     lines += [*_table(header, summary, {1, 2, 3}), ""]
     boot = c.bootstrap
@@ -281,4 +313,8 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         ]
         right = {0, len(header) - 2, len(header) - 1}
         lines += [*_table(header, table_rows, right), ""]
+    if report.slices is not None:
+        from cecli.render.slices import compare_markdown_lines
+
+        lines += compare_markdown_lines(report)
     out.write("\n".join(lines))

@@ -78,6 +78,8 @@ SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
 #: Chunks handed to the writing thread and not yet taken up; with the one it is
 #: writing and the one being scored, at most three chunks' scores are held.
 QUEUE_CHUNKS = 1
+#: The columns ``--label-issues`` adds, and their NPY types.
+LABEL_ISSUE_COLUMNS = {"label_issue": "?", "label_quality": "<f8"}
 
 #: Temporary files not yet renamed into place or removed. A signal can stop a run
 #: between any two steps; whatever is left here when the process exits is removed.
@@ -114,8 +116,18 @@ def _temporary(target: str, folder: str) -> str:
     return tmp
 
 
+def _el2n(scores: SampleScores) -> np.ndarray:
+    if scores.el2n is None:
+        raise OptionError("per-sample rows need their EL2N scores: score them with el2n=True.")
+    return scores.el2n
+
+
 class PerSampleWriter:
-    """Writes per-sample rows chunk by chunk; :meth:`commit` puts the file in place."""
+    """Writes per-sample rows chunk by chunk; :meth:`commit` puts the file in place.
+
+    The last column, ``el2n``, is each row's EL2N score (:mod:`cecli.el2n`):
+    the scores written must have it (:attr:`SampleScores.el2n`).
+    """
 
     def __init__(
         self,
@@ -125,6 +137,7 @@ class PerSampleWriter:
         classes: Sequence[str],
         kind: str,
         weighted: bool,
+        label_issues: bool = False,
     ) -> None:
         self.path = path
         self.format = os.path.splitext(path)[1].lower()
@@ -153,6 +166,8 @@ class PerSampleWriter:
             self.classes = [spreadsheet(str(name)) for name in self.classes]
         self.kind = kind
         self.weighted = weighted
+        #: More per-row columns, given to :meth:`write` (``--label-issues``).
+        self.extra = LABEL_ISSUE_COLUMNS if label_issues else {}
         try:
             # a device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
             # renaming a file over it would replace it
@@ -168,7 +183,7 @@ class PerSampleWriter:
         self._names: pa.Array | None = None
         self._codes: np.ndarray | None = None
         self._present: pa.Array | None = None
-        self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None] | None] = queue.Queue(
+        self._queue: queue.Queue[tuple[SampleScores, np.ndarray | None, dict] | None] = queue.Queue(
             QUEUE_CHUNKS
         )
         self._error: BaseException | None = None
@@ -177,10 +192,21 @@ class PerSampleWriter:
 
     # -- rows ---------------------------------------------------------------------------
 
-    def write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
-        """Hand one chunk's rows to the writing thread (the arrays must not change after)."""
+    def write(
+        self,
+        scores: SampleScores,
+        ids: np.ndarray | None,
+        columns: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Hand one chunk's rows to the writing thread (the arrays must not change after).
+
+        ``columns`` holds the writer's :attr:`extra` columns, one value per row.
+        """
         self._raise_failure()
-        self._queue.put((scores, ids))
+        columns = columns or {}
+        if set(columns) != set(self.extra):
+            raise ValueError(f"expected the columns {sorted(self.extra)}, got {sorted(columns)}")
+        self._queue.put((scores, ids, columns))
 
     def _run(self) -> None:
         if self.format != ".npy":
@@ -234,10 +260,12 @@ class PerSampleWriter:
     def _class_names(self, index: np.ndarray) -> pa.Array:
         return _indexed(np.take(self._codes, index, mode="clip"), self._names)
 
-    def _write(self, scores: SampleScores, ids: np.ndarray | None) -> None:
+    def _write(
+        self, scores: SampleScores, ids: np.ndarray | None, extra: dict[str, np.ndarray]
+    ) -> None:
         n = scores.n_samples
         if self.format == ".npy":
-            self._write_npy(scores)
+            self._write_npy(scores, extra)
             return
         id_column = pa.nulls(n, pa.string()) if ids is None else _strings(ids.tolist())
         if self.format == ".csv" and ids is not None:
@@ -258,6 +286,9 @@ class PerSampleWriter:
         }
         if self.weighted:
             columns["weight"] = _numbers(scores.weight)
+        for name in self.extra:
+            columns[name] = _numbers(extra[name])
+        columns["el2n"] = _numbers(_el2n(scores))
         table = pa.table(columns)
         if self._writer is None:
             if self.format == ".csv":
@@ -286,6 +317,8 @@ class PerSampleWriter:
         ]
         if self.weighted:
             fields.append(("weight", "<f8"))
+        fields += list(self.extra.items())
+        fields.append(("el2n", "<f8"))
         return np.dtype(fields)
 
     def _npy_header(self, n_rows: int) -> bytes:
@@ -299,7 +332,7 @@ class PerSampleWriter:
         text = text + b" " * (body - len(text) - 1) + b"\n"
         return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
 
-    def _write_npy(self, scores: SampleScores) -> None:
+    def _write_npy(self, scores: SampleScores, extra: dict[str, np.ndarray]) -> None:
         if self._npy is None:
             self._npy = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
             self._npy.write(self._npy_header(0))
@@ -313,6 +346,9 @@ class PerSampleWriter:
         out["flagged"] = scores.flagged
         if self.weighted:
             out["weight"] = scores.weight
+        for name in self.extra:
+            out[name] = extra[name]
+        out["el2n"] = _el2n(scores)
         self._npy.write(out.tobytes())
         self._rows += scores.n_samples
 

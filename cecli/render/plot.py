@@ -161,8 +161,9 @@ def reliability_panel(ax: Any, bins: Any, kind: str, title: str) -> None:
     The bar is the accuracy (fraction positive); a black tick marks the bin's
     mean confidence; the gap between them is hatched red where the model is
     over-confident (the tick above the bar) and orange where it is
-    under-confident (the tick inside the bar). The rows in each bin are
-    written above it.
+    under-confident (the tick inside the bar). A whisker on each bar is the
+    95% Wilson interval of its accuracy, so that a thin bin's gap is not read
+    as a large one. The rows in each bin are written above it.
     """
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
     used = [b for b in bins if b.count and b.accuracy is not None and b.confidence is not None]
@@ -200,6 +201,21 @@ def reliability_panel(ax: Any, bins: Any, kind: str, title: str) -> None:
                     linewidth=1,
                     label=name,
                 )
+        low_ci = np.array([b.accuracy_ci_low for b in used], dtype=float)
+        high_ci = np.array([b.accuracy_ci_high for b in used], dtype=float)
+        if np.isfinite(low_ci).all() and np.isfinite(high_ci).all():
+            # a thin bin's bar is noise: the whisker says how much
+            ax.errorbar(
+                lows + widths / 2,
+                accuracy,
+                yerr=np.vstack([accuracy - low_ci, high_ci - accuracy]).clip(0),
+                fmt="none",
+                ecolor="#222222",
+                elinewidth=1,
+                capsize=2,
+                label="95% interval (Wilson)",
+                zorder=4,
+            )
         ax.hlines(
             confidence,
             lows,
@@ -209,7 +225,7 @@ def reliability_panel(ax: Any, bins: Any, kind: str, title: str) -> None:
             label="mean confidence" if categorical else "mean p",
         )
         for b, low, width in zip(used, lows, widths, strict=True):
-            top = max(b.accuracy, b.confidence)
+            top = max(b.accuracy, b.confidence, b.accuracy_ci_high or 0.0)
             ax.text(
                 low + width / 2,
                 min(top + 0.02, 1.02),
@@ -249,7 +265,10 @@ def write_score_plot(path: Path, report: Any, scored: Any, *, adaptive: bool = F
         edges[1] * edges[1] / edges[2]
     )  # losses of 0 go in the first bin, drawn on a log axis
     loss_panel(bottom, edges, scored.fine_histogram, s.unit, flag_at)
-    figure.suptitle(f"cecli score: {s.n_samples:,} rows, mean loss {s.mean_loss:.4f} {s.unit}")
+    figure.suptitle(
+        f"cecli score: {s.n_samples:,} rows, mean loss {s.mean_loss:.4f} {s.unit} "
+        f"({report.interval_text()})"
+    )
     figure.tight_layout()
     try:
         _save(figure, path)

@@ -19,6 +19,7 @@ from rich.table import Table
 from cecli.accumulate import RowFacts
 from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
+from cecli.report.compare import calibration_rows
 
 if TYPE_CHECKING:
     from cecli.compare import RowPair
@@ -300,11 +301,32 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         parts.append(f"No confidently wrong rows (confidence >= {s.threshold:g}).\n")
     title = f"Highest loss: {len(report.shown(s.worst))} of {s.n_samples:,} rows"
     parts.append(_rows(report, s.worst, title))
-    for table in (_histogram(report), _calibration(report), _reliability(report)):
+    if report.label_issues is not None:
+        from cecli.render.label_issues import table_parts
+
+        parts += table_parts(report.label_issues, s.n_samples)
+    for table in (_histogram(report), _calibration(report), _reliability(report), _el2n(report)):
         if table is not None:
             parts.append(table)
+    if report.slices is not None:
+        from cecli.render.slices import rich_tables
+
+        parts += rich_tables(report)
     parts += _gates(report)
     _print(console, parts)
+
+
+def _el2n(report: Report) -> Table | None:
+    """``--el2n``: the distribution of the rows' gradient norms ``||p - t||``."""
+    e = report.el2n
+    if e is None:
+        return None
+    title = f"How hard the rows are: EL2N = ||p - t||, from 0 to {e.upper:.4g}"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    for name in ("mean", *(f"p{round(q * 100)}" for q in e.quantiles), "max"):
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{v:.4f}" for v in (e.mean, *e.quantiles.values(), e.max)))
+    return table
 
 
 def _gates(report: Report | CompareReport) -> list[RenderableType]:
@@ -377,9 +399,11 @@ def _compare_summary(report: CompareReport) -> Table:
         f"{b.accuracy:.2%}",
         f"{k.accuracy:.2%}",
         f"{'+' if c.delta_accuracy > 0 else ''}{c.delta_accuracy * 100:.2f} pts",
-        "",
+        report.accuracy_interval_text(),
     )
     table.add_row("flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", "", "")
+    for name, *cells in calibration_rows(report):
+        table.add_row(name, *cells)
     if b.clipped or k.clipped:
         table.add_row("clipped", f"{b.clipped:,}", f"{k.clipped:,}", "", "")
     return table
@@ -473,6 +497,10 @@ def _compare_parts(report: CompareReport) -> list[RenderableType]:
             parts.append(_pairs(report, pairs, title))
         else:
             parts.append(f"{what}, {other} right: none.\n")
+    if report.slices is not None:
+        from cecli.render.slices import compare_rich_tables
+
+        parts += compare_rich_tables(report)
     if c.largest_increases:
         title = f"Largest loss increases, right or wrong: {len(c.largest_increases)}"
         parts.append(_pairs(report, c.largest_increases, title))

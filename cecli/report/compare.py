@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,8 @@ from cecli.report.gates import Gate, _Named
 if TYPE_CHECKING:
     from cecli.accumulate import Summary
     from cecli.compare import Comparison, RowPair
+    from cecli.compare_calibration import CalibrationComparison
+    from cecli.slices import SliceComparison
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class CompareReport(_Named):
     top: int
     ids: dict[int, str] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
+    #: Per slice, both models and the difference (``--by``).
+    slices: SliceComparison | None = None
+    #: Both models' ECE and Brier score and the differences (``--calibration``).
+    calibration: CalibrationComparison | None = None
 
     @property
     def kind(self) -> str:
@@ -55,6 +62,13 @@ class CompareReport(_Named):
         if c.verdict_reason is not None:
             return f"no difference: {c.verdict_reason}"
         return f"no significant difference: the {level} interval of the difference includes 0"
+
+    def accuracy_interval_text(self) -> str:
+        """The accuracy difference's interval (``-0.40 to +1.25 pts``), or "not estimated"."""
+        c = self.comparison
+        if not (math.isfinite(c.accuracy_ci_low) and math.isfinite(c.accuracy_ci_high)):
+            return "not estimated"
+        return f"{_points(c.accuracy_ci_low)} to {_points(c.accuracy_ci_high)} pts"
 
     def predicted_name(self, index: int) -> str:
         if self.kind == "multilabel":
@@ -99,7 +113,52 @@ class CompareReport(_Named):
             for c in self.comparison.per_class
         ]
 
-    def to_dict(self) -> dict[str, Any]:
+    def slices_dict(self, slices: bool = True) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing.
+
+        With ``slices=False`` the list is empty (:mod:`cecli.render.json` writes it as text).
+        """
+        if self.slices is None:
+            return {}
+        from cecli.report.slices import compare_slices_list, compare_slicing_dict
+
+        return {
+            "slicing": compare_slicing_dict(self.slices),
+            "slices": compare_slices_list(self.slices) if slices else [],
+        }
+
+    def calibration_dict(self) -> dict[str, Any] | None:
+        """``--calibration``: each model's ECE and Brier, the differences and their intervals."""
+        k = self.calibration
+        if k is None:
+            return None
+
+        def interval(result: Any) -> tuple[float | None, float | None]:
+            return (
+                (None, None) if result is None else (finite(result.ci_low), finite(result.ci_high))
+            )
+
+        ece_low, ece_high = interval(k.ece)
+        brier_low, brier_high = interval(k.brier)
+        method = None if k.ece is None else k.ece.method
+        return {
+            "n_bins": k.n_bins,
+            "baseline_ece": finite(k.baseline_ece),
+            "candidate_ece": finite(k.candidate_ece),
+            "delta_ece": finite(k.delta_ece),
+            "ece_ci_low": ece_low,
+            "ece_ci_high": ece_high,
+            "ece_method": method,
+            "baseline_brier": finite(k.baseline_brier),
+            "candidate_brier": finite(k.candidate_brier),
+            "delta_brier": finite(k.delta_brier),
+            "brier_ci_low": brier_low,
+            "brier_ci_high": brier_high,
+            "brier_method": None if k.brier is None else k.brier.method,
+        }
+
+    def to_dict(self, slices: bool = True) -> dict[str, Any]:
+        """The JSON document; with ``slices=False`` its list of slices is empty."""
         c = self.comparison
         boot = c.bootstrap
         return {
@@ -125,6 +184,8 @@ class CompareReport(_Named):
                 "method": boot.method,
             },
             "delta_accuracy": finite(c.delta_accuracy),
+            "delta_accuracy_ci_low": finite(c.accuracy_ci_low),
+            "delta_accuracy_ci_high": finite(c.accuracy_ci_high),
             "rows_better": c.rows_better,
             "rows_worse": c.rows_worse,
             "threshold": self.baseline.threshold,
@@ -134,6 +195,29 @@ class CompareReport(_Named):
             "fixed_count": c.fixed_count,
             "fixed": [self.pair_dict(p) for p in c.fixed],
             "largest_increases": [self.pair_dict(p) for p in c.largest_increases],
+            **self.slices_dict(slices),
+            **({} if self.calibration is None else {"calibration": self.calibration_dict()}),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
+
+
+def calibration_rows(report: CompareReport) -> list[tuple[str, str, str, str, str]]:
+    """``--calibration``'s rows of the summary table: name, baseline, candidate, difference,
+    interval; none without it."""
+    from cecli.compare_calibration import interval_text
+
+    k = report.calibration
+    if k is None:
+        return []
+    return [
+        (f"ECE ({k.n_bins} bins)", f"{k.baseline_ece:.4f}", f"{k.candidate_ece:.4f}",
+         f"{k.delta_ece:+.4f}", interval_text(k.ece)),
+        ("Brier", f"{k.baseline_brier:.4f}", f"{k.candidate_brier:.4f}",
+         f"{k.delta_brier:+.4f}", interval_text(k.brier)),
+    ]  # fmt: skip
+
+
+def _points(difference: float) -> str:
+    """An accuracy difference in percentage points, signed: ``+1.25``, ``-0.40``, ``0.00``."""
+    return f"{'+' if difference > 0 else ''}{difference * 100:.2f}"

@@ -12,10 +12,14 @@ from cecli.kept import KeptRows
 from cecli.mean_interval import MIN_ROWS, NOTES
 from cecli.report.format import finite, fmt_number
 from cecli.report.gates import Gate, _Named
+from cecli.report.label_issues import NO_LABEL_ISSUES, LabelIssueSection
 
 if TYPE_CHECKING:
     from cecli.accumulate import RowFacts, Summary
     from cecli.calibration import CalibrationSummary, ReliabilityBin, TemperatureFit
+    from cecli.el2n import El2nSummary
+    from cecli.label_issues import LabelIssueFindings
+    from cecli.slices import SliceTable
 
 
 #: Upper edges of the loss histogram's bins, in nats (the last bin is open).
@@ -51,6 +55,26 @@ class Report(_Named):
     temperature: TemperatureFit | None = None
     #: Which reliability table a person sees: "uniform" (equal-width) or "adaptive" bins.
     binning: str = "uniform"
+    #: The likely label errors (``--label-issues``).
+    label_issues: LabelIssueSection | None = None
+    #: Every slice of the rows (``--by``), worst first.
+    slices: SliceTable | None = None
+    #: The distribution of the rows' EL2N scores (``--el2n``).
+    el2n: El2nSummary | None = None
+
+    def el2n_dict(self) -> dict[str, Any] | None:
+        """The EL2N distribution for JSON: mean, max, the quantiles ``p10`` to ``p99``."""
+        e = self.el2n
+        if e is None:
+            return None
+        return {
+            "n_samples": e.n_samples,
+            "mean": finite(e.mean),
+            "max": finite(e.max),
+            "upper": e.upper,
+            **{f"p{round(q * 100)}": finite(v) for q, v in e.quantiles.items()},
+            "quantile_error": e.quantile_error,
+        }
 
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
@@ -95,6 +119,19 @@ class Report(_Named):
                 "temperature_rows": t.n_samples,
             }
         return out
+
+    def slices_dict(self, rows: bool = True) -> dict[str, Any]:
+        """``slicing`` and ``slices`` of the JSON document, with ``--by``; else nothing.
+
+        With ``rows=False`` the list of slices is empty: a million are written
+        as text by :mod:`cecli.render.json`, never as dicts.
+        """
+        if self.slices is None:
+            return {}
+        from cecli.report.slices import slices_list, slicing_dict
+
+        listed = slices_list(self.slices) if rows else []
+        return {"slicing": slicing_dict(self.slices), "slices": listed}
 
     def interval_text(self) -> str:
         """The mean loss's interval for a person (``95% CI 0.1689 to 0.4846``), or "no 95% CI"."""
@@ -158,7 +195,9 @@ class Report(_Named):
         }
 
     def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
-        """The JSON document; with ``rows=False``, its lists of rows ("flagged", "worst") are empty.
+        """The JSON document; with ``rows=False``, its lists of rows are empty.
+
+        Those are "flagged", "worst", "label_issues" and with ``--by`` "slices".
 
         The renderers that stream the rows, or show none, ask for it without them:
         with ``--top 0`` there can be millions.
@@ -204,6 +243,13 @@ class Report(_Named):
                 )
             ],
             "calibration": self.calibration_dict(),
+            **(
+                NO_LABEL_ISSUES
+                if self.label_issues is None
+                else self.label_issues.to_dict(rows=rows)
+            ),
+            **self.slices_dict(rows),
+            **({} if self.el2n is None else {"el2n": self.el2n_dict()}),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
         }
@@ -234,6 +280,9 @@ def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:
         "confidence": finite(b.confidence),
         "accuracy": finite(b.accuracy),
         "gap": finite(b.gap),
+        "accuracy_ci_low": finite(b.accuracy_ci_low),
+        "accuracy_ci_high": finite(b.accuracy_ci_high),
+        "effective_count": finite(b.effective_count),
     }
 
 
@@ -249,6 +298,9 @@ def build_report(
     calibration: CalibrationSummary | None = None,
     temperature: TemperatureFit | None = None,
     binning: str = "uniform",
+    label_issues: LabelIssueFindings | None = None,
+    slices: SliceTable | None = None,
+    el2n: El2nSummary | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -263,6 +315,9 @@ def build_report(
         calibration,
         temperature,
         binning,
+        None if label_issues is None else LabelIssueSection(label_issues, classes, top),
+        slices,
+        el2n,
     )
 
 

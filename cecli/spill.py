@@ -1,0 +1,239 @@
+"""Chunks of rows kept on disk to be read again: the passes after the first.
+
+Some statistics need more than one pass over the same rows (confident
+learning, :mod:`cecli.label_issues`, needs three or four). A file of a binary
+format (NPY, NPZ, Parquet) is simply read again. Text (CSV, TSV, compressed,
+standard input) is parsed once: each :class:`~cecli.inputs.Batch` is written
+as it is scored to an anonymous temporary file (:func:`tempfile.TemporaryFile`,
+in ``TMPDIR``), raw arrays end to end, and read back a chunk at a time. The
+file has no name, so nothing is left behind whatever stops the run; it takes
+about the size of the predictions as numbers (rows x classes x 4 or 8 bytes),
+plus the labels, weights and ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+import numpy as np
+
+from cecli.errors import InputError, OutputError, reason_of
+from cecli.inputs import Batch, Inputs
+from cecli.readers import STDIN
+
+#: Where each array of a chunk is in the file: (offset, dtype, shape), or None.
+_Where = tuple[int, np.dtype, tuple[int, ...]] | None
+_ARRAYS = ("preds", "targets", "ids", "weights")
+
+
+class Spill:
+    """Batches written to an unnamed temporary file as they come, read back in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.inputs import Batch
+    >>> from cecli.spill import Spill
+    >>> with Spill() as spill:
+    ...     spill.write(Batch(0, np.array([[0.9, 0.1]]), np.array([0]), np.array(["a"], object)))
+    ...     spill.write(Batch(1, np.array([[0.2, 0.8]]), np.array([1])))
+    ...     [(b.first_row, b.preds.tolist(), b.ids) for b in spill.batches()]
+    [(0, [[0.9, 0.1]], array(['a'], dtype=object)), (1, [[0.2, 0.8]], None)]
+    """
+
+    def __init__(self, folder: str | None = None) -> None:
+        try:
+            self._file: IO[bytes] = tempfile.TemporaryFile(prefix="cecli-", dir=folder)  # noqa: SIM115 - closed in close()
+        except OSError as error:
+            raise self._failed(error) from None
+        self._chunks: list[tuple[int, dict[str, Any], list[Any] | None]] = []
+        self.n_bytes = 0
+
+    def write(self, batch: Batch) -> None:
+        """Append one batch (its arrays are copied to the file; they may change after)."""
+        try:
+            where = {name: self._put_column(getattr(batch, name)) for name in _ARRAYS}
+            slices = None
+            if batch.slices is not None:
+                slices = [self._put_column(column) for column in batch.slices]
+            self._chunks.append((batch.first_row, where, slices))
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def _put_column(self, array: np.ndarray | None) -> tuple[str, tuple[_Where, ...]] | None:
+        """An array as its raw bytes, or (objects: text) as UTF-8 text, its ends, and its Nones."""
+        if array is None:
+            return None
+        if array.dtype != object:
+            return "raw", (self._put(array),)
+        missing = np.fromiter((cell is None for cell in array.tolist()), bool, len(array))
+        starts, data = self._put_text(array)
+        return "text", (starts, data, self._put(missing) if missing.any() else None)
+
+    def _get_column(self, record: tuple[str, tuple[_Where, ...]] | None) -> np.ndarray | None:
+        if record is None:
+            return None
+        kind, where = record
+        if kind == "raw":
+            return self._get(where[0])
+        cells = _texts(self._get(where[0]), self._get(where[1]))
+        missing = self._get(where[2])
+        if missing is not None:
+            cells[missing] = None
+        return cells
+
+    def _put(self, array: np.ndarray | None) -> _Where:
+        if array is None:
+            return None
+        array = np.ascontiguousarray(array)
+        offset = self.n_bytes
+        self._file.write(memoryview(array).cast("B"))
+        self.n_bytes += array.nbytes
+        return offset, array.dtype, array.shape
+
+    def _put_text(self, ids: np.ndarray) -> tuple[_Where, _Where]:
+        """Ids as UTF-8 text end to end, and where each starts and ends (Arrow's layout)."""
+        import pyarrow as pa
+
+        cells = [str(cell) for cell in ids.tolist()]
+        try:
+            array = pa.array(cells, pa.large_string())
+            _, offsets, text = array.buffers()
+            starts = np.frombuffer(offsets, dtype=np.int64, count=len(cells) + 1)
+            data = np.zeros(0, np.uint8) if text is None else np.frombuffer(text, np.uint8)
+        except (UnicodeEncodeError, pa.ArrowException):  # a lone surrogate: kept as it is
+            encoded = [cell.encode("utf-8", "surrogatepass") for cell in cells]
+            starts = np.concatenate([[0], np.cumsum([len(c) for c in encoded], dtype=np.int64)])
+            data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        return self._put(starts), self._put(data[: int(starts[-1])])
+
+    def _get(self, where: _Where) -> np.ndarray | None:
+        if where is None:
+            return None
+        offset, dtype, shape = where
+        self._file.seek(offset)
+        count = int(np.prod(shape, dtype=np.int64))
+        array = np.fromfile(self._file, dtype=dtype, count=count)
+        if array.size != count:
+            raise OSError("the temporary file is shorter than what was written to it")
+        return array.reshape(shape)
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches written, in order, one in memory at a time."""
+        try:
+            self._file.flush()
+            for first_row, where, slices in self._chunks:
+                arrays = {name: self._get_column(where[name]) for name in _ARRAYS}
+                columns = None if slices is None else tuple(map(self._get_column, slices))
+                yield Batch(first_row, **arrays, slices=columns)  # type: ignore[arg-type]
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def _failed(self, error: OSError) -> OutputError:
+        return OutputError(
+            f"the temporary copy of the rows for the passes after the first cannot be "
+            f"written: {reason_of(error)}. It needs about {self.n_bytes_hint()}; point TMPDIR "
+            "at a folder with room."
+        )
+
+    def n_bytes_hint(self) -> str:
+        done = getattr(self, "n_bytes", 0)
+        return f"{done / 2**20:,.0f} MiB so far" if done else "the size of the predictions"
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Replay:
+    """The rows of ``inputs`` again, pass after pass: read again, or kept in a :class:`Spill`.
+
+    :meth:`keep` is given every batch of the first pass; :meth:`batches`
+    gives them again, as often as asked. Binary files on disk are read
+    again (and must not change in between); anything else is spilled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.inputs import Batch
+    >>> from cecli.spill import Replay
+    >>> class Text:  # stands for an Inputs of a CSV file
+    ...     read_again, paths = False, ("-", None)
+    >>> with Replay(Text()) as replay:
+    ...     replay.keep(Batch(0, np.array([[0.9, 0.1]]), np.array([0])))
+    ...     [b.targets.tolist() for b in replay.batches()]
+    [[0]]
+    """
+
+    def __init__(self, inputs: Inputs) -> None:
+        self.inputs = inputs
+        self.spill = None if inputs.read_again else Spill()
+        paths = [p for p in inputs.paths if p is not None and p != STDIN]
+        self._stats = {p: _stamp(p) for p in paths} if self.spill is None else {}
+
+    def keep(self, batch: Batch) -> None:
+        """Take one batch of the first pass."""
+        if self.spill is not None:
+            self.spill.write(batch)
+
+    def batches(self) -> Iterator[Batch]:
+        """Every batch of the first pass, in order."""
+        if self.spill is not None:
+            yield from self.spill.batches()
+            return
+        for path, stamp in self._stats.items():
+            if _stamp(path) != stamp:
+                raise InputError(
+                    path,
+                    "changed while cecli was reading it (--label-issues reads it more than "
+                    "once). Score a copy that does not change.",
+                )
+        with self.inputs.reopen() as again:
+            yield from again.batches()
+
+    def close(self) -> None:
+        if self.spill is not None:
+            self.spill.close()
+
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _texts(starts: np.ndarray | None, data: np.ndarray | None) -> np.ndarray:
+    """The ids written by :meth:`Spill._put_text`, as an object array of strings."""
+    assert starts is not None
+    assert data is not None
+    raw = data.tobytes()
+    cells = np.empty(len(starts) - 1, dtype=object)
+    try:
+        import pyarrow as pa
+
+        array = pa.Array.from_buffers(
+            pa.large_string(), len(cells), [None, pa.py_buffer(starts), pa.py_buffer(raw)]
+        )
+        cells[:] = array.to_pylist()
+    except (UnicodeDecodeError, pa.ArrowException):
+        bounds = starts.tolist()
+        cells[:] = [
+            raw[a:b].decode("utf-8", "surrogatepass") for a, b in itertools.pairwise(bounds)
+        ]
+    return cells
