@@ -762,3 +762,16 @@ def test_options_and_empty_input_are_checked():
         ReservoirSample(0)
     with pytest.raises(ShapeError, match="same number of rows"):
         ReservoirSample(5).update(np.arange(3), np.arange(4))
+
+
+def test_the_wilson_quantile_kept_is_the_normal_quantile_of_its_level():
+    from statistics import NormalDist
+
+    from cecli.calibration._bins import _WILSON_Z, WILSON_LEVEL, wilson_interval
+
+    assert NormalDist().inv_cdf((1 + WILSON_LEVEL) / 2) == _WILSON_Z
+    # another level finds its own quantile: the interval of 0.5 over 10 trials at 90%
+    z = special.ndtri(0.95)
+    centre, half = 0.5, z / (1 + z * z / 10) * math.sqrt(0.025 + z * z / 400)
+    low, high = wilson_interval(0.5, 10, level=0.9)
+    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,6 +15,8 @@ from cecli.errors import OptionError
 DEFAULT_BINS = 15
 #: The level of each reliability bin's Wilson interval on its accuracy.
 WILSON_LEVEL = 0.95
+#: ``statistics.NormalDist().inv_cdf(0.975)``, its bits: the quantile of :data:`WILSON_LEVEL`.
+_WILSON_Z = 1.9599639845400536
 #: Fine bins behind the adaptive ECE, equal-width in ``logit(confidence)``: each
 #: is 0.00113 wide in logit, 0.00028 in confidence at 0.5, 0.11% of ``1 - c`` near 1.
 FINE_BINS = 65536
@@ -312,7 +313,12 @@ def wilson_interval(
     >>> [round(x, 4) for x in wilson_interval(1.0, 3)]
     [0.4385, 1.0]
     """
-    z = NormalDist().inv_cdf((1 + level) / 2)
+    if level == WILSON_LEVEL:
+        z = _WILSON_Z
+    else:
+        from statistics import NormalDist  # some 3 ms to import (decimal, fractions, random)
+
+        z = NormalDist().inv_cdf((1 + level) / 2)
     z2n = z * z / n
     centre = (proportion + z2n / 2) / (1 + z2n)
     half = z / (1 + z2n) * math.sqrt(proportion * (1 - proportion) / n + z2n / (4 * n))
