@@ -92,13 +92,20 @@ def map_row_ranges(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) 
 
 
 def map_blocks(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) -> list[_T]:
-    """Call ``work(lo, hi)`` on row blocks of about :data:`BLOCK_BYTES`; results in row order."""
+    """Call ``work(lo, hi)`` on row blocks of about :data:`BLOCK_BYTES`; results in row order.
+
+    The blocks are one grid from row 0, whatever the threads (each thread takes
+    a run of whole blocks), so sums of the results are the same bits on a
+    machine of any core count.
+    """
     step = max(1, BLOCK_BYTES // max(1, row_bytes))
+    n_blocks = -(-n_rows // step)
 
-    def run(start: int, stop: int) -> list[_T]:
-        return [work(lo, min(lo + step, stop)) for lo in range(start, stop, step)]
+    def run(first: int, last: int) -> list[_T]:
+        stop = min(last * step, n_rows)
+        return [work(lo, min(lo + step, stop)) for lo in range(first * step, stop, step)]
 
-    return [result for part in map_row_ranges(n_rows, row_bytes, run) for result in part]
+    return [result for part in map_row_ranges(n_blocks, row_bytes * step, run) for result in part]
 
 
 def work_dtype(dtype: np.dtype) -> np.dtype:

@@ -41,8 +41,9 @@ HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 #: Upper edges of the fine loss histogram, in nats: 10 bins a decade from 1e-4 to 100.
 FINE_EDGES_NATS = tuple(10.0 ** (k / 10) for k in range(-40, 21))
 #: The temperature is fitted on at most this many rows of a uniform sample of the
-#: rows: the sample's temperature is within about 0.2% of all rows' on 1,000,000 x 10,
-#: where the loss at it is within 2e-6 nats of the least (benchmarks/bench_calibration.py).
+#: rows: the sample's temperature is within about 0.3% of all rows' on 1,000,000 x 10
+#: (0.25% root-mean-square over seeds), where the loss at it is within 5e-6 nats of the
+#: least (benchmarks/bench_calibration.py).
 TEMPERATURE_SAMPLE_ROWS = 1 << 17
 #: ... and on at most this many prediction values (rows x columns), 32 MiB of float32
 #: or 64 MiB of float64: 8,388 rows of 1,000 classes. The fit keeps 1.5 times the
@@ -50,6 +51,8 @@ TEMPERATURE_SAMPLE_ROWS = 1 << 17
 TEMPERATURE_SAMPLE_VALUES = 1 << 23
 #: The sample's seed: the same input gives the same temperature on every run.
 TEMPERATURE_SEED = 0
+#: Losses compared at a time by :meth:`LossHistogram.add`: 512 KiB, which stays in cache.
+_HISTOGRAM_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,30 @@ class LossHistogram:
     def __init__(self, edges: ArrayLike) -> None:
         self.edges = np.asarray(edges, dtype=np.float64)
         self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        # ascending edges are counted by comparisons (see add); others need searchsorted's bins
+        self._ascending = bool(np.all(self.edges[1:] > self.edges[:-1]))
 
     def add(self, view: ChunkView) -> None:
-        bins = np.searchsorted(self.edges, view.scores.loss)
-        self.counts += np.bincount(bins, minlength=len(self.counts))
+        loss = view.scores.loss
+        if not self._ascending:
+            bins = np.searchsorted(self.edges, loss)
+            self.counts += np.bincount(bins, minlength=len(self.counts))
+            return
+        # Bin b holds edges[b-1] < loss <= edges[b], so the rows in bins 0..b are those with
+        # loss <= edges[b]: one comparison a row per edge, on cache-sized blocks, is several
+        # times faster than searchsorted's binary search and gives the same counts (a NaN is
+        # above every edge, as searchsorted puts it last).
+        at_most = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        at_most[-1] = len(loss)
+        step = max(1, min(len(loss), _HISTOGRAM_BLOCK))
+        below = np.empty(step, dtype=np.bool_)
+        for lo in range(0, len(loss), step):
+            block = loss[lo : lo + step]
+            flags = below[: len(block)]
+            for b, edge in enumerate(self.edges.tolist()):
+                at_most[b] += np.count_nonzero(np.less_equal(block, edge, out=flags))
+        self.counts[0] += at_most[0]
+        self.counts[1:] += np.diff(at_most)
 
     def merge(self, other: LossHistogram) -> LossHistogram:
         if not np.array_equal(self.edges, other.edges):

@@ -375,3 +375,27 @@ def test_merging_an_empty_accumulator_changes_nothing():
     empty = cecli.Accumulator().merge(cecli.Accumulator())
     with pytest.raises(EmptyInputError):
         empty.result()
+
+
+@pytest.mark.parametrize(
+    ("kind", "soft"), [("multilabel", False), ("categorical", True), ("binary", False)]
+)
+def test_a_summary_is_the_same_bits_on_any_number_of_threads(monkeypatch, kind, soft):
+    """Row blocks are one grid from row 0 whatever the threads, so sums do not move."""
+    rng = np.random.default_rng(8)
+    n, k = 120_000, 10
+    probs = rng.dirichlet(np.ones(k), size=n)
+    if kind == "multilabel":
+        preds, targets = rng.random((n, k)), (rng.random((n, k)) < 0.3).astype(int)
+    elif kind == "binary":
+        preds, targets = rng.random(n), rng.integers(0, 2, n)
+    else:
+        preds, targets = probs, rng.dirichlet(np.ones(k), size=n) if soft else None
+    summaries = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("CECLI_NUM_THREADS", threads)
+        acc = cecli.Accumulator(kind)
+        acc.update(targets, preds)
+        s = acc.result()
+        summaries.append((s.mean_loss, s.sum_loss, [c.mean_loss for c in s.per_class]))
+    assert summaries[0] == summaries[1] == summaries[2]

@@ -640,6 +640,18 @@ def test_a_large_fit_takes_a_few_passes_over_the_rows():
     assert fit.temperature == pytest.approx(3.0, rel=0.02)
 
 
+def test_the_temperature_is_the_same_bits_on_any_number_of_threads(monkeypatch):
+    """The fit's sums run over one grid of blocks, added in row order, however many threads."""
+    logits, labels = calibrated_logits(21, 200_000, 5)
+    fits = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("CECLI_NUM_THREADS", threads)
+        fit = fit_temperature(labels, 1.7 * logits, from_logits=True)
+        fits.append((fit.temperature, fit.loss, fit.loss_before, fit.ece, fit.ece_before))
+    assert fits[0] == fits[1] == fits[2]
+    assert fits[0][0] == pytest.approx(1.7, rel=0.02)
+
+
 # --- the reservoir -------------------------------------------------------------------------
 
 
@@ -666,6 +678,19 @@ def test_reservoir_sample_does_not_depend_on_the_chunking():
     assert one.rows.tolist() == many.rows.tolist()
     assert many.arrays()[0].tolist() == many.rows.tolist()
     assert many.n_seen == 1_000
+
+
+def test_reservoirs_of_one_seed_merged_keep_the_sample_of_one_reservoir():
+    """A row's key depends on the seed and the row only: how rows are shared does not matter."""
+    rows = np.arange(5_000)
+    one = ReservoirSample(300, seed=5)
+    one.update(rows)
+    parts = [ReservoirSample(300, seed=5) for _ in range(3)]
+    for part, (lo, hi) in zip(parts, [(0, 1_234), (1_234, 1_300), (1_300, 5_000)], strict=True):
+        part.update(rows[lo:hi], row_offset=lo)
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    assert merged.rows.tolist() == one.rows.tolist()
+    assert merged.arrays()[0].tolist() == one.rows.tolist()
 
 
 def test_reservoir_and_merged_reservoirs_sample_uniformly():
@@ -737,3 +762,16 @@ def test_options_and_empty_input_are_checked():
         ReservoirSample(0)
     with pytest.raises(ShapeError, match="same number of rows"):
         ReservoirSample(5).update(np.arange(3), np.arange(4))
+
+
+def test_the_wilson_quantile_kept_is_the_normal_quantile_of_its_level():
+    from statistics import NormalDist
+
+    from cecli.calibration._bins import _WILSON_Z, WILSON_LEVEL, wilson_interval
+
+    assert NormalDist().inv_cdf((1 + WILSON_LEVEL) / 2) == _WILSON_Z
+    # another level finds its own quantile: the interval of 0.5 over 10 trials at 90%
+    z = special.ndtri(0.95)
+    centre, half = 0.5, z / (1 + z * z / 10) * math.sqrt(0.025 + z * z / 400)
+    low, high = wilson_interval(0.5, 10, level=0.9)
+    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import copy
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from calibration_definitions import reference_bins, reference_ece_mce
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.metrics import log_loss
 
 from cecli.errors import OptionError, ProbabilityError
@@ -175,3 +178,47 @@ def test_a_view_of_other_options_is_refused_by_the_calibration_fold():
         acc.add(view_of("categorical", [0], [[2.0, 1.0]], from_logits=True))
     with pytest.raises(OptionError, match="eps"):
         acc.add(view_of("categorical", [0], [[0.9, 0.1]], eps=1e-3))
+
+
+def definition_counts(edges, losses):
+    """Bin b holds edges[b-1] < loss <= edges[b]; the last every loss above the last edge."""
+    lows, highs = (-np.inf, *edges), (*edges, np.inf)
+    pairs = zip(lows, highs, strict=True)
+    counts = [int(((losses > lo) & (losses <= hi)).sum()) for lo, hi in pairs]
+    counts[-1] += int(np.isnan(losses).sum())  # NaN is above every edge
+    return counts
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([*HISTOGRAM_EDGES_NATS, 0.0, np.inf, np.nan, -1.0]),
+            st.floats(0, 20),
+        ),
+        max_size=60,
+    ),
+    st.sampled_from([HISTOGRAM_EDGES_NATS, FINE_EDGES_NATS[::7], (1.0, 0.5, 2.0)]),
+)
+def test_the_loss_histogram_counts_by_its_definition(losses, edges):
+    loss = np.array(losses, dtype=np.float64)
+    histogram = LossHistogram(edges)
+    histogram.add(view_of_losses(loss))
+    histogram.add(view_of_losses(loss[::-1]))
+    if list(edges) == sorted(edges):
+        assert histogram.result() == [2 * c for c in definition_counts(edges, loss)]
+    else:  # unsorted edges: as np.searchsorted bins them
+        bins = np.searchsorted(np.asarray(edges), loss)
+        assert histogram.result() == (2 * np.bincount(bins, minlength=len(edges) + 1)).tolist()
+
+
+def test_the_loss_histogram_counts_across_blocks():
+    rng = np.random.default_rng(3)
+    loss = np.concatenate([rng.exponential(1.0, 200_000) ** 2, HISTOGRAM_EDGES_NATS])
+    histogram = LossHistogram(HISTOGRAM_EDGES_NATS)
+    histogram.add(view_of_losses(loss))
+    assert histogram.result() == definition_counts(HISTOGRAM_EDGES_NATS, loss)
+
+
+def view_of_losses(loss):
+    """A stand-in view: the histogram reads only the per-sample losses."""
+    return SimpleNamespace(scores=SimpleNamespace(loss=loss))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,6 +15,8 @@ from cecli.errors import OptionError
 DEFAULT_BINS = 15
 #: The level of each reliability bin's Wilson interval on its accuracy.
 WILSON_LEVEL = 0.95
+#: ``statistics.NormalDist().inv_cdf(0.975)``, its bits: the quantile of :data:`WILSON_LEVEL`.
+_WILSON_Z = 1.9599639845400536
 #: Fine bins behind the adaptive ECE, equal-width in ``logit(confidence)``: each
 #: is 0.00113 wide in logit, 0.00028 in confidence at 0.5, 0.11% of ``1 - c`` near 1.
 FINE_BINS = 65536
@@ -245,10 +246,14 @@ class _BinSums:
 
     def coarsened(self, table: NDArray[np.intp], n: int) -> _BinSums:
         """The sums over the bins that ``table`` maps to each of ``n`` bins (-1: to none)."""
-        into = np.where(table < 0, n, table)
+        # only the fine bins that hold values: an empty one adds +0.0 to its bin's sums,
+        # which changes no bit, and a chunk fills only some of the 65,536
+        used = np.flatnonzero(self.count)
+        into = table[used]
+        into[into < 0] = n
 
         def total(values: NDArray) -> NDArray[np.float64]:
-            return np.bincount(into, weights=values, minlength=n + 1)[:n]
+            return np.bincount(into, weights=values[used], minlength=n + 1)[:n]
 
         # counts below 2**53 are summed exactly in float64
         count = total(self.count).astype(np.int64)
@@ -308,7 +313,12 @@ def wilson_interval(
     >>> [round(x, 4) for x in wilson_interval(1.0, 3)]
     [0.4385, 1.0]
     """
-    z = NormalDist().inv_cdf((1 + level) / 2)
+    if level == WILSON_LEVEL:
+        z = _WILSON_Z
+    else:
+        from statistics import NormalDist  # some 3 ms to import (decimal, fractions, random)
+
+        z = NormalDist().inv_cdf((1 + level) / 2)
     z2n = z * z / n
     centre = (proportion + z2n / 2) / (1 + z2n)
     half = z / (1 + z2n) * math.sqrt(proportion * (1 - proportion) / n + z2n / (4 * n))

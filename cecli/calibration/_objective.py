@@ -99,10 +99,17 @@ class _Objective:
         # only precise evaluations are reported (their confidences give the ECE)
         confidence = np.empty(n) if precise else None
 
-        def work(start: int, stop: int) -> tuple[float, float, float]:
-            step = max(1, _kernels.BLOCK_BYTES // (8 * k))
+        # Blocks on one grid from row 0, whatever the threads: each block's three sums,
+        # then the blocks' added in row order, so the temperature is the same bits on a
+        # machine of any core count (threads that cut the rows into their own blocks
+        # gave one more or fewer rounding to each core count)
+        step = max(1, _kernels.BLOCK_BYTES // (8 * k))
+        n_blocks = -(-n // step)
+
+        def work(first: int, last: int) -> list[tuple[float, float, float]]:
+            start, stop = first * step, min(last * step, n)
             e = np.empty((k, min(step, stop - start)), gaps.dtype)
-            totals = [0.0, 0.0, 0.0]
+            totals = []
             for lo in range(start, stop, step):
                 hi = min(lo + step, stop)
                 d, e_block = gaps[:, lo:hi], e[:, : hi - lo]
@@ -122,12 +129,16 @@ class _Objective:
                 curvature = s2 / s0 - mean_d * mean_d
                 if confidence is not None:
                     np.divide(1.0, s0, out=confidence[lo:hi])
-                for i, values in enumerate((loss, grad, curvature)):
-                    totals[i] += self._total(values, lo, hi)
-            return totals[0], totals[1], totals[2]
+                totals.append(tuple(self._total(v, lo, hi) for v in (loss, grad, curvature)))
+            return totals  # type: ignore[return-value]
 
-        parts = _kernels.map_row_ranges(n, 8 * k * 4, work)
-        f, grad, curvature = (sum(part[i] for part in parts) / self.weight_sum for i in range(3))
+        blocks = [t for part in _kernels.map_row_ranges(n_blocks, 8 * k * 4 * step, work)
+                  for t in part]  # fmt: skip
+        sums = [0.0, 0.0, 0.0]
+        for block in blocks:
+            for i in range(3):
+                sums[i] += block[i]
+        f, grad, curvature = (total / self.weight_sum for total in sums)
         return _Evaluation(beta, f, grad, curvature, confidence, precise)
 
 

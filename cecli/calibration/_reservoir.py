@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -14,22 +15,25 @@ from cecli.errors import OptionError, ShapeError
 class ReservoirSample:
     """A uniform random sample of at most ``capacity`` rows of a stream, mergeable.
 
-    Every row gets a random key, uniform in [0, 1), from a seeded NumPy
-    ``Generator``; the sample is the ``capacity`` rows with the smallest keys
-    (bottom-k sampling). So every set of ``capacity`` rows is equally likely,
-    whatever the chunk sizes, and merging two samples of different rows
-    (keep the smallest keys of both) is a uniform sample of their union. The
-    keys come from the generator in row order, so the same seed and the same
-    rows give the same sample however the rows are chunked. Samplers that
-    will be merged must have independent seeds:
-    ``np.random.SeedSequence(seed).spawn(n_workers)`` gives them.
+    Every row gets a key, uniform in [0, 1): a hash of the seed and the
+    row's number in the stream (the output function of SplitMix64, whose
+    outputs pass the BigCrush tests of randomness); the sample is the
+    ``capacity`` rows with the smallest keys (bottom-k sampling). So every
+    set of ``capacity`` rows is equally likely, and since a row's key
+    depends only on the seed and the row, the same seed and the same rows
+    give the same sample however the rows are chunked, or shared among
+    samplers of the same seed that are merged afterwards (keep the smallest
+    keys of both; samplers of other seeds merge into a uniform sample too,
+    just another one). No random number generator is kept, and NumPy's
+    ``numpy.random`` (some 20 ms to import) is not needed.
 
     Parameters
     ----------
     capacity : int
         The most rows kept.
     seed : int, SeedSequence or Generator, optional
-        As for ``np.random.default_rng``.
+        An int (taken modulo ``2**64``); a ``SeedSequence`` or ``Generator``
+        gives one 64-bit seed; None takes one from the operating system.
 
     Examples
     --------
@@ -56,7 +60,7 @@ class ReservoirSample:
         if capacity < 1:
             raise OptionError(f"capacity must be a whole number >= 1; got {capacity!r}.")
         self.capacity = int(capacity)
-        self._rng = np.random.default_rng(seed)
+        self.seed = _seed_of(seed)
         self.n_seen = 0
         # the kept rows, in the order they arrived, and the rows offered since the
         # last compaction (at most ``capacity`` more, so memory stays within 2x)
@@ -108,7 +112,7 @@ class ReservoirSample:
             )
         self._check_layout(values)
         offset = self._next_row if row_offset is None else int(row_offset)
-        keys = self._rng.random(n)
+        keys = row_keys(self.seed, offset, n)
         self.n_seen += n
         self._next_row = max(self._next_row, offset + n)
         pick = self._entrants(keys)
@@ -238,6 +242,67 @@ class ReservoirSample:
                 continue
             merged.append(_gathered([p[2][column] for p in parts], picks, len(keys)))
         return keys, rows, merged
+
+
+def _seed_of(seed: int | np.random.SeedSequence | np.random.Generator | None) -> int:
+    """One 64-bit seed from what :class:`ReservoirSample` accepts."""
+    if seed is None:
+        return int.from_bytes(os.urandom(8), "little")
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return int(seed) % (1 << 64)
+    if hasattr(seed, "generate_state"):  # a SeedSequence
+        return int(seed.generate_state(1, np.uint64)[0])
+    if hasattr(seed, "integers"):  # a Generator
+        return int(seed.integers(1 << 64, dtype=np.uint64))
+    raise OptionError(f"seed must be an int, a SeedSequence or a Generator; got {seed!r}.")
+
+
+#: SplitMix64's constants: the golden-ratio increment and the two multipliers of its mix.
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+#: Keys made at a time by :func:`row_keys`: the uint64 temporaries stay in cache.
+_KEY_BLOCK = 1 << 16
+
+
+def row_keys(seed: int, first_row: int, n: int) -> NDArray[np.float64]:
+    """The keys of rows ``first_row .. first_row + n - 1``: uniform in [0, 1), 53 bits each.
+
+    Row ``r``'s key is SplitMix64's output for the state
+    ``seed + (r + 1) * 0x9E3779B97F4A7C15`` (mod ``2**64``), its top 53 bits
+    as a fraction: the ``r + 1``-th number of the SplitMix64 stream seeded
+    with ``seed``. NumPy's unsigned integers wrap around as the algorithm
+    needs.
+
+    Examples
+    --------
+    >>> from cecli.calibration._reservoir import row_keys
+    >>> keys = row_keys(0, 0, 3)
+    >>> int(keys[0] * 2**53) == 0xE220A8397B1DCDAF >> 11  # SplitMix64(0)'s first output
+    True
+    >>> bool((row_keys(0, 1, 2) == keys[1:]).all())
+    True
+    """
+    out = np.empty(n)
+    step = max(1, min(n, _KEY_BLOCK))
+    z = np.empty(step, np.uint64)
+    shifted = np.empty(step, np.uint64)
+    counts = np.arange(1, step + 1, dtype=np.uint64)
+    golden, mix1, mix2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
+    for lo in range(0, n, step):
+        m = min(step, n - lo)
+        x, t = z[:m], shifted[:m]
+        # the state of row r: seed + (r + 1) * golden, every step modulo 2**64
+        np.add(counts[:m], np.uint64((first_row + lo) % (1 << 64)), out=x)
+        np.multiply(x, golden, out=x)
+        np.add(x, np.uint64(seed), out=x)
+        for shift, mix in ((30, mix1), (27, mix2)):
+            np.right_shift(x, np.uint64(shift), out=t)
+            np.bitwise_xor(x, t, out=x)
+            np.multiply(x, mix, out=x)
+        np.right_shift(x, np.uint64(31), out=t)
+        np.bitwise_xor(x, t, out=x)
+        np.right_shift(x, np.uint64(11), out=x)
+        np.multiply(x, 2.0**-53, out=out[lo : lo + m])
+    return out
 
 
 def _gathered(pieces: list[NDArray], picks: list[NDArray[np.intp] | None], n: int) -> NDArray:

@@ -43,11 +43,15 @@ def _class_bins(labels: NDArray[np.intp], k: int) -> NDArray[np.intp] | None:
     n_blocks = -(-n // _TOTALS_BLOCK)
     if n <= _TOTALS_BLOCK or n_blocks * k > 4 * n + (1 << 16):
         return None
-    block_of = np.arange(n, dtype=np.intp)
-    block_of //= _TOTALS_BLOCK
-    block_of *= k
-    block_of += labels
-    return block_of
+    # one pass into one new array: each full block's labels plus its first bin, broadcast
+    # (an arange of n, divided, scaled and added to, made four passes over a fresh array)
+    bins = np.empty(n, dtype=np.intp)
+    full = n // _TOTALS_BLOCK
+    cut = full * _TOTALS_BLOCK
+    first_bins = np.arange(0, full * k, k, dtype=np.intp)[:, None]
+    np.add(labels[:cut].reshape(full, _TOTALS_BLOCK), first_bins, out=bins[:cut].reshape(full, -1))
+    np.add(labels[cut:], full * k, out=bins[cut:])
+    return bins
 
 
 def _class_totals(

@@ -129,7 +129,9 @@ def score_parts(
         )
     weighted = weight is not None
     if weight is None:
-        weight = np.ones(n)
+        # every row weighs 1: one read-only value seen n times, not n new ones (a fresh
+        # array of a chunk's rows is slow to fill the first time its pages are touched)
+        weight = np.broadcast_to(np.float64(1.0), (n,))
     loss = scored.loss / ln_base if ln_base != 1.0 else scored.loss
     if scored.flagged is None:
         scored.flagged = ~scored.correct & (scored.confidence >= threshold)
