@@ -116,8 +116,8 @@ ByOption = Annotated[
     str | None,
     typer.Option(
         metavar="COLUMN[,COLUMN]",
-        help="Slice the rows by these columns (either file); COLUMN:10 cuts numbers in 10 "
-        "quantile bins.",
+        help="Slice the rows by these columns, of the predictions (compare: the baseline's) "
+        "or the labels file; COLUMN:10 cuts numbers in 10 quantile bins.",
     ),
 ]
 MinSliceRowsOption = Annotated[
