@@ -81,7 +81,11 @@ class InputLayout:
         if id_col is None:
             lower = _lower_map(preds.fields)
             auto = next((lower[n] for n in ID_COLUMNS if n in lower), None)
-            if auto is not None and o.pred_cols is None:
+            # with --pred-cols, an id column is still the ids unless it is chosen as a prediction
+            chosen = [c.strip() for c in (o.pred_cols or "").split(",") if c.strip()]
+            named = any(fnmatch.fnmatchcase(auto or "", c) or (auto or "").lower() == c.lower()
+                        for c in chosen)  # fmt: skip
+            if auto is not None and not named:
                 id_col = (preds, auto)
         weight_col = self._find(o.weight_col, "--weight-col", sources) if o.weight_col else None
         slice_cols = []

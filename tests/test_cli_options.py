@@ -540,3 +540,20 @@ def test_an_option_error_in_a_real_process(problem):
     assert (
         out.stderr == "cecli: error: --threshold must lie in (0, 1]; got 90 (for 90%, write 0.9).\n"
     )
+
+
+def test_an_id_column_is_the_ids_with_pred_cols_too(tmp_path):
+    """``--pred-cols`` chooses the predictions; an ``id`` column not among them is still the ids."""
+    from typer.testing import CliRunner
+
+    from cecli.cli import app
+
+    path = tmp_path / "p.csv"
+    path.write_text("id,prob_a,prob_b,label\nx1,0.9,0.1,a\nx2,0.01,0.99,a\nx3,0.2,0.8,b\n")
+    result = CliRunner().invoke(app, ["score", str(path), "--pred-cols", "prob_*", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = __import__("json").loads(result.stdout)
+    assert doc["columns"]["id"] == "id"
+    assert doc["worst"][0]["id"] == "x2"
+    chosen = CliRunner().invoke(app, ["score", str(path), "--pred-cols", "id,prob_a", "-f", "json"])
+    assert chosen.exit_code == 2  # chosen as a prediction, it is one (and not a number)
