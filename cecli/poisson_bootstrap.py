@@ -463,7 +463,8 @@ def poisson_compare(
     >>> round(loss.estimate, 6), loss.method, acc.ci_low <= acc.estimate <= acc.ci_high
     (0.5, 'poisson', True)
     """
-    fold = PoissonBootstrap(n_resamples, seed)  # type: ignore[arg-type].add(0, diff, weights, accuracy)
+    fold = PoissonBootstrap(n_resamples, seed)  # type: ignore[arg-type]
+    fold.add(0, diff, weights, accuracy)
     loss = fold.result(confidence)
     if len(diff) < MIN_ROWS:
         return loss, None
