@@ -178,7 +178,7 @@ def _limbs(x: NDArray[np.float64]) -> tuple[list[int], NDArray[np.float64]]:
     return numbers, np.column_stack(columns)
 
 
-@dataclass
+@dataclass(eq=False)
 class PoissonBootstrap:
     """The fold: per-resample sums of the Poisson bootstrap, exact, mergeable.
 
@@ -205,14 +205,13 @@ class PoissonBootstrap:
 
     n_resamples: int = 2000
     seed: int = 0
-    #: Rows added, and rows of non-zero weight.
+    #: Rows added, and rows of non-zero weight (what "insufficient_data" counts).
     n_rows: int = 0
     n_weighted: int = 0
     #: The smallest and largest value of non-zero weight: equal, every resample is the same.
     low: float = math.inf
     high: float = -math.inf
-    #: Whether any row had a weight other than 1, or an accuracy difference.
-    weighted: bool = False
+    #: Whether any row had an accuracy difference.
     accuracy: bool = False
     #: Limbs of each sum: shape (4, limbs, 1 + n_resamples); column 0 is the sample itself.
     limbs: NDArray[np.float64] | None = None
@@ -237,6 +236,10 @@ class PoissonBootstrap:
         non-negative weight (1 if None), ``accuracy`` its accuracy difference
         (-1, 0 or 1), summed unweighted.
         """
+        if isinstance(first_row, bool) or not isinstance(first_row, (int, np.integer)):
+            raise OptionError(f"first_row must be a whole number; got {first_row!r}.")
+        if first_row < 0:
+            raise OptionError(f"first_row must be >= 0; got {first_row}.")
         d = np.ascontiguousarray(values, dtype=np.float64)
         n = len(d)
         if d.ndim != 1:
@@ -250,7 +253,6 @@ class PoissonBootstrap:
                 raise ShapeError(f"weights have shape {w.shape}; the values have {d.shape}.")
             if not (np.isfinite(w).all() and (w >= 0).all()) or (n and w.max() >= MAX_VALUE):
                 raise WeightError("weights must be finite and non-negative.")
-            self.weighted = self.weighted or bool((w != 1).any())
         a = None
         if accuracy is not None:
             a = np.ascontiguousarray(accuracy, dtype=np.float64)
@@ -299,7 +301,6 @@ class PoissonBootstrap:
         self.n_rows += other.n_rows
         self.n_weighted += other.n_weighted
         self.low, self.high = min(self.low, other.low), max(self.high, other.high)
-        self.weighted = self.weighted or other.weighted
         self.accuracy = self.accuracy or other.accuracy
         return self
 
@@ -422,7 +423,7 @@ def _read(
     low, high = np.quantile(used, (alpha, 1 - alpha))
     return BootstrapResult(estimate, float(low), float(high), confidence,
                            float(np.mean(used < 0)), fold.n_resamples, "poisson", fold.seed,
-                           stats)  # fmt: skip
+                           used)  # fmt: skip
 
 
 def check_poisson_options(n_resamples: int, confidence: float, seed: int | None) -> None:

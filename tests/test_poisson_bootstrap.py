@@ -326,6 +326,8 @@ def test_bad_values_are_errors():
         PoissonBootstrap(10, 0).add(0, np.array([0.0, 1.0]), np.zeros(2)).result()
     with pytest.raises(OptionError, match="n_resamples"):
         PoissonBootstrap(0, 0)
+    with pytest.raises(OptionError, match="first_row"):
+        PoissonBootstrap(10, 0).add(-1, np.zeros(3))
 
 
 # -- the command -----------------------------------------------------------------------
