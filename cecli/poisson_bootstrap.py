@@ -422,6 +422,9 @@ def _read(
         return BootstrapResult(estimate, estimate, estimate, confidence, float(estimate < 0),
                                fold.n_resamples, "exact", fold.seed, stats)  # fmt: skip
     used = stats[np.isfinite(stats)]  # a resample may give every row weight 0
+    if not len(used):  # every one did (a row or two, a resample or two): no interval
+        return BootstrapResult(estimate, math.nan, math.nan, confidence, math.nan,
+                               fold.n_resamples, "poisson", fold.seed, used)  # fmt: skip
     alpha = (1 - confidence) / 2
     low, high = np.quantile(used, (alpha, 1 - alpha))
     return BootstrapResult(estimate, float(low), float(high), confidence,

@@ -317,6 +317,16 @@ def test_a_constant_value_gives_the_point_interval():
     assert (r.method, r.ci_low, r.ci_high, r.p_below_zero) == ("exact", -0.25, -0.25, 1.0)
 
 
+def test_resamples_that_draw_no_row_are_left_out():
+    # two rows and one resample: both weights are 0 in about 14% of seeds
+    d = np.array([0.25, 0.75])
+    found = [PoissonBootstrap(1, seed).add(0, d).result() for seed in range(40)]
+    empty = [r for r in found if not len(r.resamples)]
+    assert empty
+    assert all(math.isnan(r.ci_low) and r.estimate == 0.5 for r in empty)
+    assert all(0.25 <= r.ci_low <= 0.75 for r in found if len(r.resamples))
+
+
 def test_bad_values_are_errors():
     with pytest.raises(ValueRangeError):
         PoissonBootstrap(10, 0).add(0, np.array([0.0, np.inf]))
