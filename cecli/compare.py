@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -232,7 +233,7 @@ def compare_rows(
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int | None = 0,
-    method: Method = "bca",
+    method: Method | Literal["poisson"] = "bca",
     keep: int | None = 10,
 ) -> Comparison:
     """Compare two models' per-row scores over the same rows.
@@ -246,7 +247,9 @@ def compare_rows(
         Each model's per-class summary (:attr:`cecli.Summary.per_class`), in
         the same class order; they give the per-class table.
     n_resamples, confidence, seed, method
-        The bootstrap's (see :func:`cecli.bootstrap.paired_bootstrap`).
+        The bootstrap's (see :func:`cecli.bootstrap.paired_bootstrap`); method
+        ``"poisson"`` is the streaming Poisson bootstrap of both intervals
+        (:mod:`cecli.poisson_bootstrap`).
     keep : int or None, default 10
         Most regressions and fixed rows to keep; None keeps all.
 
@@ -292,14 +295,24 @@ def compare_rows(
             "gives an infinite loss; leave eps at auto to clip it."
         )
     weights = None if np.all(baseline.weight == 1) else baseline.weight
-    result = paired_bootstrap(
-        diff,
-        weights,
-        n_resamples=n_resamples,
-        confidence=confidence,
-        seed=seed,
-        method=method,
-    )
+    accuracy: BootstrapResult | None
+    if method == "poisson":
+        from cecli.poisson_bootstrap import poisson_compare
+
+        correct = candidate.correct.astype(np.float64) - baseline.correct.astype(np.float64)
+        result, accuracy = poisson_compare(
+            diff, weights, correct, n_resamples=n_resamples, confidence=confidence, seed=seed
+        )
+    else:
+        result = paired_bootstrap(
+            diff,
+            weights,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
+            method=method,
+        )
+        accuracy = _accuracy_interval(baseline, candidate, n_resamples, confidence, seed, method)
     regressed = candidate.flagged & baseline.correct
     fixed = baseline.flagged & candidate.correct
     forced = insufficient_data(baseline.loss, candidate.loss, weights)
@@ -307,7 +320,6 @@ def compare_rows(
     ci_low, ci_high, p_better = result.ci_low, result.ci_high, result.p_below_zero
     if verdict == "insufficient_data":
         ci_low = ci_high = p_better = math.nan  # no interval to speak of
-    accuracy = _accuracy_interval(baseline, candidate, n_resamples, confidence, seed, method)
     return Comparison(
         n_samples=n,
         delta_mean_loss=result.estimate,

@@ -52,6 +52,7 @@ class Base(str, Enum):
 class CiMethod(str, Enum):
     bca = "bca"
     percentile = "percentile"
+    poisson = "poisson"
 
 
 PREDICTIONS_HELP = (

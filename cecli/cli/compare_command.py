@@ -81,7 +81,8 @@ def compare(
         CiMethod,
         typer.Option(
             case_sensitive=False,
-            help="bca: bias-corrected and accelerated; percentile: plain percentiles.",
+            help="bca: bias-corrected and accelerated; percentile: plain percentiles; "
+            "poisson: streaming Poisson bootstrap (per-resample sums, mergeable).",
         ),
     ] = CiMethod.bca,
     fail_if_worse: Annotated[
@@ -164,7 +165,17 @@ def compare(
         # every option is checked before a file is read
         check_count("--top", top, 0)
         core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
-        check_bootstrap_options(bootstrap, confidence, ci_method.value, seed)
+        if ci_method.value == "poisson":
+            from cecli.poisson_bootstrap import check_poisson_options
+
+            check_poisson_options(bootstrap, confidence, seed)
+            if calibration:
+                raise OptionError(
+                    "--calibration's intervals resample rows (bca or percentile); with "
+                    "--ci-method poisson, compare calibration with --ci-method bca."
+                )
+        else:
+            check_bootstrap_options(bootstrap, confidence, ci_method.value, seed)
         check_max_increase(max_increase)
         picture = plot_path(plot)
         specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
