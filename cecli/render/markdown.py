@@ -182,6 +182,7 @@ def _calibration(report: Report) -> list[str]:
         "count",
         "mean confidence" if c.kind == "categorical" else "mean p",
         credit,
+        "95% CI",
         "gap",
     ]
     bins = [
@@ -190,13 +191,19 @@ def _calibration(report: Report) -> list[str]:
             f"{b.count:,}",
             f"{b.confidence:.3f}",
             f"{b.accuracy:.3f}",
+            _wilson_text(b.accuracy_ci_low, b.accuracy_ci_high),
             fmt_gap(b.gap),
         ]
         for b in report.reliability_bins()
         if b.confidence is not None and b.accuracy is not None
     ]
-    lines += [f"#### Reliability, {shape} bins", "", *_table(header, bins, {1, 2, 3, 4}), ""]
+    lines += [f"#### Reliability, {shape} bins", "", *_table(header, bins, {1, 2, 3, 4, 5}), ""]
     return lines
+
+
+def _wilson_text(low: float | None, high: float | None) -> str:
+    """A bin's Wilson interval on its accuracy, or "-" when it has none."""
+    return "-" if low is None or high is None else f"{low:.3f} to {high:.3f}"
 
 
 def _signed(value: float | None, digits: int = 4) -> str:
