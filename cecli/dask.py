@@ -106,6 +106,29 @@ def score_shard(task: ShardTask) -> Part:
     return Part(state, said)
 
 
+def pass_shard(task: ShardTask, fold: Any) -> Part:
+    """Feed one shard's rows to a copy of ``fold``, a later pass's label-issue fold."""
+    from cecli.folds import ScoreState
+    from cecli.inputs import Inputs
+    from cecli.pipeline import checked_view
+
+    # the fold may be one object shared by this worker's tasks: feed a copy
+    fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
+    options = replace(task.input_options, kind=task.kind)
+    try:
+        with Inputs(task.predictions, task.labels, options) as inputs:
+            state = ScoreState(
+                inputs.kind, from_logits=options.from_logits, options=task.score_options
+            )
+            for batch in inputs.batches():
+                batch.first_row += task.first_row
+                fold.add(checked_view(inputs, state, batch))
+                del batch
+    except CecliError as error:
+        return Part(None, error=(str(error), int(error.exit_status)))
+    return Part(fold)
+
+
 def merge_parts(left: Part, right: Part) -> Part:
     """``left`` then ``right``, merged into a new part; neither input is changed.
 
@@ -209,8 +232,10 @@ def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
     from cecli.folds import ScoreState
     from cecli.pipeline import finish
 
-    if options.label_issues:
-        raise OptionError("--label-issues does not run on workers yet; leave out --workers.")
+    if options.label_issues and options.slices:
+        raise OptionError(
+            "--label-issues with --by does not run on workers yet; leave out --workers."
+        )
     if options.keep is None:
         raise OptionError(
             "--top 0 keeps every row's state, which would all travel through the scheduler; "
@@ -234,17 +259,26 @@ def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
         "kind": inputs.kind,
         "classes": tuple(inputs.classes),
     }
-    futures = [
-        client.submit(score_shard, ShardTask(p, lab, start, **common), pure=False)
+    tasks = [
+        ShardTask(p, lab, start, **common)
         for p, lab, start, n in zip(preds, labels, starts, counts, strict=True)
         if n != 0  # an empty shard adds no rows
     ]
+    futures = [client.submit(score_shard, task, pure=False) for task in tasks]
     part = reduce_ordered(client, futures).result()
     if part.error is not None:
         raise WorkerError(*part.error)
     for said in part.warnings:
         warnings.warn(CecliWarning(said), stacklevel=2)
     state: ScoreState = part.state
+    # label issues: each later pass is a map over the shards and an ordered merge again
+    while state.needs_another_pass:
+        fold = client.scatter(state.next_pass(), broadcast=True, hash=False)
+        futures = [client.submit(pass_shard, task, fold, pure=False) for task in tasks]
+        part = reduce_ordered(client, futures).result()
+        if part.error is not None:
+            raise WorkerError(*part.error)
+        state.end_pass(part.state)
     return finish(inputs, state)
 
 

@@ -126,6 +126,14 @@ def test_workers_agree_with_the_serial_run(cluster, shards, table):
         assert row["file_row"] == row["row"] - CUTS[shard]
 
 
+def test_label_issues_on_workers_are_the_serial_runs(cluster, shards):
+    args = [shards, "--label-issues", "--id-col", "id", "--top", "50", "-f", "json"]
+    serial = json.loads(run_json(*args))
+    spread = json.loads(run_json(*args, "--dask", cluster.scheduler.address))
+    assert serial["label_issues"], "the test data has label errors to find"
+    close(serial, spread)
+
+
 def test_two_runs_are_bit_identical(cluster, shards):
     address = cluster.scheduler.address
     first = run_json(shards, *OPTIONS, "--dask", address)
@@ -198,7 +206,7 @@ def test_a_subprocess_run_starts_its_own_cluster(shards, table):
     [
         (["--top", "0"], "--top 0"),
         (["--per-sample", "rows.csv"], "--per-sample"),
-        (["--label-issues"], "--label-issues"),
+        (["--label-issues", "--by", "id"], "--label-issues with --by"),
         (["--workers", "0"], "at least 1"),
     ],
 )

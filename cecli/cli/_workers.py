@@ -11,13 +11,12 @@ def check_worker_options(
     *,
     top: int,
     per_sample: str | None,
-    label_issues: bool,
 ) -> None:
     """Refuse what does not run on workers yet, and a missing Dask, with one clear line.
 
     Examples
     --------
-    >>> check_worker_options(2, None, top=0, per_sample=None, label_issues=False)
+    >>> check_worker_options(2, None, top=0, per_sample=None)
     Traceback (most recent call last):
     ...
     cecli.errors.OptionError: --top 0 keeps every row's state, ... give --top N (N >= 1).
@@ -34,8 +33,6 @@ def check_worker_options(
         )
     if per_sample is not None:
         raise OptionError(f"--per-sample is written serially for now; leave out {flag}.")
-    if label_issues:
-        raise OptionError(f"--label-issues does not run on workers yet; leave out {flag}.")
     from cecli.dask import _distributed
 
     _distributed(flag)

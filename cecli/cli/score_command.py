@@ -176,8 +176,7 @@ def score(
         if on_workers:
             from cecli.cli._workers import check_worker_options
 
-            check_worker_options(workers, dask, top=top, per_sample=per_sample,
-                                 label_issues=label_issues)  # fmt: skip
+            check_worker_options(workers, dask, top=top, per_sample=per_sample)
         calibration_bins = None
         if calibration or picture:
             from cecli.calibration import DEFAULT_BINS
