@@ -19,7 +19,6 @@ beside them: on a busy machine the ratios mean little.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import pickle
 import statistics
@@ -79,7 +78,7 @@ def main() -> None:
     print(compile_cecli())
     import distributed
 
-    from cecli.dask import ShardTask, score_on_workers, score_shard
+    from cecli.dask import ShardTask, local_cluster, score_on_workers, score_shard
     from cecli.folds import ScoreOptions
     from cecli.inputs import InputOptions, Inputs
     from cecli.pipeline import score_inputs
@@ -93,17 +92,16 @@ def main() -> None:
 
     clusters = {}
     for n in (1, 2):
-        cluster = distributed.LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
+        cluster = local_cluster(n)
         clusters[n] = (cluster, distributed.Client(cluster))
+    # distributed's own environment (MALLOC_TRIM_THRESHOLD_=65536), for comparison
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, dashboard_address=":0", silence_logs=50
+    )
+    clusters["trim"] = (cluster, distributed.Client(cluster))
 
-    def on(n: int):
-        client = clusters[n][1]
+    def on(key: object):
+        client = clusters[key][1]
 
         def run() -> float:
             with Inputs(pattern, None, InputOptions()) as inputs:
@@ -111,7 +109,8 @@ def main() -> None:
 
         return run
 
-    runs = {"serial": serial, "1 worker": on(1), "2 workers": on(2)}
+    on_cluster = {"1 worker": 1, "2 workers": 2, "1 worker, trim": "trim"}
+    runs = {"serial": serial} | {name: on(key) for name, key in on_cluster.items()}
     walls = {k: [] for k in runs}
     cpus = {k: [] for k in runs}
     means = {}
@@ -120,7 +119,7 @@ def main() -> None:
         means[name] = fn()
     for _ in range(args.runs):
         for name, fn in runs.items():
-            client = clusters[int(name[0])][1] if name != "serial" else None
+            client = clusters[on_cluster[name]][1] if name in on_cluster else None
             before = client.run(_worker_stats) if client else {}
             cpu0, t0 = _cpu(), time.perf_counter()
             fn()

@@ -290,8 +290,6 @@ def connect(workers: int | None = None, address: str | None = None) -> Iterator[
     port; it is closed when the block ends. An existing scheduler's workers
     must run this version of cecli.
     """
-    import logging
-
     flag = "--dask" if address is not None else "--workers"
     distributed = _distributed(flag)
     if address is not None:
@@ -305,15 +303,33 @@ def connect(workers: int | None = None, address: str | None = None) -> Iterator[
         return
     if workers is None or workers < 1:
         raise OptionError(f"--workers must be a whole number of at least 1; got {workers}.")
-    cluster = distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # None would still bind 8787
-        silence_logs=logging.ERROR,
-    )
-    with cluster, distributed.Client(cluster) as client:
+    with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         yield client
+
+
+def local_cluster(workers: int) -> Any:
+    """A local cluster of ``workers`` processes of one thread, made for cecli's tasks.
+
+    Distributed starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which
+    also turns off glibc's sliding mmap threshold: then every chunk's arrays
+    are mapped and unmapped afresh, and their page faults made a shard's task
+    take 1.6-2x the wall time and 3-6x the system time it takes in a plain
+    process (benchmarks/bench_dask.py). Without it a task costs what it costs
+    serially.
+    """
+    import logging
+
+    import dask
+
+    distributed = _distributed("--workers")
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # None would still bind 8787
+            silence_logs=logging.ERROR,
+        )
 
 
 def _version() -> str:

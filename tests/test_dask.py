@@ -26,7 +26,14 @@ from typer.testing import CliRunner
 distributed = pytest.importorskip("distributed")
 
 from cecli.cli import app  # noqa: E402
-from cecli.dask import Part, ShardTask, merge_parts, score, score_shard  # noqa: E402
+from cecli.dask import (  # noqa: E402
+    Part,
+    ShardTask,
+    local_cluster,
+    merge_parts,
+    score,
+    score_shard,
+)
 from cecli.folds import ScoreOptions  # noqa: E402
 from cecli.inputs import InputOptions, Inputs  # noqa: E402
 from cecli.pipeline import score_inputs  # noqa: E402
@@ -40,18 +47,7 @@ CLASSES = ["ant", "bee", "cat", "dog"]
 
 @pytest.fixture(scope="module")
 def cluster():
-    import logging
-
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as local,
-        distributed.Client(local) as client,
-    ):
+    with local_cluster(2) as local, distributed.Client(local) as client:
         yield client
 
 
