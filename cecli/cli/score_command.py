@@ -131,6 +131,21 @@ def score(
         float | None,
         typer.Option(help="Gate: fail if a ranked slice's mean loss is above this (with --by)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Score the shards on a local Dask cluster of this many processes "
+            '(pip install "cecli[dask]").'
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="Score the shards on the Dask scheduler at ADDRESS (tcp://host:8786).",
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Score PREDICTIONS against LABELS: mean loss and its 95% interval, accuracy, wrong rows.
@@ -157,6 +172,11 @@ def score(
 
             check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
+        on_workers = workers is not None or dask is not None
+        if on_workers:
+            from cecli.cli._workers import check_worker_options
+
+            check_worker_options(workers, dask, top=top, per_sample=per_sample)
         calibration_bins = None
         if calibration or picture:
             from cecli.calibration import DEFAULT_BINS
@@ -205,23 +225,32 @@ def score(
                     shards=inputs.shard_map,
                 )
             try:
-                scored = score_inputs(
-                    inputs,
-                    replace(
-                        core_options,
-                        class_weights=weights,
-                        calibration_bins=calibration_bins,
-                        temperature=calibration,
-                        fine_histogram=picture is not None,
-                        label_issues=label_issues,
-                        slices=specs,
-                        min_slice_rows=min_slice_rows,
-                        # the per-sample file has each row's EL2N, whether or not it is reported
-                        el2n=el2n or per_sample is not None,
-                    ),
-                    on_batch=None if writer is None else lambda b, s, c: writer.write(s, b.ids, c),
-                    progress=stderr_progress(inputs),
+                run_options = replace(
+                    core_options,
+                    class_weights=weights,
+                    calibration_bins=calibration_bins,
+                    temperature=calibration,
+                    fine_histogram=picture is not None,
+                    label_issues=label_issues,
+                    slices=specs,
+                    min_slice_rows=min_slice_rows,
+                    # the per-sample file has each row's EL2N, whether or not it is reported
+                    el2n=el2n or per_sample is not None,
                 )
+                if on_workers:
+                    from cecli.dask import connect, score_on_workers
+
+                    with connect(workers, dask) as client:
+                        scored = score_on_workers(inputs, run_options, client)
+                else:
+                    scored = score_inputs(
+                        inputs,
+                        run_options,
+                        on_batch=None
+                        if writer is None
+                        else lambda b, s, c: writer.write(s, b.ids, c),
+                        progress=stderr_progress(inputs),
+                    )
                 if writer is not None:
                     writer.commit()
             except BaseException:

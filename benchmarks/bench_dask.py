@@ -1,0 +1,164 @@
+"""``cecli score`` of 40 Parquet shards serially, and on 1 and 2 Dask workers.
+
+Usage: ``python benchmarks/bench_dask.py [--folder DIR] [--shards 40] [--rows 250000]
+[--classes 10] [--runs 5]``
+
+The shards are written once into ``--folder`` (kept for the next run). Each
+configuration is timed warm, the runs alternating between configurations:
+serial (:func:`cecli.pipeline.score_inputs` in this process) against
+:func:`cecli.dask.score_on_workers` on a local cluster of 1 and of 2
+processes, started once each before timing. Printed: wall time (min and
+median), the speed-up of the median over serial, CPU seconds (serial: this
+process; workers: the sum over the worker processes, read from each before
+and after, plus this process's), each worker's peak resident memory, the
+pickled state size of one shard, and the largest relative difference of
+the mean loss from serial. The core count and load average are printed
+beside them: on a busy machine the ratios mean little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import statistics
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _bytecode import compile_cecli
+
+
+def write_shards(folder: str, shards: int, rows: int, classes: int) -> str:
+    os.makedirs(folder, exist_ok=True)
+    for i in range(shards):
+        path = os.path.join(folder, f"part-{i:05d}.parquet")
+        if os.path.exists(path):
+            continue
+        rng = np.random.default_rng(i)
+        probs = rng.dirichlet(np.full(classes, 0.5), rows)
+        labels = rng.integers(0, classes, rows)
+        table = {f"p{k}": probs[:, k] for k in range(classes)} | {"label": labels}
+        pq.write_table(pa.table(table), path)
+    return os.path.join(folder, "*.parquet")
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _worker_stats() -> tuple[float, int]:
+    import psutil
+
+    p = psutil.Process()
+    t = p.cpu_times()
+    peak = getattr(p.memory_info(), "peak_wset", None) or _peak_rss()
+    return t.user + t.system, peak
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--folder", default=os.path.join("bench-data", "dask-shards"))
+    parser.add_argument("--shards", type=int, default=40)
+    parser.add_argument("--rows", type=int, default=250_000)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(compile_cecli())
+    import distributed
+
+    from cecli.dask import ShardTask, local_cluster, score_on_workers, score_shard
+    from cecli.folds import ScoreOptions
+    from cecli.inputs import InputOptions, Inputs
+    from cecli.pipeline import score_inputs
+
+    pattern = write_shards(args.folder, args.shards, args.rows, args.classes)
+    options = ScoreOptions(calibration_bins=15)
+
+    def serial() -> float:
+        with Inputs(pattern, None, InputOptions()) as inputs:
+            return score_inputs(inputs, options).summary.mean_loss
+
+    clusters = {}
+    for n in (1, 2):
+        cluster = local_cluster(n)
+        clusters[n] = (cluster, distributed.Client(cluster))
+    # distributed's own environment (MALLOC_TRIM_THRESHOLD_=65536), for comparison
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, dashboard_address=":0", silence_logs=50
+    )
+    clusters["trim"] = (cluster, distributed.Client(cluster))
+
+    def on(key: object):
+        client = clusters[key][1]
+
+        def run() -> float:
+            with Inputs(pattern, None, InputOptions()) as inputs:
+                return score_on_workers(inputs, options, client).summary.mean_loss
+
+        return run
+
+    on_cluster = {"1 worker": 1, "2 workers": 2, "1 worker, trim": "trim"}
+    runs = {"serial": serial} | {name: on(key) for name, key in on_cluster.items()}
+    walls = {k: [] for k in runs}
+    cpus = {k: [] for k in runs}
+    means = {}
+    peaks = {}
+    for name, fn in runs.items():  # warm up: imports, page cache
+        means[name] = fn()
+    for _ in range(args.runs):
+        for name, fn in runs.items():
+            client = clusters[on_cluster[name]][1] if name in on_cluster else None
+            before = client.run(_worker_stats) if client else {}
+            cpu0, t0 = _cpu(), time.perf_counter()
+            fn()
+            wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+            if client:
+                after = client.run(_worker_stats)
+                cpu += sum(after[w][0] - before[w][0] for w in after)
+                peaks[name] = max(after[w][1] for w in after)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    for _, client in clusters.values():
+        client.close()
+    for cluster, _ in clusters.values():
+        cluster.close()
+
+    with Inputs(pattern, None, InputOptions()) as inputs:
+        task = ShardTask(
+            inputs.pred_source.paths[0], None, 0, inputs.options, options, inputs.kind,
+            tuple(inputs.classes),
+        )  # fmt: skip
+    state_bytes = len(pickle.dumps(score_shard(task)))
+    n_rows = args.shards * args.rows
+    print(f"{args.shards} Parquet shards of {args.rows:,} x {args.classes} ({n_rows:,} rows), "
+          f"{args.runs} warm runs each, alternating; calibration on")  # fmt: skip
+    print(f"cores {os.cpu_count()}, load average {os.getloadavg()}")
+    base = statistics.median(walls["serial"])
+    base_cpu = statistics.median(cpus["serial"])
+    for name in runs:
+        med = statistics.median(walls[name])
+        cpu = statistics.median(cpus[name])
+        peak = f", peak RSS a worker {peaks[name] / 2**20:.0f} MiB" if name in peaks else ""
+        diff = abs(means[name] - means["serial"]) / abs(means["serial"])
+        print(
+            f"{name:>9}: wall min {min(walls[name]):.2f} s, median {med:.2f} s "
+            f"(x{base / med:.2f} serial); CPU median {cpu:.2f} s (x{cpu / base_cpu:.2f} serial)"
+            f"{peak}; mean loss rel. diff {diff:.1e}"
+        )
+    print(f"client peak RSS {_peak_rss() / 2**20:.0f} MiB; one shard's state {state_bytes:,} B")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""``cecli score`` on Dask workers: one task per shard, the states merged in a fixed tree.
+
+A sharded input (a glob or a folder, :mod:`cecli.readers.shards`) is split
+into one task per shard; a single file is one task. Each task opens its
+shard with cecli's own readers *on the worker* (no array travels through
+the graph, and no engine reader changes the dtypes or the clipping),
+numbers its rows from the shard's first global row, as the serial run
+numbers them, and returns its :class:`~cecli.folds.ScoreState`. The states
+are merged pairwise, left to right by shard, level by level: the same tree
+on every run, so a run gives the same bits every time, and the serial
+run's counts and rows exactly (its floats to rounding).
+
+Dask is optional (``pip install "cecli[dask]"``); this module imports it
+only when a cluster is asked for.
+
+Examples
+--------
+>>> import cecli.dask
+>>> cecli.dask.merge_order(5)
+[[(0, 1), (2, 3), (4,)], [(0, 1), (2,)], [(0, 1)]]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from cecli.errors import CecliError, CecliWarning, ExitStatus, OptionError
+
+#: What to install when Dask is missing.
+INSTALL = 'pip install "cecli[dask]"'
+
+__all__ = ["INSTALL", "merge_order", "score", "score_on_workers"]
+
+
+def _distributed(flag: str) -> Any:
+    """The ``distributed`` module, or one clear error saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise OptionError(f"{flag} needs Dask, which is not installed: {INSTALL}") from None
+    return distributed
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One task: a shard (and its labels shard, if apart), and the global row it begins at."""
+
+    predictions: str
+    labels: str | None
+    first_row: int
+    input_options: Any
+    score_options: Any
+    kind: str
+    classes: tuple[str, ...]
+
+
+@dataclass
+class Part:
+    """What a task returns: its state (None if it failed), warnings, or the first error."""
+
+    state: Any
+    warnings: list[str] = field(default_factory=list)
+    #: ``(message, exit status)`` of the first error, in shard order.
+    error: tuple[str, int] | None = None
+
+
+class WorkerError(CecliError):
+    """A problem a task met on a worker, raised again on the client with its message."""
+
+    def __init__(self, message: str, exit_status: int = int(ExitStatus.INPUT_ERROR)) -> None:
+        super().__init__(message)
+        self.exit_status = ExitStatus(exit_status)
+
+
+def score_shard(task: ShardTask) -> Part:
+    """Score one shard into a :class:`~cecli.folds.ScoreState` (runs on a worker)."""
+    from cecli.folds import ScoreState
+    from cecli.inputs import Inputs
+    from cecli.pipeline import checked_view
+
+    options = replace(task.input_options, kind=task.kind)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with Inputs(task.predictions, task.labels, options) as inputs:
+                if tuple(inputs.classes) != task.classes:
+                    raise OptionError(
+                        f"{task.predictions}: its classes ({', '.join(inputs.classes)}) differ "
+                        f"from the first shard's ({', '.join(task.classes)})."
+                    )
+                state = ScoreState(
+                    inputs.kind, from_logits=options.from_logits, options=task.score_options
+                )
+                for batch in inputs.batches():
+                    batch.first_row += task.first_row
+                    state.add(checked_view(inputs, state, batch))
+                    del batch
+        except CecliError as error:
+            return Part(None, error=(str(error), int(error.exit_status)))
+    said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
+    return Part(state, said)
+
+
+def pass_shard(task: ShardTask, fold: Any) -> Part:
+    """Feed one shard's rows to a copy of ``fold``, a later pass's label-issue fold."""
+    from cecli.folds import ScoreState
+    from cecli.inputs import Inputs
+    from cecli.pipeline import checked_view
+
+    # the fold may be one object shared by this worker's tasks: feed a copy
+    fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
+    options = replace(task.input_options, kind=task.kind)
+    try:
+        with Inputs(task.predictions, task.labels, options) as inputs:
+            state = ScoreState(
+                inputs.kind, from_logits=options.from_logits, options=task.score_options
+            )
+            for batch in inputs.batches():
+                batch.first_row += task.first_row
+                fold.add(checked_view(inputs, state, batch))
+                del batch
+    except CecliError as error:
+        return Part(None, error=(str(error), int(error.exit_status)))
+    return Part(fold)
+
+
+def merge_parts(left: Part, right: Part) -> Part:
+    """``left`` then ``right``, merged into a new part; neither input is changed.
+
+    The first error in shard order wins, so a failed run names the same
+    shard every time.
+    """
+    if left.error is not None:
+        return left
+    if right.error is not None:
+        return right
+    # a worker may hold ``left`` for another reduction (a persisted state): merge a copy
+    state = pickle.loads(pickle.dumps(left.state, protocol=pickle.HIGHEST_PROTOCOL))
+    said = left.warnings + [w for w in right.warnings if w not in left.warnings]
+    return Part(state.merge(right.state), said)
+
+
+def merge_order(n: int) -> list[list[tuple[int, ...]]]:
+    """The fixed tree: at each level, neighbours in shard order merged pairwise.
+
+    Each level lists, for each node of the next level, the indices (into the
+    current level) it is made of; an odd one out goes up alone.
+    """
+    levels = []
+    while n > 1:
+        level = [tuple(range(i, min(i + 2, n))) for i in range(0, n, 2)]
+        levels.append(level)
+        n = len(level)
+    return levels
+
+
+def reduce_ordered(client: Any, futures: list[Any]) -> Any:
+    """Merge the parts of ``futures`` (in shard order) by :func:`merge_order`'s tree."""
+    for level in merge_order(len(futures)):
+        futures = [
+            futures[group[0]]
+            if len(group) == 1
+            else client.submit(merge_parts, futures[group[0]], futures[group[1]], pure=False)
+            for group in level
+        ]
+    return futures[0]
+
+
+def count_rows(path: str, input_options: Any) -> int:
+    """The rows of one text shard, read on a worker: its rows' global numbers need them."""
+    from cecli.readers import NoRows, open_source
+
+    o = input_options
+    try:
+        source = open_source(path, fmt=o.input_format, header=o.header, chunk_bytes=o.chunk_bytes)
+    except NoRows:
+        return 0
+    with contextlib.closing(source):
+        rows = max(1, o.chunk_bytes // 8)
+        return sum(f.n_rows for f in source.frames(rows, [source.fields[0].name]))
+
+
+def _shard_lists(inputs: Any) -> tuple[list[str], list[str | None]]:
+    """The predictions shards and the labels shard beside each (None: in the shard)."""
+    from cecli.readers.shards import ShardedSource
+
+    preds, labels = inputs.pred_source, inputs.label_source
+    label_path = inputs.paths[1]
+    if not isinstance(preds, ShardedSource):
+        if isinstance(labels, ShardedSource):
+            raise OptionError(
+                "--workers reads sharded labels beside sharded predictions only; give the "
+                "predictions as shards too, or score without --workers."
+            )
+        return [inputs.paths[0]], [label_path]
+    if label_path is None:  # the labels are in the shards (NPZ: each archive's member)
+        return list(preds.paths), [None] * len(preds.paths)
+    if not isinstance(labels, ShardedSource):
+        raise OptionError(
+            "--workers needs the labels in the shards, or a glob of label shards lined up "
+            f"with them; {label_path} is one file. Score without --workers."
+        )
+    return list(preds.paths), list(labels.paths)
+
+
+def _row_counts(client: Any, inputs: Any, paths: list[str]) -> list[int]:
+    """Each shard's rows: known for binary shards, counted on the workers for text ones."""
+    from cecli.readers.shards import ShardedSource
+
+    source = inputs.pred_source
+    if not isinstance(source, ShardedSource):
+        return [-1]  # one file: one task from row 0; its count is not needed
+    known = [source.known_rows(i) for i in range(len(paths))]
+    missing = [i for i, n in enumerate(known) if n is None]
+    counted = [client.submit(count_rows, paths[i], inputs.options, pure=False) for i in missing]
+    for i, n in zip(missing, client.gather(counted), strict=True):
+        known[i] = n
+    return [int(n or 0) for n in known]
+
+
+def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
+    """Score opened ``inputs`` on ``client``'s workers; the serial run's :class:`Scored`.
+
+    ``inputs`` (:class:`~cecli.inputs.Inputs`, opened here) decides the
+    layout, kind and classes once; each task reads its shard with them.
+    """
+    from cecli.folds import ScoreState
+    from cecli.pipeline import finish
+
+    if options.label_issues and options.slices:
+        raise OptionError(
+            "--label-issues with --by does not run on workers yet; leave out --workers."
+        )
+    if options.keep is None:
+        raise OptionError(
+            "--top 0 keeps every row's state, which would all travel through the scheduler; "
+            "with --workers give --top N (N >= 1)."
+        )
+    if "-" in inputs.paths:
+        raise OptionError("--workers reads files, not standard input (-); give a file.")
+    preds, labels = _shard_lists(inputs)
+    counts = _row_counts(client, inputs, preds)
+    starts, offset = [], 0
+    for n in counts:
+        starts.append(offset)
+        offset += max(n, 0)
+    shard_map = inputs.shard_map
+    if shard_map is not None:  # the report's file and file_row of each kept row
+        shard_map.starts[:] = starts
+        shard_map.n_rows[:] = counts
+    common = {
+        "input_options": inputs.options,
+        "score_options": options,
+        "kind": inputs.kind,
+        "classes": tuple(inputs.classes),
+    }
+    tasks = [
+        ShardTask(p, lab, start, **common)
+        for p, lab, start, n in zip(preds, labels, starts, counts, strict=True)
+        if n != 0  # an empty shard adds no rows
+    ]
+    futures = [client.submit(score_shard, task, pure=False) for task in tasks]
+    part = reduce_ordered(client, futures).result()
+    if part.error is not None:
+        raise WorkerError(*part.error)
+    for said in part.warnings:
+        warnings.warn(CecliWarning(said), stacklevel=2)
+    state: ScoreState = part.state
+    # label issues: each later pass is a map over the shards and an ordered merge again
+    while state.needs_another_pass:
+        fold = client.scatter(state.next_pass(), broadcast=True, hash=False)
+        futures = [client.submit(pass_shard, task, fold, pure=False) for task in tasks]
+        part = reduce_ordered(client, futures).result()
+        if part.error is not None:
+            raise WorkerError(*part.error)
+        state.end_pass(part.state)
+    return finish(inputs, state)
+
+
+@contextlib.contextmanager
+def connect(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
+    """A Dask client: a local cluster of ``workers`` processes, or the scheduler at ``address``.
+
+    The local cluster has one thread a worker and its dashboard on a free
+    port; it is closed when the block ends. An existing scheduler's workers
+    must run this version of cecli.
+    """
+    flag = "--dask" if address is not None else "--workers"
+    distributed = _distributed(flag)
+    if address is not None:
+        try:
+            client = distributed.Client(address, timeout="10s")
+        except (OSError, TimeoutError) as error:
+            raise OptionError(f"--dask could not reach a scheduler at {address}: {error}") from None
+        with client:
+            _check_versions(client, address)
+            yield client
+        return
+    if workers is None or workers < 1:
+        raise OptionError(f"--workers must be a whole number of at least 1; got {workers}.")
+    with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def local_cluster(workers: int) -> Any:
+    """A local cluster of ``workers`` processes of one thread, made for cecli's tasks.
+
+    Distributed starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which
+    also turns off glibc's sliding mmap threshold: then every chunk's arrays
+    are mapped and unmapped afresh, and their page faults made a shard's task
+    take 1.6-2x the wall time and 3-6x the system time it takes in a plain
+    process (benchmarks/bench_dask.py). Without it a task costs what it costs
+    serially.
+    """
+    import logging
+
+    import dask
+
+    distributed = _distributed("--workers")
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # None would still bind 8787
+            silence_logs=logging.ERROR,
+        )
+
+
+def _version() -> str:
+    from cecli import __version__
+
+    return __version__
+
+
+def _check_versions(client: Any, address: str) -> None:
+    from cecli import __version__
+
+    found = client.run(_version)
+    if not found:
+        raise OptionError(f"--dask: the scheduler at {address} has no workers.")
+    other = sorted({v for v in found.values() if v != __version__})
+    if other:
+        raise OptionError(
+            f"--dask: the workers at {address} run cecli {', '.join(other)}, but this is "
+            f"cecli {__version__}; install the same version on every worker."
+        )
+
+
+def score(
+    paths: str,
+    labels: str | None = None,
+    client: Any = None,
+    *,
+    workers: int = 2,
+    **options: Any,
+) -> Any:
+    """Score predictions on Dask workers; the same :class:`~cecli.folds.Scored` as serially.
+
+    Parameters
+    ----------
+    paths : str
+        The predictions: a file, a glob (``"preds/*.parquet"``) or a folder of shards.
+    labels : str, optional
+        The labels, if not in the predictions: a file, or a glob of shards lined up with them.
+    client : distributed.Client, optional
+        The cluster to use; without one, a local cluster of ``workers`` processes is
+        started and closed again.
+    workers : int
+        The local cluster's processes, when no ``client`` is given.
+    **options
+        Fields of :class:`~cecli.inputs.InputOptions` (``kind``, ``from_logits``,
+        ``label_col``, ...) and of :class:`~cecli.folds.ScoreOptions` (``keep``,
+        ``calibration_bins``, ``temperature``, ...).
+
+    Returns
+    -------
+    Scored
+        What :func:`cecli.pipeline.score_inputs` returns for the same rows.
+
+    Examples
+    --------
+    >>> import cecli.dask
+    >>> cecli.dask.score("preds/*.parquet", client=None, nonsense=1)
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: cecli.dask.score got options it does not know: nonsense.
+    """
+    from cecli.folds import ScoreOptions
+    from cecli.inputs import InputOptions, Inputs
+
+    input_names = {f.name for f in fields(InputOptions)}
+    score_names = {f.name for f in fields(ScoreOptions)}
+    unknown = sorted(set(options) - input_names - score_names)
+    if unknown:
+        raise OptionError(f"cecli.dask.score got options it does not know: {', '.join(unknown)}.")
+    input_options = InputOptions(**{k: v for k, v in options.items() if k in input_names})
+    score_options = ScoreOptions(**{k: v for k, v in options.items() if k in score_names})
+    with Inputs(paths, labels, input_options) as inputs:
+        if client is not None:
+            return score_on_workers(inputs, score_options, client)
+        with connect(workers) as started:
+            return score_on_workers(inputs, score_options, started)
