@@ -61,7 +61,7 @@ def s3():
         fs.create_dir(BUCKET)
         yield fs, endpoint
         _remote._from_uri.cache_clear()
-        _remote._configured.cache_clear()
+        _remote._made.cache_clear()
     server.stop()
 
 
@@ -218,6 +218,8 @@ def test_bad_urls_are_one_line_naming_them(s3, url, says):
 def test_storage_options_configure_the_filesystem(parquet, s3, monkeypatch):
     _, endpoint = s3
     local, url = parquet
+    # AWS_ENDPOINT_URL still applies beside other settings
+    same_json([local], [url, "--storage-option", "region=us-east-1"], {url: local})
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     host = endpoint.split("://", 1)[1]
     options = ["--storage-option", f"endpoint_override={host}", "--storage-option", "scheme=http"]

@@ -188,21 +188,34 @@ def _from_uri(store: str) -> tuple[Any, str]:
     return pafs.FileSystem.from_uri(store)
 
 
-@functools.lru_cache(maxsize=64)
 def _configured(scheme: str, storage_options: StorageOptions) -> Any:
+    """The filesystem ``--storage-option`` describes (the AWS endpoint variables still apply)."""
+    kwargs = {key: _value(value) for key, value in storage_options}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if SCHEMES[scheme] == "S3FileSystem" and endpoint and "endpoint_override" not in kwargs:
+        # pyarrow reads the variable for a URL, but not when a filesystem is made from settings
+        head, sep, host = endpoint.partition("://")
+        kwargs["endpoint_override"] = host.rstrip("/") if sep else head
+        if sep:
+            kwargs.setdefault("scheme", head)
+    return _made(scheme, tuple(sorted(kwargs.items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _made(scheme: str, settings: tuple[tuple[str, Any], ...]) -> Any:
     import pyarrow.fs as pafs
 
-    cls = getattr(pafs, SCHEMES[scheme], None)
+    name = SCHEMES[scheme]
+    cls = getattr(pafs, name, None)
     if cls is None:
         raise OptionError(f"this pyarrow cannot read {scheme}:// URLs; upgrade pyarrow.")
-    kwargs = {key: _value(value) for key, value in storage_options}
     try:
-        return cls(**kwargs)
+        return cls(**dict(settings))
     except TypeError:
-        keys = ", ".join(sorted(kwargs))
+        keys = ", ".join(key for key, _ in settings)
         raise OptionError(
-            f"--storage-option: {SCHEMES[scheme]} does not take one of {keys}; see pyarrow.fs."
-            f"{SCHEMES[scheme]} for the settings it takes."
+            f"--storage-option: pyarrow.fs.{name} does not take one of {keys}; its "
+            "documentation lists the settings it takes."
         ) from None
 
 
