@@ -285,10 +285,10 @@ def open_source(
             )
 
         return open_shards(path, fmt, one, storage_options)
-    kind, codec = detect_format(path, fmt)
     if is_remote(path):
-        return _open_remote(path, kind, codec, header, chunk_bytes, storage_options)
+        return _open_remote(path, fmt, header, chunk_bytes, storage_options)
     check_readable(path)
+    kind, codec = detect_format(path, fmt)
     if kind in ("csv", "tsv"):
         from cecli.readers.csv import CsvSource
 
@@ -322,15 +322,15 @@ def open_source(
 
 def _open_remote(
     url: str,
-    kind: str,
-    codec: str | None,
+    fmt: str | None,
     header: bool | None,
     chunk_bytes: int,
     storage_options: StorageOptions,
 ) -> Source:
     """A remote file as its reader's Source: Parquet and NPY by ranged reads, CSV as a stream."""
     remote = locate(url, storage_options)
-    remote.check_file()
+    remote.check_file()  # a missing object first, as for a file: its name may be wrong too
+    kind, codec = detect_format(url, fmt)
     if kind in ("csv", "tsv"):
         from cecli.readers.csv import CsvSource
 
