@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import logging
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -239,3 +241,37 @@ def test_compare_reads_remote_files(parquet):
     assert a.exit_code == 0, a.output
     assert b.exit_code == 0, b.output
     assert json.loads(b.stdout.replace(url, local)) == json.loads(a.stdout)
+
+
+class _Requests(logging.Handler):
+    """The GET requests moto's server logs (werkzeug's access log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.gets = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if re.search(r"GET /\S+ HTTP", record.getMessage()):
+            self.gets += 1
+
+
+def test_a_remote_parquet_is_fetched_a_row_group_per_request(s3, data):
+    fs, _ = s3
+    probs, labels, folder = data
+    path = folder / "groups.parquet"
+    table = pa.table({f"p{k}": probs[:, k] for k in range(K)} | {"label": labels})
+    pq.write_table(table, path, row_group_size=300)  # 10 row groups
+    url = upload(fs, path, "groups.parquet")
+    requests = _Requests()
+    log = logging.getLogger("werkzeug")
+    log.addHandler(requests)
+    level = log.level
+    log.setLevel(logging.INFO)
+    try:
+        assert score(url).exit_code == 0
+    finally:
+        log.removeHandler(requests)
+        log.setLevel(level)
+    # the footer, then each row group's five column chunks in one coalesced request
+    # (without pre-buffering: a request or more per column chunk, over 50)
+    assert 10 <= requests.gets <= 10 + 3
