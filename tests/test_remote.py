@@ -14,6 +14,9 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -162,7 +165,10 @@ def test_a_remote_pattern_is_its_shards(s3, data):
         table = pa.table({f"p{k}": probs[lo:hi, k] for k in range(K)} | {"label": labels[lo:hi]})
         pq.write_table(table, local / f"part-{i}.parquet")
         upload(fs, local / f"part-{i}.parquet", f"shards/part-{i}.parquet")
-    upload(fs, local / "part-0.parquet", "shards/nested/part-9.parquet")  # not in the pattern
+    # not in the pattern, nor in the folder; ** finds it
+    (local / "nested").mkdir()
+    pq.write_table(pq.read_table(local / "part-0.parquet"), local / "nested" / "part-9.parquet")
+    upload(fs, local / "nested" / "part-9.parquet", "shards/nested/part-9.parquet")
     pattern = f"s3://{BUCKET}/shards/*.parquet"
     names = {f"s3://{BUCKET}/shards": str(local)}
     out = same_json([local / "*.parquet"], [pattern], names)
@@ -170,6 +176,9 @@ def test_a_remote_pattern_is_its_shards(s3, data):
     assert [s["file"] for s in out["files"]["prediction_shards"]] == [
         str(local / f"part-{i}.parquet") for i in range(4)
     ]
+    same_json([local / "part-?.parquet"], [f"s3://{BUCKET}/shards/part-?.parquet"], names)
+    deep = same_json([local / "**" / "*.parquet"], [f"s3://{BUCKET}/shards/**/*.parquet"], names)
+    assert deep["n_samples"] == N + 1000
     # a prefix is a folder: the files directly in it
     same_json([local], [f"s3://{BUCKET}/shards"], names)
 
@@ -275,3 +284,38 @@ def test_a_remote_parquet_is_fetched_a_row_group_per_request(s3, data):
     # the footer, then each row group's five column chunks in one coalesced request
     # (without pre-buffering: a request or more per column chunk, over 50)
     assert 10 <= requests.gets <= 10 + 3
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"s3://AKIDEXAMPLE:{SECRET}@{BUCKET}/preds.parquet", f"s3://***@{BUCKET}/preds.parquet"),
+        (
+            f"s3://{BUCKET}/preds.parquet?region=us-east-1&secret_key={SECRET}",
+            f"s3://{BUCKET}/preds.parquet?region=us-east-1&secret_key=***",
+        ),
+    ],
+)
+def test_credentials_in_a_url_are_refused_unshown(s3, url, shown):
+    result = score(url)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"cecli: error: {shown}: holds credentials")
+    assert SECRET not in result.output
+
+
+def test_a_real_process_reads_a_remote_file_and_ends_quietly(parquet):
+    """pyarrow's S3 client is shut down at exit without a word on stderr."""
+    _, url = parquet
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run(
+        [sys.executable, "-m", "cecli", "score", url, "-f", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert json.loads(done.stdout)["n_samples"] == N

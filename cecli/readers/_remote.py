@@ -156,8 +156,9 @@ def locate(url: str, storage_options: StorageOptions = ()) -> Remote:
     scheme = scheme_of(url)
     if scheme is None:
         raise InputError(url, "is not a URL cecli reads (s3://, gs:// or abfs://).")
+    _refuse_secrets(url)
+    # no settings in a query (?region=...): "?" is a wildcard, as in a local pattern
     store, _, key = url.split("://", 1)[1].partition("/")
-    key, _, query = key.partition("?")
     if not store or not key.strip("/"):
         raise InputError(
             url, "names a bucket (or container), not a file: give the file's key after it."
@@ -168,12 +169,45 @@ def locate(url: str, storage_options: StorageOptions = ()) -> Remote:
             # container)
             filesystem, base = _configured(scheme, storage_options), store.split("@")[0]
         else:
-            filesystem, base = _from_uri(f"{scheme}://{store}" + (f"?{query}" if query else ""))
+            filesystem, base = _from_uri(f"{scheme}://{store}")
     except OptionError:
         raise
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(url, f"cannot be reached ({_reason(exc)}).") from None
     return Remote(url, filesystem, f"{base.rstrip('/')}/{unquote(key)}")
+
+
+#: Query settings that hold a credential (pyarrow takes some of them in a URL).
+_SECRET_KEYS = re.compile(r"secret|token|password|access_key|sas|credential|key$", re.IGNORECASE)
+
+
+def _refuse_secrets(url: str) -> None:
+    """An error for a URL that holds a credential, which would show in every report of it.
+
+    Examples
+    --------
+    >>> _refuse_secrets("s3://AKIA:hunter2@bucket/preds.parquet")
+    Traceback (most recent call last):
+    ...
+    cecli.errors.InputError: s3://***@bucket/preds.parquet: holds credentials; ...
+    >>> _refuse_secrets("abfs://container@account.dfs.core.windows.net/preds.parquet")
+    """
+    scheme, rest = url.split("://", 1)
+    store, slash, path = rest.partition("/")
+    user, at, host = store.rpartition("@")
+    path, _, query = path.partition("?")
+    settings = [pair.partition("=") for pair in query.split("&") if pair]
+    hidden = [key for key, _, _ in settings if _SECRET_KEYS.search(key)]
+    if not (at and ":" in user) and not hidden:
+        return
+    shown_query = "&".join(k + "=" + ("***" if k in hidden else v) for k, _, v in settings)
+    shown = f"{scheme}://{'***@' if at and ':' in user else user + at}{host}{slash}{path}"
+    raise InputError(
+        shown + (f"?{shown_query}" if query else ""),
+        "holds credentials; they would be shown wherever the URL is (reports, messages). "
+        "Give them the standard way (the AWS variables or config files), or with "
+        "--storage-option.",
+    )
 
 
 @functools.lru_cache(maxsize=64)
