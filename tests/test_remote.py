@@ -51,8 +51,9 @@ def s3():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
             mp.delenv(name, raising=False)
+        mp.setenv("AWS_CONFIG_FILE", os.devnull)  # a developer's own profiles stay out
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
         mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
