@@ -41,6 +41,8 @@ class InputOptions:
     label_key: str | None = None
     positive: str | None = None
     chunk_bytes: int = 64 << 20
+    #: Settings of the filesystem a remote URL is read through (``--storage-option``).
+    storage_options: tuple[tuple[str, str], ...] = ()
     #: Columns whose values slice the rows (``--by``), in either file.
     slice_cols: tuple[str, ...] = ()
     #: Whether a --by column may be missing (compare's candidate reads the baseline's).
@@ -132,6 +134,7 @@ class Inputs(InputLayout):
             key=key,
             key_role=role,
             chunk_bytes=o.chunk_bytes,
+            storage_options=o.storage_options,
         )
 
     # -- the layout ------------------------------------------------------------------

@@ -25,6 +25,8 @@ import numpy as np
 from cecli.errors import InputError, OutputError, reason_of
 from cecli.inputs import Batch, Inputs
 from cecli.readers import STDIN
+from cecli.readers._remote import is_remote
+from cecli.readers._remote import stamp as remote_stamp
 
 #: Where each array of a chunk is in the file: (offset, dtype, shape), or None.
 _Where = tuple[int, np.dtype, tuple[int, ...]] | None
@@ -183,7 +185,8 @@ class Replay:
         files = getattr(inputs, "files", None)
         given = [p for p in inputs.paths if p not in (None, STDIN)]
         paths = files() if files is not None else given
-        self._stats = {p: _stamp(p) for p in paths} if self.spill is None else {}
+        self._storage = getattr(getattr(inputs, "options", None), "storage_options", ())
+        self._stats = {p: self._stamp(p) for p in paths} if self.spill is None else {}
 
     def keep(self, batch: Batch) -> None:
         """Take one batch of the first pass."""
@@ -196,7 +199,7 @@ class Replay:
             yield from self.spill.batches()
             return
         for path, stamp in self._stats.items():
-            if _stamp(path) != stamp:
+            if self._stamp(path) != stamp:
                 raise InputError(
                     path,
                     "changed while cecli was reading it (--label-issues reads it more than "
@@ -210,6 +213,13 @@ class Replay:
                     "more than once). Score a copy that does not change.",
                 )
             yield from again.batches()
+
+    def _stamp(self, path: str) -> tuple[int, int, int]:
+        # a remote object is read again too (in ranges, as the first time), and its size and
+        # modification time, from the store, tell that it changed
+        if is_remote(path):
+            return remote_stamp(path, self._storage)
+        return _stamp(path)
 
     def close(self) -> None:
         if self.spill is not None:

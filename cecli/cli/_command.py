@@ -122,6 +122,21 @@ class PlainValue:
             raise BadParameter(str(error), ctx=ctx, param=param) from None
 
 
+class TextList:
+    """The runtime conversion of a repeatable option of text (``list[str]``): the texts given.
+
+    Examples
+    --------
+    >>> TextList().coerce(("region=x", "anonymous=true"), None, None)
+    ['region=x', 'anonymous=true']
+    >>> TextList().coerce((), None, None) is None
+    True
+    """
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        return [str(v) for v in value] if value else None
+
+
 def is_plain(annotation: Any) -> bool:
     """Whether :func:`convert` handles ``annotation`` (text, numbers, flags, choices).
 
@@ -154,7 +169,13 @@ def plain_values(params: Iterable[Any]) -> None:
     for param in params:
         described = getattr(param, "type_descriptor", None)
         annotation = getattr(described, "annotation", None)
-        if not hasattr(param, "_runtime_param") or not is_plain(annotation):
+        if not hasattr(param, "_runtime_param"):
+            continue
+        if annotation == list[str] and getattr(param, "multiple", False):
+            # typer would build a pydantic adapter for it (an import of ~60 ms)
+            param._runtime_param = TextList()
+            continue
+        if not is_plain(annotation):
             continue
         if isinstance(param._runtime_param, PlainValue):
             continue

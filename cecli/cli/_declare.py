@@ -107,6 +107,15 @@ PositiveOption = Annotated[
     str | None, typer.Option(help="Binary labels given as text: the positive class.")
 ]
 ChunkSizeOption = Annotated[str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")]
+StorageOptionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-option",
+        metavar="KEY=VALUE",
+        help="s3://, gs://, abfs:// inputs: a setting of pyarrow's filesystem (repeatable), "
+        "e.g. region=eu-west-1, endpoint_override=HOST:PORT, anonymous=true.",
+    ),
+]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 PlotOption = Annotated[
     str | None,
@@ -165,6 +174,7 @@ def input_options(
     chunk_size: str,
     slice_cols: tuple[str, ...] = (),
     slices_optional: bool = False,
+    storage_option: list[str] | None = None,
 ) -> InputOptions:
     """The input layer's options, from the options ``score`` and ``compare`` share.
 
@@ -177,6 +187,7 @@ def input_options(
     ('csv', 'y', 1048576)
     """
     from cecli.inputs import InputOptions
+    from cecli.readers._remote import parse_storage_options
 
     return InputOptions(
         kind=kind.value,
@@ -193,6 +204,7 @@ def input_options(
         chunk_bytes=parse_size(chunk_size),
         slice_cols=slice_cols,
         slices_optional=slices_optional,
+        storage_options=parse_storage_options(storage_option or ()),
     )
 
 

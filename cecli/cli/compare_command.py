@@ -31,6 +31,7 @@ from cecli.cli._declare import (
     PredColsOption,
     PredKeyOption,
     SmoothingOption,
+    StorageOptionOption,
     ThresholdOption,
     WeightColOption,
     input_options,
@@ -116,6 +117,7 @@ def compare(
     label_key: LabelKeyOption = None,
     positive: PositiveOption = None,
     chunk_size: ChunkSizeOption = "64M",
+    storage_option: StorageOptionOption = None,
     calibration: Annotated[
         bool,
         typer.Option(
@@ -207,6 +209,7 @@ def compare(
                 slice_cols=columns,
                 # the slices are the baseline's; the candidate sets the columns aside if it has them
                 slices_optional=not baseline,
+                storage_option=storage_option,
             )
 
         with (

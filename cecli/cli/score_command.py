@@ -37,6 +37,7 @@ from cecli.cli._declare import (
     PredColsOption,
     PredKeyOption,
     SmoothingOption,
+    StorageOptionOption,
     ThresholdOption,
     TopOption,
     WeightColOption,
@@ -78,6 +79,7 @@ def score(
     label_key: LabelKeyOption = None,
     positive: PositiveOption = None,
     chunk_size: ChunkSizeOption = "64M",
+    storage_option: StorageOptionOption = None,
     per_sample: Annotated[
         str | None,
         typer.Option(help="Also write one row per input row to this .csv, .parquet or .npy."),
@@ -200,6 +202,7 @@ def score(
             positive,
             chunk_size,
             slice_cols=tuple(s.column for s in specs),
+            storage_option=storage_option,
         )
         with Inputs(predictions, labels, options) as inputs:
             if specs:

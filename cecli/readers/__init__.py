@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from cecli.errors import InputError
+from cecli.readers._remote import StorageOptions, is_remote, locate
 
 if TYPE_CHECKING:
     from cecli.readers._text import TextProfile
@@ -231,9 +232,12 @@ def detect_format(path: str, forced: str | None = None) -> tuple[str, str | None
     return fmt, codec
 
 
-def check_readable(path: str) -> None:
-    """A clear error for a path that is missing, a folder or unreadable."""
+def check_readable(path: str, storage_options: StorageOptions = ()) -> None:
+    """A clear error for a path (or a remote URL) that is missing, a folder or unreadable."""
     if path == STDIN:
+        return
+    if is_remote(path):
+        locate(path, storage_options).check_file()
         return
     if not os.path.exists(path):
         raise InputError(path, "no such file. Check the path.")
@@ -251,6 +255,7 @@ def open_source(
     key: str | None = None,
     key_role: str = "predictions",
     chunk_bytes: int = 64 << 20,
+    storage_options: StorageOptions = (),
 ) -> Source:
     """Open ``path`` (or ``"-"`` for standard input) as a :class:`Source`.
 
@@ -259,18 +264,29 @@ def open_source(
 
     ``header`` forces (True) or refuses (False) a CSV header row; None
     detects it. ``key`` picks an NPZ member; otherwise ``key_role``
-    ("predictions" or "labels") picks one by its usual names.
+    ("predictions" or "labels") picks one by its usual names. A URL
+    (``s3://``, ``gs://``, ``abfs://``) is read through pyarrow.fs
+    (:mod:`cecli.readers._remote`), with ``storage_options`` for its filesystem.
     """
     from cecli.readers.shards import is_many
 
-    if is_many(path):  # a folder or a pattern: its files, one after the other
+    if is_many(path, storage_options):  # a folder or a pattern: its files, one after the other
         from cecli.readers.shards import open_shards
 
         def one(shard: str, forced: str | None) -> Source:
-            return open_source(shard, fmt=forced, header=header, key=key, key_role=key_role,
-                               chunk_bytes=chunk_bytes)  # fmt: skip
+            return open_source(
+                shard,
+                fmt=forced,
+                header=header,
+                key=key,
+                key_role=key_role,
+                chunk_bytes=chunk_bytes,
+                storage_options=storage_options,
+            )
 
-        return open_shards(path, fmt, one)
+        return open_shards(path, fmt, one, storage_options)
+    if is_remote(path):
+        return _open_remote(path, fmt, header, chunk_bytes, storage_options)
     check_readable(path)
     kind, codec = detect_format(path, fmt)
     if kind in ("csv", "tsv"):
@@ -302,3 +318,39 @@ def open_source(
     from cecli.readers.parquet import ParquetSource
 
     return ParquetSource(path)
+
+
+def _open_remote(
+    url: str,
+    fmt: str | None,
+    header: bool | None,
+    chunk_bytes: int,
+    storage_options: StorageOptions,
+) -> Source:
+    """A remote file as its reader's Source: Parquet and NPY by ranged reads, CSV as a stream."""
+    remote = locate(url, storage_options)
+    remote.check_file()  # a missing object first, as for a file: its name may be wrong too
+    kind, codec = detect_format(url, fmt)
+    if kind in ("csv", "tsv"):
+        from cecli.readers.csv import CsvSource
+
+        return CsvSource(
+            url,
+            delimiter="\t" if kind == "tsv" else ",",
+            codec=codec,
+            header=header,
+            block_bytes=chunk_bytes,
+            remote=remote,
+        )
+    if kind == "npy":
+        from cecli.readers.npy import NpySource
+
+        return NpySource(url, remote=remote)
+    if kind == "npz":
+        raise remote.error(
+            "NPZ archives are read from local files only (a zip is read in many small "
+            "pieces); copy it here first, or save the arrays as .npy or Parquet."
+        )
+    from cecli.readers.parquet import ParquetSource
+
+    return ParquetSource(url, remote=remote)

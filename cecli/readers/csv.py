@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +41,9 @@ from cecli.readers._csv_text import (
     split_lines,
 )
 from cecli.readers._text import profile
+
+if TYPE_CHECKING:
+    from cecli.readers._remote import Remote
 
 #: The last block of a file is parsed in parts of at least this many bytes.
 _MIN_PART = 256 << 10
@@ -84,8 +88,10 @@ class CsvSource(CsvStart, CsvErrors, Source):
         codec: str | None = None,
         header: bool | None = None,
         block_bytes: int = 64 << 20,
+        remote: Remote | None = None,
     ) -> None:
         self.path = path
+        self._remote = remote
         self.display = display_name(path)
         self.delimiter = delimiter
         # one parsing thread per core; a block each, and two more (see frames)
@@ -98,7 +104,7 @@ class CsvSource(CsvStart, CsvErrors, Source):
         self._pools: list[OrderedPool[_Block]] = []
         self._reading: threading.Thread | None = None  # the block being read ahead
         # a pyarrow stream is read inside pyarrow, so a read of it is waited for
-        self._arrow_stream = codec is not None
+        self._arrow_stream = codec is not None or remote is not None
         self._stream = self._open(codec)
         # so is a read of a regular file, which ends soon, so that the file is closed with
         # the source (a read of a pipe may wait for its writer for ever)
@@ -135,6 +141,8 @@ class CsvSource(CsvStart, CsvErrors, Source):
                 return FdStream(sys.stdin.fileno())
             except (OSError, ValueError, AttributeError):
                 return sys.stdin.buffer  # an in-memory stand-in, as a test runner gives
+        if self._remote is not None:  # a stream of the object, decompressed as it comes
+            return self._remote.open_stream(codec)
         try:
             if codec is None:
                 return FdStream(self.path)

@@ -4,7 +4,9 @@ An NPY file is one column: a 1-D array (one number, boolean or string per
 sample) or a 2-D array (a row of numbers per sample, a ``"matrix"``). It is
 memory-mapped and copied out a frame at a time, so a file larger than memory
 is never loaded whole. An NPZ member is read straight from the (possibly
-compressed) zip stream, a frame's worth of bytes at a time.
+compressed) zip stream, a frame's worth of bytes at a time. A remote NPY file
+(:mod:`cecli.readers._remote`) is read the same way by ranged reads: its
+header in one request, then a frame's rows in one request each.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from cecli.errors import InputError
 from cecli.readers import Field, Frame, Source
+
+if TYPE_CHECKING:
+    from cecli.readers._remote import Remote
 
 #: The member names an NPZ's predictions and labels usually have, most likely first.
 PREDICTION_KEYS = (
@@ -152,13 +157,63 @@ def _as_column(values: np.ndarray) -> np.ndarray:
     return values
 
 
+class RangedArray:
+    """An NPY array in a random-access file, read by ranges: rows ``lo:hi`` as ``a[lo:hi]``.
+
+    What a memory map gives a local file, for a remote one: only the rows
+    asked for are fetched, one request per block of rows (per column, for an
+    array in Fortran order).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.arange(6.0).reshape(3, 2))
+    >>> a = RangedArray(pa.BufferReader(buf.getvalue()), (3, 2), False, np.dtype("<f8"), 128)
+    >>> a[1:3].tolist()
+    [[2.0, 3.0], [4.0, 5.0]]
+    """
+
+    def __init__(
+        self, file: Any, shape: tuple[int, ...], fortran: bool, dtype: np.dtype, offset: int
+    ) -> None:
+        self._file, self.shape, self.dtype = file, shape, dtype
+        self._fortran, self._offset = fortran, offset
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.shape[0])
+        n, item = self.shape[0], self.dtype.itemsize
+        if self._fortran and len(self.shape) == 2:  # each column is a run of n values
+            columns = [
+                self._read(self._offset + (j * n + lo) * item, hi - lo, (hi - lo,))
+                for j in range(self.shape[1])
+            ]
+            return np.stack(columns, axis=1) if columns else np.empty((hi - lo, 0), self.dtype)
+        row_shape = self.shape[1:]
+        row_bytes = item * math.prod(row_shape)
+        return self._read(self._offset + lo * row_bytes, (hi - lo), (hi - lo, *row_shape))
+
+    def _read(self, start: int, rows: int, shape: tuple[int, ...]) -> np.ndarray:
+        size = self.dtype.itemsize * math.prod(shape)
+        data = self._file.read_at(size, start) if size else b""
+        if len(data) != size:
+            raise OSError(f"the file ended {size - len(data)} bytes early")
+        return np.frombuffer(data, dtype=self.dtype).reshape(shape)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class NpySource(Source):
-    """A ``.npy`` file, memory-mapped."""
+    """A ``.npy`` file, memory-mapped (a remote one read by ranges)."""
 
     named = False
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, remote: Remote | None = None) -> None:
         self.display = path
+        if remote is not None:
+            self._open_remote(remote)
+            return
         with open(path, "rb") as f:
             magic = f.read(6)
         if magic != b"\x93NUMPY":
@@ -201,13 +256,46 @@ class NpySource(Source):
         self.fields = [_field(self, self._array.shape, self._array.dtype)]
         self.n_rows = int(self._array.shape[0])
 
+    def _open_remote(self, remote: Remote) -> None:
+        """The header from the file's first bytes (one request), the rows by range later."""
+        file = remote.open_file()
+        try:
+            size = file.size()
+            head = file.read_at(min(size, (1 << 16) + 16), 0)
+            if head[:6] != b"\x93NUMPY":
+                file.close()
+                raise self.error(
+                    "is not an NPY file: it does not start with NumPy's signature. Save it "
+                    "with np.save, or give it the extension of its format."
+                )
+            shape, fortran, dtype, offset = read_header(io.BytesIO(head))
+        except ValueError as exc:
+            file.close()
+            raise self.error(f"is not a valid NPY file: {exc}.") from None
+        except OSError as exc:
+            file.close()
+            raise remote.error(f"could not be read ({exc}).") from None
+        self.fields = [_field(self, shape, dtype)]
+        if offset + _data_bytes(shape, dtype) > size:
+            file.close()
+            raise self.error(
+                f"is truncated: its header says {shape} values of type {dtype} "
+                f"({_data_bytes(shape, dtype)} bytes), but it holds {max(0, size - offset)} "
+                "bytes of data. Save it again with np.save."
+            )
+        self._array = RangedArray(file, shape, fortran, dtype, offset)
+        self.n_rows = int(shape[0])
+
     def frames(
         self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None
     ) -> Iterator[Frame]:
         step = max(1, rows_per_frame)
         for lo in range(0, self.n_rows, step):
             hi = min(lo + step, self.n_rows)
-            block = np.array(self._array[lo:hi])  # a copy, so the map's pages can go
+            try:
+                block = np.array(self._array[lo:hi])  # a copy, so the map's pages can go
+            except OSError as exc:  # a remote file's read (a local map's reads do not fail)
+                raise self.error(f"could not be read past row {lo} ({exc}).") from None
             self._release(lo, hi)
             yield Frame(lo, hi - lo, {VALUES: _as_column(block)} if columns else {})
 
@@ -229,6 +317,9 @@ class NpySource(Source):
             mm.madvise(mmap.MADV_DONTNEED, start, min(stop, len(mm)) - start)
 
     def close(self) -> None:
+        if isinstance(self._array, RangedArray):
+            self._array.close()
+            return
         mm = getattr(self._array, "_mmap", None)
         if mm is not None:
             mm.close()

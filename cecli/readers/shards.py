@@ -27,20 +27,35 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cecli.errors import InputError
-from cecli.readers import STDIN, Field, Frame, NoRows, Source, check_readable, detect_format
+from cecli.readers import (
+    STDIN,
+    Field,
+    Frame,
+    NoRows,
+    Source,
+    _remote,
+    check_readable,
+    detect_format,
+)
 
 #: What makes a path a pattern rather than a file name (:func:`glob.glob`'s wildcards).
 WILDCARDS = "*?["
 
 
-def is_many(path: str) -> bool:
+def is_many(path: str, storage_options: _remote.StorageOptions = ()) -> bool:
     """Whether ``path`` names many files: a folder, or a pattern that is not itself a file.
+
+    A remote URL is many when it holds a wildcard, or names a prefix (a folder).
 
     Examples
     --------
     >>> is_many("preds.csv"), is_many("preds/*.parquet"), is_many("-")
     (False, True, False)
     """
+    if _remote.is_remote(path):
+        if any(ch in path for ch in WILDCARDS):
+            return True
+        return _remote.is_folder(path, storage_options)
     if path == STDIN or os.path.isfile(path):
         return False
     return os.path.isdir(path) or any(ch in path for ch in WILDCARDS)
@@ -52,7 +67,7 @@ def _hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
-def shard_paths(path: str) -> list[str]:
+def shard_paths(path: str, storage_options: _remote.StorageOptions = ()) -> list[str]:
     """The files ``path`` names, in sorted path order; an error when it names none.
 
     A folder gives the files directly inside it, leaving out names that begin
@@ -72,6 +87,15 @@ def shard_paths(path: str) -> list[str]:
     ...
     cecli.errors.InputError: ...: no such file, and as a pattern it matches none. ...
     """
+    if _remote.is_remote(path):
+        paths = _remote.glob(path, storage_options)
+        if not paths:
+            raise InputError(
+                path,
+                "matches no object (or its bucket is missing, or the credentials may not list "
+                "it). Check the URL; quote a pattern so that the shell does not expand it.",
+            )
+        return paths
     if os.path.isdir(path):
         names = sorted(n for n in os.listdir(path) if not _hidden(n))
         paths = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
@@ -92,7 +116,8 @@ def shard_format(display: str, paths: list[str], forced: str | None) -> str:
     """The one format of every shard; an error naming two shards whose formats differ."""
     formats: dict[str, str] = {}
     for p in paths:
-        check_readable(p)
+        if not _remote.is_remote(p):  # a listed object exists; its reader opens it
+            check_readable(p)
         try:
             kind = detect_format(p, forced)[0]
         except InputError as error:
@@ -339,9 +364,14 @@ def _offset(frames: Iterator[Frame], offset: int, counted: list[int]) -> Iterato
         yield frame
 
 
-def open_shards(path: str, fmt: str | None, opener: Callable[[str, str | None], Source]) -> Source:
+def open_shards(
+    path: str,
+    fmt: str | None,
+    opener: Callable[[str, str | None], Source],
+    storage_options: _remote.StorageOptions = (),
+) -> Source:
     """``path`` (a folder or a pattern) as one :class:`ShardedSource` of its files."""
-    paths = shard_paths(path)
+    paths = shard_paths(path, storage_options)
     kind = shard_format(path, paths, fmt)
     return ShardedSource(path, paths, kind, lambda p: opener(p, fmt))
 

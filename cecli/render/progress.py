@@ -58,6 +58,7 @@ def stderr_progress(inputs: object) -> Progress | None:
     if total is not None and total < MIN_ROWS:
         return None
     path = getattr(getattr(inputs, "pred_source", None), "path", "-")
-    if total is None and path != "-" and os.path.getsize(path) < MIN_BYTES:
+    local = path != "-" and "://" not in path  # a remote file's size is another request
+    if total is None and local and os.path.getsize(path) < MIN_BYTES:
         return None  # a small text file: its rows are not counted up front
     return _RichProgress(total, getattr(inputs.pred_source, "display", ""))  # type: ignore[attr-defined]
