@@ -1,23 +1,10 @@
-"""``cecli score`` on Dask workers: one task per shard, the states merged in a fixed tree.
-
-A sharded input (a glob or a folder, :mod:`cecli.readers.shards`) is split
-into one task per shard; a single file is one task. Each task opens its
-shard with cecli's own readers *on the worker* (no array travels through
-the graph, and no engine reader changes the dtypes or the clipping),
-numbers its rows from the shard's first global row, as the serial run
-numbers them, and returns its :class:`~cecli.folds.ScoreState`. The states
-are merged pairwise, left to right by shard, level by level: the same tree
-on every run, so a run gives the same bits every time, and the serial
-run's counts and rows exactly (its floats to rounding).
-
-Dask is optional (``pip install "cecli[dask]"``); this module imports it
-only when a cluster is asked for.
+"""The tasks of ``cecli score`` on workers, and the fixed tree their states merge in.
 
 Examples
 --------
->>> import cecli.dask
->>> cecli.dask.merge_order(5)
-[[(0, 1), (2, 3), (4,)], [(0, 1), (2,)], [(0, 1)]]
+>>> from cecli.dask._tasks import merge_order
+>>> merge_order(3)
+[[(0, 1), (2,)], [(0, 1)]]
 """
 
 from __future__ import annotations
@@ -25,25 +12,10 @@ from __future__ import annotations
 import contextlib
 import pickle
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cecli.errors import CecliError, CecliWarning, ExitStatus, OptionError
-
-#: What to install when Dask is missing.
-INSTALL = 'pip install "cecli[dask]"'
-
-__all__ = ["INSTALL", "merge_order", "score", "score_on_workers"]
-
-
-def _distributed(flag: str) -> Any:
-    """The ``distributed`` module, or one clear error saying how to install it."""
-    try:
-        import distributed
-    except ImportError:
-        raise OptionError(f"{flag} needs Dask, which is not installed: {INSTALL}") from None
-    return distributed
 
 
 @dataclass(frozen=True)
@@ -280,129 +252,3 @@ def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
             raise WorkerError(*part.error)
         state.end_pass(part.state)
     return finish(inputs, state)
-
-
-@contextlib.contextmanager
-def connect(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
-    """A Dask client: a local cluster of ``workers`` processes, or the scheduler at ``address``.
-
-    The local cluster has one thread a worker and its dashboard on a free
-    port; it is closed when the block ends. An existing scheduler's workers
-    must run this version of cecli.
-    """
-    flag = "--dask" if address is not None else "--workers"
-    distributed = _distributed(flag)
-    if address is not None:
-        try:
-            client = distributed.Client(address, timeout="10s")
-        except (OSError, TimeoutError) as error:
-            raise OptionError(f"--dask could not reach a scheduler at {address}: {error}") from None
-        with client:
-            _check_versions(client, address)
-            yield client
-        return
-    if workers is None or workers < 1:
-        raise OptionError(f"--workers must be a whole number of at least 1; got {workers}.")
-    with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
-        yield client
-
-
-def local_cluster(workers: int) -> Any:
-    """A local cluster of ``workers`` processes of one thread, made for cecli's tasks.
-
-    Distributed starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which
-    also turns off glibc's sliding mmap threshold: then every chunk's arrays
-    are mapped and unmapped afresh, and their page faults made a shard's task
-    take 1.6-2x the wall time and 3-6x the system time it takes in a plain
-    process (benchmarks/bench_dask.py). Without it a task costs what it costs
-    serially.
-    """
-    import logging
-
-    import dask
-
-    distributed = _distributed("--workers")
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        return distributed.LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # None would still bind 8787
-            silence_logs=logging.ERROR,
-        )
-
-
-def _version() -> str:
-    from cecli import __version__
-
-    return __version__
-
-
-def _check_versions(client: Any, address: str) -> None:
-    from cecli import __version__
-
-    found = client.run(_version)
-    if not found:
-        raise OptionError(f"--dask: the scheduler at {address} has no workers.")
-    other = sorted({v for v in found.values() if v != __version__})
-    if other:
-        raise OptionError(
-            f"--dask: the workers at {address} run cecli {', '.join(other)}, but this is "
-            f"cecli {__version__}; install the same version on every worker."
-        )
-
-
-def score(
-    paths: str,
-    labels: str | None = None,
-    client: Any = None,
-    *,
-    workers: int = 2,
-    **options: Any,
-) -> Any:
-    """Score predictions on Dask workers; the same :class:`~cecli.folds.Scored` as serially.
-
-    Parameters
-    ----------
-    paths : str
-        The predictions: a file, a glob (``"preds/*.parquet"``) or a folder of shards.
-    labels : str, optional
-        The labels, if not in the predictions: a file, or a glob of shards lined up with them.
-    client : distributed.Client, optional
-        The cluster to use; without one, a local cluster of ``workers`` processes is
-        started and closed again.
-    workers : int
-        The local cluster's processes, when no ``client`` is given.
-    **options
-        Fields of :class:`~cecli.inputs.InputOptions` (``kind``, ``from_logits``,
-        ``label_col``, ...) and of :class:`~cecli.folds.ScoreOptions` (``keep``,
-        ``calibration_bins``, ``temperature``, ...).
-
-    Returns
-    -------
-    Scored
-        What :func:`cecli.pipeline.score_inputs` returns for the same rows.
-
-    Examples
-    --------
-    >>> import cecli.dask
-    >>> cecli.dask.score("preds/*.parquet", client=None, nonsense=1)
-    Traceback (most recent call last):
-    ...
-    cecli.errors.OptionError: cecli.dask.score got options it does not know: nonsense.
-    """
-    from cecli.folds import ScoreOptions
-    from cecli.inputs import InputOptions, Inputs
-
-    input_names = {f.name for f in fields(InputOptions)}
-    score_names = {f.name for f in fields(ScoreOptions)}
-    unknown = sorted(set(options) - input_names - score_names)
-    if unknown:
-        raise OptionError(f"cecli.dask.score got options it does not know: {', '.join(unknown)}.")
-    input_options = InputOptions(**{k: v for k, v in options.items() if k in input_names})
-    score_options = ScoreOptions(**{k: v for k, v in options.items() if k in score_names})
-    with Inputs(paths, labels, input_options) as inputs:
-        if client is not None:
-            return score_on_workers(inputs, score_options, client)
-        with connect(workers) as started:
-            return score_on_workers(inputs, score_options, started)

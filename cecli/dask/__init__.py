@@ -1,0 +1,113 @@
+"""``cecli score`` on Dask workers: one task per shard, the states merged in a fixed tree.
+
+A sharded input (a glob or a folder, :mod:`cecli.readers.shards`) is split
+into one task per shard; a single file is one task. Each task opens its
+shard with cecli's own readers *on the worker* (no array travels through
+the graph, and no engine reader changes the dtypes or the clipping),
+numbers its rows from the shard's first global row, as the serial run
+numbers them, and returns its :class:`~cecli.folds.ScoreState`. The states
+are merged pairwise, left to right by shard, level by level: the same tree
+on every run, so a run gives the same bits every time, and the serial
+run's counts and rows exactly (its floats to rounding).
+
+Dask is optional (``pip install "cecli[dask]"``); this module imports it
+only when a cluster is asked for.
+
+Examples
+--------
+>>> import cecli.dask
+>>> cecli.dask.merge_order(5)
+[[(0, 1), (2, 3), (4,)], [(0, 1), (2,)], [(0, 1)]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from cecli.dask._cluster import INSTALL, _distributed, connect, local_cluster
+from cecli.dask._tasks import (
+    Part,
+    ShardTask,
+    WorkerError,
+    merge_order,
+    merge_parts,
+    pass_shard,
+    reduce_ordered,
+    score_on_workers,
+    score_shard,
+)
+from cecli.errors import OptionError
+
+__all__ = [
+    "INSTALL",
+    "Part",
+    "ShardTask",
+    "WorkerError",
+    "_distributed",
+    "connect",
+    "local_cluster",
+    "merge_order",
+    "merge_parts",
+    "pass_shard",
+    "reduce_ordered",
+    "score",
+    "score_on_workers",
+    "score_shard",
+]
+
+
+def score(
+    paths: str,
+    labels: str | None = None,
+    client: Any = None,
+    *,
+    workers: int = 2,
+    **options: Any,
+) -> Any:
+    """Score predictions on Dask workers; the same :class:`~cecli.folds.Scored` as serially.
+
+    Parameters
+    ----------
+    paths : str
+        The predictions: a file, a glob (``"preds/*.parquet"``) or a folder of shards.
+    labels : str, optional
+        The labels, if not in the predictions: a file, or a glob of shards lined up with them.
+    client : distributed.Client, optional
+        The cluster to use; without one, a local cluster of ``workers`` processes is
+        started and closed again.
+    workers : int
+        The local cluster's processes, when no ``client`` is given.
+    **options
+        Fields of :class:`~cecli.inputs.InputOptions` (``kind``, ``from_logits``,
+        ``label_col``, ...) and of :class:`~cecli.folds.ScoreOptions` (``keep``,
+        ``calibration_bins``, ``temperature``, ...).
+
+    Returns
+    -------
+    Scored
+        What :func:`cecli.pipeline.score_inputs` returns for the same rows.
+
+    Examples
+    --------
+    >>> import cecli.dask
+    >>> cecli.dask.score("preds/*.parquet", client=None, nonsense=1)
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: cecli.dask.score got options it does not know: nonsense.
+    """
+    from cecli.folds import ScoreOptions
+    from cecli.inputs import InputOptions, Inputs
+
+    input_names = {f.name for f in fields(InputOptions)}
+    score_names = {f.name for f in fields(ScoreOptions)}
+    unknown = sorted(set(options) - input_names - score_names)
+    if unknown:
+        raise OptionError(f"cecli.dask.score got options it does not know: {', '.join(unknown)}.")
+    input_options = InputOptions(**{k: v for k, v in options.items() if k in input_names})
+    score_options = ScoreOptions(**{k: v for k, v in options.items() if k in score_names})
+    with Inputs(paths, labels, input_options) as inputs:
+        if client is not None:
+            return score_on_workers(inputs, score_options, client)
+        with connect(workers) as started:
+            return score_on_workers(inputs, score_options, started)
