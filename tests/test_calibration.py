@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 
 import mpmath
 import numpy as np
@@ -495,6 +496,30 @@ def test_chunks_and_merges_equal_one_update_on_everything(case, soft, cuts):
         merged.merge(worker)
     assert_same_summary(chunked.result(), whole.result())
     assert_same_summary(merged.result(), whole.result())
+
+
+@given(case=categorical_case(), dense=st.booleans())
+def test_a_pickled_accumulator_is_the_same_accumulator(case, dense):
+    # what a Dask worker ships: only the fine bins with rows, and no derivable table
+    probs, labels, n_bins, weights = case
+    if weights is not None and not weights.sum() > 0:
+        return
+    acc = CalibrationAccumulator(n_bins=n_bins)
+    acc.update(labels, probs, weights)
+    if dense:  # most fine bins hold rows: pickled as they are
+        acc._fine.count[:] += 1
+    back = pickle.loads(pickle.dumps(acc))
+    for sums, again in ((acc._fine, back._fine), (acc._bins, back._bins)):
+        for name in ("count", "weight", "confidence", "credit", "weight_sq"):
+            x, y = getattr(sums, name), getattr(again, name)
+            assert x.dtype == y.dtype, name
+            assert np.array_equal(x, y), name
+    assert np.array_equal(back._coarse_of_fine, acc._coarse_of_fine)
+    if not dense:
+        assert len(pickle.dumps(acc)) < 100_000  # not 65,536 bins x 5 sums x 8 bytes
+        assert_same_summary(back.result(), acc.result())
+    back.merge(acc)  # and it still merges
+    assert back.n_samples == 2 * acc.n_samples
 
 
 # --- temperature scaling -------------------------------------------------------------------

@@ -203,6 +203,16 @@ class CalibrationAccumulator:
         self.soft_targets |= facts.soft
         self._next_row = max(self._next_row, offset + n)
 
+    def __getstate__(self) -> dict[str, object]:
+        # the fine-to-coarse table follows from the edges: made again, not shipped
+        state = dict(self.__dict__)
+        del state["_coarse_of_fine"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._coarse_of_fine = _coarse_of_fine(self._edges)
+
     def merge(self, other: CalibrationAccumulator) -> CalibrationAccumulator:
         """Add another accumulator's rows to this one (in place) and return self.
 

@@ -265,6 +265,45 @@ class _BinSums:
             total(self.weight_sq),
         )
 
+    def __getstate__(self) -> dict[str, object]:
+        """The sums as pickled: only the bins with rows, when they are few.
+
+        A shard's 65,536 fine bins hold a few thousand with rows; the rest are
+        zeros that would make a worker's state 2.6 MB instead of about 90 kB.
+        Unweighted weights equal the counts and are not stored twice. The
+        round trip is exact.
+        """
+        used = np.flatnonzero(self.count)
+        if 4 * used.size > self.count.size:
+            return dict(self.__dict__)
+        count = self.count[used]
+        state: dict[str, object] = {
+            "n": self.count.size,
+            "used": used.astype(np.int32),
+            "count": count,
+            "confidence": self.confidence[used],
+            "credit": self.credit[used],
+        }
+        as_float = count.astype(np.float64)
+        for name in ("weight", "weight_sq"):
+            values = getattr(self, name)[used]
+            state[name] = None if np.array_equal(values, as_float) else values
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        if "used" not in state:
+            self.__dict__.update(state)
+            return
+        n, used = int(state["n"]), state["used"]  # type: ignore[call-overload]
+        count = state["count"]
+        for name in ("count", "weight", "confidence", "credit", "weight_sq"):
+            values = state[name]
+            if values is None:  # unweighted: the counts
+                values = np.asarray(count, dtype=np.float64)
+            dense = np.zeros(n, np.int64 if name == "count" else np.float64)
+            dense[used] = values
+            setattr(self, name, dense)
+
     def __iadd__(self, other: _BinSums) -> _BinSums:
         self.count += other.count
         self.weight += other.weight
