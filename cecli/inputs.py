@@ -74,8 +74,18 @@ class Batch:
 class Inputs(InputLayout):
     """The opened inputs: what they hold, and their rows as batches. Use as a context manager."""
 
-    def __init__(self, predictions: str, labels: str | None, options: InputOptions) -> None:
+    def __init__(
+        self,
+        predictions: str,
+        labels: str | None,
+        options: InputOptions,
+        *,
+        row_groups: tuple[int, int] | None = None,
+    ) -> None:
         self.label_source: Source | None = None
+        #: A run of row groups ``(first, stop)`` of one Parquet file holding the labels too:
+        #: only those rows are read (a task on a worker, :mod:`cecli.dask`). None: every row.
+        self.row_groups = row_groups
         try:
             self._setup(predictions, labels, options)
         except BaseException:
@@ -214,7 +224,12 @@ class Inputs(InputLayout):
         want_preds += [c for c in extra.get(preds, []) if c not in want_preds]
         rows = self.rows_per_chunk()
         stacked = None if plan.pred_fields[0].kind == "matrix" else pred_columns
-        if labels is preds:
+        if self.row_groups is not None:
+            if labels is not preds or preds.row_groups is None:
+                raise ValueError("row_groups reads one Parquet file that holds the labels too")
+            frames = preds.frames(rows, want_preds, stacked=stacked, row_groups=self.row_groups)  # type: ignore[call-arg]
+            pairs = ((frame, frame) for frame in frames)
+        elif labels is preds:
             pairs = ((frame, frame) for frame in preds.frames(rows, want_preds, stacked=stacked))
         else:
             want_labels = label_columns + [
@@ -265,7 +280,7 @@ class Inputs(InputLayout):
 
     def reopen(self) -> Inputs:
         """The same inputs opened again, to read their rows another time."""
-        return Inputs(*self.paths, self.options)
+        return Inputs(*self.paths, self.options, row_groups=self.row_groups)
 
     def source_of(self, what: str, row: int | None = None) -> str:
         """The file a kind of problem comes from: "predictions", "labels" or "weights".

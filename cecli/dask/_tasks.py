@@ -29,6 +29,40 @@ class ShardTask:
     score_options: Any
     kind: str
     classes: tuple[str, ...]
+    #: A run of the shard's row groups ``(first, stop)``, read alone (a large Parquet
+    #: shard is several tasks); None: the whole shard.
+    row_groups: tuple[int, int] | None = None
+
+
+#: The least a task reads of a shard cut by row groups: 2**23 values (64 MiB of float64,
+#: a chunk's worth at the default --chunk-size), so that a task outweighs its overhead.
+TASK_VALUES = 1 << 23
+
+
+def row_group_windows(sizes: tuple[int, ...], columns: int) -> list[tuple[int, int]]:
+    """Runs of consecutive row groups of at least :data:`TASK_VALUES` values each.
+
+    Cut by the file alone (not by the number of workers), so that a run gives the
+    same bits on any cluster. The last run may be smaller.
+
+    Examples
+    --------
+    >>> row_group_windows((1 << 20,) * 5, 10)
+    [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    >>> row_group_windows((1 << 19,) * 5, 10)
+    [(0, 2), (2, 4), (4, 5)]
+    >>> row_group_windows((100,), 10)
+    [(0, 1)]
+    """
+    windows, first, values = [], 0, 0
+    for i, rows in enumerate(sizes):
+        values += rows * max(1, columns)
+        if values >= TASK_VALUES:
+            windows.append((first, i + 1))
+            first, values = i + 1, 0
+    if first < len(sizes):
+        windows.append((first, len(sizes)))
+    return windows
 
 
 @dataclass
@@ -59,7 +93,9 @@ def score_shard(task: ShardTask) -> Part:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with Inputs(task.predictions, task.labels, options) as inputs:
+            with Inputs(
+                task.predictions, task.labels, options, row_groups=task.row_groups
+            ) as inputs:
                 if tuple(inputs.classes) != task.classes:
                     raise OptionError(
                         f"{task.predictions}: its classes ({', '.join(inputs.classes)}) differ "
@@ -88,7 +124,7 @@ def pass_shard(task: ShardTask, fold: Any) -> Part:
     fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
     options = replace(task.input_options, kind=task.kind)
     try:
-        with Inputs(task.predictions, task.labels, options) as inputs:
+        with Inputs(task.predictions, task.labels, options, row_groups=task.row_groups) as inputs:
             state = ScoreState(
                 inputs.kind, from_logits=options.from_logits, options=task.score_options
             )
@@ -195,6 +231,55 @@ def _row_counts(client: Any, inputs: Any, paths: list[str]) -> list[int]:
     return [int(n or 0) for n in known]
 
 
+def _row_groups(inputs: Any, n: int) -> list[tuple[int, ...] | None]:
+    """Each shard's row groups' rows (Parquet shards holding their labels), else None."""
+    from cecli.readers.shards import ShardedSource
+
+    source = inputs.pred_source
+    if inputs.label_source is not None:
+        return [None] * n  # the labels are read beside: not cut
+    if isinstance(source, ShardedSource):
+        return [source.shard_row_groups(i) for i in range(n)]
+    return [source.row_groups]
+
+
+def shard_tasks(inputs: Any, options: Any, client: Any) -> list[ShardTask]:
+    """The tasks of opened ``inputs``, in row order: a shard each, or a run of its row groups.
+
+    Text shards are counted on ``client``'s workers first (their global rows need
+    it); a Parquet shard holding its labels and more than :data:`TASK_VALUES`
+    values is cut into runs of row groups (:func:`row_group_windows`). Sets the
+    inputs' shard map (each reported row's file and file row).
+    """
+    preds, labels = _shard_lists(inputs)
+    counts = _row_counts(client, inputs, preds)
+    starts, offset = [], 0
+    for n in counts:
+        starts.append(offset)
+        offset += max(n, 0)
+    shard_map = inputs.shard_map
+    if shard_map is not None:  # the report's file and file_row of each kept row
+        shard_map.starts[:] = starts
+        shard_map.n_rows[:] = counts
+    common = {
+        "input_options": inputs.options,
+        "score_options": options,
+        "kind": inputs.kind,
+        "classes": tuple(inputs.classes),
+    }
+    groups = _row_groups(inputs, len(preds))
+    tasks = []
+    for p, lab, start, n, sizes in zip(preds, labels, starts, counts, groups, strict=True):
+        if n == 0:
+            continue  # an empty shard adds no rows
+        windows = [None]
+        if lab is None and sizes is not None and len(sizes) > 1:  # a large Parquet shard
+            windows = row_group_windows(sizes, inputs.n_classes)
+            windows = [None] if len(windows) == 1 else windows
+        tasks += [ShardTask(p, lab, start, **common, row_groups=w) for w in windows]
+    return tasks
+
+
 def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
     """Score opened ``inputs`` on ``client``'s workers; the serial run's :class:`Scored`.
 
@@ -215,27 +300,7 @@ def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
         )
     if "-" in inputs.paths:
         raise OptionError("--workers reads files, not standard input (-); give a file.")
-    preds, labels = _shard_lists(inputs)
-    counts = _row_counts(client, inputs, preds)
-    starts, offset = [], 0
-    for n in counts:
-        starts.append(offset)
-        offset += max(n, 0)
-    shard_map = inputs.shard_map
-    if shard_map is not None:  # the report's file and file_row of each kept row
-        shard_map.starts[:] = starts
-        shard_map.n_rows[:] = counts
-    common = {
-        "input_options": inputs.options,
-        "score_options": options,
-        "kind": inputs.kind,
-        "classes": tuple(inputs.classes),
-    }
-    tasks = [
-        ShardTask(p, lab, start, **common)
-        for p, lab, start, n in zip(preds, labels, starts, counts, strict=True)
-        if n != 0  # an empty shard adds no rows
-    ]
+    tasks = shard_tasks(inputs, options, client)
     futures = [client.submit(score_shard, task, pure=False) for task in tasks]
     part = reduce_ordered(client, futures).result()
     if part.error is not None:

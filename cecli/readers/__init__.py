@@ -115,6 +115,9 @@ class Source:
     #: Columns of numbers whose empty cells are NaN, not an error (the --by columns:
     #: a missing value is a slice of its own). Set before :meth:`frames` is called.
     nullable: frozenset[str] = frozenset()
+    #: The rows of each row group, when the file is cut into them (Parquet), else None:
+    #: a task on a worker may read a run of them (:meth:`frames`' ``row_groups``).
+    row_groups: tuple[int, ...] | None = None
 
     def frames(
         self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None

@@ -76,7 +76,9 @@ class ParquetSource(Source):
             else:
                 # buffered page reads: a large row group is decoded a page at a time
                 self._file = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
-            self.n_rows = int(self._file.metadata.num_rows)
+            meta = self._file.metadata
+            self.n_rows = int(meta.num_rows)
+            self.row_groups = tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
             if self.n_rows == 0:
                 raise self.no_rows("has no rows: there is nothing to score.")
             # typing a column reads its first rows: a damaged page can fail here already
@@ -112,17 +114,23 @@ class ParquetSource(Source):
         """The first ``n`` rows (or fewer: all there are) of the column ``name``."""
         return next(self._batches(n, [name])).column(0)
 
-    def _batches(self, rows: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        """The columns in record batches of ``rows`` rows (the last one shorter)."""
+    def _batches(
+        self, rows: int, columns: list[str], groups: range | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The columns in record batches of ``rows`` rows (the last one shorter).
+
+        ``groups``, a run of row groups, reads only those (all of them: None).
+        """
         if not self._remote:
-            yield from self._file.iter_batches(batch_size=rows, columns=columns)
+            chosen = None if groups is None else list(groups)
+            yield from self._file.iter_batches(batch_size=rows, row_groups=chosen, columns=columns)
             return
         # a row group at a time: iter_batches over them all would pre-buffer them all (memory
         # growing with the file). A local file's batches run on across row groups; these are
         # cut in the same places, so that the frames, and the sums' last bits, are the same.
         pending: list[pa.RecordBatch] = []
         held = 0
-        for group in range(self._file.num_row_groups):
+        for group in range(self._file.num_row_groups) if groups is None else groups:
             for batch in self._file.iter_batches(rows, row_groups=[group], columns=columns):
                 while batch.num_rows:
                     take = min(rows - held, batch.num_rows)
@@ -136,11 +144,35 @@ class ParquetSource(Source):
             yield _joined(pending)
 
     def frames(
-        self, rows_per_frame: int, columns: list[str], *, stacked: list[str] | None = None
+        self,
+        rows_per_frame: int,
+        columns: list[str],
+        *,
+        stacked: list[str] | None = None,
+        row_groups: tuple[int, int] | None = None,
     ) -> Iterator[Frame]:
-        first_row = 0
+        """The frames; ``row_groups`` ``(first, stop)`` reads only those row groups.
+
+        A frame's ``first_row`` is its row in the file, whichever groups are read.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import pyarrow as pa, pyarrow.parquet as pq
+        >>> path = os.path.join(tempfile.mkdtemp(), "p.parquet")
+        >>> pq.write_table(pa.table({"p": [0.1, 0.2, 0.3, 0.4, 0.5]}), path, row_group_size=2)
+        >>> source = ParquetSource(path)
+        >>> source.row_groups
+        (2, 2, 1)
+        >>> [(f.first_row, f.n_rows) for f in source.frames(10, ["p"], row_groups=(1, 3))]
+        [(2, 3)]
+        >>> source.close()
+        """
+        groups = None if row_groups is None else range(*row_groups)
+        sizes = self.row_groups or ()
+        first_row = 0 if groups is None else sum(sizes[: groups.start])
         try:
-            batches = self._batches(max(1, rows_per_frame), columns)
+            batches = self._batches(max(1, rows_per_frame), columns, groups)
             for batch in batches:
                 frame = Frame(first_row, batch.num_rows)
                 for name in columns:

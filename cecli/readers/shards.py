@@ -237,6 +237,8 @@ class ShardedSource(Source):
         self.shards = ShardMap(paths)
         #: Each shard's rows when known up front (binary shards), else None.
         self._known: list[int | None] = [None] * len(paths)
+        #: Each shard's row groups' rows (Parquet), else None.
+        self._groups: list[tuple[int, ...] | None] = [None] * len(paths)
         binary = fmt not in ("csv", "tsv")
         self.read_again = binary
         template: Source | None = None
@@ -257,6 +259,7 @@ class ShardedSource(Source):
                     finally:
                         source.close()
                 self._known[i] = source.n_rows
+                self._groups[i] = source.row_groups
         except BaseException:
             if template is not None:
                 template.close()
@@ -280,6 +283,10 @@ class ShardedSource(Source):
     def known_rows(self, index: int) -> int | None:
         """The rows of shard ``index`` known before reading it (binary shards), else None."""
         return self._known[index]
+
+    def shard_row_groups(self, index: int) -> tuple[int, ...] | None:
+        """The rows of each row group of shard ``index`` (Parquet), else None."""
+        return self._groups[index]
 
     def shard_sources(self) -> Iterator[tuple[int, Source | None]]:
         """Each shard opened in turn (None for an empty one), closed when the next is asked for."""
