@@ -1,7 +1,10 @@
 """``cecli score`` of 40 Parquet shards serially, and on 1 and 2 Dask workers.
 
 Usage: ``python benchmarks/bench_dask.py [--folder DIR] [--shards 40] [--rows 250000]
-[--classes 10] [--runs 5]``
+[--classes 10] [--runs 5] [--one-file]``
+
+``--one-file`` scores the same rows as one Parquet file in pyarrow's default
+row groups of 1,048,576 rows, which the workers read as runs of row groups.
 
 The shards are written once into ``--folder`` (kept for the next run). Each
 configuration is timed warm, the runs alternating between configurations:
@@ -19,6 +22,7 @@ beside them: on a busy machine the ratios mean little.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import pickle
 import statistics
@@ -45,6 +49,16 @@ def write_shards(folder: str, shards: int, rows: int, classes: int) -> str:
         table = {f"p{k}": probs[:, k] for k in range(classes)} | {"label": labels}
         pq.write_table(pa.table(table), path)
     return os.path.join(folder, "*.parquet")
+
+
+def write_one_file(folder: str, shards: int, rows: int, classes: int) -> str:
+    """The same rows as one Parquet file, in pyarrow's default row groups (1,048,576 rows)."""
+    path = os.path.join(folder + "-one", "all.parquet")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pattern = write_shards(folder, shards, rows, classes)
+        pq.write_table(pq.ParquetDataset(sorted(glob.glob(pattern))).read(), path)
+    return path
 
 
 def _cpu() -> float:
@@ -74,6 +88,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=250_000)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--one-file",
+        action="store_true",
+        help="score the rows as one Parquet file (tasks are runs of its row groups)",
+    )
     args = parser.parse_args()
     print(compile_cecli())
     import distributed
@@ -84,6 +103,8 @@ def main() -> None:
     from cecli.pipeline import score_inputs
 
     pattern = write_shards(args.folder, args.shards, args.rows, args.classes)
+    if args.one_file:
+        pattern = write_one_file(args.folder, args.shards, args.rows, args.classes)
     options = ScoreOptions(calibration_bins=15)
 
     def serial() -> float:
@@ -136,14 +157,19 @@ def main() -> None:
         cluster.close()
 
     with Inputs(pattern, None, InputOptions()) as inputs:
+        first = (pattern, (0, 1)) if args.one_file else (inputs.pred_source.paths[0], None)
         task = ShardTask(
-            inputs.pred_source.paths[0], None, 0, inputs.options, options, inputs.kind,
-            tuple(inputs.classes),
+            first[0], None, 0, inputs.options, options, inputs.kind, tuple(inputs.classes),
+            row_groups=first[1],
         )  # fmt: skip
     state_bytes = len(pickle.dumps(score_shard(task)))
     n_rows = args.shards * args.rows
-    print(f"{args.shards} Parquet shards of {args.rows:,} x {args.classes} ({n_rows:,} rows), "
-          f"{args.runs} warm runs each, alternating; calibration on")  # fmt: skip
+    layout = (
+        f"one Parquet file of {n_rows:,} x {args.classes} in row groups of 1,048,576"
+        if args.one_file
+        else f"{args.shards} Parquet shards of {args.rows:,} x {args.classes} ({n_rows:,} rows)"
+    )
+    print(f"{layout}, {args.runs} warm runs each, alternating; calibration on")
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()}")
     base = statistics.median(walls["serial"])
     base_cpu = statistics.median(cpus["serial"])
@@ -157,7 +183,7 @@ def main() -> None:
             f"(x{base / med:.2f} serial); CPU median {cpu:.2f} s (x{cpu / base_cpu:.2f} serial)"
             f"{peak}; mean loss rel. diff {diff:.1e}"
         )
-    print(f"client peak RSS {_peak_rss() / 2**20:.0f} MiB; one shard's state {state_bytes:,} B")
+    print(f"client peak RSS {_peak_rss() / 2**20:.0f} MiB; one task's state {state_bytes:,} B")
 
 
 if __name__ == "__main__":
