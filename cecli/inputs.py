@@ -74,7 +74,9 @@ class Batch:
 class Inputs(InputLayout):
     """The opened inputs: what they hold, and their rows as batches. Use as a context manager."""
 
-    def __init__(self, predictions: str, labels: str | None, options: InputOptions) -> None:
+    def __init__(
+        self, predictions: str | Source, labels: str | Source | None, options: InputOptions
+    ) -> None:
         self.label_source: Source | None = None
         try:
             self._setup(predictions, labels, options)
@@ -125,7 +127,9 @@ class Inputs(InputLayout):
             classes = ["0" if options.positive is None else f"not {positive}", positive]
         self.decoder = LabelDecoder(self.kind, classes, self.headers, options.positive)
 
-    def _open(self, path: str, key: str | None, role: str) -> Source:
+    def _open(self, path: str | Source, key: str | None, role: str) -> Source:
+        if isinstance(path, Source):  # a table in memory (cecli.readers.table), opened already
+            return path
         o = self.options
         return open_source(
             path,
@@ -187,7 +191,7 @@ class Inputs(InputLayout):
         for source, path in zip((self.pred_source, self.label_source), self.paths, strict=True):
             if isinstance(source, ShardedSource):
                 out += [p for p in source.paths if p not in out]
-            elif path is not None and path != STDIN and path not in out:
+            elif isinstance(path, str) and path != STDIN and path not in out:
                 out.append(path)
         return out
 

@@ -29,6 +29,8 @@ class ShardTask:
     score_options: Any
     kind: str
     classes: tuple[str, ...]
+    #: Where this shard's per-sample rows go (``--per-sample DIR/``): a ``PartFile``, or None.
+    per_sample: Any = None
 
 
 @dataclass
@@ -56,6 +58,7 @@ def score_shard(task: ShardTask) -> Part:
     from cecli.pipeline import checked_view
 
     options = replace(task.input_options, kind=task.kind)
+    writer = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -68,11 +71,22 @@ def score_shard(task: ShardTask) -> Part:
                 state = ScoreState(
                     inputs.kind, from_logits=options.from_logits, options=task.score_options
                 )
+                if task.per_sample is not None:
+                    writer = task.per_sample.open()
                 for batch in inputs.batches():
                     batch.first_row += task.first_row
-                    state.add(checked_view(inputs, state, batch))
-                    del batch
-        except CecliError as error:
+                    view = checked_view(inputs, state, batch)
+                    if writer is not None:
+                        writer.write(view.scores, batch.ids)
+                    state.add(view)
+                    del batch, view
+                if writer is not None:
+                    writer.commit()
+        except BaseException as error:
+            if writer is not None:
+                writer.abort()
+            if not isinstance(error, CecliError):
+                raise
             return Part(None, error=(str(error), int(error.exit_status)))
     said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
     return Part(state, said)
@@ -195,11 +209,13 @@ def _row_counts(client: Any, inputs: Any, paths: list[str]) -> list[int]:
     return [int(n or 0) for n in known]
 
 
-def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
+def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | None = None) -> Any:
     """Score opened ``inputs`` on ``client``'s workers; the serial run's :class:`Scored`.
 
     ``inputs`` (:class:`~cecli.inputs.Inputs`, opened here) decides the
     layout, kind and classes once; each task reads its shard with them.
+    With ``per_sample`` (a folder), each task also writes its shard's rows
+    there (:mod:`cecli.dask._per_sample`); ``options.el2n`` must be set.
     """
     from cecli.folds import ScoreState
     from cecli.pipeline import finish
@@ -215,6 +231,10 @@ def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
         )
     if "-" in inputs.paths:
         raise OptionError("--workers reads files, not standard input (-); give a file.")
+    if per_sample is not None and options.label_issues:
+        raise OptionError(
+            "--per-sample with --label-issues does not run on workers yet; leave out --workers."
+        )
     preds, labels = _shard_lists(inputs)
     counts = _row_counts(client, inputs, preds)
     starts, offset = [], 0
@@ -231,15 +251,28 @@ def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
         "kind": inputs.kind,
         "classes": tuple(inputs.classes),
     }
+    folder = None
+    if per_sample is not None:
+        from cecli.dask._per_sample import PartsFolder
+
+        weighted = inputs.options.weight_col is not None or options.class_weights is not None
+        folder = PartsFolder(per_sample, inputs, weighted=weighted)
     tasks = [
-        ShardTask(p, lab, start, **common)
-        for p, lab, start, n in zip(preds, labels, starts, counts, strict=True)
+        ShardTask(p, lab, start, **common, per_sample=folder and folder.part(i))
+        for i, (p, lab, start, n) in enumerate(zip(preds, labels, starts, counts, strict=True))
         if n != 0  # an empty shard adds no rows
     ]
-    futures = [client.submit(score_shard, task, pure=False) for task in tasks]
-    part = reduce_ordered(client, futures).result()
-    if part.error is not None:
-        raise WorkerError(*part.error)
+    try:
+        futures = [client.submit(score_shard, task, pure=False) for task in tasks]
+        part = reduce_ordered(client, futures).result()
+        if part.error is not None:
+            raise WorkerError(*part.error)
+        if folder is not None:
+            folder.commit()
+    except BaseException:
+        if folder is not None:
+            folder.abort()
+        raise
     for said in part.warnings:
         warnings.warn(CecliWarning(said), stacklevel=2)
     state: ScoreState = part.state
