@@ -112,6 +112,18 @@ def test_the_parts_in_shard_order_are_the_serial_per_sample_file(cluster, shards
     assert leftovers(tmp_path) == []
 
 
+def test_label_issue_columns_in_the_parts_are_the_serial_ones(cluster, shards, tmp_path):
+    serial, out = tmp_path / "serial.parquet", tmp_path / "rows"
+    common = [shards, "--label-issues", "--top", "50"]
+    assert score(*common, "--per-sample", str(serial)).exit_code == 0
+    done = score(*common, "--per-sample", f"{out}/", "--dask", cluster.scheduler.address)
+    assert done.exit_code == 0, done.output
+    whole = pd.read_parquet(serial)
+    parts = pd.concat([pd.read_parquet(p) for p in sorted(out.iterdir())], ignore_index=True)
+    assert whole["label_issue"].any(), "the test data has label errors to find"
+    pd.testing.assert_frame_equal(parts, whole, check_exact=True)
+
+
 def test_parts_default_to_parquet_and_hold_the_definitions_losses(cluster, shards, table, tmp_path):
     out = tmp_path / "rows"
     done = score(shards, "--per-sample", f"{out}{os.sep}", "--dask", cluster.scheduler.address)

@@ -231,10 +231,6 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
         )
     if "-" in inputs.paths:
         raise OptionError("--workers reads files, not standard input (-); give a file.")
-    if per_sample is not None and options.label_issues:
-        raise OptionError(
-            "--per-sample with --label-issues does not run on workers yet; leave out --workers."
-        )
     preds, labels = _shard_lists(inputs)
     counts = _row_counts(client, inputs, preds)
     starts, offset = [], 0
@@ -253,35 +249,41 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
     }
     folder = None
     if per_sample is not None:
-        from cecli.dask._per_sample import PartsFolder
+        from cecli.dask._per_sample import PartsFolder, write_parts
 
         weighted = inputs.options.weight_col is not None or options.class_weights is not None
-        folder = PartsFolder(per_sample, inputs, weighted=weighted)
+        folder = PartsFolder(
+            per_sample, inputs, weighted=weighted, label_issues=options.label_issues
+        )
     tasks = [
         ShardTask(p, lab, start, **common, per_sample=folder and folder.part(i))
         for i, (p, lab, start, n) in enumerate(zip(preds, labels, starts, counts, strict=True))
         if n != 0  # an empty shard adds no rows
     ]
     try:
-        futures = [client.submit(score_shard, task, pure=False) for task in tasks]
+        # with label issues the rows are written in a last pass, once each row's issue is known
+        first = [replace(t, per_sample=None) for t in tasks] if options.label_issues else tasks
+        futures = [client.submit(score_shard, task, pure=False) for task in first]
         part = reduce_ordered(client, futures).result()
         if part.error is not None:
             raise WorkerError(*part.error)
+        for said in part.warnings:
+            warnings.warn(CecliWarning(said), stacklevel=2)
+        state: ScoreState = part.state
+        # label issues: each later pass is a map over the shards and an ordered merge again
+        while state.needs_another_pass:
+            fold = client.scatter(state.next_pass(), broadcast=True, hash=False)
+            futures = [client.submit(pass_shard, task, fold, pure=False) for task in first]
+            part = reduce_ordered(client, futures).result()
+            if part.error is not None:
+                raise WorkerError(*part.error)
+            state.end_pass(part.state)
         if folder is not None:
+            if options.label_issues:
+                write_parts(client, tasks, state)
             folder.commit()
     except BaseException:
         if folder is not None:
             folder.abort()
         raise
-    for said in part.warnings:
-        warnings.warn(CecliWarning(said), stacklevel=2)
-    state: ScoreState = part.state
-    # label issues: each later pass is a map over the shards and an ordered merge again
-    while state.needs_another_pass:
-        fold = client.scatter(state.next_pass(), broadcast=True, hash=False)
-        futures = [client.submit(pass_shard, task, fold, pure=False) for task in tasks]
-        part = reduce_ordered(client, futures).result()
-        if part.error is not None:
-            raise WorkerError(*part.error)
-        state.end_pass(part.state)
     return finish(inputs, state)
