@@ -8,6 +8,7 @@ The Python API is a short list of names::
     cecli.multilabel_cross_entropy(targets, probs)
     acc = cecli.Accumulator("categorical"); acc.update(labels, probs); acc.result()
     cecli.find_label_issues(labels, probs).rows   # likely label errors, worst first
+    cecli.score_frame(df, label_col="label")      # a pandas DataFrame, as a file is scored
 
 Every problem with the inputs raises :class:`cecli.CecliError`.
 
@@ -25,6 +26,7 @@ from cecli.errors import CecliError
 
 if TYPE_CHECKING:
     from cecli.accumulate import Accumulator, ClassSummary, RowFacts, Summary
+    from cecli.frame import score_frame
     from cecli.label_issues import LabelIssueResult, LabelIssues, find_label_issues
     from cecli.losses import (
         LossResult,
@@ -42,6 +44,7 @@ _LAZY = {
     "LabelIssueResult": "cecli.label_issues",
     "LabelIssues": "cecli.label_issues",
     "find_label_issues": "cecli.label_issues",
+    "score_frame": "cecli.frame",
     "LossResult": "cecli.losses",
     "SampleScores": "cecli.losses",
     "binary_cross_entropy": "cecli.losses",
@@ -64,6 +67,7 @@ __all__ = [
     "categorical_cross_entropy",
     "find_label_issues",
     "multilabel_cross_entropy",
+    "score_frame",
 ]
 
 

@@ -76,8 +76,8 @@ class Inputs(InputLayout):
 
     def __init__(
         self,
-        predictions: str,
-        labels: str | None,
+        predictions: str | Source,
+        labels: str | Source | None,
         options: InputOptions,
         *,
         row_groups: tuple[int, int] | None = None,
@@ -135,7 +135,9 @@ class Inputs(InputLayout):
             classes = ["0" if options.positive is None else f"not {positive}", positive]
         self.decoder = LabelDecoder(self.kind, classes, self.headers, options.positive)
 
-    def _open(self, path: str, key: str | None, role: str) -> Source:
+    def _open(self, path: str | Source, key: str | None, role: str) -> Source:
+        if isinstance(path, Source):  # a table in memory (cecli.readers.table), opened already
+            return path
         o = self.options
         return open_source(
             path,
@@ -197,7 +199,7 @@ class Inputs(InputLayout):
         for source, path in zip((self.pred_source, self.label_source), self.paths, strict=True):
             if isinstance(source, ShardedSource):
                 out += [p for p in source.paths if p not in out]
-            elif path is not None and path != STDIN and path not in out:
+            elif isinstance(path, str) and path != STDIN and path not in out:
                 out.append(path)
         return out
 

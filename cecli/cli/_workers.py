@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from cecli.errors import OptionError
 
 
@@ -19,7 +21,7 @@ def check_worker_options(
     >>> check_worker_options(2, None, top=0, per_sample=None)
     Traceback (most recent call last):
     ...
-    cecli.errors.OptionError: --top 0 keeps every row's state, ... give --top N (N >= 1).
+    cecli.errors.OptionError: --top 0 keeps every row's state, ... for every row's scores.
     """
     flag = "--dask" if address is not None else "--workers"
     if workers is not None and address is not None:
@@ -29,10 +31,17 @@ def check_worker_options(
     if top == 0:
         raise OptionError(
             "--top 0 keeps every row's state, which would all travel through the scheduler; "
-            f"with {flag} give --top N (N >= 1)."
+            f"with {flag} give --top N (N >= 1), and --per-sample DIR/ for every row's scores."
         )
     if per_sample is not None:
-        raise OptionError(f"--per-sample is written serially for now; leave out {flag}.")
+        from cecli.dask._per_sample import is_folder
+
+        if not is_folder(per_sample):
+            stem = os.path.splitext(per_sample)[0] or "per_sample"
+            raise OptionError(
+                f"--per-sample {per_sample}: with {flag} each worker writes its shards' rows "
+                f"to a folder of parts; give a folder, such as {stem}/ (or leave out {flag})."
+            )
     from cecli.dask import _distributed
 
     _distributed(flag)

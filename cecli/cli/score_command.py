@@ -215,7 +215,7 @@ def score(
 
                 weights = parse_class_weights(class_weights, inputs.classes)
             writer = None
-            if per_sample is not None:
+            if per_sample is not None and not on_workers:  # on workers: each writes its part
                 from cecli.render.per_sample import PerSampleWriter
 
                 writer = PerSampleWriter(
@@ -244,7 +244,7 @@ def score(
                     from cecli.dask import connect, score_on_workers
 
                     with connect(workers, dask) as client:
-                        scored = score_on_workers(inputs, run_options, client)
+                        scored = score_on_workers(inputs, run_options, client, per_sample)
                 else:
                     scored = score_inputs(
                         inputs,

@@ -22,10 +22,11 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from cecli.dask._cluster import INSTALL, _distributed, connect, local_cluster
+from cecli.dask._frame import score_frame
 from cecli.dask._tasks import (
     Part,
     ShardTask,
@@ -52,6 +53,7 @@ __all__ = [
     "pass_shard",
     "reduce_ordered",
     "score",
+    "score_frame",
     "score_on_workers",
     "score_shard",
 ]
@@ -63,6 +65,7 @@ def score(
     client: Any = None,
     *,
     workers: int = 2,
+    per_sample: str | None = None,
     **options: Any,
 ) -> Any:
     """Score predictions on Dask workers; the same :class:`~cecli.folds.Scored` as serially.
@@ -78,6 +81,9 @@ def score(
         started and closed again.
     workers : int
         The local cluster's processes, when no ``client`` is given.
+    per_sample : str, optional
+        A folder the workers write each shard's per-sample rows to, as
+        ``part-00000.parquet`` ... (see :mod:`cecli.dask._per_sample`).
     **options
         Fields of :class:`~cecli.inputs.InputOptions` (``kind``, ``from_logits``,
         ``label_col``, ...) and of :class:`~cecli.folds.ScoreOptions` (``keep``,
@@ -106,8 +112,10 @@ def score(
         raise OptionError(f"cecli.dask.score got options it does not know: {', '.join(unknown)}.")
     input_options = InputOptions(**{k: v for k, v in options.items() if k in input_names})
     score_options = ScoreOptions(**{k: v for k, v in options.items() if k in score_names})
+    if per_sample is not None:  # the per-sample rows have each row's EL2N
+        score_options = replace(score_options, el2n=True)
     with Inputs(paths, labels, input_options) as inputs:
         if client is not None:
-            return score_on_workers(inputs, score_options, client)
+            return score_on_workers(inputs, score_options, client, per_sample)
         with connect(workers) as started:
-            return score_on_workers(inputs, score_options, started)
+            return score_on_workers(inputs, score_options, started, per_sample)

@@ -32,6 +32,8 @@ class ShardTask:
     #: A run of the shard's row groups ``(first, stop)``, read alone (a large Parquet
     #: shard is several tasks); None: the whole shard.
     row_groups: tuple[int, int] | None = None
+    #: Where this task's per-sample rows go (``--per-sample DIR/``): a ``PartFile``, or None.
+    per_sample: Any = None
 
 
 #: The least a task reads of a shard cut by row groups: 2**23 values (64 MiB of float64,
@@ -90,6 +92,7 @@ def score_shard(task: ShardTask) -> Part:
     from cecli.pipeline import checked_view
 
     options = replace(task.input_options, kind=task.kind)
+    writer = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -104,11 +107,22 @@ def score_shard(task: ShardTask) -> Part:
                 state = ScoreState(
                     inputs.kind, from_logits=options.from_logits, options=task.score_options
                 )
+                if task.per_sample is not None:
+                    writer = task.per_sample.open()
                 for batch in inputs.batches():
                     batch.first_row += task.first_row
-                    state.add(checked_view(inputs, state, batch))
-                    del batch
-        except CecliError as error:
+                    view = checked_view(inputs, state, batch)
+                    if writer is not None:
+                        writer.write(view.scores, batch.ids)
+                    state.add(view)
+                    del batch, view
+                if writer is not None:
+                    writer.commit()
+        except BaseException as error:
+            if writer is not None:
+                writer.abort()
+            if not isinstance(error, CecliError):
+                raise
             return Part(None, error=(str(error), int(error.exit_status)))
     said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
     return Part(state, said)
@@ -243,13 +257,14 @@ def _row_groups(inputs: Any, n: int) -> list[tuple[int, ...] | None]:
     return [source.row_groups]
 
 
-def shard_tasks(inputs: Any, options: Any, client: Any) -> list[ShardTask]:
+def shard_tasks(inputs: Any, options: Any, client: Any, folder: Any = None) -> list[ShardTask]:
     """The tasks of opened ``inputs``, in row order: a shard each, or a run of its row groups.
 
     Text shards are counted on ``client``'s workers first (their global rows need
     it); a Parquet shard holding its labels and more than :data:`TASK_VALUES`
     values is cut into runs of row groups (:func:`row_group_windows`). Sets the
-    inputs' shard map (each reported row's file and file row).
+    inputs' shard map (each reported row's file and file row). With ``folder``
+    (``--per-sample DIR/``), each task writes its rows to the next part.
     """
     preds, labels = _shard_lists(inputs)
     counts = _row_counts(client, inputs, preds)
@@ -277,14 +292,18 @@ def shard_tasks(inputs: Any, options: Any, client: Any) -> list[ShardTask]:
             windows = row_group_windows(sizes, inputs.n_classes)
             windows = [None] if len(windows) == 1 else windows
         tasks += [ShardTask(p, lab, start, **common, row_groups=w) for w in windows]
+    if folder is not None:  # a part a task, in row order
+        tasks = [replace(t, per_sample=folder.part(i)) for i, t in enumerate(tasks)]
     return tasks
 
 
-def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
+def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | None = None) -> Any:
     """Score opened ``inputs`` on ``client``'s workers; the serial run's :class:`Scored`.
 
     ``inputs`` (:class:`~cecli.inputs.Inputs`, opened here) decides the
     layout, kind and classes once; each task reads its shard with them.
+    With ``per_sample`` (a folder), each task also writes its shard's rows
+    there (:mod:`cecli.dask._per_sample`); ``options.el2n`` must be set.
     """
     from cecli.folds import ScoreState
     from cecli.pipeline import finish
@@ -300,20 +319,39 @@ def score_on_workers(inputs: Any, options: Any, client: Any) -> Any:
         )
     if "-" in inputs.paths:
         raise OptionError("--workers reads files, not standard input (-); give a file.")
-    tasks = shard_tasks(inputs, options, client)
-    futures = [client.submit(score_shard, task, pure=False) for task in tasks]
-    part = reduce_ordered(client, futures).result()
-    if part.error is not None:
-        raise WorkerError(*part.error)
-    for said in part.warnings:
-        warnings.warn(CecliWarning(said), stacklevel=2)
-    state: ScoreState = part.state
-    # label issues: each later pass is a map over the shards and an ordered merge again
-    while state.needs_another_pass:
-        fold = client.scatter(state.next_pass(), broadcast=True, hash=False)
-        futures = [client.submit(pass_shard, task, fold, pure=False) for task in tasks]
+    folder = None
+    if per_sample is not None:
+        from cecli.dask._per_sample import PartsFolder, write_parts
+
+        weighted = inputs.options.weight_col is not None or options.class_weights is not None
+        folder = PartsFolder(
+            per_sample, inputs, weighted=weighted, label_issues=options.label_issues
+        )
+    try:
+        tasks = shard_tasks(inputs, options, client, folder)
+        # with label issues the rows are written in a last pass, once each row's issue is known
+        first = [replace(t, per_sample=None) for t in tasks] if options.label_issues else tasks
+        futures = [client.submit(score_shard, task, pure=False) for task in first]
         part = reduce_ordered(client, futures).result()
         if part.error is not None:
             raise WorkerError(*part.error)
-        state.end_pass(part.state)
+        for said in part.warnings:
+            warnings.warn(CecliWarning(said), stacklevel=2)
+        state: ScoreState = part.state
+        # label issues: each later pass is a map over the shards and an ordered merge again
+        while state.needs_another_pass:
+            fold = client.scatter(state.next_pass(), broadcast=True, hash=False)
+            futures = [client.submit(pass_shard, task, fold, pure=False) for task in first]
+            part = reduce_ordered(client, futures).result()
+            if part.error is not None:
+                raise WorkerError(*part.error)
+            state.end_pass(part.state)
+        if folder is not None:
+            if options.label_issues:
+                write_parts(client, tasks, state)
+            folder.commit()
+    except BaseException:
+        if folder is not None:
+            folder.abort()
+        raise
     return finish(inputs, state)
