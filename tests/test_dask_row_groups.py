@@ -157,3 +157,17 @@ def test_labels_in_another_file_leave_the_file_whole(cluster, small_tasks, tmp_p
     with Inputs(path, str(labels), InputOptions()) as inputs:
         tasks = _tasks.shard_tasks(inputs, ScoreOptions(), cluster)
     assert [t.row_groups for t in tasks] == [None]
+
+
+def test_per_sample_parts_of_the_runs_are_the_serial_file(cluster, small_tasks, tmp_path):
+    path = write(frame(9, N), tmp_path / "preds.parquet")
+    serial = tmp_path / "serial.parquet"
+    out = tmp_path / "rows"
+    assert runner.invoke(app, ["score", path, "--per-sample", str(serial)]).exit_code == 0
+    address = cluster.scheduler.address
+    result = runner.invoke(app, ["score", path, "--per-sample", f"{out}/", "--dask", address])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"part-00000-{run:05d}.parquet" for run in range(N // GROUP // 2)]
+    parts = pd.concat([pd.read_parquet(out / n) for n in names], ignore_index=True)
+    pd.testing.assert_frame_equal(parts, pd.read_parquet(serial), check_exact=True)

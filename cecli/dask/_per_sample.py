@@ -3,7 +3,8 @@
 The rows never travel through the scheduler: the task that scores a shard
 writes its rows, as the serial ``--per-sample`` file holds them (the same
 columns, the global ``row`` and, for shards, ``file`` and ``file_row``), to
-``part-NNNNN`` (the task's place in row order) in a hidden staging folder
+``part-NNNNN`` (the shard's index in sorted order; ``part-NNNNN-MMMMM`` for the
+Mth run of row groups of a Parquet shard read in runs) in a hidden staging folder
 beside DIR. Only when every task has succeeded is the staging folder renamed
 to DIR; a failed or interrupted run removes it and leaves DIR as it was. A DIR
 that exists is replaced whole at that moment if it holds nothing but part
@@ -34,8 +35,9 @@ from typing import Any
 
 from cecli.errors import InputError, OptionError, OutputError, reason_of
 
-#: What a part is named: the task's place among all tasks, in row order, and the format.
-PART = re.compile(r"part-\d{5}\.(csv|parquet|pq|npy)\Z")
+#: What a part is named: the shard's index among all shards (and the run of its row
+#: groups, for a shard read in runs), and the format.
+PART = re.compile(r"part-\d{5}(-\d{5})?\.(csv|parquet|pq|npy)\Z")
 #: Staging folders not yet renamed into place or removed (removed at exit).
 _unfinished: set[str] = set()
 
@@ -132,9 +134,9 @@ class PartsFolder:
         except OSError as error:
             raise self._failed(error) from None
 
-    def part(self, index: int) -> PartFile:
-        """The part of task ``index`` (its place among all tasks, in row order)."""
-        name = f"part-{index:05d}{self.format}"
+    def part(self, index: int, run: int | None = None) -> PartFile:
+        """The part of shard ``index`` (its place among all shards), or of its ``run``."""
+        name = f"part-{index:05d}{'' if run is None else f'-{run:05d}'}{self.format}"
         path = os.path.join(self.staging, name)
         return PartFile(
             path, self.classes, self.kind, self.weighted, self.shards, self.label_issues

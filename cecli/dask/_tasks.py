@@ -264,7 +264,7 @@ def shard_tasks(inputs: Any, options: Any, client: Any, folder: Any = None) -> l
     it); a Parquet shard holding its labels and more than :data:`TASK_VALUES`
     values is cut into runs of row groups (:func:`row_group_windows`). Sets the
     inputs' shard map (each reported row's file and file row). With ``folder``
-    (``--per-sample DIR/``), each task writes its rows to the next part.
+    (``--per-sample DIR/``), each task writes its rows to its part.
     """
     preds, labels = _shard_lists(inputs)
     counts = _row_counts(client, inputs, preds)
@@ -284,16 +284,20 @@ def shard_tasks(inputs: Any, options: Any, client: Any, folder: Any = None) -> l
     }
     groups = _row_groups(inputs, len(preds))
     tasks = []
-    for p, lab, start, n, sizes in zip(preds, labels, starts, counts, groups, strict=True):
+    for i, (p, lab, start, n, sizes) in enumerate(
+        zip(preds, labels, starts, counts, groups, strict=True)
+    ):
         if n == 0:
             continue  # an empty shard adds no rows
-        windows = [None]
+        windows: list[tuple[int, int] | None] = [None]
         if lab is None and sizes is not None and len(sizes) > 1:  # a large Parquet shard
-            windows = row_group_windows(sizes, inputs.n_classes)
+            windows = [*row_group_windows(sizes, inputs.n_classes)]
             windows = [None] if len(windows) == 1 else windows
-        tasks += [ShardTask(p, lab, start, **common, row_groups=w) for w in windows]
-    if folder is not None:  # a part a task, in row order
-        tasks = [replace(t, per_sample=folder.part(i)) for i, t in enumerate(tasks)]
+        for run, window in enumerate(windows):
+            part = None
+            if folder is not None:  # the shard's part, or its run's
+                part = folder.part(i, None if window is None else run)
+            tasks.append(ShardTask(p, lab, start, **common, row_groups=window, per_sample=part))
     return tasks
 
 

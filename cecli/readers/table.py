@@ -73,7 +73,10 @@ class TableSource(ParquetSource):
         except DAMAGED as exc:
             raise self.error(f"cannot be read ({_one_line(exc)}).") from None
 
-    def _batches(self, rows: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    def _batches(
+        self, rows: int, columns: list[str], groups: range | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        # a table has no row groups (row_groups is None): ``groups`` is never given
         yield from self._table.select(columns).to_batches(max_chunksize=rows)
 
     def close(self) -> None:
