@@ -40,6 +40,8 @@ class FileServer:
         self.ranges = ranges
         self.sizes = sizes
         self.validators = validators
+        #: Headers every request must carry (401 otherwise), e.g. an Authorization.
+        self.required: dict[str, str] = {}
         self._lock = threading.Lock()
         server = self
 
@@ -72,6 +74,11 @@ class FileServer:
                 ranged = body and "Range" in self.headers and server.ranges
                 with server._lock:
                     server.requests[self.command + (" range" if ranged else "")] += 1
+                if any(self.headers.get(k) != v for k, v in server.required.items()):
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 path = server.route(self)
                 if path is None:  # answered by the route
                     return

@@ -362,7 +362,8 @@ def locate(url: str, scheme: str, storage_options: tuple[tuple[str, str], ...]) 
             )
         fs_path = scheme + "://" + rest
     else:
-        if rest.count("/") < 2 and not rest.startswith(("datasets/", "spaces/")):
+        typed = rest.startswith(("datasets/", "spaces/", "models/", "buckets/"))
+        if rest.count("/") < 2 + typed:
             raise InputError(
                 url, "names a repository, not a file: give hf://REPO/PATH (hf://datasets/...)."
             )
