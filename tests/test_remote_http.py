@@ -32,13 +32,13 @@ pytest.importorskip("aiohttp", reason="the remote extra reads https:// inputs")
 pytest.importorskip("huggingface_hub", reason="the remote extra reads hf:// inputs")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_server import FakeHub, FileServer  # noqa: E402
+from http_server import FakeHub, FileServer
 
-from cecli.cli import app  # noqa: E402
-from cecli.errors import InputError  # noqa: E402
-from cecli.inputs import InputOptions, Inputs  # noqa: E402
-from cecli.readers import _fsspec  # noqa: E402
-from cecli.spill import Replay  # noqa: E402
+from cecli.cli import app
+from cecli.errors import InputError
+from cecli.inputs import InputOptions, Inputs
+from cecli.readers import _fsspec
+from cecli.spill import Replay
 
 runner = CliRunner()
 N, K = 3000, 4
@@ -125,7 +125,7 @@ def test_parquet_npy_and_csv_gz_are_the_local_files_answers(http, data):
 
 
 def test_a_parquet_is_fetched_a_row_group_per_request(http, data):
-    probs, labels, folder = data
+    probs, labels, _folder = data
     table = pa.table({f"p{k}": probs[:, k] for k in range(K)} | {"label": labels})
     sink = io.BytesIO()
     pq.write_table(table, sink, row_group_size=300)  # 10 row groups
@@ -270,7 +270,7 @@ def hub(data, tmp_path_factory):
 
 
 def test_an_hf_file_is_the_local_files_answer(hub, data):
-    fake, options = hub
+    _fake, options = hub
     _, _, folder = data
     url = "hf://datasets/org/preds/preds.parquet"
     local = folder / "preds.parquet"
@@ -279,7 +279,7 @@ def test_an_hf_file_is_the_local_files_answer(hub, data):
 
 
 def test_an_hf_pattern_and_folder_are_their_shards(hub, data):
-    fake, options = hub
+    _fake, options = hub
     _, _, folder = data
     names = {"hf://datasets/org/preds/shards": folder / "shards"}
     out = same_json(
@@ -294,7 +294,7 @@ def test_an_hf_pattern_and_folder_are_their_shards(hub, data):
 
 
 def test_hf_errors_are_one_line_and_show_no_token(hub):
-    fake, options = hub
+    _fake, options = hub
     endpoint = options[:2]
     url = "hf://datasets/org/preds/preds.parquet"
     line = one_line(score(url, *endpoint), url, "HF_TOKEN")  # private: a token is needed
@@ -336,7 +336,7 @@ def test_hf_credentials_and_endpoint_come_the_hubs_way(hub, data):
 def test_hf_shards_score_on_two_workers_with_their_storage_options(hub, data):
     """--workers 2: each worker opens its shards with the same --storage-option settings."""
     pytest.importorskip("distributed")
-    fake, options = hub
+    _fake, options = hub
     _, _, folder = data
     names = {"hf://datasets/org/preds/shards": folder / "shards"}
     pattern = "hf://datasets/org/preds/shards/*.parquet"
