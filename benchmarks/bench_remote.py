@@ -1,15 +1,18 @@
-"""Remote inputs: requests and peak memory against file size, on a local S3 server.
+"""Remote inputs: requests and peak memory against file size, on a local S3 or HTTP server.
 
 Starts moto's S3 server on 127.0.0.1 (fake credentials, never the network),
-uploads Parquet (row groups of 100,000 rows), NPY and CSV.gz files of N x 10
+or with ``--http`` the tests' small HTTP file server (byte ranges, ETags;
+``tests/http_server.py``) read through fsspec (the remote extra), and puts there
+Parquet (row groups of 100,000 rows), NPY and CSV.gz files of N x 10
 probabilities, and runs ``cecli score FILE -f json`` on each, local and remote,
 in a subprocess of its own. For each run it prints the requests the server
 saw, by kind (HEAD, GET, LIST), the peak resident memory of the process
 (VmHWM, which the process reports as it ends), and the wall time.
 
     python benchmarks/bench_remote.py [--rows 250000,1000000,4000000] [--csv-rows 1000000]
+    python benchmarks/bench_remote.py --http [--rows 1000000]
 
-Needs ``moto[server]`` (the test extra).
+Needs ``moto[server]``, or for ``--http`` fsspec and aiohttp (the test extra).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +96,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="250000,1000000,4000000")
     parser.add_argument("--csv-rows", default="1000000")
+    parser.add_argument("--http", action="store_true", help="an HTTP server, not S3")
     o = parser.parse_args()
-    from moto.server import ThreadedMotoServer
-
     print(compile_cecli())
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()}")
+    files = make_files(o)
+    if o.http:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from http_server import FileServer
+
+        with FileServer() as server:
+            urls = {}
+            for pair in files:
+                for p in pair:
+                    if p is not None and p not in urls:
+                        urls[p] = server.put(f"/{p.name}", p.read_bytes())
+            report(files, urls, lambda: dict(server.requests), server.requests.clear)
+        return
+    from moto.server import ThreadedMotoServer
+
     requests = Requests()
     logging.getLogger("werkzeug").addHandler(requests)
     logging.getLogger("werkzeug").setLevel(logging.INFO)
@@ -112,6 +130,22 @@ def main() -> None:
     )
     fs = pafs.S3FileSystem(endpoint_override=f"http://{host}:{port}", allow_bucket_creation=True)
     fs.create_dir(BUCKET)
+    urls = {}
+    for pair in files:
+        for p in pair:
+            if p is not None and p not in urls:
+                with (
+                    open(p, "rb") as src,
+                    fs.open_output_stream(f"{BUCKET}/{p.name}", compression=None) as dst,
+                ):
+                    dst.write(src.read())
+                urls[p] = f"s3://{BUCKET}/{p.name}"
+    report(files, urls, requests.counts, requests.lines.clear)
+    server.stop()
+
+
+def make_files(o: argparse.Namespace) -> list[tuple[Path, Path | None]]:
+    """Parquet, NPY (and labels) and CSV.gz files of N x K probabilities, in a new folder."""
     folder = Path(tempfile.mkdtemp(prefix="cecli-bench-remote-"))
     rng = np.random.default_rng(0)
     files = []
@@ -134,26 +168,20 @@ def main() -> None:
             rows = np.column_stack([probs, labels])
             np.savetxt(f, rows, fmt=["%.6f"] * K + ["%d"], delimiter=",")
         files.append((path, None))
-    urls = {}
-    for pair in files:
-        for p in pair:
-            if p is not None and p not in urls:
-                with (
-                    open(p, "rb") as src,
-                    fs.open_output_stream(f"{BUCKET}/{p.name}", compression=None) as dst,
-                ):
-                    dst.write(src.read())
-                urls[p] = f"s3://{BUCKET}/{p.name}"
+    return files
+
+
+def report(files: list, urls: dict, seen: Callable[[], dict], clear: Callable[[], None]) -> None:
+    """Each file's run, local and remote: wall time, peak memory, the requests seen."""
     print(f"{'file':<22}{'MiB':>8}  {'where':<7}{'wall s':>8}{'peak MiB':>10}  requests")
     for preds, labels in files:
         size = sum(p.stat().st_size for p in (preds, labels) if p is not None) / 2**20
         for where in ("local", "remote"):
             args = [str(p) if where == "local" else urls[p] for p in (preds, labels) if p]
-            requests.lines.clear()
+            clear()
             wall, peak = run(args)
-            seen = requests.counts() if where == "remote" else {}
-            print(f"{preds.name:<22}{size:>8.0f}  {where:<7}{wall:>8.2f}{peak:>10.0f}  {seen}")
-    server.stop()
+            counts = seen() if where == "remote" else {}
+            print(f"{preds.name:<22}{size:>8.0f}  {where:<7}{wall:>8.2f}{peak:>10.0f}  {counts}")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,18 @@ class OptionError(CecliError, ValueError):
     """An option value outside its allowed range."""
 
 
+class RemoteError(CecliError):
+    """A remote file that could not be fetched while it was read (the server refused a read).
+
+    Not a :class:`ValueError`: nothing in the file's values is wrong, and a reader that
+    reports a bad value must not take it for one.
+    """
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
 class OutputError(CecliError):
     """A file cecli was asked to write (``--per-sample``, ``--plot``) that cannot be written."""
 

@@ -214,9 +214,10 @@ class Replay:
                 )
             yield from again.batches()
 
-    def _stamp(self, path: str) -> tuple[int, int, int]:
+    def _stamp(self, path: str) -> tuple[object, ...]:
         # a remote object is read again too (in ranges, as the first time), and its size and
-        # modification time, from the store, tell that it changed
+        # modification time, from the store, tell that it changed (over HTTP its ETag or
+        # Last-Modified date; a server that gives neither has its rows spilled instead)
         if is_remote(path):
             return remote_stamp(path, self._storage)
         return _stamp(path)

@@ -125,6 +125,16 @@ def test_scoring_csv_as_json_imports_neither_matplotlib_nor_rich(tmp_path, npy_f
     assert loaded(modules, unwanted) == []
 
 
+def test_scoring_local_files_imports_no_fsspec(tmp_path, npy_files):
+    """https:// and hf:// inputs are read through fsspec; a local file's run never loads it."""
+    modules = modules_after(
+        tmp_path, "score", str(npy_files / "probs.npy"), str(npy_files / "labels.npy"), "-f", "json"
+    )
+    assert "cecli.readers._remote" in modules  # the probe sees the remote module's parent
+    remote = ("fsspec", "aiohttp", "huggingface_hub", "cecli.readers._fsspec")
+    assert loaded(modules, remote) == []
+
+
 def test_scoring_csv_as_json_imports_no_pandas(tmp_path, npy_files):
     modules = modules_after(tmp_path, "score", str(npy_files / "probs.csv"), "-f", "json")
     assert "pandas" not in modules

@@ -199,7 +199,13 @@ def count_rows(path: str, input_options: Any) -> int:
 
     o = input_options
     try:
-        source = open_source(path, fmt=o.input_format, header=o.header, chunk_bytes=o.chunk_bytes)
+        source = open_source(
+            path,
+            fmt=o.input_format,
+            header=o.header,
+            chunk_bytes=o.chunk_bytes,
+            storage_options=o.storage_options,
+        )
     except NoRows:
         return 0
     with contextlib.closing(source):

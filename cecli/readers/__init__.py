@@ -205,7 +205,9 @@ def display_name(path: str) -> str:
 
 def detect_format(path: str, forced: str | None = None) -> tuple[str, str | None]:
     """``(format, compression codec or None)`` of ``path``, from its extension or ``forced``."""
-    name = os.path.basename(path).lower()
+    # an HTTP URL's query (?download=1) is no part of its name
+    name = os.path.basename(path.split("?", 1)[0] if path.startswith(("http", "HTTP")) else path)
+    name = name.lower()
     codec = None
     stem, ext = os.path.splitext(name)
     if ext in COMPRESSION:
@@ -348,7 +350,7 @@ def _open_remote(
     if kind == "npy":
         from cecli.readers.npy import NpySource
 
-        return NpySource(url, remote=remote)
+        return _unvalidated(NpySource(url, remote=remote), remote)
     if kind == "npz":
         raise remote.error(
             "NPZ archives are read from local files only (a zip is read in many small "
@@ -356,4 +358,16 @@ def _open_remote(
         )
     from cecli.readers.parquet import ParquetSource
 
-    return ParquetSource(url, remote=remote)
+    return _unvalidated(ParquetSource(url, remote=remote), remote)
+
+
+def _unvalidated(source: Source, remote: object) -> Source:
+    """``source``, kept on disk for a second pass when its server cannot tell a change.
+
+    A file over HTTP is read again (by ranges) only when the server gives an ETag or a
+    Last-Modified date, which tell whether it changed in between; without either, its rows
+    are spilled to a temporary file as standard input's are (:mod:`cecli.spill`).
+    """
+    if getattr(remote, "validated", True) is False:
+        source.read_again = False
+    return source

@@ -1,4 +1,7 @@
-"""Remote files (``s3://``, ``gs://``, ``abfs://``) through :mod:`pyarrow.fs`.
+"""Remote files: ``s3://``, ``gs://``, ``abfs://`` through :mod:`pyarrow.fs`.
+
+``https://``, ``http://`` and ``hf://`` go through fsspec, wrapped for pyarrow
+(:mod:`cecli.readers._fsspec`, the ``remote`` extra), and are read the same way.
 
 A remote path is resolved once to a pyarrow filesystem and the path within
 it (:func:`locate`); the readers then ask for a file object (a random-access
@@ -31,6 +34,8 @@ SCHEMES = {
     "abfs": "AzureFileSystem",
     "abfss": "AzureFileSystem",
 }
+#: The URL schemes read through fsspec (:mod:`cecli.readers._fsspec`).
+FSSPEC_SCHEMES = ("http", "https", "hf")
 #: How often a remote file is read in one request: a CSV stream's reads, and its decompression.
 STREAM_BUFFER = 4 << 20
 
@@ -45,14 +50,30 @@ def scheme_of(path: str) -> str | None:
     --------
     >>> scheme_of("s3://bucket/preds.parquet"), scheme_of("preds.parquet"), scheme_of("C:/x")
     ('s3', None, None)
+    >>> scheme_of("HTTPS://example.org/preds.parquet"), scheme_of("hf://datasets/a/b/p.npy")
+    ('https', 'hf')
     """
     head, sep, _ = path.partition("://")
-    return head.lower() if sep and head.lower() in SCHEMES else None
+    known = head.lower() in SCHEMES or head.lower() in FSSPEC_SCHEMES
+    return head.lower() if sep and known else None
 
 
 def is_remote(path: str) -> bool:
-    """Whether ``path`` is a URL read through pyarrow.fs (``s3://``, ``gs://``, ``abfs://``)."""
+    """Whether ``path`` is a URL cecli reads remotely (``s3://``, ``https://``, ``hf://``, ...)."""
     return scheme_of(path) is not None
+
+
+def through_fsspec(path: str) -> bool:
+    """Whether ``path`` is a URL read through fsspec (``http(s)://``, ``hf://``)."""
+    return scheme_of(path) in FSSPEC_SCHEMES
+
+
+def has_wildcards(path: str) -> bool:
+    """Whether a remote URL is a pattern (in an HTTP URL, ``?`` begins the query)."""
+    scheme = scheme_of(path)
+    if scheme in ("http", "https"):
+        return any(ch in path.split("?", 1)[0] for ch in "*[")
+    return any(ch in path for ch in "*?[")
 
 
 def parse_storage_options(pairs: Iterable[str]) -> StorageOptions:
@@ -143,7 +164,7 @@ class Remote:
             raise self.error(f"cannot be opened ({_reason(exc)}).") from None
 
 
-def locate(url: str, storage_options: StorageOptions = ()) -> Remote:
+def locate(url: str, storage_options: StorageOptions = ()) -> Any:
     """``url`` resolved to its filesystem (made once per store and options) and path there.
 
     Examples
@@ -155,8 +176,12 @@ def locate(url: str, storage_options: StorageOptions = ()) -> Remote:
     """
     scheme = scheme_of(url)
     if scheme is None:
-        raise InputError(url, "is not a URL cecli reads (s3://, gs:// or abfs://).")
+        raise InputError(url, "is not a URL cecli reads (s3://, gs://, abfs://, https://, hf://).")
     _refuse_secrets(url)
+    if scheme in FSSPEC_SCHEMES:
+        from cecli.readers import _fsspec
+
+        return _fsspec.locate(url, scheme, storage_options)
     # no settings in a query (?region=...): "?" is a wildcard, as in a local pattern
     store, _, key = url.split("://", 1)[1].partition("/")
     if not store or not key.strip("/"):
@@ -190,6 +215,10 @@ def _refuse_secrets(url: str) -> None:
     Traceback (most recent call last):
     ...
     cecli.errors.InputError: s3://***@bucket/preds.parquet: holds credentials; ...
+    >>> _refuse_secrets("https://user:hunter2@example.org/preds.parquet")
+    Traceback (most recent call last):
+    ...
+    cecli.errors.InputError: https://***@example.org/preds.parquet: holds credentials; ...
     >>> _refuse_secrets("abfs://container@account.dfs.core.windows.net/preds.parquet")
     """
     scheme, rest = url.split("://", 1)
@@ -202,11 +231,16 @@ def _refuse_secrets(url: str) -> None:
         return
     shown_query = "&".join(k + "=" + ("***" if k in hidden else v) for k, _, v in settings)
     shown = f"{scheme}://{'***@' if at and ':' in user else user + at}{host}{slash}{path}"
+    how = {
+        "http": "as a header: --storage-option 'header.Authorization=Bearer ...' (or Basic ...)",
+        "https": "as a header: --storage-option 'header.Authorization=Bearer ...' (or Basic ...)",
+        "hf": "the Hub's way: HF_TOKEN, `hf auth login`, or --storage-option token=...",
+    }.get(scheme.lower(), "the standard way (the AWS variables or config files), or with "
+          "--storage-option")  # fmt: skip
     raise InputError(
         shown + (f"?{shown_query}" if query else ""),
         "holds credentials; they would be shown wherever the URL is (reports, messages). "
-        "Give them the standard way (the AWS variables or config files), or with "
-        "--storage-option.",
+        f"Give them {how}.",
     )
 
 
@@ -261,6 +295,10 @@ def glob(pattern: str, storage_options: StorageOptions = ()) -> list[str]:
     """
     import pyarrow.fs as pafs
 
+    if scheme_of(pattern) in ("http", "https"):
+        from cecli.readers import _fsspec
+
+        raise _fsspec.no_listing(pattern)
     remote = locate(pattern, storage_options)
     # a listed path is the store's (bucket/key): the URL is the pattern's up to the bucket
     store_url = remote.url.split("://", 1)[0] + "://" + remote.url.split("://", 1)[1].split("/")[0]
@@ -291,6 +329,8 @@ def is_folder(url: str, storage_options: StorageOptions = ()) -> bool:
     """Whether ``url`` is a prefix holding files (an S3 "folder"), not an object."""
     import pyarrow.fs as pafs
 
+    if scheme_of(url) in ("http", "https"):
+        return False  # HTTP cannot list: a URL is one file
     return locate(url, storage_options).info().type == pafs.FileType.Directory
 
 
@@ -333,9 +373,16 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
-def stamp(url: str, storage_options: StorageOptions = ()) -> tuple[int, int, int]:
-    """``(size, modification time in ns, 0)`` of a remote file: what tells that it changed."""
-    info = locate(url, storage_options).check_file()
+def stamp(url: str, storage_options: StorageOptions = ()) -> tuple[object, ...]:
+    """``(size, modification time in ns, 0)`` of a remote file: what tells that it changed.
+
+    Over HTTP and the Hub, ``(size, validator)``: the ETag (or the Hub's blob id, or the
+    Last-Modified date), looked up afresh.
+    """
+    remote = locate(url, storage_options)
+    if through_fsspec(url):
+        return remote.stamp()
+    info = remote.check_file()
     return int(info.size or 0), int(info.mtime_ns or 0), 0
 
 

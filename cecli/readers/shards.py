@@ -53,7 +53,7 @@ def is_many(path: str, storage_options: _remote.StorageOptions = ()) -> bool:
     (False, True, False)
     """
     if _remote.is_remote(path):
-        if any(ch in path for ch in WILDCARDS):
+        if _remote.has_wildcards(path):
             return True
         return _remote.is_folder(path, storage_options)
     if path == STDIN or os.path.isfile(path):
