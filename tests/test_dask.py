@@ -130,6 +130,15 @@ def test_label_issues_on_workers_are_the_serial_runs(cluster, shards):
     close(serial, spread)
 
 
+def test_label_issues_by_slice_on_workers_are_the_serial_runs(cluster, shards):
+    args = [shards, "--label-issues", "--by", "label", "--min-slice-rows", "1", "-f", "json"]
+    serial = json.loads(run_json(*args))
+    spread = json.loads(run_json(*args, "--dask", cluster.scheduler.address))
+    issues = [s["label_issues"] for s in serial["slices"]]
+    assert sum(issues) == serial["label_issue_count"] > 0  # each issue in its slice
+    close(serial, spread)
+
+
 def test_two_runs_are_bit_identical(cluster, shards):
     address = cluster.scheduler.address
     first = run_json(shards, *OPTIONS, "--dask", address)
@@ -202,7 +211,6 @@ def test_a_subprocess_run_starts_its_own_cluster(shards, table):
     [
         (["--top", "0"], "--top 0"),
         (["--per-sample", "rows.csv"], "--per-sample"),
-        (["--label-issues", "--by", "id"], "--label-issues with --by"),
         (["--workers", "0"], "at least 1"),
     ],
 )

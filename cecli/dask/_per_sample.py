@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from cecli.errors import InputError, OptionError, OutputError, reason_of
@@ -170,57 +170,3 @@ class PartsFolder:
 
     def _failed(self, error: OSError) -> OutputError:
         return OutputError(f"--per-sample {self.path}: cannot be written: {reason_of(error)}.")
-
-
-def write_part(task: Any, fold: Any, findings: Any) -> tuple[str, int] | None:
-    """Label issues' last pass over one shard: its rows, each with its issue (runs on a worker).
-
-    Returns the error's ``(message, exit status)``, or None when the part is written.
-    """
-    import numpy as np
-
-    from cecli.errors import CecliError
-    from cecli.folds import ScoreState
-    from cecli.inputs import Inputs
-    from cecli.pipeline import checked_view
-
-    options = replace(task.input_options, kind=task.kind)
-    writer = None
-    try:
-        with Inputs(task.predictions, task.labels, options, row_groups=task.row_groups) as inputs:
-            state = ScoreState(
-                inputs.kind, from_logits=options.from_logits, options=task.score_options
-            )
-            writer = task.per_sample.open()
-            for batch in inputs.batches():
-                batch.first_row += task.first_row
-                view = checked_view(inputs, state, batch)
-                rows = np.arange(batch.first_row, batch.first_row + batch.n_rows)
-                columns = {}  # as the serial run's last pass gives them
-                if fold is not None and findings is not None:
-                    columns = {
-                        "label_issue": findings.is_issue(rows),
-                        "label_quality": fold.quality(view),
-                    }
-                writer.write(view.scores, batch.ids, columns)
-                del batch, view
-            writer.commit()
-    except BaseException as error:
-        if writer is not None:
-            writer.abort()
-        if not isinstance(error, CecliError):
-            raise
-        return str(error), int(error.exit_status)
-    return None
-
-
-def write_parts(client: Any, tasks: list[Any], state: Any) -> None:
-    """Write every shard's part on the workers, now that each row's label issue is known."""
-    from cecli.dask._tasks import WorkerError
-
-    fold, findings = state.label_issues, state.label_issue_findings()
-    shared = client.scatter([fold, findings], broadcast=True, hash=False)
-    futures = [client.submit(write_part, task, *shared, pure=False) for task in tasks]
-    for error in client.gather(futures):  # the first error in shard order
-        if error is not None:
-            raise WorkerError(*error)

@@ -318,10 +318,6 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
     from cecli.folds import ScoreState
     from cecli.pipeline import finish
 
-    if options.label_issues and options.slices:
-        raise OptionError(
-            "--label-issues with --by does not run on workers yet; leave out --workers."
-        )
     if options.keep is None:
         raise OptionError(
             "--top 0 keeps every row's state, which would all travel through the scheduler; "
@@ -331,7 +327,7 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
         raise OptionError("--workers reads files, not standard input (-); give a file.")
     folder = None
     if per_sample is not None:
-        from cecli.dask._per_sample import PartsFolder, write_parts
+        from cecli.dask._per_sample import PartsFolder
 
         weighted = inputs.options.weight_col is not None or options.class_weights is not None
         folder = PartsFolder(
@@ -356,9 +352,11 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
             if part.error is not None:
                 raise WorkerError(*part.error)
             state.end_pass(part.state)
+        if options.label_issues:  # the parts' label_issue column, the slices' issue counts
+            from cecli.dask._last_pass import last_pass
+
+            last_pass(client, tasks, state)
         if folder is not None:
-            if options.label_issues:
-                write_parts(client, tasks, state)
             folder.commit()
     except BaseException:
         if folder is not None:

@@ -284,6 +284,22 @@ class SliceFold:
         slices = np.asarray(slices, dtype=np.intp)
         self._mark(name, np.arange(self.n_slices), np.bincount(slices, minlength=self.n_slices))
 
+    def count_totals(self, name: str, counts: NDArray[np.int64]) -> None:
+        """Add ``counts[i]`` rows to slice ``i`` under ``name`` (:meth:`count`, already counted).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cecli.slices import SliceFold, SliceSpec
+        >>> fold = SliceFold([SliceSpec("g")])
+        >>> local, where = fold.slice_rows([np.array(["a", "b", "a"], dtype=object)])
+        >>> fold.count_totals("label_issues", np.array([2, 0]))
+        >>> fold.marks["label_issues"].tolist()
+        [2, 0]
+        """
+        counts = np.asarray(counts, dtype=np.int64)
+        self._mark(name, np.arange(len(counts)), counts)
+
     def _add_bins(self, view: ChunkView, slices: NDArray[np.intp]) -> None:
         from cecli.calibration._bins import _bin_edges, _bin_index
         from cecli.calibration._facts import facts_of_view
