@@ -9,6 +9,7 @@ a file read again or from standard input (kept in a temporary file).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -297,3 +298,34 @@ def test_each_slice_counts_its_label_issues(tmp_path, source):
     assert missing == want.pop("", 0)
     assert got == {g: want.get(g, 0) for g in got}
     assert sum(s["label_issues"] for s in doc["slices"]) == doc["label_issue_count"]
+
+
+def test_the_plot_outlines_where_the_label_errors_lie(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib.axes
+
+    labels, probs = noisy(11)
+    path = write_csv(tmp_path / "p.csv", labels, probs)
+    drawn = []
+    real = matplotlib.axes.Axes.stairs
+
+    def stairs(self, values, edges=None, **kwargs):
+        drawn.append((np.asarray(values), np.asarray(edges), kwargs.get("label", "")))
+        return real(self, values, edges, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "stairs", stairs)
+    out = tmp_path / "p.png"
+    result = runner.invoke(app, ["score", str(path), "--label-issues", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+    ((counts, edges, label),) = drawn
+    expected = expected_rows(labels, probs)
+    assert f"({len(expected):,}," in label
+    # each issue's loss, -ln p(given label) by the definition, in the bin that holds it:
+    # bin b holds edges[b] < loss <= edges[b + 1]
+    losses = -np.log(probs[expected, labels[expected]])
+    want = [int(np.sum((losses > lo) & (losses <= hi))) for lo, hi in itertools.pairwise(edges)]
+    want[0] += int(np.sum(losses <= edges[0]))  # the first bar holds every smaller loss
+    want[-1] += int(np.sum(losses > edges[-1]))  # and the last one every larger loss
+    assert counts.tolist() == want
+    assert sum(want) == len(expected)

@@ -122,6 +122,30 @@ def loss_panel(ax: Any, edges: list[float], counts: list[int], unit: str, flag_a
     ax.set_title("Per-sample loss")
 
 
+def label_issue_overlay(ax: Any, edges: list[float], findings: Any, summary: Any) -> None:
+    """The likely label errors' own losses, outlined over the loss histogram.
+
+    A categorical or binary row's loss is ``-log p`` of its given label, which
+    the findings hold, when no smoothing or focal term changes the loss; then
+    the outline shows where among the losses the label errors lie. Otherwise
+    (and for multilabel, whose loss is a mean over labels) only their count
+    is given, in the legend.
+    """
+    n = findings.n_issues
+    label = f"likely label errors ({n:,}, --label-issues)"
+    plain = summary.label_smoothing == 0 and summary.focal_gamma == 0
+    if summary.kind == "multilabel" or not plain or n == 0:
+        ax.plot([], [], " ", label=label)  # a legend entry without a mark
+    else:
+        losses = -np.log(np.maximum(findings.p_given, np.finfo(np.float64).tiny))
+        losses /= log_base_of(summary.unit)
+        inner = np.asarray(edges[1:-1], dtype=float)
+        # bin b holds edges[b] < loss <= edges[b + 1], as the loss histogram counts them
+        counts = np.bincount(np.searchsorted(inner, losses), minlength=len(inner) + 1)
+        ax.stairs(counts, edges, color="#dd8452", linewidth=1.5, label=label)
+    ax.legend(loc="upper right", fontsize=8)
+
+
 def bootstrap_panel(
     ax: Any,
     resamples: np.ndarray,
@@ -265,6 +289,8 @@ def write_score_plot(path: Path, report: Any, scored: Any, *, adaptive: bool = F
         edges[1] * edges[1] / edges[2]
     )  # losses of 0 go in the first bin, drawn on a log axis
     loss_panel(bottom, edges, scored.fine_histogram, s.unit, flag_at)
+    if scored.label_issues is not None:
+        label_issue_overlay(bottom, edges, scored.label_issues, s)
     figure.suptitle(
         f"cecli score: {s.n_samples:,} rows, mean loss {s.mean_loss:.4f} {s.unit} "
         f"({report.interval_text()})"
