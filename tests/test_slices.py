@@ -331,6 +331,7 @@ def test_bad_by_is_one_clear_line_and_exit_2(data, by, words):
     "args",
     [
         ["--slice-fail-above", "1"],
+        ["--min-slice-rows", "5"],
         ["--min-slice-rows", "0", "--by", "tier"],
         ["--by", "tier", "--slice-fail-above", "-1"],
     ],

@@ -130,8 +130,14 @@ ByOption = Annotated[
         "or the labels file; COLUMN:10 cuts numbers in 10 quantile bins.",
     ),
 ]
+#: Slices with fewer rows are listed apart, not ranked, unless --min-slice-rows says otherwise.
+MIN_SLICE_ROWS = 30
 MinSliceRowsOption = Annotated[
-    int, typer.Option(help="Slices with fewer rows are listed apart, not ranked (with --by).")
+    int | None,
+    typer.Option(
+        help=f"Slices with fewer rows are listed apart, not ranked (with --by; "
+        f"default {MIN_SLICE_ROWS})."
+    ),
 ]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
@@ -208,23 +214,26 @@ def input_options(
     )
 
 
-def slice_specs(by: str | None, min_slice_rows: int, **needs_by: object) -> tuple[SliceSpec, ...]:
+def slice_specs(
+    by: str | None, min_slice_rows: int | None, **needs_by: object
+) -> tuple[SliceSpec, ...]:
     """The checked ``--by`` columns (empty without ``--by``); the options that need it refused.
 
     Examples
     --------
     >>> slice_specs("group,age:4", 30)
     (SliceSpec(column='group', bins=None), SliceSpec(column='age', bins=4))
-    >>> slice_specs(None, 30, slice_fail_above=1.0)
+    >>> slice_specs(None, None, slice_fail_above=1.0)
     Traceback (most recent call last):
     ...
     cecli.errors.OptionError: --slice-fail-above applies to --by COLUMN; add it.
     """
     from cecli.options import check_count
 
-    check_count("--min-slice-rows", min_slice_rows, 1)
+    if min_slice_rows is not None:
+        check_count("--min-slice-rows", min_slice_rows, 1)
     if by is None:
-        for name, value in needs_by.items():
+        for name, value in {"min_slice_rows": min_slice_rows, **needs_by}.items():
             if value not in (None, False):
                 raise OptionError(f"--{name.replace('_', '-')} applies to --by COLUMN; add it.")
         return ()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cecli.cli._declare import (
+    MIN_SLICE_ROWS,
     Base,
     BaseOption,
     ByOption,
@@ -131,7 +132,7 @@ def compare(
     ] = None,
     plot: PlotOption = None,
     by: ByOption = None,
-    min_slice_rows: MinSliceRowsOption = 30,
+    min_slice_rows: MinSliceRowsOption = None,
     fail_if_any_slice_worse: Annotated[
         bool,
         typer.Option(
@@ -232,7 +233,7 @@ def compare(
                 shared_labels=labels is not None,
                 progress=stderr_progress,
                 slices=specs,
-                min_slice_rows=min_slice_rows,
+                min_slice_rows=MIN_SLICE_ROWS if min_slice_rows is None else min_slice_rows,
             )
             files = {
                 "baseline": base_inputs.pred_source.display,

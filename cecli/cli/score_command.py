@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cecli.cli._declare import (
+    MIN_SLICE_ROWS,
     PREDICTIONS_HELP,
     Base,
     BaseOption,
@@ -128,7 +129,7 @@ def score(
     ] = False,
     plot: PlotOption = None,
     by: ByOption = None,
-    min_slice_rows: MinSliceRowsOption = 30,
+    min_slice_rows: MinSliceRowsOption = None,
     slice_fail_above: Annotated[
         float | None,
         typer.Option(help="Gate: fail if a ranked slice's mean loss is above this (with --by)."),
@@ -236,7 +237,7 @@ def score(
                     fine_histogram=picture is not None,
                     label_issues=label_issues,
                     slices=specs,
-                    min_slice_rows=min_slice_rows,
+                    min_slice_rows=MIN_SLICE_ROWS if min_slice_rows is None else min_slice_rows,
                     # the per-sample file has each row's EL2N, whether or not it is reported
                     el2n=el2n or per_sample is not None,
                 )
