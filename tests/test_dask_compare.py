@@ -95,7 +95,7 @@ def write_model(folder, probs, labels, weights, fmt, columns=CLASSES, cuts=CUTS)
 
 @pytest.fixture(scope="module", params=["parquet", "csv"])
 def models(request, table, tmp_path_factory):
-    labels, baseline, candidate, weights = table
+    labels, baseline, candidate, _weights = table
     folder = tmp_path_factory.mktemp(f"models-{request.param}")
     return (
         write_model(folder / "base", baseline, labels, None, request.param),
@@ -182,12 +182,10 @@ def test_python_api_returns_the_serial_result(cluster, models):
 
 
 def test_a_few_rows_are_insufficient_data_as_serially(cluster, table, tmp_path):
-    labels, baseline, candidate, weights = table
+    labels, baseline, candidate, _weights = table
     cuts = [0, 1, 1, 5]  # a 1-row pair and an empty pair among 5 rows
     base = write_model(tmp_path / "b", baseline[:5], labels[:5], None, "parquet", cuts=cuts)
-    cand = write_model(
-        tmp_path / "c", candidate[:5], labels[:5], None, "parquet", cuts=cuts
-    )
+    cand = write_model(tmp_path / "c", candidate[:5], labels[:5], None, "parquet", cuts=cuts)
     serial = json.loads(run_json(base, cand, *QUICK, "--ci-method", "poisson"))
     spread = json.loads(run_json(base, cand, *QUICK, "--dask", cluster.scheduler.address))
     assert spread["verdict"] == "insufficient_data"
@@ -195,7 +193,7 @@ def test_a_few_rows_are_insufficient_data_as_serially(cluster, table, tmp_path):
 
 
 def test_mismatched_shard_counts_name_both_inputs(cluster, table, tmp_path):
-    labels, baseline, candidate, weights = table
+    labels, baseline, candidate, _weights = table
     base = write_model(tmp_path / "b", baseline, labels, None, "parquet")
     cand = write_model(tmp_path / "c", candidate, labels, None, "parquet", cuts=[0, 150, 300])
     result = run(base, cand, "--dask", cluster.scheduler.address)
@@ -205,7 +203,7 @@ def test_mismatched_shard_counts_name_both_inputs(cluster, table, tmp_path):
 
 
 def test_mismatched_rows_in_a_shard_pair_name_both_files(cluster, table, tmp_path):
-    labels, baseline, candidate, weights = table
+    labels, baseline, candidate, _weights = table
     base = write_model(tmp_path / "b", baseline, labels, None, "parquet", cuts=[0, 100, 300])
     cand = write_model(tmp_path / "c", candidate, labels, None, "parquet", cuts=[0, 90, 300])
     result = run(base, cand, "--dask", cluster.scheduler.address)
@@ -216,7 +214,7 @@ def test_mismatched_rows_in_a_shard_pair_name_both_files(cluster, table, tmp_pat
 
 
 def test_a_label_that_differs_is_named(cluster, table, tmp_path):
-    labels, baseline, candidate, weights = table
+    labels, baseline, candidate, _weights = table
     other = labels.copy()
     other[120] = (other[120] + 1) % K
     base = write_model(tmp_path / "b", baseline, labels, None, "csv")

@@ -173,9 +173,7 @@ def compare(
     groups = [{f.name for f in fields(c)} for c in (InputOptions, ScoreOptions, CompareOptions)]
     unknown = sorted(set(options) - set().union(*groups))
     if unknown:
-        raise OptionError(
-            f"cecli.dask.compare got options it does not know: {', '.join(unknown)}."
-        )
+        raise OptionError(f"cecli.dask.compare got options it does not know: {', '.join(unknown)}.")
     made = [
         kind(**{k: v for k, v in options.items() if k in names})
         for kind, names in zip((InputOptions, ScoreOptions, CompareOptions), groups, strict=True)

@@ -172,7 +172,8 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
     from cecli.pairing import Side
     from cecli.pipeline import checked_view
 
-    options = replace((task.baseline_options, task.candidate_options)[which], kind=task.kinds[which])
+    options = (task.baseline_options, task.candidate_options)[which]
+    options = replace(options, kind=task.kinds[which])
     score_options = (task.baseline_score, task.candidate_score)[which]
     order = task.order if which else None
     weighted = score_options.class_weights is not None and task.kinds[which] != "multilabel"
@@ -246,9 +247,8 @@ def compare_shard(task: PairTask) -> Any:
             weight = _row_weights(b, task.kinds[0])
             _finite(b.rows.loss, task.baseline, c_rows.loss, task.candidate)
             state = CompareState(task.n_resamples, task.seed, task.keep, b_state, c_state)
-            state.add_pair(
-                task.first_row, b.rows.with_weight(weight), c_rows.with_weight(weight), weight, b.ids
-            )
+            b_rows, c_rows = b.rows.with_weight(weight), c_rows.with_weight(weight)
+            state.add_pair(task.first_row, b_rows, c_rows, weight, b.ids)
         except CecliError as error:
             return Part(None, error=(str(error), int(error.exit_status)))
     said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
@@ -275,7 +275,7 @@ def _pairs_of(baseline: Any, candidate: Any) -> list[tuple[str, str, str | None]
     from cecli.dask._tasks import _shard_lists
 
     b_preds, b_labels = _shard_lists(baseline)
-    c_preds, c_labels = _shard_lists(candidate)
+    c_preds, _c_labels = _shard_lists(candidate)
     if len(b_preds) != len(c_preds):
         raise OptionError(
             f"{baseline.pred_source.display} has {len(b_preds)} shard(s) and "
@@ -285,8 +285,10 @@ def _pairs_of(baseline: Any, candidate: Any) -> list[tuple[str, str, str | None]
     return list(zip(b_preds, c_preds, b_labels, strict=True))
 
 
-def compare_on_workers(baseline: Any, candidate: Any, options: Any, compare: Any, client: Any) -> Any:
-    """Compare opened inputs on ``client``'s workers; the serial run's :class:`~cecli.pairing.Compared`.
+def compare_on_workers(
+    baseline: Any, candidate: Any, options: Any, compare: Any, client: Any
+) -> Any:
+    """Compare opened inputs on ``client``'s workers; the serial run's ``Compared``.
 
     ``options`` are the :class:`~cecli.folds.ScoreOptions` of both models,
     ``compare`` the :class:`~cecli.pairing.CompareOptions` (its method must be
@@ -374,7 +376,9 @@ def compare_on_workers(baseline: Any, candidate: Any, options: Any, compare: Any
     return compared(baseline, candidate, part.state, compare.confidence, order)
 
 
-def compared(baseline: Any, candidate: Any, state: CompareState, confidence: float, order: Any) -> Any:
+def compared(
+    baseline: Any, candidate: Any, state: CompareState, confidence: float, order: Any
+) -> Any:
     """The :class:`~cecli.pairing.Compared` the merged ``state`` gives, as the serial run's."""
     from cecli.bootstrap import MIN_ROWS
     from cecli.compare import Comparison, _per_class, insufficient_from, verdict_of
@@ -388,9 +392,7 @@ def compared(baseline: Any, candidate: Any, state: CompareState, confidence: flo
     accuracy = None if n < MIN_ROWS else fold.accuracy_result(confidence)
     used = fold.n_weighted
     mean = state.diff_sum / used if used else 0.0
-    forced = insufficient_from(
-        used, not state.unit_weights, state.scale, fold.low, fold.high, mean
-    )
+    forced = insufficient_from(used, not state.unit_weights, state.scale, fold.low, fold.high, mean)
     verdict, reason = forced or (verdict_of(result.ci_low, result.ci_high), None)
     ci_low, ci_high, p_better = result.ci_low, result.ci_high, result.p_below_zero
     if verdict == "insufficient_data":
