@@ -200,25 +200,44 @@ def insufficient_data(
     """
     used = slice(None) if weights is None else weights > 0
     b, c = baseline_loss[used], candidate_loss[used]
-    n = len(b)
+    if len(b) < MIN_ROWS:
+        return insufficient_from(len(b), weights is not None, 0.0, 0.0, 0.0, 0.0)
+    diff = c - b
+    scale = float(np.max(np.maximum(np.abs(b), np.abs(c))))
+    low, high = float(np.min(diff)), float(np.max(diff))
+    return insufficient_from(len(b), weights is not None, scale, low, high, float(np.mean(diff)))
+
+
+def insufficient_from(
+    n: int, weighted: bool, scale: float, low: float, high: float, mean: float
+) -> tuple[str, str] | None:
+    """:func:`insufficient_data` from what it reads of the rows, which states can merge.
+
+    ``n`` rows of non-zero weight (``weighted``: there are weights), the
+    largest loss of either model over them, and the smallest, largest and
+    mean difference.
+
+    Examples
+    --------
+    >>> insufficient_from(100, False, 2.0, 0.25, 0.25, 0.25)[0]
+    'insufficient_data'
+    >>> insufficient_from(100, False, 2.0, -0.5, 0.25, 0.01) is None
+    True
+    """
     if n < MIN_ROWS:
-        rows = f"{n} row{'s' if n != 1 else ''}" + (
-            "" if weights is None else " of non-zero weight"
-        )
+        rows = f"{n} row{'s' if n != 1 else ''}" + (" of non-zero weight" if weighted else "")
         return (
             "insufficient_data",
             f"only {rows}; the bootstrap interval needs at least {MIN_ROWS} to hold its "
             "coverage, so it cannot tell better from worse",
         )
-    diff = c - b
-    scale = float(np.max(np.maximum(np.abs(b), np.abs(c))))
     rounding = ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
-    if float(np.max(np.abs(diff))) <= rounding:
+    if max(abs(low), abs(high)) <= rounding:
         return "no_difference", "the two losses are the same on every row, to rounding"
-    if float(np.max(diff) - np.min(diff)) <= rounding:
+    if high - low <= rounding:
         return (
             "insufficient_data",
-            f"every row's loss differs by the same amount, {float(np.mean(diff)):+.6g}, so "
+            f"every row's loss differs by the same amount, {mean:+.6g}, so "
             "the rows do not vary and the bootstrap cannot estimate an interval",
         )
     return None

@@ -1,4 +1,4 @@
-"""Shared test settings: hypothesis profiles.
+"""Shared test settings: hypothesis profiles, and the Dask cluster of the worker tests.
 
 ``default`` keeps the whole suite well under a minute on two cores;
 ``thorough`` (``HYPOTHESIS_PROFILE=thorough``) runs ten times the examples
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 _COMMON = dict(
@@ -23,3 +24,13 @@ _COMMON = dict(
 settings.register_profile("default", max_examples=25, **_COMMON)
 settings.register_profile("thorough", max_examples=250, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One real 2-process Dask cluster for every test that asks (started on first use)."""
+    distributed = pytest.importorskip("distributed")
+    from cecli.dask import local_cluster
+
+    with local_cluster(2) as local, distributed.Client(local) as client:
+        yield client

@@ -1,6 +1,6 @@
 """``cecli score`` on Dask workers gives the serial run's answer, the same bits every time.
 
-A real 2-process ``LocalCluster`` (started once for the module) scores
+A real 2-process ``LocalCluster`` (started once for the session, in conftest.py) scores
 uneven shards, among them a 1-row shard, an empty one and one missing a
 class. The reference is the serial run of the same input, and for the mean
 loss scikit-learn's ``log_loss`` of the rows put together: counts and rows
@@ -29,7 +29,6 @@ from cecli.cli import app  # noqa: E402
 from cecli.dask import (  # noqa: E402
     Part,
     ShardTask,
-    local_cluster,
     merge_parts,
     score,
     score_shard,
@@ -43,12 +42,6 @@ N, K = 300, 4
 #: Uneven shards: a 1-row shard, an empty one, and the rows of 150..240 have no "dog".
 CUTS = [0, 97, 98, 98, 150, 240, 300]
 CLASSES = ["ant", "bee", "cat", "dog"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with local_cluster(2) as local, distributed.Client(local) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -80,13 +80,15 @@ def compare(
         int, typer.Option(help="Seed of the bootstrap (>= 0): the same seed, the same interval.")
     ] = 0,
     ci_method: Annotated[
-        CiMethod,
+        CiMethod | None,
         typer.Option(
             case_sensitive=False,
+            show_default=False,
             help="bca: bias-corrected and accelerated; percentile: plain percentiles; "
-            "poisson: streaming Poisson bootstrap (per-resample sums, mergeable).",
+            "poisson: streaming Poisson bootstrap (per-resample sums, mergeable).  "
+            "[default: bca; poisson with --workers or --dask]",
         ),
-    ] = CiMethod.bca,
+    ] = None,
     fail_if_worse: Annotated[
         bool,
         typer.Option(
@@ -140,6 +142,21 @@ def compare(
             help="Gate: fail if a ranked slice's loss is significantly higher (Holm, with --by).",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Compare the shard pairs on a local Dask cluster of this many processes "
+            '(pip install "cecli[dask]"); the interval is --ci-method poisson.'
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="Compare the shard pairs on the Dask scheduler at ADDRESS (tcp://host:8786).",
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Compare CANDIDATE with BASELINE on the same rows: better, worse, or no difference."""
@@ -168,7 +185,23 @@ def compare(
         # every option is checked before a file is read
         check_count("--top", top, 0)
         core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
-        if ci_method.value == "poisson":
+        on_workers = workers is not None or dask is not None
+        method = ci_method.value if ci_method is not None else "bca"
+        if on_workers:
+            from cecli.cli._workers import check_compare_worker_options
+
+            method = check_compare_worker_options(
+                workers,
+                dask,
+                top=top,
+                ci_method=None if ci_method is None else ci_method.value,
+                calibration=calibration,
+                by=by,
+                id_col=id_col,
+                class_weights=class_weights,
+                paths=(baseline, candidate, labels),
+            )
+        if method == "poisson":
             from cecli.poisson_bootstrap import check_poisson_options
 
             check_poisson_options(bootstrap, confidence, seed)
@@ -178,7 +211,7 @@ def compare(
                     "--ci-method poisson, compare calibration with --ci-method bca."
                 )
         else:
-            check_bootstrap_options(bootstrap, confidence, ci_method.value, seed)
+            check_bootstrap_options(bootstrap, confidence, method, seed)
         check_max_increase(max_increase)
         picture = plot_path(plot)
         specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
@@ -224,17 +257,27 @@ def compare(
             weights = None
             if class_weights is not None:
                 weights = parse_class_weights(class_weights, base_inputs.classes)
-            compared = compare_inputs(
-                base_inputs,
-                cand_inputs,
-                replace(core_options, class_weights=weights),
-                CompareOptions(bootstrap, confidence, seed, ci_method.value, calibration_bins),
-                join_on_ids=id_col is not None,
-                shared_labels=labels is not None,
-                progress=stderr_progress,
-                slices=specs,
-                min_slice_rows=MIN_SLICE_ROWS if min_slice_rows is None else min_slice_rows,
-            )
+            run_options = replace(core_options, class_weights=weights)
+            compare_options = CompareOptions(bootstrap, confidence, seed, method, calibration_bins)
+            if on_workers:
+                from cecli.dask import compare_on_workers, connect
+
+                with connect(workers, dask) as client:
+                    compared = compare_on_workers(
+                        base_inputs, cand_inputs, run_options, compare_options, client
+                    )
+            else:
+                compared = compare_inputs(
+                    base_inputs,
+                    cand_inputs,
+                    run_options,
+                    compare_options,
+                    join_on_ids=id_col is not None,
+                    shared_labels=labels is not None,
+                    progress=stderr_progress,
+                    slices=specs,
+                    min_slice_rows=MIN_SLICE_ROWS if min_slice_rows is None else min_slice_rows,
+                )
             files = {
                 "baseline": base_inputs.pred_source.display,
                 "candidate": cand_inputs.pred_source.display,

@@ -26,6 +26,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from cecli.dask._cluster import INSTALL, _distributed, connect, local_cluster
+from cecli.dask._compare import CompareState, PairTask, compare_on_workers, compare_shard
 from cecli.dask._frame import score_frame
 from cecli.dask._tasks import (
     Part,
@@ -42,10 +43,15 @@ from cecli.errors import OptionError
 
 __all__ = [
     "INSTALL",
+    "CompareState",
+    "PairTask",
     "Part",
     "ShardTask",
     "WorkerError",
     "_distributed",
+    "compare",
+    "compare_on_workers",
+    "compare_shard",
     "connect",
     "local_cluster",
     "merge_order",
@@ -119,3 +125,81 @@ def score(
             return score_on_workers(inputs, score_options, client, per_sample)
         with connect(workers) as started:
             return score_on_workers(inputs, score_options, started, per_sample)
+
+
+def compare(
+    baseline: str,
+    candidate: str,
+    labels: str | None = None,
+    client: Any = None,
+    *,
+    workers: int = 2,
+    **options: Any,
+) -> Any:
+    """Compare two models on Dask workers; the same :class:`~cecli.pairing.Compared` as serially.
+
+    Shard ``i`` of ``baseline`` is compared with shard ``i`` of ``candidate``
+    (and of ``labels``, when they are a glob of their own): the shards must
+    line up row by row. The interval is the streaming Poisson bootstrap's
+    (``method="poisson"``, the only one offered here).
+
+    Parameters
+    ----------
+    baseline, candidate : str
+        Each model's predictions: a file, a glob or a folder of shards.
+    labels : str, optional
+        The labels, if not in the predictions: a file, or a glob of shards.
+    client : distributed.Client, optional
+        The cluster to use; without one, a local cluster of ``workers``
+        processes is started and closed again.
+    workers : int
+        The local cluster's processes, when no ``client`` is given.
+    **options
+        Fields of :class:`~cecli.inputs.InputOptions` (for both inputs), of
+        :class:`~cecli.folds.ScoreOptions` (``keep``, ``class_weights``, ...)
+        and of :class:`~cecli.pairing.CompareOptions` (``n_resamples``,
+        ``confidence``, ``seed``).
+
+    Returns
+    -------
+    Compared
+        What :func:`cecli.pairing.compare_inputs` returns for the same rows
+        with ``method="poisson"``.
+
+    Examples
+    --------
+    >>> import cecli.dask
+    >>> cecli.dask.compare("a/*.parquet", "b/*.parquet", method="bca")
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: --ci-method bca resamples rows, ... (the default there).
+    """
+    from cecli.folds import ScoreOptions
+    from cecli.inputs import InputOptions, Inputs
+    from cecli.pairing import CompareOptions
+
+    groups = [{f.name for f in fields(c)} for c in (InputOptions, ScoreOptions, CompareOptions)]
+    unknown = sorted(set(options) - set().union(*groups))
+    if unknown:
+        raise OptionError(f"cecli.dask.compare got options it does not know: {', '.join(unknown)}.")
+    made = [
+        kind(**{k: v for k, v in options.items() if k in names})
+        for kind, names in zip((InputOptions, ScoreOptions, CompareOptions), groups, strict=True)
+    ]
+    input_options, score_options, compare_options = made
+    if "method" not in options:
+        compare_options = replace(compare_options, method="poisson")
+    if compare_options.method != "poisson" or compare_options.calibration_bins is not None:
+        compare_on_workers(None, None, score_options, compare_options, None)  # says why not
+    with (
+        Inputs(baseline, labels, input_options) as base_inputs,
+        Inputs(candidate, labels, input_options) as cand_inputs,
+    ):
+        if client is not None:
+            return compare_on_workers(
+                base_inputs, cand_inputs, score_options, compare_options, client
+            )
+        with connect(workers) as started:
+            return compare_on_workers(
+                base_inputs, cand_inputs, score_options, compare_options, started
+            )
