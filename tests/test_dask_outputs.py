@@ -38,12 +38,6 @@ CUTS = [0, 97, 98, 98, 150, 240, 300]
 CLASSES = ["ant", "bee", "cat", "dog"]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    with cecli.dask.local_cluster(2) as local, distributed.Client(local) as client:
-        yield client
-
-
 def make_table(dtype=np.float64):
     rng = np.random.default_rng(15)
     probs = rng.dirichlet(np.full(K, 0.6), N)

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 distributed = pytest.importorskip("distributed")
 
 from cecli.cli import app  # noqa: E402
-from cecli.dask import _tasks, local_cluster  # noqa: E402
+from cecli.dask import _tasks  # noqa: E402
 from cecli.folds import ScoreOptions  # noqa: E402
 from cecli.inputs import InputOptions, Inputs  # noqa: E402
 
@@ -29,12 +29,6 @@ runner = CliRunner()
 N, K, GROUP = 3000, 4, 250
 CLASSES = ["ant", "bee", "cat", "dog"]
 OPTIONS = ["--id-col", "id", "--calibration", "--top", "9", "-f", "json"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with local_cluster(2) as local, distributed.Client(local) as client:
-        yield client
 
 
 @pytest.fixture
