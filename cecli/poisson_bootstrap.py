@@ -64,8 +64,12 @@ from cecli.errors import OptionError, ShapeError, ValueRangeError, WeightError
 #: 2**40) summed over 512 rows, plus a limb, stays below 2**53, so float64 sums are exact.
 LIMB_BITS = 40
 BLOCK_ROWS = 512
-#: Resamples per matrix product (see _row_sums).
-RESAMPLE_PIECE = 256
+#: Most multiply-adds (rows x limbs x resamples) in one matrix product: OpenBLAS runs a
+#: product of at most 65,536 x 4 of them (its GEMM_MULTITHREAD_THRESHOLD) on the calling
+#: thread. Past it, its threads start and then spin between calls: the draws of the next
+#: block took twice the CPU time for the same wall time (1M rows x 500 resamples, 6.4 against
+#: 2.9 CPU-s on 2 cores), unless OPENBLAS_NUM_THREADS=1, as the command line sets.
+SINGLE_THREAD_PRODUCT = 1 << 18
 #: Every value is rounded to a multiple of 2**-FLOOR_BITS (about 1e-47) before it is summed.
 FLOOR_BITS = 156
 #: Values of this size or more are refused: their limbs would overflow the readout.
@@ -393,10 +397,11 @@ def _row_sums(
         np.copyto(weights[:m], draws[:m])
         sums = np.empty((values.shape[1], 1 + n_resamples))
         sums[:, 0] = values.sum(axis=0)  # exact: integers below 2**53
-        # in products of RESAMPLE_PIECE resamples: under the size at which OpenBLAS starts
-        # threads of its own, which on a busy machine cost 3 to 6 times the CPU time
-        for r in range(0, n_resamples, RESAMPLE_PIECE):
-            r_end = min(n_resamples, r + RESAMPLE_PIECE)
+        # in products small enough for OpenBLAS to keep them on this thread (see
+        # SINGLE_THREAD_PRODUCT): the products are a small part of the work, its threads not
+        piece = max(1, SINGLE_THREAD_PRODUCT // (m * values.shape[1]))
+        for r in range(0, n_resamples, piece):
+            r_end = min(n_resamples, r + piece)
             sums[:, 1 + r : 1 + r_end] = values.T @ weights[:m, r:r_end]
         limbs = _grown(limbs, max(j for _, j in where) + 2)
         for (statistic, j), row in zip(where, sums, strict=True):
