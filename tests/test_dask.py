@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from json_close import assert_close as close
 from sklearn.metrics import log_loss
 from typer.testing import CliRunner
 
@@ -69,26 +70,6 @@ def shards(request, table, tmp_path_factory):
         else:
             part.to_csv(path, index=False)
     return str(folder / f"*.{request.param}")
-
-
-def close(a, b, path="$"):
-    """Whether two JSON values agree: exactly, but floats to 1e-12 relative."""
-    if isinstance(a, float) or isinstance(b, float):
-        assert isinstance(a, (int, float)), path
-        assert isinstance(b, (int, float)), path
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), (path, a, b)
-    elif isinstance(a, dict):
-        assert isinstance(b, dict), path
-        assert a.keys() == b.keys(), path
-        for key in a:
-            close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert isinstance(b, list), path
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            close(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
 
 
 OPTIONS = ["--id-col", "id", "--calibration", "--top", "7", "-f", "json"]

@@ -21,6 +21,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from json_close import assert_close as close
 from sklearn.metrics import log_loss
 from typer.testing import CliRunner
 
@@ -38,26 +39,6 @@ N, K = 300, 4
 CUTS = [0, 97, 98, 98, 150, 240, 300]
 CLASSES = ["ant", "bee", "cat", "dog"]
 QUICK = ["--bootstrap", "300", "--top", "7", "-f", "json"]
-
-
-def close(a, b, path="$"):
-    """Whether two JSON values agree: exactly, but floats to 1e-12 relative."""
-    if isinstance(a, float) or isinstance(b, float):
-        assert isinstance(a, (int, float)), path
-        assert isinstance(b, (int, float)), path
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), (path, a, b)
-    elif isinstance(a, dict):
-        assert isinstance(b, dict), path
-        assert a.keys() == b.keys(), path
-        for key in a:
-            close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert isinstance(b, list), path
-        assert len(a) == len(b), (path, a, b)
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            close(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from json_close import assert_close as close
 from sklearn.metrics import log_loss
 from typer.testing import CliRunner
 
@@ -233,24 +234,6 @@ def plain(value):
     if isinstance(value, (list, tuple)) or type(value).__name__ == "KeptRows":
         return [plain(v) for v in value]
     return value
-
-
-def close(a, b, path="$"):
-    """Exactly equal, but floats to 1e-12 relative."""
-    if isinstance(a, float) or isinstance(b, float):
-        if math.isnan(a) and math.isnan(b):
-            return
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), (path, a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            close(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
 
 
 OPTIONS = {"label_col": "label", "id_col": "id", "keep": 7, "calibration_bins": 15}

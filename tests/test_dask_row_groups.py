@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from json_close import assert_close as close
 from sklearn.metrics import log_loss
 from typer.testing import CliRunner
 
@@ -58,22 +59,6 @@ def run_json(*args: str) -> dict:
     result = runner.invoke(app, ["score", *args])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def close(a, b, path="$"):
-    """Two JSON values agree: exactly, but floats to 1e-12 relative."""
-    if isinstance(a, float) or isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), (path, a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            close(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
 
 
 def test_windows_cover_every_row_group_once_in_order():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
-import math
 import os
 
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from json_close import assert_close as _close
 from sklearn.metrics import log_loss
 from typer.testing import CliRunner
 
@@ -95,22 +95,6 @@ def assert_same_document(sharded, whole, paths):
             listed += 1
     assert listed
     _close(sharded, whole)
-
-
-def _close(a, b, path="$"):
-    """The same document; floats to 1e-12 relative (the chunks differ, so the sums' order)."""
-    if isinstance(a, float) or isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15), (path, a, b)
-    elif isinstance(a, dict):
-        assert list(a) == list(b), path
-        for key in a:
-            _close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _close(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
 
 
 EVERY_FOLD = ("--top", "0", "--label-issues", "--by", "group", "--calibration", "--id-col", "id")

@@ -26,7 +26,7 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cecli.dask._tasks import Part, WorkerError, reduce_ordered
+from cecli.dask._tasks import Part, WorkerError, failed, new_state, reduce_ordered, viewed
 from cecli.errors import CecliError, CecliWarning, InputError, OptionError
 
 #: What messages call the frame.
@@ -70,43 +70,32 @@ def _inputs(frame: Any, task: FrameTask) -> Any:
 
 def score_partition(frame: Any, task: FrameTask) -> Part:
     """Score one pandas partition into a :class:`~cecli.folds.ScoreState` (runs on a worker)."""
-    from cecli.folds import ScoreState
-    from cecli.pipeline import checked_view
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             with _inputs(frame, task) as inputs:
-                state = ScoreState(
-                    inputs.kind, from_logits=inputs.options.from_logits, options=task.score_options
-                )
-                for batch in inputs.batches():
-                    batch.first_row += task.first_row
-                    state.add(checked_view(inputs, state, batch))
-                    del batch
+                state = new_state(inputs, task.score_options)
+                for batch, view in viewed(inputs, state, task.first_row):
+                    state.add(view)
+                    del batch, view
         except CecliError as error:
-            return Part(None, error=(str(error), int(error.exit_status)))
+            return failed(error)
     said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
     return Part(state, said)
 
 
 def pass_partition(frame: Any, task: FrameTask, fold: Any) -> Part:
     """Feed one partition's rows to a copy of ``fold``, a later pass's label-issue fold."""
-    from cecli.folds import ScoreState
-    from cecli.pipeline import checked_view
-
     fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
     try:
         with _inputs(frame, task) as inputs:
-            state = ScoreState(
-                inputs.kind, from_logits=inputs.options.from_logits, options=task.score_options
-            )
-            for batch in inputs.batches():
-                batch.first_row += task.first_row
-                fold.add(checked_view(inputs, state, batch))
-                del batch
+            for batch, view in viewed(
+                inputs, new_state(inputs, task.score_options), task.first_row
+            ):
+                fold.add(view)
+                del batch, view
     except CecliError as error:
-        return Part(None, error=(str(error), int(error.exit_status)))
+        return failed(error)
     return Part(fold)
 
 

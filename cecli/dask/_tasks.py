@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -85,11 +86,34 @@ class WorkerError(CecliError):
         self.exit_status = ExitStatus(exit_status)
 
 
+def viewed(inputs: Any, state: Any, first_row: int) -> Iterator[tuple[Any, Any]]:
+    """Each batch of opened ``inputs``, its rows numbered from ``first_row``, and its view.
+
+    The views are checked by ``state`` (:func:`cecli.pipeline.checked_view`), as
+    the serial run checks them; a problem names the task's file.
+    """
+    from cecli.pipeline import checked_view
+
+    for batch in inputs.batches():
+        batch.first_row += first_row
+        yield batch, checked_view(inputs, state, batch)
+
+
+def new_state(inputs: Any, score_options: Any) -> Any:
+    """An empty :class:`~cecli.folds.ScoreState` for ``inputs``' rows."""
+    from cecli.folds import ScoreState
+
+    return ScoreState(inputs.kind, from_logits=inputs.options.from_logits, options=score_options)
+
+
+def failed(error: CecliError) -> Part:
+    """The part of a task that met ``error``: its message and exit status travel back."""
+    return Part(None, error=(str(error), int(error.exit_status)))
+
+
 def score_shard(task: ShardTask) -> Part:
     """Score one shard into a :class:`~cecli.folds.ScoreState` (runs on a worker)."""
-    from cecli.folds import ScoreState
     from cecli.inputs import Inputs
-    from cecli.pipeline import checked_view
 
     options = replace(task.input_options, kind=task.kind)
     writer = None
@@ -104,14 +128,10 @@ def score_shard(task: ShardTask) -> Part:
                         f"{task.predictions}: its classes ({', '.join(inputs.classes)}) differ "
                         f"from the first shard's ({', '.join(task.classes)})."
                     )
-                state = ScoreState(
-                    inputs.kind, from_logits=options.from_logits, options=task.score_options
-                )
+                state = new_state(inputs, task.score_options)
                 if task.per_sample is not None:
                     writer = task.per_sample.open()
-                for batch in inputs.batches():
-                    batch.first_row += task.first_row
-                    view = checked_view(inputs, state, batch)
+                for batch, view in viewed(inputs, state, task.first_row):
                     if writer is not None:
                         writer.write(view.scores, batch.ids)
                     state.add(view)
@@ -123,31 +143,27 @@ def score_shard(task: ShardTask) -> Part:
                 writer.abort()
             if not isinstance(error, CecliError):
                 raise
-            return Part(None, error=(str(error), int(error.exit_status)))
+            return failed(error)
     said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
     return Part(state, said)
 
 
 def pass_shard(task: ShardTask, fold: Any) -> Part:
     """Feed one shard's rows to a copy of ``fold``, a later pass's label-issue fold."""
-    from cecli.folds import ScoreState
     from cecli.inputs import Inputs
-    from cecli.pipeline import checked_view
 
     # the fold may be one object shared by this worker's tasks: feed a copy
     fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
     options = replace(task.input_options, kind=task.kind)
     try:
         with Inputs(task.predictions, task.labels, options, row_groups=task.row_groups) as inputs:
-            state = ScoreState(
-                inputs.kind, from_logits=options.from_logits, options=task.score_options
-            )
-            for batch in inputs.batches():
-                batch.first_row += task.first_row
-                fold.add(checked_view(inputs, state, batch))
-                del batch
+            for batch, view in viewed(
+                inputs, new_state(inputs, task.score_options), task.first_row
+            ):
+                fold.add(view)
+                del batch, view
     except CecliError as error:
-        return Part(None, error=(str(error), int(error.exit_status)))
+        return failed(error)
     return Part(fold)
 
 
