@@ -239,7 +239,7 @@ def _shard_lists(inputs: Any) -> tuple[list[str], list[str | None]]:
         if isinstance(labels, ShardedSource):
             raise OptionError(
                 "--workers reads sharded labels beside sharded predictions only; give the "
-                "predictions as shards too, or score without --workers."
+                "predictions as shards too, or run without --workers."
             )
         return [inputs.paths[0]], [label_path]
     if label_path is None:  # the labels are in the shards (NPZ: each archive's member)
@@ -247,7 +247,7 @@ def _shard_lists(inputs: Any) -> tuple[list[str], list[str | None]]:
     if not isinstance(labels, ShardedSource):
         raise OptionError(
             "--workers needs the labels in the shards, or a glob of label shards lined up "
-            f"with them; {label_path} is one file. Score without --workers."
+            f"with them; {label_path} is one file. Run without --workers."
         )
     return list(preds.paths), list(labels.paths)
 
