@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 import cecli
-from cecli import _kernels
+from cecli import _threads
 
 SHAPES = [(1_000_000, 10), (20_000, 1_000)]
 
@@ -117,7 +117,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(
-        f"cecli {cecli.__version__}, numpy {np.__version__}, {_kernels.n_threads()} threads, "
+        f"cecli {cecli.__version__}, numpy {np.__version__}, {_threads.n_threads()} threads, "
         f"{os.cpu_count()} CPUs; medians of {args.rounds} interleaved rounds, "
         f"{args.idle:g} s idle before each call"
     )

@@ -3,9 +3,9 @@
 The public functions in :mod:`cecli.losses` validate and interpret their
 inputs; the two hot paths (class-index targets against logits or against
 probabilities) are done here, over an ``N x K`` array in row blocks that stay
-in the CPU's cache, on a small pool of threads (NumPy releases the GIL inside
-its ufunc loops, so the blocks of two threads run at the same time). Nothing
-here allocates an ``N x K`` temporary.
+in the CPU's cache, on a small pool of threads (:mod:`cecli._threads`; NumPy
+releases the GIL inside its ufunc loops, so the blocks of two threads run at
+the same time). Nothing here allocates an ``N x K`` temporary.
 
 How the work is laid out, and why (each choice was measured with
 ``benchmarks/bench_core.py``):
@@ -33,79 +33,23 @@ run a slower pass that finds every bad row and writes a useful message.
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from cecli import _threads
 from cecli._row_terms import logits_terms, probs_terms
+from cecli._threads import BLOCK_BYTES
 
 #: Arrays with at most this many columns use the transposed loop order.
 NARROW_COLUMNS = 64
-#: Target size of one block of input, in bytes: a thread's block and its
-#: scratch copies fit, with the other thread's, in the shared L3 cache.
-BLOCK_BYTES = 1 << 20
-#: Inputs smaller than this many bytes are not worth a second thread.
-PARALLEL_MIN_BYTES = 1 << 21
 #: Block size for the plain probabilities pass, which makes few passes per block: there,
 #: fewer NumPy calls (each hands the GIL over) outweigh blocks that stay in L2.
 PROBS_BLOCK_BYTES = 1 << 21
 #: Most values in one BLAS call (see :func:`_row_sums`): OpenBLAS computes a
 #: matrix-vector product of 9,216 values or more on its own threads.
 BLAS_VALUES = 8192
-
-_T = TypeVar("_T")
-_pool: ThreadPoolExecutor | None = None
-
-
-def n_threads() -> int:
-    """Threads to use: ``CECLI_NUM_THREADS`` if set, else the CPUs this process may run on."""
-    setting = os.environ.get("CECLI_NUM_THREADS", "").strip()
-    if setting.isdigit() and int(setting) > 0:
-        return int(setting)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-def map_row_ranges(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) -> list[_T]:
-    """Call ``work(start, stop)`` on contiguous row ranges covering ``0..n_rows``.
-
-    Large inputs are split into one range per thread and run on a shared
-    pool; the results come back in row order.
-    """
-    threads = n_threads()
-    if threads == 1 or n_rows * row_bytes < PARALLEL_MIN_BYTES or n_rows < 2 * threads:
-        return [work(0, n_rows)]
-    global _pool
-    if _pool is None or _pool._max_workers != threads:
-        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cecli")
-    edges = np.linspace(0, n_rows, threads + 1).astype(int)
-    futures = [_pool.submit(work, int(a), int(b)) for a, b in itertools.pairwise(edges)]
-    return [future.result() for future in futures]
-
-
-def map_blocks(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) -> list[_T]:
-    """Call ``work(lo, hi)`` on row blocks of about :data:`BLOCK_BYTES`; results in row order.
-
-    The blocks are one grid from row 0, whatever the threads (each thread takes
-    a run of whole blocks), so sums of the results are the same bits on a
-    machine of any core count.
-    """
-    step = max(1, BLOCK_BYTES // max(1, row_bytes))
-    n_blocks = -(-n_rows // step)
-
-    def run(first: int, last: int) -> list[_T]:
-        stop = min(last * step, n_rows)
-        return [work(lo, min(lo + step, stop)) for lo in range(first * step, stop, step)]
-
-    return [result for part in map_row_ranges(n_blocks, row_bytes * step, run) for result in part]
 
 
 def work_dtype(dtype: np.dtype) -> np.dtype:
@@ -268,7 +212,7 @@ def logits_hard(
                     _logits_facts(logits, lo, hi, scores, total, neg_gap, n_max)
         return True
 
-    return scores if all(map_row_ranges(n, k * dtype.itemsize, work)) else None
+    return scores if all(_threads.map_row_ranges(n, k * dtype.itemsize, work)) else None
 
 
 def _logits_narrow_block(
@@ -392,7 +336,7 @@ def probs_hard(
                 scores.p_true[lo:hi] = p_true
         return clipped
 
-    results = map_row_ranges(n, k * dtype.itemsize, work)
+    results = _threads.map_row_ranges(n, k * dtype.itemsize, work)
     if any(r is None for r in results):
         return None
     scores.clipped = sum(results)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from cecli import _kernels
+from cecli import _threads
 from cecli.errors import OptionError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def _categorical(
             rest = block.sum(axis=1)  # S - e_y
             out[lo:hi] = (squares + rest * rest) / (total * total)
 
-    _kernels.map_blocks(n, 8 * k, work)
+    _threads.map_blocks(n, 8 * k, work)
     return np.sqrt(out, out=out)
 
 

@@ -56,7 +56,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cecli._kernels import n_threads
+from cecli._threads import n_threads
 from cecli.bootstrap import MIN_ROWS, BootstrapResult, check_bootstrap_options
 from cecli.errors import OptionError, ShapeError, ValueRangeError, WeightError
 

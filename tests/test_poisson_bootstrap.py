@@ -195,12 +195,12 @@ def test_a_merge_never_changes_its_argument():
 
 
 def test_the_threads_do_not_change_a_bit(monkeypatch):
-    import cecli._kernels
+    import cecli._threads
 
     d, w, a = problem(6000, seed=4)
     found = []
     for threads in (1, 2):
-        monkeypatch.setattr(cecli._kernels, "n_threads", lambda t=threads: t)
+        monkeypatch.setattr(cecli._threads, "n_threads", lambda t=threads: t)
         monkeypatch.setattr("cecli.poisson_bootstrap.n_threads", lambda t=threads: t)
         found.append(PoissonBootstrap(1500, 0).add(0, d, w, a).sums())
     assert np.array_equal(found[0], found[1])

@@ -1107,18 +1107,18 @@ def test_float32_probability_losses_sum_in_float64():
 @pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
 def threads(request, monkeypatch):
     """Run with 1 or 2 threads; yields the number of row ranges each kernel call used."""
-    from cecli import _kernels
+    from cecli import _threads
 
     monkeypatch.setenv("CECLI_NUM_THREADS", str(request.param))
     ranges: list[int] = []
-    original = _kernels.map_row_ranges
+    original = _threads.map_row_ranges
 
     def recording(n_rows, row_bytes, work):
         results = original(n_rows, row_bytes, work)
         ranges.append(len(results))
         return results
 
-    monkeypatch.setattr(_kernels, "map_row_ranges", recording)
+    monkeypatch.setattr(_threads, "map_row_ranges", recording)
     yield ranges
     # every pass over these large inputs was split across the threads
     assert ranges

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cecli import _kernels, _validate
+from cecli import _kernels, _threads, _validate
 from cecli._row_terms import MASKED_GAP
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.calibration._bins import _safe_log
@@ -212,7 +212,7 @@ def _categorical_terms(
             out["brier"][lo:hi] = np.einsum("ij,ij->j", residual, residual)
         return True
 
-    if not all(_kernels.map_blocks(n, 8 * k * 4, work)):
+    if not all(_threads.map_blocks(n, 8 * k * 4, work)):
         _raise_bad_categorical(preds, labels, targets, from_logits, row_offset)
     return _Facts(**out, soft=targets is not None, log_odds=log_odds)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cecli import _kernels, _validate
+from cecli import _threads, _validate
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.calibration._facts import _MASKED_GAP, _class_major, _take, _top1, _true_cells
 from cecli.losses._common import _softplus
@@ -103,7 +103,7 @@ class _Objective:
         # then the blocks' added in row order, so the temperature is the same bits on a
         # machine of any core count (threads that cut the rows into their own blocks
         # gave one more or fewer rounding to each core count)
-        step = max(1, _kernels.BLOCK_BYTES // (8 * k))
+        step = max(1, _threads.BLOCK_BYTES // (8 * k))
         n_blocks = -(-n // step)
 
         def work(first: int, last: int) -> list[tuple[float, float, float]]:
@@ -132,7 +132,7 @@ class _Objective:
                 totals.append(tuple(self._total(v, lo, hi) for v in (loss, grad, curvature)))
             return totals  # type: ignore[return-value]
 
-        blocks = [t for part in _kernels.map_row_ranges(n_blocks, 8 * k * 4 * step, work)
+        blocks = [t for part in _threads.map_row_ranges(n_blocks, 8 * k * 4 * step, work)
                   for t in part]  # fmt: skip
         sums = [0.0, 0.0, 0.0]
         for block in blocks:
@@ -197,7 +197,7 @@ def _categorical_objective(
         return True
 
     # blocks of 1 MiB of float64 gaps: each makes some ten NumPy calls, so fewer is faster
-    if not all(_kernels.map_blocks(n, 8 * k, work)):
+    if not all(_threads.map_blocks(n, 8 * k, work)):
         if not from_logits:
             _validate.raise_bad_probabilities(preds, 0, categorical=True)
         _validate.raise_bad_logits(preds, 0, _true_cells(labels, targets, k))

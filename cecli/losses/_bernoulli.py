@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cecli import _kernels, _validate
+from cecli import _threads, _validate
 from cecli.errors import ShapeError, WeightError
 from cecli.losses._common import _check_options, _softplus
 from cecli.losses._results import ClassSums, _Scored
@@ -180,7 +180,7 @@ def _multilabel(
         flagged[lo:hi] = cell_flag.any(axis=1)
         return clipped, weight[lo:hi] @ cell_loss, right.sum(axis=0), cell_flag.sum(axis=0)
 
-    results = _kernels.map_blocks(n, 8 * k, work)
+    results = _threads.map_blocks(n, 8 * k, work)
     if any(r is None for r in results):
         if from_logits:
             _validate.raise_nonfinite_binary_logits(preds, row_offset)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cecli import _kernels, _validate
+from cecli import _kernels, _threads, _validate
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.errors import ShapeError
 from cecli.losses._common import _check_options, _class_index_targets, _focal
@@ -147,7 +147,7 @@ def _categorical_general(
             p_true[lo:hi] = shown[rows, labels[lo:hi]]
         return clipped
 
-    results = _kernels.map_blocks(n, 8 * k, work)
+    results = _threads.map_blocks(n, 8 * k, work)
     if any(r is None for r in results):
         _raise_bad_categorical(preds, labels, targets, alpha, from_logits, row_offset)
     scored = _Scored(loss, sum(results), labels)

@@ -201,7 +201,7 @@ def _write_rows(report: Report, rows: Sequence[RowFacts], out: TextIO) -> None:
     if len(starts) > 1:
         # blocks are put in text on threads (pyarrow lets go of the GIL), a few ahead
         # of this one, which writes them (so does the kernel's write)
-        from cecli._kernels import n_threads
+        from cecli._threads import n_threads
         from cecli.readers._background import OrderedPool
 
         def tasks(stopped: Callable[[], bool]) -> Iterator[Callable[[], list[str | memoryview]]]:
