@@ -32,17 +32,16 @@ How it stays fast and bounded, with no Python loop over rows:
 
 from __future__ import annotations
 
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cecli._kernels import n_threads
+from cecli._threads import n_threads
+from cecli.bootstrap_interval import mean_jackknife, read_interval
 from cecli.errors import (
     EmptyInputError,
     OptionError,
@@ -227,42 +226,10 @@ def paired_bootstrap(
         )
 
     stats = _resample_means(v, w, n_resamples, seed)
-    return _interval(stats, estimate, v, w, confidence, method, n_resamples, seed)
-
-
-def _interval(
-    stats: NDArray[np.float64],
-    estimate: float,
-    v: NDArray[np.float64],
-    w: NDArray[np.float64] | None,
-    confidence: float,
-    method: Method,
-    n_resamples: int,
-    seed: int | None,
-) -> BootstrapResult:
-    """The interval of the resampled means ``stats`` of the values ``v``."""
-    # with weights, a resample may draw only rows of weight 0: it has no mean, and is left out
-    stats = stats[np.isfinite(stats)]
-    alpha = (1 - confidence) / 2
-    used: str = method
-    if method == "bca":
-        levels = _bca_levels(stats, estimate, v, w, alpha)
-        if levels is None:
-            used, levels = "percentile", (alpha, 1 - alpha)
-    else:
-        levels = (alpha, 1 - alpha)
-    low, high = np.quantile(stats, levels)
-    return BootstrapResult(
-        estimate,
-        float(low),
-        float(high),
-        confidence,
-        float(np.mean(stats < 0)),
-        n_resamples,
-        used,
-        seed,
-        stats,
-    )
+    return read_interval(
+        stats, estimate, lambda: mean_jackknife(v, w, estimate), confidence, method,
+        n_resamples, seed,
+    )  # fmt: skip
 
 
 def count_bootstrap(
@@ -310,58 +277,16 @@ def count_bootstrap(
     rng = np.random.default_rng(seed)
     drawn = rng.multinomial(len(v), counts / len(v), size=n_resamples)
     stats = (drawn @ distinct) / len(v)
-    return _interval(stats, estimate, v, None, confidence, method, n_resamples, seed)
+    return read_interval(
+        stats, estimate, lambda: mean_jackknife(v, None, estimate), confidence, method,
+        n_resamples, seed,
+    )  # fmt: skip
 
 
 def _mean(v: NDArray[np.float64], w: NDArray[np.float64] | None) -> float:
     if w is None:
         return float(np.sum(v) / len(v))
     return float(np.dot(w, v) / np.sum(w))
-
-
-def _bca_levels(
-    stats: NDArray[np.float64],
-    estimate: float,
-    v: NDArray[np.float64],
-    w: NDArray[np.float64] | None,
-    alpha: float,
-) -> tuple[float, float] | None:
-    """The quantile levels of the BCa interval, or None when the bias correction is undefined."""
-    below = float(np.mean(stats < estimate)) + 0.5 * float(np.mean(stats == estimate))
-    if not 0 < below < 1:
-        return None
-    # acceleration from the jackknife: the leave-one-out means, in closed form
-    if w is None:
-        n = len(v)
-        loo = (np.sum(v) - v) / (n - 1) if n > 1 else v.copy()
-    else:
-        total_w, total_wv = np.sum(w), np.dot(w, v)
-        rest = total_w - w
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loo = np.where(rest > 0, (total_wv - w * v) / rest, estimate)
-    return bca_levels(below, loo, alpha)
-
-
-def bca_levels(below: float, loo: NDArray[np.float64], alpha: float) -> tuple[float, float] | None:
-    """BCa's quantile levels (Efron 1987) from the bias and the jackknife, or None.
-
-    ``below`` is the fraction of resamples below the estimate (ties count
-    half), ``loo`` the statistic with each row left out in turn; ``alpha``
-    the tail on each side. None when a level is not finite.
-    """
-    normal = NormalDist()
-    z0 = normal.inv_cdf(below)
-    u = np.mean(loo) - loo
-    denominator = 6.0 * float(np.sum(u * u)) ** 1.5
-    a = float(np.sum(u**3)) / denominator if denominator > 0 else 0.0
-    levels = []
-    for z in (normal.inv_cdf(alpha), normal.inv_cdf(1 - alpha)):
-        shifted = z0 + z
-        level = normal.cdf(z0 + shifted / (1 - a * shifted))
-        if not math.isfinite(level):
-            return None
-        levels.append(level)
-    return levels[0], levels[1]
 
 
 def _resample_means(

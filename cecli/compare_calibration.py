@@ -45,10 +45,10 @@ from cecli.bootstrap import (
     MIN_ROWS,
     BootstrapResult,
     Method,
-    bca_levels,
     check_bootstrap_options,
     resample_sums,
 )
+from cecli.bootstrap_interval import mean_jackknife, read_interval
 from cecli.calibration._bins import _bin_edges, _bin_index, _check_bins
 from cecli.errors import ShapeError
 
@@ -233,10 +233,14 @@ def _bootstrap(
     ece_estimate = ece_of(candidate, n_bins) - ece_of(baseline, n_bins)
     brier_estimate = float(w @ brier_diff / total)
     ece_loo = _ece_jackknife(b_bin, b_gap, c_bin, c_gap, w, n_bins)
-    ece = _interval(ece_stats, ece_estimate, ece_loo, confidence, method, n_resamples, seed)
+    ece = read_interval(ece_stats, ece_estimate, lambda: ece_loo, confidence, method,
+                        n_resamples, seed, exact_if_constant=True)  # fmt: skip
     # the Brier difference is a mean over rows: its jackknife is the mean's, as paired_bootstrap's
-    brier = _brier_interval(brier_stats, brier_estimate, brier_diff, w if weighted else None,
-                            confidence, method, n_resamples, seed)  # fmt: skip
+    brier_w = w if weighted else None
+    brier = read_interval(
+        brier_stats, brier_estimate, lambda: mean_jackknife(brier_diff, brier_w, brier_estimate),
+        confidence, method, n_resamples, seed, exact_if_constant=True,
+    )  # fmt: skip
     return ece, brier
 
 
@@ -279,54 +283,6 @@ def _ece_jackknife(
     with np.errstate(invalid="ignore", divide="ignore"):
         loo = (loo_sum(c_bin, c_gap) - loo_sum(b_bin, b_gap)) / rest
     return loo[(rest > 0) & (w > 0)]
-
-
-def _interval(
-    stats: NDArray[np.float64],
-    estimate: float,
-    loo: NDArray[np.float64],
-    confidence: float,
-    method: Method,
-    n_resamples: int,
-    seed: int | None,
-) -> BootstrapResult:
-    """BCa (with the jackknife ``loo``) or percentile interval of the resampled ``stats``."""
-    stats = stats[np.isfinite(stats)]
-    alpha = (1 - confidence) / 2
-    used: str = method
-    levels = None
-    if method == "bca":
-        below = float(np.mean(stats < estimate)) + 0.5 * float(np.mean(stats == estimate))
-        levels = bca_levels(below, loo, alpha) if 0 < below < 1 else None
-        if levels is None:
-            used = "percentile"
-    if levels is None:
-        levels = (alpha, 1 - alpha)
-    if stats.min() == stats.max():
-        used = "exact"
-    low, high = np.quantile(stats, levels)
-    return BootstrapResult(estimate, float(low), float(high), confidence,
-                           float(np.mean(stats < 0)), n_resamples, used, seed, stats)  # fmt: skip
-
-
-def _brier_interval(
-    stats: NDArray[np.float64],
-    estimate: float,
-    values: NDArray[np.float64],
-    w: NDArray[np.float64] | None,
-    confidence: float,
-    method: Method,
-    n_resamples: int,
-    seed: int | None,
-) -> BootstrapResult:
-    if w is None:
-        n = len(values)
-        loo = (np.sum(values) - values) / (n - 1)
-    else:
-        rest = np.sum(w) - w
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loo = np.where(rest > 0, (np.dot(w, values) - w * values) / rest, estimate)
-    return _interval(stats, estimate, loo, confidence, method, n_resamples, seed)
 
 
 def interval_text(result: BootstrapResult | None, digits: int = 4) -> str:
