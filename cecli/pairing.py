@@ -72,6 +72,41 @@ class Compared:
     calibration: CalibrationComparison | None = None
 
 
+def target_key_mix(n_classes: int, order: np.ndarray | None) -> np.ndarray:
+    """Random weights that turn a row of soft targets into one number (see :func:`target_key`).
+
+    ``order`` maps the input's classes to another model's (see :func:`class_order`).
+
+    Examples
+    --------
+    >>> target_key_mix(3, None).shape
+    (3,)
+    """
+    mix = np.random.default_rng(20261123).random(max(1, n_classes))
+    return mix if order is None else mix[order]  # column j is the other model's class order[j]
+
+
+def target_key(
+    targets: np.ndarray, mix: np.ndarray, order: np.ndarray | None, kind: str
+) -> np.ndarray:
+    """Each row's targets as one number, the same for both models when the labels agree.
+
+    Class indices are mapped through ``order``; a row of soft (or multilabel)
+    targets is mixed by ``mix`` (:func:`target_key_mix`).
+
+    Examples
+    --------
+    >>> target_key(np.array([2, 0]), target_key_mix(3, None), np.array([1, 2, 0]), "categorical")
+    array([0., 1.])
+    """
+    t = np.asarray(targets)
+    if t.ndim == 2:
+        return t @ mix[: t.shape[1]]
+    if order is not None and kind == "categorical":
+        return order[t.astype(np.intp)].astype(np.float64)
+    return t.astype(np.float64)
+
+
 def collect_side(
     inputs: Inputs,
     options: ScoreOptions,
@@ -93,23 +128,15 @@ def collect_side(
     sliced: list[tuple[np.ndarray, ...]] = []
     calibration_parts: list[CalibrationRows] = []
     weighted = options.class_weights is not None and inputs.kind != "multilabel"
-    mix = np.random.default_rng(20261123).random(max(1, inputs.n_classes))
-    if order is not None:
-        mix = mix[order]  # column j is the other model's class order[j]
+    mix = target_key_mix(inputs.n_classes, order)
 
     def keep(batch: Batch, scores: SampleScores, columns: dict[str, np.ndarray]) -> None:
         parts.append(scores)
         if batch.ids is not None:
             ids.append(batch.ids)
-        t = np.asarray(batch.targets)
-        if t.ndim == 2:
-            keys.append(t @ mix[: t.shape[1]])
-        elif order is not None and inputs.kind == "categorical":
-            keys.append(order[t.astype(np.intp)].astype(np.float64))
-        else:
-            keys.append(t.astype(np.float64))
+        keys.append(target_key(batch.targets, mix, order, inputs.kind))
         if weighted:
-            targets.append(t)
+            targets.append(np.asarray(batch.targets))
         if slices and batch.slices is not None:
             sliced.append(batch.slices)
         if calibration:

@@ -169,7 +169,7 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
     from cecli.compare import RowScores
     from cecli.folds import ScoreState
     from cecli.inputs import Inputs
-    from cecli.pairing import Side
+    from cecli.pairing import Side, target_key, target_key_mix
     from cecli.pipeline import checked_view
 
     options = (task.baseline_options, task.candidate_options)[which]
@@ -184,10 +184,8 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
                 f"{path}: its classes ({', '.join(inputs.classes)}) differ from the first "
                 f"shard's ({', '.join(task.classes[which])})."
             )
-        # the target keys of cecli.pairing.collect_side, from the same mix
-        mix = np.random.default_rng(20261123).random(max(1, inputs.n_classes))
-        if order is not None:
-            mix = mix[order]
+        # the target keys of cecli.pairing.collect_side
+        mix = target_key_mix(inputs.n_classes, order)
         state = ScoreState(inputs.kind, from_logits=options.from_logits, options=score_options)
         for batch in inputs.batches():
             batch.first_row += task.first_row
@@ -195,15 +193,9 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
             parts.append(view.scores)
             if batch.ids is not None:
                 ids.append(batch.ids)
-            t = np.asarray(batch.targets)
-            if t.ndim == 2:
-                keys.append(t @ mix[: t.shape[1]])
-            elif order is not None and inputs.kind == "categorical":
-                keys.append(order[t.astype(np.intp)].astype(np.float64))
-            else:
-                keys.append(t.astype(np.float64))
+            keys.append(target_key(batch.targets, mix, order, inputs.kind))
             if weighted:
-                targets.append(t)
+                targets.append(np.asarray(batch.targets))
             state.add(view)
             del view, batch
         class_weights = None

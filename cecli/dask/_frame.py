@@ -21,12 +21,11 @@ Examples
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cecli.dask._tasks import Part, WorkerError, failed, new_state, reduce_ordered, viewed
+from cecli.dask._tasks import Part, WorkerError, failed, fed, new_state, reduce_ordered, viewed
 from cecli.errors import CecliError, CecliWarning, InputError, OptionError
 
 #: What messages call the frame.
@@ -86,17 +85,11 @@ def score_partition(frame: Any, task: FrameTask) -> Part:
 
 def pass_partition(frame: Any, task: FrameTask, fold: Any) -> Part:
     """Feed one partition's rows to a copy of ``fold``, a later pass's label-issue fold."""
-    fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
     try:
         with _inputs(frame, task) as inputs:
-            for batch, view in viewed(
-                inputs, new_state(inputs, task.score_options), task.first_row
-            ):
-                fold.add(view)
-                del batch, view
+            return Part(fed(fold, inputs, task.score_options, task.first_row))
     except CecliError as error:
         return failed(error)
-    return Part(fold)
 
 
 def _head(frame: Any, n: int) -> Any:

@@ -152,19 +152,22 @@ def pass_shard(task: ShardTask, fold: Any) -> Part:
     """Feed one shard's rows to a copy of ``fold``, a later pass's label-issue fold."""
     from cecli.inputs import Inputs
 
-    # the fold may be one object shared by this worker's tasks: feed a copy
-    fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
     options = replace(task.input_options, kind=task.kind)
     try:
         with Inputs(task.predictions, task.labels, options, row_groups=task.row_groups) as inputs:
-            for batch, view in viewed(
-                inputs, new_state(inputs, task.score_options), task.first_row
-            ):
-                fold.add(view)
-                del batch, view
+            return Part(fed(fold, inputs, task.score_options, task.first_row))
     except CecliError as error:
         return failed(error)
-    return Part(fold)
+
+
+def fed(fold: Any, inputs: Any, score_options: Any, first_row: int) -> Any:
+    """A copy of ``fold`` (a later pass's label-issue fold) fed every row of ``inputs``."""
+    # the fold may be one object shared by this worker's tasks: feed a copy
+    fold = pickle.loads(pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL))
+    for batch, view in viewed(inputs, new_state(inputs, score_options), first_row):
+        fold.add(view)
+        del batch, view
+    return fold
 
 
 def merge_parts(left: Part, right: Part) -> Part:
