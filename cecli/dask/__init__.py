@@ -108,16 +108,10 @@ def score(
     ...
     cecli.errors.OptionError: cecli.dask.score got options it does not know: nonsense.
     """
-    from cecli.folds import ScoreOptions
-    from cecli.inputs import InputOptions, Inputs
+    from cecli.frame import split_options
+    from cecli.inputs import Inputs
 
-    input_names = {f.name for f in fields(InputOptions)}
-    score_names = {f.name for f in fields(ScoreOptions)}
-    unknown = sorted(set(options) - input_names - score_names)
-    if unknown:
-        raise OptionError(f"cecli.dask.score got options it does not know: {', '.join(unknown)}.")
-    input_options = InputOptions(**{k: v for k, v in options.items() if k in input_names})
-    score_options = ScoreOptions(**{k: v for k, v in options.items() if k in score_names})
+    input_options, score_options = split_options("cecli.dask.score", options)
     if per_sample is not None:  # the per-sample rows have each row's EL2N
         score_options = replace(score_options, el2n=True)
     with Inputs(paths, labels, input_options) as inputs:

@@ -167,10 +167,9 @@ class CompareState:
 def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[Any, Any]:
     """One model's shard: its ScoreState over the rows, and a :class:`~cecli.pairing.Side`."""
     from cecli.compare import RowScores
-    from cecli.folds import ScoreState
+    from cecli.dask._tasks import new_state, viewed
     from cecli.inputs import Inputs
     from cecli.pairing import Side, target_key, target_key_mix
-    from cecli.pipeline import checked_view
 
     options = (task.baseline_options, task.candidate_options)[which]
     options = replace(options, kind=task.kinds[which])
@@ -186,10 +185,8 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
             )
         # the target keys of cecli.pairing.collect_side
         mix = target_key_mix(inputs.n_classes, order)
-        state = ScoreState(inputs.kind, from_logits=options.from_logits, options=score_options)
-        for batch in inputs.batches():
-            batch.first_row += task.first_row
-            view = checked_view(inputs, state, batch)
+        state = new_state(inputs, score_options)
+        for batch, view in viewed(inputs, state, task.first_row):
             parts.append(view.scores)
             if batch.ids is not None:
                 ids.append(batch.ids)
@@ -216,7 +213,7 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
 
 def compare_shard(task: PairTask) -> Any:
     """Compare one shard pair into a :class:`CompareState` (runs on a worker)."""
-    from cecli.dask._tasks import Part
+    from cecli.dask._tasks import Part, failed
     from cecli.pairing import (
         _reorder_classes,
         _row_weights,
@@ -242,7 +239,7 @@ def compare_shard(task: PairTask) -> Any:
             b_rows, c_rows = b.rows.with_weight(weight), c_rows.with_weight(weight)
             state.add_pair(task.first_row, b_rows, c_rows, weight, b.ids)
         except CecliError as error:
-            return Part(None, error=(str(error), int(error.exit_status)))
+            return failed(error)
     said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
     return Part(state, said)
 
