@@ -17,6 +17,7 @@ from typing import NoReturn
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cecli._arrays import as_array
 from cecli.errors import (
     CecliWarning,
     EmptyInputError,
@@ -156,7 +157,7 @@ def as_float_array(values: ArrayLike, what: str) -> NDArray:
     """Numbers as a NumPy float array: float32 and float64 kept, float16 widened to float32
     (NumPy computes half floats poorly), ints and bools as float64. Every reader follows
     the same rule, so one array scores the same from every format."""
-    array = np.asarray(values)
+    array = as_array(values)
     if array.dtype == np.float16:
         return array.astype(np.float32)
     if array.dtype.kind == "f":
@@ -406,7 +407,7 @@ def raise_nonfinite_binary_logits(logits: NDArray, row_offset: int) -> NoReturn:
 def sample_weight_array(
     sample_weights: ArrayLike, n_rows: int, row_offset: int
 ) -> NDArray[np.float64]:
-    weights = np.asarray(sample_weights)
+    weights = as_array(sample_weights)
     if weights.dtype.kind not in "biuf":
         raise WeightError(f"sample_weights must be numbers; got values of type {weights.dtype}.")
     weights = weights.astype(np.float64).reshape(-1)
@@ -429,7 +430,7 @@ def class_weight_array(
     class_weights: ArrayLike, n_classes: int, what: str = "class", option: str = "class_weights"
 ) -> NDArray[np.float64]:
     """One finite, non-negative weight per class (or label); errors name ``option``."""
-    weights = np.asarray(class_weights)
+    weights = as_array(class_weights)
     if weights.dtype.kind not in "biuf" or weights.ndim != 1:
         raise WeightError(
             f'must be a list of numbers, one per {what}, or "balanced"; '

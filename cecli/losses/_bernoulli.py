@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _threads, _validate
+from cecli._arrays import as_array
 from cecli.errors import ShapeError, WeightError
 from cecli.losses._common import _check_options, _softplus
 from cecli.losses._results import ClassSums, _Scored
@@ -78,7 +79,7 @@ def _binary(
     n = len(preds)
     _validate.check_not_empty(n)
     alpha, gamma = _check_options(label_smoothing, focal_gamma)
-    y = np.asarray(y_true)
+    y = as_array(y_true)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
@@ -128,7 +129,7 @@ def _multilabel(
     n, k = preds.shape
     _validate.check_not_empty(n, k)
     alpha, gamma = _check_options(label_smoothing, focal_gamma)
-    y = np.asarray(y_true)
+    y = as_array(y_true)
     if y.ndim == 1 and k == 1:
         y = y[:, None]
     if y.ndim != 2:

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
+from cecli._arrays import as_array
 from cecli.errors import LabelError, ShapeError
 from cecli.losses._results import ClassSums
 
@@ -130,7 +131,7 @@ def _class_index_targets(
     y_true: ArrayLike, n: int, k: int, row_offset: int
 ) -> tuple[NDArray[np.intp], NDArray[np.float64] | None]:
     """Labels (and soft targets, if any) for ``n x k`` categorical predictions."""
-    y = np.asarray(y_true)
+    y = as_array(y_true)
     if y.ndim == 2 and y.shape[1] == 1 and k != 1:
         y = y[:, 0]
     if y.ndim == 1:

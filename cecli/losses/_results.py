@@ -39,6 +39,18 @@ class LossResult:
             raise TypeError('a per-sample result (reduction="none") is not one number')
         return float(self.loss)
 
+    def __array__(self, dtype: object = None, copy: bool | None = None) -> NDArray:
+        """The loss as an array (0-d for a mean or sum), so ``np.asarray(result)`` works.
+
+        Examples
+        --------
+        >>> import numpy as np, cecli
+        >>> result = cecli.binary_cross_entropy([1, 0], [0.8, 0.4], reduction="none")
+        >>> np.asarray(result).round(4)
+        array([0.2231, 0.5108])
+        """
+        return _as_array(self.loss, dtype, copy)
+
 
 @dataclass(frozen=True)
 class ClassSums:
@@ -112,6 +124,10 @@ class SampleScores:
     def n_samples(self) -> int:
         return len(self.loss)
 
+    def __array__(self, dtype: object = None, copy: bool | None = None) -> NDArray:
+        """Each sample's loss, so ``np.asarray(scores)`` works."""
+        return _as_array(self.loss, dtype, copy)
+
     @property
     def rows(self) -> NDArray[np.int64]:
         """Each sample's 0-based row number in the whole input."""
@@ -137,6 +153,17 @@ class RowTerms:
     brier: NDArray[np.float64]
     cross_entropy: NDArray[np.float64]
     log_odds: NDArray[np.float64] | None = None
+
+
+def _as_array(loss: float | NDArray, dtype: object, copy: bool | None) -> NDArray:
+    """``loss`` for ``__array__``, honouring NumPy 2's ``copy``: True always copies, False
+    refuses where a copy is needed (a float, which has no array yet, or another dtype)."""
+    if copy is False:
+        if not isinstance(loss, np.ndarray) or (dtype is not None and np.dtype(dtype) != loss.dtype):  # type: ignore[call-overload]
+            raise ValueError("the loss cannot be given as an array without a copy")
+        return loss
+    array = np.asarray(loss, dtype=dtype)  # type: ignore[call-overload]
+    return array.copy() if copy and array is loss else array
 
 
 # --- shared pieces ---------------------------------------------------------------------
