@@ -20,15 +20,14 @@ per-sample losses (:class:`cecli.mean_interval.LossSpread`), one set of them
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
 from cecli.errors import EmptyInputError, OptionError, ShapeError, WeightError
-from cecli.kept import KeptRows, TopRows
 from cecli.kept import RowFacts as RowFacts  # where cecli.RowFacts has always been
+from cecli.kept import TopRows
 from cecli.losses import (
     KINDS,
     ClassSums,
@@ -39,73 +38,12 @@ from cecli.losses import (
     balanced_weights,
     unit_of,
 )
-from cecli.mean_interval import LEVEL, LossSpread
+from cecli.losses._common import per_column
+from cecli.losses._score import check_pos_weight_kind
+from cecli.mean_interval import LossSpread
+from cecli.summary import ClassSummary as ClassSummary  # where it has always been
+from cecli.summary import Summary as Summary
 from cecli.view import ChunkView, view_of
-
-
-@dataclass(frozen=True)
-class ClassSummary:
-    """One class (for multilabel: one label) of a :class:`Summary`.
-
-    ``count`` is the rows of this class (multilabel: rows where the label is
-    present); ``mean_loss`` is the sample-weighted mean loss of those rows
-    (multilabel: of this label's cells in every row), None when there are
-    none; ``accuracy`` is the fraction of them predicted right (the class's
-    recall; multilabel: of the label's cells); ``flagged`` how many are
-    confidently wrong; ``weight`` the class weight applied, if any.
-    """
-
-    index: int
-    count: int
-    support: float
-    mean_loss: float | None
-    accuracy: float | None
-    flagged: int
-    weight: float | None
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The aggregate result of an :class:`Accumulator`.
-
-    With weights, ``mean_loss`` is the weighted mean ``sum_i w_i l_i / sum_i
-    w_i`` and ``sum_loss`` the weighted sum; ``weight_sum`` is ``sum_i w_i``
-    (the sample count when unweighted). ``perplexity`` is
-    ``exp(mean loss in nats)``. ``accuracy`` counts rows (weights do not
-    change it). ``worst`` and ``flagged`` hold at most ``keep`` rows each,
-    highest loss first (ties: lower row first); ``flagged_count`` counts them all.
-
-    ``ci_low`` and ``ci_high`` bound the mean loss's ``ci_level`` confidence
-    interval (None when there is none); ``ci_note`` is None, or why there is
-    no interval or why it may be too narrow (a key of
-    :data:`cecli.mean_interval.NOTES`).
-    """
-
-    kind: str
-    from_logits: bool
-    unit: str
-    n_samples: int
-    n_classes: int
-    mean_loss: float
-    sum_loss: float
-    perplexity: float
-    accuracy: float
-    clipped: int
-    threshold: float
-    flagged_count: int
-    weight_sum: float
-    weighting: str | None
-    class_weights: tuple[float, ...] | None
-    sample_weighted: bool
-    label_smoothing: float
-    focal_gamma: float
-    per_class: tuple[ClassSummary, ...]
-    worst: KeptRows
-    flagged: KeptRows
-    ci_low: float | None = None
-    ci_high: float | None = None
-    ci_level: float = LEVEL
-    ci_note: str | None = None
 
 
 class Accumulator:
@@ -128,6 +66,13 @@ class Accumulator:
     keep : int or None, default=10
         How many of the worst rows, and of the worst flagged rows, to keep
         (None keeps all, which is not bounded memory).
+    pos_weight : float or array-like, optional
+        Binary and multilabel: PyTorch's weight of the positive term, one
+        number or one per label; see :func:`cecli.multilabel_cross_entropy`.
+    focal_alpha : float or array-like, optional
+        Keras's focal alpha, one number or one per class (label); see
+        :func:`cecli.categorical_cross_entropy` and
+        :func:`cecli.binary_cross_entropy`.
 
     Examples
     --------
@@ -157,6 +102,8 @@ class Accumulator:
         threshold: float = 0.9,
         base: str | float = "e",
         keep: int | None = 10,
+        pos_weight: ArrayLike | None = None,
+        focal_alpha: ArrayLike | None = None,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -189,6 +136,16 @@ class Accumulator:
                 option="class_weights",
             )
         self.class_weights = class_weights
+        check_pos_weight_kind(kind, pos_weight)
+        # the values are checked now; their count, at the first chunk (it needs the columns)
+        self.pos_weight = per_column(pos_weight, None, "pos_weight", "label")
+        self.focal_alpha = per_column(
+            focal_alpha,
+            None,
+            "focal_alpha",
+            "class" if kind == "categorical" else "label",
+            at_most_one=kind != "categorical",
+        )
         self.n_classes: int | None = None
         self.n_samples = 0
         self.clipped = 0
@@ -269,6 +226,8 @@ class Accumulator:
             ids=ids,
             calibration=calibration,
             el2n=el2n,
+            pos_weight=self.pos_weight,
+            focal_alpha=self.focal_alpha,
         )
 
     def add(self, scores: SampleScores | ChunkView) -> None:
@@ -353,6 +312,11 @@ class Accumulator:
             raise OptionError(
                 "Only accumulators with the same options can be merged; their class weights differ."
             )
+        for name in ("pos_weight", "focal_alpha"):
+            if not _same_class_weights(getattr(self, name), getattr(other, name)):
+                raise OptionError(
+                    f"Only accumulators with the same options can be merged; their {name} differ."
+                )
         if other._sums is not None:
             self._add_sums(other._sums)
         if other._spread is not None:
@@ -465,7 +429,15 @@ class Accumulator:
             ci_high=interval.high,
             ci_level=interval.level,
             ci_note=interval.note,
+            pos_weight=_as_given(self.pos_weight),
+            focal_alpha=_as_given(self.focal_alpha),
         )
+
+
+def _as_given(values: NDArray[np.float64] | None) -> float | tuple[float, ...] | None:
+    if values is None:
+        return None
+    return float(values) if values.ndim == 0 else tuple(float(v) for v in values)
 
 
 def _same_class_weights(mine: ClassWeights, theirs: ClassWeights) -> bool:

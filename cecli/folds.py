@@ -83,10 +83,18 @@ class ScoreOptions:
     #: Also find each row's EL2N score (:attr:`cecli.SampleScores.el2n`) and fold its
     #: distribution (:class:`cecli.el2n.El2nDistribution`).
     el2n: bool = False
+    #: Binary and multilabel: the positive term's weight, one number or one per label.
+    pos_weight: ArrayLike | None = None
+    #: The focal alpha, one number or one per class (label).
+    focal_alpha: ArrayLike | None = None
 
     def __post_init__(self) -> None:
         # a bad option fails here, before any file is read, with the accumulator's message
-        self.accumulator("categorical", from_logits=False)
+        # (pos_weight is checked as binary's: it is refused for categorical inputs when
+        # the inputs say they are)
+        self.accumulator(
+            "binary" if self.pos_weight is not None else "categorical", from_logits=False
+        )
 
     def accumulator(self, kind: str, *, from_logits: bool) -> Accumulator:
         """The loss fold of these options."""
@@ -100,6 +108,8 @@ class ScoreOptions:
             threshold=self.threshold,
             base=self.base,
             keep=self.keep,
+            pos_weight=self.pos_weight,
+            focal_alpha=self.focal_alpha,
         )
 
 

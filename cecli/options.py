@@ -23,6 +23,8 @@ FLAGS = {
     "threshold": "--threshold",
     "label_smoothing": "--label-smoothing",
     "focal_gamma": "--focal-gamma",
+    "focal_alpha": "--focal-alpha",
+    "pos_weight": "--pos-weight",
     "eps": "--eps",
     "base": "--base",
     "kind": "--kind",

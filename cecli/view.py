@@ -105,6 +105,8 @@ def view_of(
     ids: ArrayLike | None = None,
     calibration: bool = False,
     el2n: bool = False,
+    pos_weight: ArrayLike | None = None,
+    focal_alpha: ArrayLike | None = None,
 ) -> ChunkView:
     """Check one chunk and compute its per-sample facts: the chunk's one validated view.
 
@@ -141,6 +143,8 @@ def view_of(
         row_offset=first_row,
         terms=calibration,
         el2n=el2n,
+        pos_weight=pos_weight,
+        focal_alpha=focal_alpha,
     )
     preds = scored.preds
     assert preds is not None

@@ -84,6 +84,23 @@ ClassWeightsOption = Annotated[
 WeightColOption = Annotated[str | None, typer.Option(help="Column of per-sample weights.")]
 SmoothingOption = Annotated[float, typer.Option(help="Label smoothing alpha in [0, 1].")]
 FocalOption = Annotated[float, typer.Option(help="Focal loss gamma >= 0 (0: plain cross-entropy).")]
+FocalAlphaOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ALPHA[,ALPHA...]",
+        help="Focal alpha, as Keras's: binary/multilabel alpha in [0, 1] on positives, 1 - alpha "
+        "on negatives (one per label, or one for all); categorical a factor per class "
+        "(column order) or one for all.",
+    ),
+]
+PosWeightOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="W[,W...]",
+        help="Binary/multilabel: weigh the positive term by W, as PyTorch's pos_weight "
+        "(one per label in column order, or one for all).",
+    ),
+]
 EpsOption = Annotated[
     str, typer.Option(help="Clip probabilities to [eps, 1-eps], eps in (0, 0.5); auto: the type's.")
 ]
@@ -249,18 +266,22 @@ def score_options(
     threshold: float,
     base: Base,
     top: int,
+    pos_weight: str | None = None,
+    focal_alpha: str | None = None,
 ) -> ScoreOptions:
     """The core's options (class weights still to come: they need the classes).
 
     Examples
     --------
-    >>> options = score_options("auto", 0.1, 0.0, 0.9, Base.two, 0)
-    >>> options.base, options.keep, options.label_smoothing
-    ('2', None, 0.1)
+    >>> options = score_options("auto", 0.1, 0.0, 0.9, Base.two, 0, pos_weight="1,2.5")
+    >>> options.base, options.keep, options.label_smoothing, options.pos_weight
+    ('2', None, 0.1, [1.0, 2.5])
     """
     from cecli.folds import ScoreOptions
 
     return ScoreOptions(
+        pos_weight=parse_numbers("--pos-weight", pos_weight),
+        focal_alpha=parse_numbers("--focal-alpha", focal_alpha),
         class_weights=None,
         eps=parse_eps(eps),
         label_smoothing=label_smoothing,
@@ -269,6 +290,32 @@ def score_options(
         base=base.value,
         keep=None if top == 0 else top,
     )
+
+
+def parse_numbers(flag: str, text: str | None) -> float | list[float] | None:
+    """``--pos-weight`` and ``--focal-alpha``: one number (``3``) or a comma list (``1,2,3``).
+
+    Examples
+    --------
+    >>> parse_numbers("--pos-weight", "3"), parse_numbers("--pos-weight", " 1, 2,3 ")
+    (3.0, [1.0, 2.0, 3.0])
+    >>> parse_numbers("--pos-weight", "x")
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: --pos-weight: 'x' is not a number; give 3, or 1,2,3 in column order.
+    """
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    numbers = []
+    for part in parts:
+        try:
+            numbers.append(float(part))
+        except ValueError:
+            raise OptionError(
+                f"{flag}: {part!r} is not a number; give 3, or 1,2,3 in column order."
+            ) from None
+    return numbers[0] if len(numbers) == 1 else numbers
 
 
 def plot_path(plot: str | None) -> object:

@@ -17,6 +17,7 @@ from cecli.cli._declare import (
     ClassWeightsOption,
     DebugOption,
     EpsOption,
+    FocalAlphaOption,
     FocalOption,
     FormatOption,
     HeaderOption,
@@ -29,6 +30,7 @@ from cecli.cli._declare import (
     OutputFormat,
     PlotOption,
     PositiveOption,
+    PosWeightOption,
     PredColsOption,
     PredKeyOption,
     SmoothingOption,
@@ -107,6 +109,8 @@ def compare(
     weight_col: WeightColOption = None,
     label_smoothing: SmoothingOption = 0.0,
     focal_gamma: FocalOption = 0.0,
+    focal_alpha: FocalAlphaOption = None,
+    pos_weight: PosWeightOption = None,
     eps: EpsOption = "auto",
     input_format: InputFormatOption = None,
     header: HeaderOption = None,
@@ -184,7 +188,9 @@ def compare(
             )
         # every option is checked before a file is read
         check_count("--top", top, 0)
-        core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
+        core_options = score_options(
+            eps, label_smoothing, focal_gamma, threshold, base, top, pos_weight, focal_alpha
+        )
         on_workers = workers is not None or dask is not None
         method = ci_method.value if ci_method is not None else "bca"
         if on_workers:

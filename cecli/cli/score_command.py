@@ -22,6 +22,7 @@ from cecli.cli._declare import (
     ClassWeightsOption,
     DebugOption,
     EpsOption,
+    FocalAlphaOption,
     FocalOption,
     FormatOption,
     HeaderOption,
@@ -35,6 +36,7 @@ from cecli.cli._declare import (
     OutputFormat,
     PlotOption,
     PositiveOption,
+    PosWeightOption,
     PredColsOption,
     PredKeyOption,
     SmoothingOption,
@@ -70,6 +72,8 @@ def score(
     weight_col: WeightColOption = None,
     label_smoothing: SmoothingOption = 0.0,
     focal_gamma: FocalOption = 0.0,
+    focal_alpha: FocalAlphaOption = None,
+    pos_weight: PosWeightOption = None,
     eps: EpsOption = "auto",
     input_format: InputFormatOption = None,
     header: HeaderOption = None,
@@ -167,7 +171,9 @@ def score(
         check_count("--top", top, 0)
         if bins is not None:
             check_count("--bins", bins, 1, 1000)
-        core_options = score_options(eps, label_smoothing, focal_gamma, threshold, base, top)
+        core_options = score_options(
+            eps, label_smoothing, focal_gamma, threshold, base, top, pos_weight, focal_alpha
+        )
         check_gate_limits(fail_above=fail_above, max_flagged=max_flagged, min_accuracy=min_accuracy)
         specs = slice_specs(by, min_slice_rows, slice_fail_above=slice_fail_above)
         if specs:

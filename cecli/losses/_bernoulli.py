@@ -8,7 +8,7 @@ from numpy.typing import ArrayLike, NDArray
 from cecli import _threads, _validate
 from cecli._arrays import as_array
 from cecli.errors import ShapeError, WeightError
-from cecli.losses._common import _check_options, _softplus
+from cecli.losses._common import _check_options, _softplus, per_column
 from cecli.losses._results import ClassSums, _Scored
 
 
@@ -19,12 +19,16 @@ def _binary_terms(
     eps: float,
     alpha: float,
     gamma: float,
+    pos_weight: NDArray[np.float64] | None = None,
+    focal_alpha: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], int, NDArray[np.float64], NDArray[np.float64]]:
     """Elementwise binary cross-entropy of checked inputs.
 
     Returns ``(loss, clipped, p, q)`` with ``p`` the probability of the
     positive class as shown in reports (the given one, for probabilities) and
-    ``q = 1 - p``.
+    ``q = 1 - p``. ``pos_weight`` (PyTorch's) and ``focal_alpha`` (Keras's
+    class balancing) scale the positive term, ``1 - focal_alpha`` the
+    negative one; both broadcast over the last axis (one per label).
     """
     if from_logits:
         # log p = -softplus(-z), log(1 - p) = -softplus(z): no overflow, no cancellation
@@ -40,11 +44,23 @@ def _binary_terms(
         p, q = x, 1.0 - x
     if alpha:
         t = t * (1.0 - alpha) + alpha / 2.0  # Keras's binary label smoothing
+    positive = t * log_p
+    negative = (1.0 - t) * log_q
     if gamma:
         # focal: -(t (1-p)^g log p + (1-t) p^g log(1-p))
-        loss = -(t * np.exp(gamma * log_q) * log_p + (1.0 - t) * np.exp(gamma * log_p) * log_q)
-    else:
-        loss = -(t * log_p + (1.0 - t) * log_q)
+        positive *= np.exp(gamma * log_q)
+        negative *= np.exp(gamma * log_p)
+    if pos_weight is not None:
+        # PyTorch: -(w_pos t log p + (1-t) log(1-p)); from logits log p = -softplus(-z),
+        # so this is its (1 + (w_pos - 1) t) softplus(-z) + (1 - t) z, without overflow
+        positive *= pos_weight
+    if focal_alpha is not None:
+        # Keras's class balancing: alpha on the positive term, 1 - alpha on the negative
+        positive *= focal_alpha
+        negative *= 1.0 - focal_alpha
+    loss = positive
+    loss += negative
+    np.negative(loss, out=loss)
     return loss, clipped, p, q
 
 
@@ -66,6 +82,8 @@ def _binary(
     focal_gamma: float,
     facts: bool,
     row_offset: int = 0,
+    pos_weight: ArrayLike | None = None,
+    focal_alpha: ArrayLike | None = None,
 ) -> _Scored:
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim == 2 and preds.shape[1] == 1:
@@ -79,6 +97,8 @@ def _binary(
     n = len(preds)
     _validate.check_not_empty(n)
     alpha, gamma = _check_options(label_smoothing, focal_gamma)
+    positive_weight = per_column(pos_weight, 1, "pos_weight", "label")
+    balance = per_column(focal_alpha, 1, "focal_alpha", "label", at_most_one=True)
     y = as_array(y_true)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -91,7 +111,9 @@ def _binary(
     _check_binary_predictions(x, from_logits, row_offset)
     if from_logits:
         _validate.warn_if_probabilities(x, categorical=False)
-    loss, clipped, p, q = _binary_terms(x, t, from_logits, eps_value, alpha, gamma)
+    loss, clipped, p, q = _binary_terms(
+        x, t, from_logits, eps_value, alpha, gamma, positive_weight, balance
+    )
     labels = (t >= 0.5).astype(np.intp)
     scored = _Scored(loss, clipped, labels)
     scored.targets = None if ((t == 0) | (t == 1)).all() else np.stack([1.0 - t, t], axis=1)
@@ -118,6 +140,8 @@ def _multilabel(
     sample_weight: NDArray[np.float64] | None = None,
     facts: bool,
     row_offset: int = 0,
+    pos_weight: ArrayLike | None = None,
+    focal_alpha: ArrayLike | None = None,
 ) -> _Scored:
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim == 1:
@@ -129,6 +153,8 @@ def _multilabel(
     n, k = preds.shape
     _validate.check_not_empty(n, k)
     alpha, gamma = _check_options(label_smoothing, focal_gamma)
+    positive_weight = per_column(pos_weight, k, "pos_weight", "label")
+    balance = per_column(focal_alpha, k, "focal_alpha", "label", at_most_one=True)
     y = as_array(y_true)
     if y.ndim == 1 and k == 1:
         y = y[:, None]
@@ -162,7 +188,9 @@ def _multilabel(
         if not (np.isfinite(x).all() if from_logits else (x.min() >= 0.0 and x.max() <= 1.0)):
             return None
         t = targets[lo:hi]
-        cell_loss, clipped, p, q = _binary_terms(x, t, from_logits, eps_value, alpha, gamma)
+        cell_loss, clipped, p, q = _binary_terms(
+            x, t, from_logits, eps_value, alpha, gamma, positive_weight, balance
+        )
         loss[lo:hi] = cell_loss.mean(axis=1) if mean_weights is None else cell_loss @ mean_weights
         if not facts:
             return clipped, cell_loss[:0], cell_loss[:0], cell_loss[:0]

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 from cecli import _kernels, _threads, _validate
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.errors import ShapeError
-from cecli.losses._common import _check_options, _class_index_targets, _focal
+from cecli.losses._common import _check_options, _class_index_targets, _focal, per_column
 from cecli.losses._results import RowTerms, _Scored
 
 
@@ -25,6 +25,7 @@ def _categorical(
     facts: bool,
     row_offset: int = 0,
     terms: bool = False,
+    focal_alpha: ArrayLike | None = None,
 ) -> _Scored:
     """Losses in nats; with ``facts`` the per-sample facts, with ``terms`` too the
     :class:`~cecli.losses._results.RowTerms`, where the kernel can find them."""
@@ -38,6 +39,7 @@ def _categorical(
     n, k = preds.shape
     _validate.check_not_empty(n, k)
     alpha, gamma = _check_options(label_smoothing, focal_gamma)
+    balance = per_column(focal_alpha, k, "focal_alpha", "class")
     labels, targets = _class_index_targets(y_true, n, k, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
     if from_logits:
@@ -53,9 +55,14 @@ def _categorical(
         row_terms = None
         if hard.entropy is not None and hard.brier is not None:
             # the focal weighting below changes the loss in place; the KL needs it unweighted
-            cross_entropy = hard.loss.copy() if gamma else hard.loss
+            focal = gamma or balance is not None
+            cross_entropy = hard.loss.copy() if focal else hard.loss
             row_terms = RowTerms(hard.entropy, hard.brier, cross_entropy, hard.log_odds)
-        scored = _Scored(_focal(hard.loss, gamma), hard.clipped, labels, terms=row_terms)
+        loss = _focal(hard.loss, gamma)
+        if balance is not None:
+            # Keras's CategoricalFocalCrossentropy: alpha_c times the true class's term
+            loss *= balance if balance.ndim == 0 else balance[labels]
+        scored = _Scored(loss, hard.clipped, labels, terms=row_terms)
         scored.predicted, scored.confidence, scored.p_true = (
             hard.predicted,
             hard.confidence,
@@ -63,7 +70,7 @@ def _categorical(
         )
     else:
         scored = _categorical_general(
-            preds, labels, targets, from_logits, eps_value, alpha, gamma, facts, row_offset
+            preds, labels, targets, from_logits, eps_value, alpha, gamma, facts, row_offset, balance
         )
     # soft targets are kept even without facts: class weights follow them
     scored.targets = targets
@@ -103,8 +110,10 @@ def _categorical_general(
     gamma: float,
     facts: bool,
     row_offset: int,
+    balance: NDArray[np.float64] | None = None,
 ) -> _Scored:
-    """Soft targets or label smoothing: ``l_i = -sum_j t_ij (1 - p_ij)^gamma log p_ij``."""
+    """Soft targets or label smoothing: ``l_i = -sum_j a_j t_ij (1 - p_ij)^gamma log p_ij``,
+    ``a`` the focal alpha (1 without)."""
     n, k = preds.shape
     target_block = _dense_targets(labels, targets, k, alpha)
     loss = np.empty(n)
@@ -137,6 +146,8 @@ def _categorical_general(
         terms = np.multiply(t, log_p, out=np.zeros_like(log_p), where=used)
         if gamma:
             terms *= np.power(-np.expm1(log_p), gamma)  # (1 - p)^gamma
+        if balance is not None:
+            terms *= balance
         np.negative(terms.sum(axis=1), out=loss[lo:hi])
         if facts:
             shown = p if from_logits else z  # facts show the probabilities as given

@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
 from cecli._arrays import as_array
-from cecli.errors import LabelError, ShapeError
+from cecli.errors import LabelError, OptionError, ShapeError, WeightError
 from cecli.losses._results import ClassSums
 
 
@@ -16,6 +16,74 @@ def _check_options(label_smoothing: float, focal_gamma: float) -> tuple[float, f
         "label_smoothing", label_smoothing, open_low=False, open_high=False
     )
     return alpha, _validate.check_gamma(focal_gamma)
+
+
+_PLURAL = {"class": "classes"}
+
+
+def per_column(
+    values: ArrayLike | None,
+    k: int | None,
+    option: str,
+    what: str,
+    *,
+    at_most_one: bool = False,
+) -> NDArray[np.float64] | None:
+    """``pos_weight`` or ``focal_alpha``: one number, or one per column (class or label).
+
+    Returns None for None, a 0-d array for one number (a list of one is one
+    number, as PyTorch broadcasts it), else one value per column; ``k`` None
+    checks only the values (before the columns are known). Values must be
+    finite and >= 0, and with ``at_most_one`` at most 1 too (Keras's
+    ``alpha`` of binary focal loss, which gives ``1 - alpha`` to the negatives).
+
+    Examples
+    --------
+    >>> per_column(3, 4, "pos_weight", "label").tolist(), per_column([1, 2], 2, "p", "label")
+    (3.0, array([1., 2.]))
+    >>> per_column([1, 2], 3, "pos_weight", "label")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cecli.errors.WeightError: pos_weight has 2 values but there are 3 labels; give one number, ...
+    """
+    if values is None:
+        return None
+    error = WeightError if option == "pos_weight" else OptionError
+    array = as_array(values)
+    allowed = "in [0, 1]" if at_most_one else "finite and >= 0"
+    if array.dtype.kind not in "biuf" or array.ndim > 1:
+        raise error(
+            f"must be a number or a list of numbers, one per {what}; "
+            f"got {_validate.fmt_any(values)}.",
+            option=option,
+        )
+    array = array.astype(np.float64)
+    if array.ndim == 1 and len(array) == 1:
+        array = array.reshape(())
+    if array.ndim == 1 and k == 1:
+        raise error(
+            f"has {len(array)} values, but there is one positive class (binary predictions); "
+            "give one number.",
+            option=option,
+        )
+    if array.ndim == 1 and k is not None and len(array) != k:
+        raise error(
+            f"has {len(array)} values but there are {k} {_PLURAL.get(what, what + 's')}; "
+            "give one number, "
+            f"or one per {what} in column order.",
+            option=option,
+        )
+    bad = ~np.isfinite(array) | (array < 0) | ((array > 1) if at_most_one else False)
+    if bad.any():
+        if array.ndim == 0:
+            raise error(f"must be {allowed}; got {_validate.fmt(float(array))}.", option=option)
+        index = int(np.flatnonzero(bad)[0])
+        raise error(
+            f"gives {what} {index} the value {_validate.fmt(array[index])}; "
+            f"each must be {allowed}.",
+            option=option,
+        )
+    return array
 
 
 def _focal(ce: NDArray[np.float64], gamma: float) -> NDArray[np.float64]:

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
+from cecli._arrays import as_array
 from cecli.errors import WeightError
 from cecli.losses._bernoulli import _binary, _multilabel
 from cecli.losses._categorical import _categorical
@@ -32,6 +33,7 @@ def categorical_cross_entropy(
     focal_gamma: float = 0.0,
     base: str | float = "e",
     reduction: Reduction = "mean",
+    focal_alpha: ArrayLike | None = None,
 ) -> LossResult:
     """Categorical cross-entropy of predictions against class indices or target distributions.
 
@@ -77,6 +79,11 @@ def categorical_cross_entropy(
         ``"none"`` gives ``w_i * l_i`` per sample, ``"sum"`` their sum and
         ``"mean"`` the weighted mean ``sum_i w_i l_i / sum_i w_i`` (PyTorch's
         convention for ``weight``; scikit-learn's for ``sample_weight``).
+    focal_alpha : float or array-like of shape (n_classes,), optional
+        Keras's ``CategoricalFocalCrossentropy(alpha=...)``: each class's term
+        is multiplied by its ``alpha_c >= 0`` (one number: every class's), so
+        ``l_i = -sum_j alpha_j t_ij (1 - p_ij)^gamma log p_ij``. Unlike class
+        weights, it changes the loss, not the mean's denominator. None is 1.
 
     Returns
     -------
@@ -104,7 +111,13 @@ def categorical_cross_entropy(
     >>> each = cecli.categorical_cross_entropy([0, 1], logits, from_logits=True, reduction="none")
     >>> each.loss.round(7)
     array([0.41703  , 0.2200495])
+    >>> focal = cecli.categorical_cross_entropy(
+    ...     [0, 1], logits, from_logits=True, focal_gamma=2, focal_alpha=[0.25, 0.5, 0.25]
+    ... )
+    >>> round(focal.loss, 7)
+    0.0082078
     """
+    y_true, y_pred = as_array(y_true), as_array(y_pred)
     scored = _categorical(
         y_true,
         y_pred,
@@ -113,6 +126,7 @@ def categorical_cross_entropy(
         label_smoothing=label_smoothing,
         focal_gamma=focal_gamma,
         facts=False,
+        focal_alpha=focal_alpha,
     )
     n, k = np.shape(y_pred)
     weights = _combine(
@@ -140,6 +154,8 @@ def binary_cross_entropy(
     focal_gamma: float = 0.0,
     base: str | float = "e",
     reduction: Reduction = "mean",
+    pos_weight: ArrayLike | None = None,
+    focal_alpha: float | None = None,
 ) -> LossResult:
     """Binary cross-entropy of positive-class probabilities (or logits) against 0/1 targets.
 
@@ -171,6 +187,18 @@ def binary_cross_entropy(
         Logarithm base: nats, bits or bans.
     reduction : {"mean", "sum", "none"}, default="mean"
         As in :func:`categorical_cross_entropy`.
+    pos_weight : float, optional
+        PyTorch's ``BCEWithLogitsLoss(pos_weight=...)``: the positive term is
+        multiplied by it, ``l_i = -(w t_i log p_i + (1 - t_i) log(1 - p_i))``
+        (from logits, PyTorch's stable form). It changes the loss, not the
+        mean's denominator. None is 1.
+    focal_alpha : float in [0, 1], optional
+        Keras's ``BinaryFocalCrossentropy(apply_class_balancing=True,
+        alpha=...)``: the positive term is multiplied by ``alpha`` and the
+        negative one by ``1 - alpha``. For 0/1 targets this is Keras's loss
+        exactly; for soft (or smoothed) targets each term is weighted on its
+        own, as ``pos_weight`` is, where Keras weights the whole loss by
+        ``t alpha + (1 - t)(1 - alpha)``. None applies no balancing.
 
     Returns
     -------
@@ -191,6 +219,9 @@ def binary_cross_entropy(
     4.4603035
     >>> round(cecli.binary_cross_entropy([1, 0], [2.0, -1.0], from_logits=True).loss, 6)
     0.220095
+    >>> each = cecli.binary_cross_entropy([1, 0], [0.8, 0.4], pos_weight=3, reduction="none")
+    >>> each.loss.round(6)  # -3 log 0.8 and -log 0.6
+    array([0.669431, 0.510826])
     """
     scored = _binary(
         y_true,
@@ -200,6 +231,8 @@ def binary_cross_entropy(
         label_smoothing=label_smoothing,
         focal_gamma=focal_gamma,
         facts=False,
+        pos_weight=pos_weight,
+        focal_alpha=focal_alpha,
     )
     n = len(scored.loss)
     weights = _combine(
@@ -227,6 +260,8 @@ def multilabel_cross_entropy(
     focal_gamma: float = 0.0,
     base: str | float = "e",
     reduction: Reduction = "mean",
+    pos_weight: ArrayLike | None = None,
+    focal_alpha: ArrayLike | None = None,
 ) -> LossResult:
     """Multilabel cross-entropy: binary cross-entropy per (sample, label) cell.
 
@@ -252,6 +287,11 @@ def multilabel_cross_entropy(
         A weight per sample.
     eps, label_smoothing, focal_gamma, base, reduction
         As in :func:`binary_cross_entropy`.
+    pos_weight : float or array-like of shape (n_labels,), optional
+        PyTorch's ``BCEWithLogitsLoss(pos_weight=...)``: each label's
+        positive term is multiplied by its weight (one number: every label's).
+    focal_alpha : float or array-like of shape (n_labels,), in [0, 1], optional
+        Keras's focal class balancing, per label: as in :func:`binary_cross_entropy`.
 
     Returns
     -------
@@ -264,7 +304,11 @@ def multilabel_cross_entropy(
     >>> probs = [[0.9, 0.2, 0.6], [0.1, 0.7, 0.3]]
     >>> cecli.multilabel_cross_entropy(targets, probs, reduction="none").loss.round(6)
     array([0.279777, 0.272903])
+    >>> weighted = cecli.multilabel_cross_entropy(targets, probs, pos_weight=[1, 2, 3])
+    >>> round(weighted.loss, 6)
+    0.506061
     """
+    y_true, y_pred = as_array(y_true), as_array(y_pred)
     preds_shape = np.shape(y_pred)
     k = preds_shape[1] if len(preds_shape) == 2 else 1
     label_weights = _multilabel_weights(class_weights, k)
@@ -277,6 +321,8 @@ def multilabel_cross_entropy(
         focal_gamma=focal_gamma,
         label_weights=label_weights,
         facts=False,
+        pos_weight=pos_weight,
+        focal_alpha=focal_alpha,
     )
     weights = _sample_weights(sample_weights, len(scored.loss))
     return _reduce(scored.loss, weights, reduction, base, scored.clipped, "sample weights")

@@ -159,7 +159,8 @@ def _as_array(loss: float | NDArray, dtype: object, copy: bool | None) -> NDArra
     """``loss`` for ``__array__``, honouring NumPy 2's ``copy``: True always copies, False
     refuses where a copy is needed (a float, which has no array yet, or another dtype)."""
     if copy is False:
-        if not isinstance(loss, np.ndarray) or (dtype is not None and np.dtype(dtype) != loss.dtype):  # type: ignore[call-overload]
+        other = dtype is not None and np.dtype(dtype) != getattr(loss, "dtype", None)  # type: ignore[call-overload]
+        if not isinstance(loss, np.ndarray) or other:
             raise ValueError("the loss cannot be given as an array without a copy")
         return loss
     array = np.asarray(loss, dtype=dtype)  # type: ignore[call-overload]

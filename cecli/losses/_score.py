@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
+from cecli._arrays import as_array
 from cecli.errors import OptionError
 from cecli.losses._bernoulli import _binary, _multilabel
 from cecli.losses._categorical import _categorical
@@ -31,6 +32,8 @@ def score(
     base: str | float = "e",
     row_offset: int = 0,
     el2n: bool = True,
+    pos_weight: ArrayLike | None = None,
+    focal_alpha: ArrayLike | None = None,
 ) -> SampleScores:
     """Per-sample losses and facts for one batch of rows, with the batch's per-class sums.
 
@@ -42,7 +45,8 @@ def score(
     a sample's mean); class weights for the other kinds are applied by
     :class:`cecli.Accumulator`, which knows all the rows. ``el2n`` also
     gives each row's EL2N score (:attr:`SampleScores.el2n`; see
-    :mod:`cecli.el2n`); False spares its cost.
+    :mod:`cecli.el2n`); False spares its cost. ``pos_weight`` (binary and
+    multilabel) and ``focal_alpha`` are those of the loss functions.
 
     Examples
     --------
@@ -67,6 +71,8 @@ def score(
         base=base,
         row_offset=row_offset,
         el2n=el2n,
+        pos_weight=pos_weight,
+        focal_alpha=focal_alpha,
     )[0]
 
 
@@ -86,6 +92,8 @@ def score_parts(
     row_offset: int = 0,
     terms: bool = False,
     el2n: bool = False,
+    pos_weight: ArrayLike | None = None,
+    focal_alpha: ArrayLike | None = None,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
@@ -100,6 +108,8 @@ def score_parts(
         "threshold", threshold, open_low=True, open_high=False
     )
     unit, ln_base = unit_of(base)
+    check_pos_weight_kind(kind, pos_weight)
+    y_true, y_pred = as_array(y_true), as_array(y_pred)
     options = dict(
         from_logits=from_logits,
         eps=eps,
@@ -107,13 +117,14 @@ def score_parts(
         focal_gamma=focal_gamma,
         facts=True,
         row_offset=row_offset,
+        focal_alpha=focal_alpha,
     )
     if kind == "categorical":
         # the kernel finds the one-hot Brier score (EL2N squared) while it holds the softmax
         scored = _categorical(y_true, y_pred, **options, terms=terms or el2n)
         k = np.shape(y_pred)[1]
     elif kind == "binary":
-        scored = _binary(y_true, y_pred, **options)
+        scored = _binary(y_true, y_pred, **options, pos_weight=pos_weight)
         k = 2
     n = len(scored.loss) if kind != "multilabel" else len(np.asarray(y_pred))
     weight = _sample_weights(sample_weights, n, row_offset)
@@ -125,6 +136,7 @@ def score_parts(
             label_weights=None if label_weights is None else _multilabel_weights(label_weights, k),
             threshold=threshold,
             sample_weight=weight,
+            pos_weight=pos_weight,
             **options,
         )
     weighted = weight is not None
@@ -168,6 +180,17 @@ def score_parts(
         el2n=_el2n(kind, scored, from_logits) if el2n else None,
     )
     return scores, scored, weight if weighted else None
+
+
+def check_pos_weight_kind(kind: str, pos_weight: object) -> None:
+    """``pos_weight`` is PyTorch's for binary and multilabel targets; refused for categorical."""
+    if pos_weight is not None and kind == "categorical":
+        raise OptionError(
+            "applies to binary and multilabel targets, as PyTorch's BCEWithLogitsLoss; "
+            "for categorical targets, weigh the classes with class weights "
+            "(class_weights=, --class-weights).",
+            option="pos_weight",
+        )
 
 
 def _el2n(kind: str, scored: _Scored, from_logits: bool) -> NDArray[np.float64]:

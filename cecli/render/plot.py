@@ -133,7 +133,12 @@ def label_issue_overlay(ax: Any, edges: list[float], findings: Any, summary: Any
     """
     n = findings.n_issues
     label = f"likely label errors ({n:,}, --label-issues)"
-    plain = summary.label_smoothing == 0 and summary.focal_gamma == 0
+    plain = (
+        summary.label_smoothing == 0
+        and summary.focal_gamma == 0
+        and summary.focal_alpha is None
+        and summary.pos_weight is None
+    )
     if summary.kind == "multilabel" or not plain or n == 0:
         ax.plot([], [], " ", label=label)  # a legend entry without a mark
     else:

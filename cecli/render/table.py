@@ -71,6 +71,10 @@ def _summary(report: Report) -> Table:
         table.add_row("label smoothing", f"{s.label_smoothing:g}")
     if s.focal_gamma:
         table.add_row("focal gamma", f"{s.focal_gamma:g}")
+    for name, value in (("focal alpha", s.focal_alpha), ("positive weight", s.pos_weight)):
+        if value is not None:
+            shown = [value] if isinstance(value, float) else value
+            table.add_row(name, ", ".join(f"{v:g}" for v in shown))
     flagged = f"{s.flagged_count:,} (wrong with confidence >= {s.threshold:g})"
     table.add_row("flagged", f"[bold red]{flagged}[/]" if s.flagged_count else flagged)
     return table

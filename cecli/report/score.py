@@ -234,6 +234,8 @@ class Report(_Named):
             "weights": self.weights(),
             "label_smoothing": s.label_smoothing,
             "focal_gamma": s.focal_gamma,
+            "focal_alpha": s.focal_alpha,
+            "pos_weight": s.pos_weight,
             "files": {k: self.inputs[k] for k in FILE_KEYS if k in self.inputs},
             "columns": {
                 "predictions": self.inputs.get("prediction_columns"),

@@ -1,0 +1,78 @@
+"""What an :class:`cecli.Accumulator` reads out: the aggregate and each class's part of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cecli.kept import KeptRows
+from cecli.mean_interval import LEVEL
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    """One class (for multilabel: one label) of a :class:`Summary`.
+
+    ``count`` is the rows of this class (multilabel: rows where the label is
+    present); ``mean_loss`` is the sample-weighted mean loss of those rows
+    (multilabel: of this label's cells in every row), None when there are
+    none; ``accuracy`` is the fraction of them predicted right (the class's
+    recall; multilabel: of the label's cells); ``flagged`` how many are
+    confidently wrong; ``weight`` the class weight applied, if any.
+    """
+
+    index: int
+    count: int
+    support: float
+    mean_loss: float | None
+    accuracy: float | None
+    flagged: int
+    weight: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The aggregate result of an :class:`Accumulator`.
+
+    With weights, ``mean_loss`` is the weighted mean ``sum_i w_i l_i / sum_i
+    w_i`` and ``sum_loss`` the weighted sum; ``weight_sum`` is ``sum_i w_i``
+    (the sample count when unweighted). ``perplexity`` is
+    ``exp(mean loss in nats)``. ``accuracy`` counts rows (weights do not
+    change it). ``worst`` and ``flagged`` hold at most ``keep`` rows each,
+    highest loss first (ties: lower row first); ``flagged_count`` counts them all.
+
+    ``ci_low`` and ``ci_high`` bound the mean loss's ``ci_level`` confidence
+    interval (None when there is none); ``ci_note`` is None, or why there is
+    no interval or why it may be too narrow (a key of
+    :data:`cecli.mean_interval.NOTES`).
+
+    ``pos_weight`` and ``focal_alpha`` are the options as given (one number,
+    or one per class or label), None when not given.
+    """
+
+    kind: str
+    from_logits: bool
+    unit: str
+    n_samples: int
+    n_classes: int
+    mean_loss: float
+    sum_loss: float
+    perplexity: float
+    accuracy: float
+    clipped: int
+    threshold: float
+    flagged_count: int
+    weight_sum: float
+    weighting: str | None
+    class_weights: tuple[float, ...] | None
+    sample_weighted: bool
+    label_smoothing: float
+    focal_gamma: float
+    per_class: tuple[ClassSummary, ...]
+    worst: KeptRows
+    flagged: KeptRows
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float = LEVEL
+    ci_note: str | None = None
+    pos_weight: float | tuple[float, ...] | None = None
+    focal_alpha: float | tuple[float, ...] | None = None
