@@ -93,6 +93,11 @@ SCORE_CASES = [
     (["--label-smoothing", "-0.1"], "--label-smoothing", "got -0.1", "[0, 1]", None),
     (["--focal-gamma", "-1"], "--focal-gamma", "got -1", ">= 0", None),
     (["--focal-gamma", "inf"], "--focal-gamma", "got +inf", ">= 0", None),
+    (["--focal-alpha", "-1"], "--focal-alpha", "got -1", ">= 0", None),
+    (["--focal-alpha", "1,2"], "--focal-alpha", "has 2 values", "3 classes", None),
+    (["--focal-alpha", "1,x"], "--focal-alpha", "got '1,x'", "numbers such as", None),
+    (["--pos-weight", "2"], "--pos-weight", "applies to binary", "multilabel targets", None),
+    (["--pos-weight", "one"], "--pos-weight", "got 'one'", "numbers such as", None),
     (["--eps", "0.6"], "--eps", "got 0.6", "(0, 0.5)", None),
     (["--eps", "0"], "--eps", "got 0", "(0, 0.5)", None),
     (["--eps", "5"], "--eps", "got 5", "(0, 0.5)", None),
@@ -130,6 +135,8 @@ COMPARE_CASES = [
     (["--threshold", "90"], "--threshold", "got 90", "(0, 1]", (*UNIT, True, False)),
     (["--label-smoothing", "2"], "--label-smoothing", "got 2", "[0, 1]", (*UNIT, False, False)),
     (["--focal-gamma", "-2"], "--focal-gamma", "got -2", ">= 0", None),
+    (["--focal-alpha", "-2"], "--focal-alpha", "got -2", ">= 0", None),
+    (["--pos-weight", "3"], "--pos-weight", "applies to binary", "multilabel targets", None),
     (["--eps", "0.7"], "--eps", "got 0.7", "(0, 0.5)", None),
     (["--class-weights", "1,2"], "--class-weights", "has 2 class weights", "3 classes", None),
 ]
@@ -185,6 +192,8 @@ def test_a_bad_compare_option_names_its_flag_value_and_range(
         (["compare", "missing.csv", "gone.csv", "--confidence", "95"], "--confidence"),
         (["compare", "missing.csv", "gone.csv", "--seed", "-4"], "--seed"),
         (["compare", "missing.csv", "gone.csv", "--focal-gamma", "-1"], "--focal-gamma"),
+        (["score", "missing.csv", "--focal-alpha", "-1"], "--focal-alpha"),
+        (["score", "missing.csv", "--pos-weight", "1,nan"], "--pos-weight"),
     ],
 )
 def test_a_bad_option_is_refused_before_any_file_is_read(tmp_path, monkeypatch, args, flag):

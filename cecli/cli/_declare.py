@@ -302,19 +302,16 @@ def parse_numbers(flag: str, text: str | None) -> float | list[float] | None:
     >>> parse_numbers("--pos-weight", "x")
     Traceback (most recent call last):
     ...
-    cecli.errors.OptionError: --pos-weight: 'x' is not a number; give 3, or 1,2,3 in column order.
+    cecli.errors.OptionError: --pos-weight must be a number, or numbers such as 1,2,3; got 'x'.
     """
     if text is None:
         return None
-    parts = [part.strip() for part in text.split(",")]
-    numbers = []
-    for part in parts:
-        try:
-            numbers.append(float(part))
-        except ValueError:
-            raise OptionError(
-                f"{flag}: {part!r} is not a number; give 3, or 1,2,3 in column order."
-            ) from None
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise OptionError(
+            f"{flag} must be a number, or numbers such as 1,2,3; got {text!r}."
+        ) from None
     return numbers[0] if len(numbers) == 1 else numbers
 
 
