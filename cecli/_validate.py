@@ -216,8 +216,9 @@ def class_indices(y_true: NDArray, n_classes: int, row_offset: int) -> NDArray[n
     else:
         raise LabelError(
             f"Labels must be class indices 0..{n_classes - 1}; got values of type "
-            f"{y_true.dtype} (for example {fmt_any(y_true.flat[0])}). "
-            "Map class names to indices first (the command line does it for you)."
+            f"{y_true.dtype} (for example {fmt_any(y_true.flat[0])}). To score class names, "
+            "pass labels=[...], the classes in the order of the prediction columns (never "
+            "sorted for you); the command line maps them itself."
         )
     out = (labels < 0) | (labels >= n_classes)
     if out.any():
@@ -268,8 +269,8 @@ def binary_targets(y_true: NDArray, row_offset: int) -> NDArray[np.float64]:
     if y_true.dtype.kind not in "iuf":
         raise LabelError(
             f"Binary targets must be 0 or 1 (or booleans); got values of type {y_true.dtype} "
-            f"(for example {fmt_any(y_true.flat[0])}). Map the positive class to 1 first "
-            "(--positive NAME on the command line)."
+            f"(for example {fmt_any(y_true.flat[0])}). Name the positive class with "
+            "pos_label= (--positive NAME on the command line)."
         )
     targets = y_true.astype(np.float64)
     if y_true.dtype.kind == "f":
@@ -286,6 +287,8 @@ def binary_targets(y_true: NDArray, row_offset: int) -> NDArray[np.float64]:
             if y_true.ndim == 1
             else ""
         )
+        if (targets == -1).any():
+            hint = " For targets such as {-1, 1}, name the positive class (pos_label=1)." + hint
         raise LabelError(
             f"Target at {where} is {fmt(targets[first])}; binary targets must be {allowed} "
             f"({int(bad.sum())} targets in all are not).{hint}"

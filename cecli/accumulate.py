@@ -39,7 +39,8 @@ from cecli.losses import (
     unit_of,
 )
 from cecli.losses._common import per_column
-from cecli.losses._score import check_pos_weight_kind
+from cecli.losses._names import check_labels
+from cecli.losses._score import check_naming_kind, check_pos_weight_kind
 from cecli.mean_interval import LossSpread
 from cecli.summary import ClassSummary as ClassSummary  # where it has always been
 from cecli.summary import Summary as Summary
@@ -73,6 +74,14 @@ class Accumulator:
         Keras's focal alpha, one number or one per class (label); see
         :func:`cecli.categorical_cross_entropy` and
         :func:`cecli.binary_cross_entropy`.
+    labels : array-like, optional
+        Categorical: the classes in ``y_pred``'s column order, so that
+        ``y_true`` may hold class names; binary: ``[negative, positive]``.
+        As in :func:`cecli.categorical_cross_entropy`.
+    pos_label : optional
+        Binary and multilabel: the value of ``y_true`` that is positive. Each
+        chunk is checked on its own: a chunk's targets may take only one
+        value besides it (``labels`` checks every value against both classes).
 
     Examples
     --------
@@ -104,6 +113,8 @@ class Accumulator:
         keep: int | None = 10,
         pos_weight: ArrayLike | None = None,
         focal_alpha: ArrayLike | None = None,
+        labels: ArrayLike | None = None,
+        pos_label: object | None = None,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -146,6 +157,9 @@ class Accumulator:
             "class" if kind == "categorical" else "label",
             at_most_one=kind != "categorical",
         )
+        self.labels = check_labels(labels)
+        self.pos_label = pos_label
+        check_naming_kind(kind, labels, pos_label)
         self.n_classes: int | None = None
         self.n_samples = 0
         self.clipped = 0
@@ -228,6 +242,8 @@ class Accumulator:
             el2n=el2n,
             pos_weight=self.pos_weight,
             focal_alpha=self.focal_alpha,
+            labels=self.labels,
+            pos_label=self.pos_label,
         )
 
     def add(self, scores: SampleScores | ChunkView) -> None:
@@ -311,6 +327,10 @@ class Accumulator:
         if not _same_class_weights(self.class_weights, other.class_weights):
             raise OptionError(
                 "Only accumulators with the same options can be merged; their class weights differ."
+            )
+        if (self.labels, self.pos_label) != (other.labels, other.pos_label):
+            raise OptionError(
+                "Only accumulators with the same options can be merged; their labels differ."
             )
         for name in ("pos_weight", "focal_alpha"):
             if not _same_class_weights(getattr(self, name), getattr(other, name)):

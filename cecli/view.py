@@ -107,6 +107,8 @@ def view_of(
     el2n: bool = False,
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
+    pos_label: object | None = None,
 ) -> ChunkView:
     """Check one chunk and compute its per-sample facts: the chunk's one validated view.
 
@@ -145,6 +147,8 @@ def view_of(
         el2n=el2n,
         pos_weight=pos_weight,
         focal_alpha=focal_alpha,
+        labels=labels,
+        pos_label=pos_label,
     )
     preds = scored.preds
     assert preds is not None

@@ -222,7 +222,7 @@ def test_non_integral_labels_are_quoted():
 
 
 def test_labels_that_are_names_say_to_map_them():
-    fails(LabelError, lambda: categorical(["cat", "dog", "cat", "cat"], P3), "Map class names")
+    fails(LabelError, lambda: categorical(["cat", "dog", "cat", "cat"], P3), "pass labels=")
 
 
 def test_non_binary_targets_in_binary_mode():

@@ -10,6 +10,7 @@ from cecli._arrays import as_array
 from cecli.errors import WeightError
 from cecli.losses._bernoulli import _binary, _multilabel
 from cecli.losses._categorical import _categorical
+from cecli.losses._names import binary_positives, class_positions
 from cecli.losses._results import LossResult
 from cecli.losses._units import ClassWeights, Reduction
 from cecli.losses._weights import (
@@ -34,6 +35,7 @@ def categorical_cross_entropy(
     base: str | float = "e",
     reduction: Reduction = "mean",
     focal_alpha: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
 ) -> LossResult:
     """Categorical cross-entropy of predictions against class indices or target distributions.
 
@@ -84,6 +86,14 @@ def categorical_cross_entropy(
         is multiplied by its ``alpha_c >= 0`` (one number: every class's), so
         ``l_i = -sum_j alpha_j t_ij (1 - p_ij)^gamma log p_ij``. Unlike class
         weights, it changes the loss, not the mean's denominator. None is 1.
+    labels : array-like of shape (n_classes,), optional
+        The classes, in the order of ``y_pred``'s columns, as scikit-learn's
+        ``labels`` (but never sorted: the columns are read in the order
+        given). Each value of ``y_true`` is looked up in it, so ``y_true``
+        may hold class names (strings), integers other than
+        ``0..n_classes-1``, or other values; a value not in ``labels`` is an
+        error that names it. Without ``labels``, ``y_true`` must hold class
+        indices (or targets).
 
     Returns
     -------
@@ -116,8 +126,14 @@ def categorical_cross_entropy(
     ... )
     >>> round(focal.loss, 7)
     0.0082078
+    >>> named = cecli.categorical_cross_entropy(["dog", "cat"], logits, from_logits=True,
+    ...                                         labels=["dog", "cat", "bird"])
+    >>> round(named.loss, 7)  # the same rows as class indices [0, 1]
+    0.3185398
     """
     y_true, y_pred = as_array(y_true), as_array(y_pred)
+    if labels is not None and y_pred.ndim == 2:
+        y_true = class_positions(y_true, labels, y_pred.shape[1])
     scored = _categorical(
         y_true,
         y_pred,
@@ -156,6 +172,8 @@ def binary_cross_entropy(
     reduction: Reduction = "mean",
     pos_weight: ArrayLike | None = None,
     focal_alpha: float | None = None,
+    pos_label: object | None = None,
+    labels: ArrayLike | None = None,
 ) -> LossResult:
     """Binary cross-entropy of positive-class probabilities (or logits) against 0/1 targets.
 
@@ -199,6 +217,16 @@ def binary_cross_entropy(
         exactly; for soft (or smoothed) targets each term is weighted on its
         own, as ``pos_weight`` is, where Keras weights the whole loss by
         ``t alpha + (1 - t)(1 - alpha)``. None applies no balancing.
+    pos_label : optional
+        The value of ``y_true`` that is the positive class, as scikit-learn's
+        ``pos_label``: ``1`` for targets in ``{-1, 1}``, ``"spam"`` for
+        ``{"ham", "spam"}``; every other value is the negative class, and
+        ``y_true`` may take only one other value.
+    labels : array-like of shape (2,), optional
+        The two classes as ``[negative, positive]`` (the columns of a
+        two-column ``predict_proba``, whose second one ``y_pred`` is); every
+        value of ``y_true`` must be one of them. The positive class is
+        ``labels[1]`` unless ``pos_label`` says otherwise.
 
     Returns
     -------
@@ -222,7 +250,11 @@ def binary_cross_entropy(
     >>> each = cecli.binary_cross_entropy([1, 0], [0.8, 0.4], pos_weight=3, reduction="none")
     >>> each.loss.round(6)  # -3 log 0.8 and -log 0.6
     array([0.669431, 0.510826])
+    >>> spam = cecli.binary_cross_entropy(["spam", "ham"], [0.8, 0.4], pos_label="spam")
+    >>> round(spam.loss, 6)  # -(log 0.8 + log 0.6) / 2
+    0.366985
     """
+    y_true = binary_positives(y_true, pos_label, labels)
     scored = _binary(
         y_true,
         y_pred,
@@ -262,6 +294,7 @@ def multilabel_cross_entropy(
     reduction: Reduction = "mean",
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
+    pos_label: object | None = None,
 ) -> LossResult:
     """Multilabel cross-entropy: binary cross-entropy per (sample, label) cell.
 
@@ -292,6 +325,9 @@ def multilabel_cross_entropy(
         positive term is multiplied by its weight (one number: every label's).
     focal_alpha : float or array-like of shape (n_labels,), in [0, 1], optional
         Keras's focal class balancing, per label: as in :func:`binary_cross_entropy`.
+    pos_label : optional
+        The value of a cell of ``y_true`` that means the label is present
+        (``1`` for cells in ``{-1, 1}``); the cells may take one other value.
 
     Returns
     -------
@@ -308,7 +344,7 @@ def multilabel_cross_entropy(
     >>> round(weighted.loss, 6)
     0.506061
     """
-    y_true, y_pred = as_array(y_true), as_array(y_pred)
+    y_true, y_pred = binary_positives(y_true, pos_label, None), as_array(y_pred)
     preds_shape = np.shape(y_pred)
     k = preds_shape[1] if len(preds_shape) == 2 else 1
     label_weights = _multilabel_weights(class_weights, k)

@@ -12,6 +12,7 @@ from cecli.losses._bernoulli import _binary, _multilabel
 from cecli.losses._categorical import _categorical
 from cecli.losses._common import _hard_sums
 from cecli.losses._functions import _multilabel_weights
+from cecli.losses._names import binary_positives, class_positions
 from cecli.losses._results import ClassSums, SampleScores, _Scored
 from cecli.losses._units import KINDS, Kind, unit_of
 from cecli.losses._weights import _sample_weights
@@ -34,6 +35,8 @@ def score(
     el2n: bool = True,
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
+    pos_label: object | None = None,
 ) -> SampleScores:
     """Per-sample losses and facts for one batch of rows, with the batch's per-class sums.
 
@@ -46,7 +49,8 @@ def score(
     :class:`cecli.Accumulator`, which knows all the rows. ``el2n`` also
     gives each row's EL2N score (:attr:`SampleScores.el2n`; see
     :mod:`cecli.el2n`); False spares its cost. ``pos_weight`` (binary and
-    multilabel) and ``focal_alpha`` are those of the loss functions.
+    multilabel), ``focal_alpha``, ``labels`` (categorical and binary) and
+    ``pos_label`` (binary and multilabel) are those of the loss functions.
 
     Examples
     --------
@@ -73,6 +77,8 @@ def score(
         el2n=el2n,
         pos_weight=pos_weight,
         focal_alpha=focal_alpha,
+        labels=labels,
+        pos_label=pos_label,
     )[0]
 
 
@@ -94,6 +100,8 @@ def score_parts(
     el2n: bool = False,
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
+    pos_label: object | None = None,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
@@ -110,6 +118,7 @@ def score_parts(
     unit, ln_base = unit_of(base)
     check_pos_weight_kind(kind, pos_weight)
     y_true, y_pred = as_array(y_true), as_array(y_pred)
+    y_true = _named(kind, y_true, y_pred, labels, pos_label, row_offset)
     options = dict(
         from_logits=from_logits,
         eps=eps,
@@ -180,6 +189,38 @@ def score_parts(
         el2n=_el2n(kind, scored, from_logits) if el2n else None,
     )
     return scores, scored, weight if weighted else None
+
+
+def _named(
+    kind: str,
+    y_true: NDArray,
+    y_pred: NDArray,
+    labels: ArrayLike | None,
+    pos_label: object | None,
+    row_offset: int,
+) -> NDArray:
+    """``y_true`` with the classes that ``labels`` and ``pos_label`` name as indices or 0/1."""
+    check_naming_kind(kind, labels, pos_label)
+    if kind == "categorical":
+        if labels is None or y_pred.ndim != 2:
+            return y_true
+        return class_positions(y_true, labels, y_pred.shape[1], row_offset)
+    return binary_positives(y_true, pos_label, labels, row_offset)
+
+
+def check_naming_kind(kind: str, labels: object, pos_label: object) -> None:
+    """``labels`` names categorical and binary classes; ``pos_label`` binary and multilabel ones."""
+    if kind == "categorical" and pos_label is not None:
+        raise OptionError(
+            "is for binary and multilabel targets; categorical classes are named by labels.",
+            option="pos_label",
+        )
+    if kind == "multilabel" and labels is not None:
+        raise OptionError(
+            "is for categorical and binary targets; multilabel targets are one 0/1 column per "
+            "label (name the positive value with pos_label).",
+            option="labels",
+        )
 
 
 def check_pos_weight_kind(kind: str, pos_weight: object) -> None:
