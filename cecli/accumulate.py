@@ -38,6 +38,7 @@ from cecli.losses import (
     balanced_weights,
     unit_of,
 )
+from cecli.losses._axes import Positions
 from cecli.losses._common import per_column
 from cecli.losses._names import check_labels
 from cecli.losses._score import check_naming_kind, check_pos_weight_kind
@@ -82,6 +83,10 @@ class Accumulator:
         Binary and multilabel: the value of ``y_true`` that is positive. Each
         chunk is checked on its own: a chunk's targets may take only one
         value besides it (``labels`` checks every value against both classes).
+    class_axis : int, optional
+        Categorical and multilabel: chunks of shape ``(n, C, d1, ...)`` with
+        ``class_axis=1``, each position a row (numbered in C order over the
+        chunks); see :func:`cecli.categorical_cross_entropy`.
 
     Examples
     --------
@@ -115,6 +120,7 @@ class Accumulator:
         focal_alpha: ArrayLike | None = None,
         labels: ArrayLike | None = None,
         pos_label: object | None = None,
+        class_axis: int | None = None,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -160,6 +166,12 @@ class Accumulator:
         self.labels = check_labels(labels)
         self.pos_label = pos_label
         check_naming_kind(kind, labels, pos_label)
+        if class_axis is not None and kind == "binary":
+            raise OptionError(
+                "is for categorical and multilabel predictions; binary ones have no class axis.",
+                option="class_axis",
+            )
+        self.class_axis = class_axis
         self.n_classes: int | None = None
         self.n_samples = 0
         self.clipped = 0
@@ -224,6 +236,9 @@ class Accumulator:
         label_weights = None
         if self.kind == "multilabel" and self.class_weights is not None:
             label_weights = self.class_weights
+        if self.class_axis is not None:
+            grid = Positions(y_true, y_pred, sample_weights, class_axis=self.class_axis)
+            y_true, y_pred, sample_weights = grid.y_true, grid.y_pred, grid.sample_weights
         return view_of(
             self.kind,
             y_true,

@@ -8,6 +8,7 @@ from numpy.typing import ArrayLike, NDArray
 from cecli import _validate
 from cecli._arrays import as_array
 from cecli.errors import WeightError
+from cecli.losses._axes import Positions
 from cecli.losses._bernoulli import _binary, _multilabel
 from cecli.losses._categorical import _categorical
 from cecli.losses._names import binary_positives, class_positions
@@ -36,6 +37,7 @@ def categorical_cross_entropy(
     reduction: Reduction = "mean",
     focal_alpha: ArrayLike | None = None,
     labels: ArrayLike | None = None,
+    class_axis: int | None = None,
 ) -> LossResult:
     """Categorical cross-entropy of predictions against class indices or target distributions.
 
@@ -94,6 +96,14 @@ def categorical_cross_entropy(
         ``0..n_classes-1``, or other values; a value not in ``labels`` is an
         error that names it. Without ``labels``, ``y_true`` must hold class
         indices (or targets).
+    class_axis : int, optional
+        PyTorch's layout for segmentation and sequences: ``y_pred`` of shape
+        ``(n_samples, n_classes, d1, ..., dk)`` with ``class_axis=1``, and
+        ``y_true`` of shape ``(n_samples, d1, ..., dk)`` (or targets shaped as
+        ``y_pred``). Each position is scored as a row; ``sample_weights`` has
+        one weight per position, or one per sample; ``reduction="none"``
+        gives the losses in the shape ``(n_samples, d1, ..., dk)``. Messages
+        number the positions as rows, in C order.
 
     Returns
     -------
@@ -130,7 +140,32 @@ def categorical_cross_entropy(
     ...                                         labels=["dog", "cat", "bird"])
     >>> round(named.loss, 7)  # the same rows as class indices [0, 1]
     0.3185398
+    >>> import numpy as np
+    >>> tokens = np.log([[[0.7, 0.5], [0.3, 0.5]]])  # 1 sample, 2 classes, 2 positions
+    >>> cecli.categorical_cross_entropy([[0, 1]], tokens, from_logits=True, class_axis=1,
+    ...                                 reduction="none").loss.round(6)
+    array([[0.356675, 0.693147]])
     """
+    if class_axis is not None:
+        grid = Positions(y_true, y_pred, sample_weights, class_axis=class_axis)
+        return grid.result(
+            grid.scored(
+                lambda: categorical_cross_entropy(
+                    grid.y_true,
+                    grid.y_pred,
+                    from_logits=from_logits,
+                    class_weights=class_weights,
+                    sample_weights=grid.sample_weights,
+                    eps=eps,
+                    label_smoothing=label_smoothing,
+                    focal_gamma=focal_gamma,
+                    base=base,
+                    reduction=reduction,
+                    focal_alpha=focal_alpha,
+                    labels=labels,
+                )
+            )
+        )
     y_true, y_pred = as_array(y_true), as_array(y_pred)
     if labels is not None and y_pred.ndim == 2:
         y_true = class_positions(y_true, labels, y_pred.shape[1])
@@ -295,6 +330,7 @@ def multilabel_cross_entropy(
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
     pos_label: object | None = None,
+    class_axis: int | None = None,
 ) -> LossResult:
     """Multilabel cross-entropy: binary cross-entropy per (sample, label) cell.
 
@@ -328,6 +364,10 @@ def multilabel_cross_entropy(
     pos_label : optional
         The value of a cell of ``y_true`` that means the label is present
         (``1`` for cells in ``{-1, 1}``); the cells may take one other value.
+    class_axis : int, optional
+        The label axis of ``y_pred`` and ``y_true`` (both of shape
+        ``(n_samples, n_labels, d1, ...)`` with ``class_axis=1``): each
+        position is scored as a row, as in :func:`categorical_cross_entropy`.
 
     Returns
     -------
@@ -344,6 +384,27 @@ def multilabel_cross_entropy(
     >>> round(weighted.loss, 6)
     0.506061
     """
+    if class_axis is not None:
+        grid = Positions(y_true, y_pred, sample_weights, class_axis=class_axis)
+        return grid.result(
+            grid.scored(
+                lambda: multilabel_cross_entropy(
+                    grid.y_true,
+                    grid.y_pred,
+                    from_logits=from_logits,
+                    class_weights=class_weights,
+                    sample_weights=grid.sample_weights,
+                    eps=eps,
+                    label_smoothing=label_smoothing,
+                    focal_gamma=focal_gamma,
+                    base=base,
+                    reduction=reduction,
+                    pos_weight=pos_weight,
+                    focal_alpha=focal_alpha,
+                    pos_label=pos_label,
+                )
+            )
+        )
     y_true, y_pred = binary_positives(y_true, pos_label, None), as_array(y_pred)
     preds_shape = np.shape(y_pred)
     k = preds_shape[1] if len(preds_shape) == 2 else 1
