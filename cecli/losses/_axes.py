@@ -66,8 +66,8 @@ class Positions:
                 f"indices of shape {self.shape} (or targets of shape {preds.shape}); got "
                 f"targets of shape {targets.shape}."
             )
-        self.sample_weights = None if sample_weights is None else self._weights(sample_weights)
         self.class_axis = class_axis
+        self.sample_weights = None if sample_weights is None else self._weights(sample_weights)
 
     def _weights(self, sample_weights: Any) -> NDArray:
         weights = as_array(sample_weights)
