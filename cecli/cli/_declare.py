@@ -34,6 +34,8 @@ class InputFormat(str, Enum):
     npy = "npy"
     npz = "npz"
     parquet = "parquet"
+    jsonl = "jsonl"
+    arrow = "arrow"
 
 
 class OutputFormat(str, Enum):
@@ -56,7 +58,8 @@ class CiMethod(str, Enum):
 
 
 PREDICTIONS_HELP = (
-    "Predictions: .csv or .tsv (also .gz, .bz2, .zst), .npy, .npz, .parquet, or - for stdin."
+    "Predictions: .csv, .tsv or .jsonl (also .gz, .bz2, .zst), .npy, .npz, .parquet, "
+    ".arrow/.feather, or - for stdin."
 )
 
 KindOption = Annotated[
