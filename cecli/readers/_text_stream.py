@@ -31,7 +31,8 @@ def open_text(path: str, codec: str | None, remote: Remote | None, error: Error)
     --------
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "p.jsonl")
-    >>> _ = open(path, "w").write('{"p": 0.5}\\n')
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"p": 0.5}\\n')
     >>> stream = open_text(path, None, None, ValueError)
     >>> read_bytes(stream, 100, ValueError, compressed=False)
     b'{"p": 0.5}\\n'
