@@ -280,6 +280,16 @@ class JsonlSource(ArrowColumns, Source):
         """The tasks of the pool: parse each block of whole lines (cut on the feeder thread)."""
         ahead = None if self._eof else self._read_ahead()
         try:
+            # what the first lines left in the buffer, in blocks of the block size too
+            while len(pending) > self.block_bytes:
+                end = pending.rfind(b"\n", 0, self.block_bytes) + 1
+                if end == 0:
+                    break  # a line longer than a block: it goes with the next one
+                yield functools.partial(
+                    self._parse_block, arrow_copy(memoryview(pending)[:end]),
+                    pending.count(b"\n", 0, end), schema,
+                )  # fmt: skip
+                pending = pending[end:]
             while True:
                 block = b"" if ahead is None else wait(ahead, stopped)
                 if block is None:
