@@ -19,6 +19,9 @@ list (or fixed-size list) column of numbers is the ``N x K`` predictions.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
 import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -65,6 +68,23 @@ def _record_batch_length(metadata: pa.Buffer) -> int:
     return 0 if length is None else struct.unpack_from("<q", buf, length)[0]
 
 
+def _walk(file: Any, start: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The rows of each record batch message from byte ``start`` on, and where each begins."""
+    file.seek(start)
+    reader = ipc.MessageReader.open_stream(file)
+    rows, starts = [], []
+    while True:
+        at = file.tell()
+        try:
+            message = reader.read_next_message()
+        except StopIteration:
+            break
+        if message.type == "record batch":
+            rows.append(_record_batch_length(message.metadata))
+            starts.append(at)
+    return tuple(rows), tuple(starts)
+
+
 def batch_rows(file: Any, start: int = 0) -> tuple[int, ...]:
     """The rows of each record batch of the IPC messages in ``file`` from byte ``start`` on.
 
@@ -81,17 +101,41 @@ def batch_rows(file: Any, start: int = 0) -> tuple[int, ...]:
     >>> batch_rows(pa.BufferReader(sink.getvalue()))
     (2, 2, 1)
     """
-    file.seek(start)
-    reader = ipc.MessageReader.open_stream(file)
-    rows = []
-    while True:
-        try:
-            message = reader.read_next_message()
-        except StopIteration:
-            break
-        if message.type == "record batch":
-            rows.append(_record_batch_length(message.metadata))
-    return tuple(rows)
+    return _walk(file, start)[0]
+
+
+class _Mapped:
+    """A file mapped read-only, whose pages are given back once their batches are read.
+
+    Pages read through a map stay resident (and count as the process's) until
+    unmapped; giving them back as reading goes on keeps a file of any size from
+    ending up resident. The map is shared and read-only: a page given back and
+    read again (an array still in use) is read from the file again.
+    """
+
+    def __init__(self, path: str) -> None:
+        with open(path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.buffer: pa.Buffer | None = pa.py_buffer(self._map)
+        self._released = 0
+
+    def reader(self) -> pa.BufferReader:
+        return pa.BufferReader(self.buffer)
+
+    def release(self, stop: int) -> None:
+        """Give back the pages before byte ``stop`` (those not given back already)."""
+        page = mmap.PAGESIZE
+        stop -= stop % page
+        if stop <= self._released or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        with contextlib.suppress(OSError, ValueError):  # an advice, not a requirement
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, stop - self._released)
+        self._released = stop
+
+    def close(self) -> None:
+        self.buffer = None
+        with contextlib.suppress(BufferError):  # arrays still use it: it goes with them
+            self._map.close()
 
 
 class IpcSource(ArrowColumns, Source):
@@ -102,8 +146,18 @@ class IpcSource(ArrowColumns, Source):
         self._path = path
         self._remote = remote
         self._file: Any = None
+        self._mapped: _Mapped | None = None
+        #: Where each record batch begins in a local file (its pages are given back after).
+        self._starts: tuple[int, ...] = ()
+        self._drawn = -1
         try:
-            self._file = remote.open_file() if remote is not None else pa.memory_map(path, "r")
+            if remote is not None:
+                self._file = remote.open_file()
+            else:
+                if os.path.getsize(path) == 0:
+                    raise self.no_rows("is empty: there is nothing to score.")
+                self._mapped = _Mapped(path)
+                self._file = self._mapped.reader()
             head = self._file.read_at(8, 0) if self._file.size() >= 8 else b""
             if head.startswith(FEATHER_V1_MAGIC):
                 raise self.error(
@@ -121,7 +175,7 @@ class IpcSource(ArrowColumns, Source):
                     self.schema = ipc.open_stream(stream).schema
             if remote is None:
                 # a stream's rows are known from its headers too: a mapped file is cheap to walk
-                self.row_groups = batch_rows(self._file, 8 if self.random_access else 0)
+                self.row_groups, self._starts = _walk(self._file, 8 if self.random_access else 0)
                 self.n_rows = sum(self.row_groups)
                 if not self.random_access:
                     self.row_groups = None  # a stream's batches are not read one by one
@@ -154,19 +208,33 @@ class IpcSource(ArrowColumns, Source):
         if self.random_access:
             reader = self._reader
             indices = range(reader.num_record_batches) if groups is None else groups
-            batches: Iterator[pa.RecordBatch] = (reader.get_batch(i) for i in indices)
-            for batch in batches:
-                yield pa.RecordBatch.from_arrays([batch.column(c) for c in columns], names=columns)
+            for i in indices:
+                yield self._selected(reader.get_batch(i), columns, i)
             return
         with self._stream() as stream:
-            for batch in ipc.open_stream(stream):
-                yield pa.RecordBatch.from_arrays([batch.column(c) for c in columns], names=columns)
+            for i, batch in enumerate(ipc.open_stream(stream)):
+                yield self._selected(batch, columns, i)
+
+    def _selected(self, batch: pa.RecordBatch, columns: list[str], index: int) -> pa.RecordBatch:
+        """Batch ``index`` holding ``columns`` alone (the last one drawn, see :meth:`frames`)."""
+        self._drawn = index
+        return pa.RecordBatch.from_arrays([batch.column(c) for c in columns], names=columns)
+
+    def _give_back(self) -> None:
+        """Give back the mapped pages before the last batch drawn: every frame of them is out.
+
+        Not sooner: a frame may join the rest of one batch to the next ones, and a
+        page given back before it is copied would be read in again, and kept.
+        """
+        if self._mapped is not None and 0 <= self._drawn < len(self._starts):
+            self._mapped.release(self._starts[self._drawn])
 
     def _stream(self) -> Any:
         """The stream from its start, opened anew: a mapped file again, a remote one as it comes."""
-        if self._remote is not None:
+        if self._mapped is None:
+            assert self._remote is not None
             return self._remote.open_stream(None)
-        return pa.memory_map(self._path, "r")
+        return self._mapped.reader()
 
     def frames(
         self,
@@ -205,8 +273,9 @@ class IpcSource(ArrowColumns, Source):
                 first_row += batch.num_rows
                 del batch
                 yield frame
-                # give decompressed buffers back, as the Parquet reader does
+                # give decompressed buffers, and the mapped pages read, back
                 pa.default_memory_pool().release_unused()
+                self._give_back()
         except DAMAGED as exc:
             raise self.error(
                 f"could not be read past row {first_row}: the Arrow IPC file is damaged "
@@ -216,3 +285,5 @@ class IpcSource(ArrowColumns, Source):
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+        if self._mapped is not None:
+            self._mapped.close()
