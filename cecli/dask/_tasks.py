@@ -271,7 +271,7 @@ def _row_counts(client: Any, inputs: Any, paths: list[str]) -> list[int]:
 
 
 def _row_groups(inputs: Any, n: int) -> list[tuple[int, ...] | None]:
-    """Each shard's row groups' rows (Parquet shards holding their labels), else None."""
+    """Each shard's row groups' rows (Parquet or Arrow IPC files with their labels), else None."""
     from cecli.readers.shards import ShardedSource
 
     source = inputs.pred_source
@@ -286,7 +286,7 @@ def shard_tasks(inputs: Any, options: Any, client: Any, folder: Any = None) -> l
     """The tasks of opened ``inputs``, in row order: a shard each, or a run of its row groups.
 
     Text shards are counted on ``client``'s workers first (their global rows need
-    it); a Parquet shard holding its labels and more than :data:`TASK_VALUES`
+    it); a Parquet (or Arrow IPC file) shard holding its labels and more than :data:`TASK_VALUES`
     values is cut into runs of row groups (:func:`row_group_windows`). Sets the
     inputs' shard map (each reported row's file and file row). With ``folder``
     (``--per-sample DIR/``), each task writes its rows to its part.

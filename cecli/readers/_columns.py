@@ -31,16 +31,37 @@ DAMAGED = (pa.ArrowException, OSError, UnicodeDecodeError)
 
 
 def is_number(t: pa.DataType) -> bool:
+    """Whether an Arrow type holds numbers (integers, floats, decimals).
+
+    Examples
+    --------
+    >>> is_number(pa.float32()), is_number(pa.decimal128(5, 2)), is_number(pa.string())
+    (True, True, False)
+    """
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
 def is_text(t: pa.DataType) -> bool:
+    """Whether an Arrow type holds text (a dictionary of text too).
+
+    Examples
+    --------
+    >>> is_text(pa.large_string()), is_text(pa.dictionary(pa.int8(), pa.string()))
+    (True, True)
+    """
     if pa.types.is_dictionary(t):
         return is_text(t.value_type)
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def is_list(t: pa.DataType) -> bool:
+    """Whether an Arrow type is a list (of any length, or of a fixed one).
+
+    Examples
+    --------
+    >>> is_list(pa.list_(pa.float32(), 3)), is_list(pa.large_list(pa.int64())), is_list(pa.int8())
+    (True, True, False)
+    """
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
@@ -56,7 +77,14 @@ def one_line(error: BaseException) -> str:
 
 
 def joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    """Record batches end to end as one (copied only when there are several)."""
+    """Record batches end to end as one (copied only when there are several).
+
+    Examples
+    --------
+    >>> batch = pa.RecordBatch.from_pydict({"p": [0.1, 0.2]})
+    >>> joined([batch, batch.slice(1)]).column(0).to_pylist()
+    [0.1, 0.2, 0.2]
+    """
     if len(batches) == 1:
         return batches[0]
     return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]

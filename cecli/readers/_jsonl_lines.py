@@ -30,7 +30,13 @@ EXAMPLE = '{"probs": [0.1, 0.9], "label": 1}'
 
 
 def lines(text: bytes, first_line: int) -> Iterator[tuple[int, bytes]]:
-    """The lines of ``text`` that are not blank, with their line numbers (from ``first_line``)."""
+    """The lines of ``text`` that are not blank, with their line numbers (from ``first_line``).
+
+    Examples
+    --------
+    >>> list(lines(b'{"a": 1}\\n\\n{"a": 2}\\n', 10))
+    [(10, b'{"a": 1}'), (12, b'{"a": 2}')]
+    """
     for number, line in enumerate(text.split(b"\n"), first_line):
         if line.strip():
             yield number, line
@@ -88,7 +94,13 @@ def kind_of(value: Any) -> Kind:
 
 
 def join(a: Kind, b: Kind) -> Kind:
-    """The kind of a key that holds ``a`` on one line and ``b`` on another."""
+    """The kind of a key that holds ``a`` on one line and ``b`` on another.
+
+    Examples
+    --------
+    >>> join("null", "number"), join("list", "numbers"), join("number", "string")
+    ('number', 'numbers', 'mixed')
+    """
     if a == b or b == "null":
         return a
     if a == "null":
@@ -99,7 +111,15 @@ def join(a: Kind, b: Kind) -> Kind:
 
 
 def parse_line(line: bytes, number: int) -> tuple[dict[str, Any] | None, str | None]:
-    """``(the object on the line, None)``, or ``(None, what is wrong with it)``."""
+    """``(the object on the line, None)``, or ``(None, what is wrong with it)``.
+
+    Examples
+    --------
+    >>> parse_line(b'{"p": 0.5}', 3)
+    ({'p': 0.5}, None)
+    >>> parse_line(b'{"p": 0.5, "p": 0.2}', 3)
+    (None, "line 3 has the key 'p' twice; give each key once.")
+    """
     try:
         value = json.loads(line, object_pairs_hook=_no_twice)
     except KeyError as twice:
@@ -172,7 +192,13 @@ class KeyKinds:
 
 
 def checked_as(kind: Kind) -> Kind:
-    """The kind a key's values are checked against: a key of nulls is read as numbers."""
+    """The kind a key's values are checked against: a key of nulls is read as numbers.
+
+    Examples
+    --------
+    >>> checked_as("null"), checked_as("list"), checked_as("string")
+    ('number', 'numbers', 'string')
+    """
     return {"null": "number", "list": "numbers"}.get(kind, kind)
 
 
@@ -217,7 +243,15 @@ def _shown(value: Any) -> str:
 
 
 def value_fault(key: str, value: Any, expected: Kind) -> str | None:
-    """What is wrong with ``value`` for a key of the ``expected`` kind, or None."""
+    """What is wrong with ``value`` for a key of the ``expected`` kind, or None.
+
+    Examples
+    --------
+    >>> value_fault("label", 2, "number") is None, value_fault("label", None, "number") is None
+    (True, True)
+    >>> value_fault("label", "two", "number")  # doctest: +ELLIPSIS
+    "key 'label' holds 'two' (text), but the first rows hold a number; give every row's ..."
+    """
     if value is None:
         return None  # a null is reported when the column is read, with its row
     if isinstance(value, float) and math.isinf(value):
