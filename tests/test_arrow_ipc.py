@@ -11,6 +11,9 @@ a damaged or foreign file is one ``cecli: error:`` line with exit status 2.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -326,3 +329,28 @@ def test_a_ragged_list_and_a_null_label_name_their_row(frame, tmp_path):
 
 def test_standard_input_is_not_read_as_arrow(tmp_path):
     one_error_line(["-", "--input-format", "arrow"], "standard input", "not arrow")
+
+
+def test_reading_arrow_ipc_and_jsonl_never_imports_pandas(frame, tmp_path):
+    """pyarrow imports pandas for to_numpy and Python values; the readers use neither."""
+    feather_path = tmp_path / "p.feather"
+    frame.to_feather(feather_path)  # its schema carries pandas metadata
+    jsonl_path = tmp_path / "p.jsonl"
+    jsonl_path.write_text('{"probs": [0.25, 0.75], "label": 1, "id": "a"}\n' * 10)
+    code = textwrap.dedent(
+        """
+        import sys
+        from cecli.inputs import InputOptions, Inputs
+
+        rows = []
+        for path in sys.argv[1:]:
+            with Inputs(path, None, InputOptions(label_col="label", id_col="id")) as inputs:
+                rows.append(sum(len(batch.targets) for batch in inputs.batches()))
+        print(rows, "pandas" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(feather_path), str(jsonl_path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == [f"[{N},", "10]", "False"]
