@@ -8,10 +8,14 @@ row groups of 1,048,576 rows, which the workers read as runs of row groups.
 
 The shards are written once into ``--folder`` (kept for the next run). Each
 configuration is timed warm, the runs alternating between configurations:
-serial (:func:`cecli.pipeline.score_inputs` in this process) against
+serial (:func:`cecli.pipeline.score_inputs` in this process, as it runs
+and with its threads held to one core) against
 :func:`cecli.dask.score_on_workers` on a local cluster of 1 and of 2
 processes, started once each before timing. Printed: wall time (min and
-median), the speed-up of the median over serial, CPU seconds (serial: this
+median), the speed-up of the median over serial and over serial on one
+thread (the serial run already keeps more than one core busy, which bounds
+what 2 workers on 2 cores can gain over it), the cores kept busy (CPU over
+wall), CPU seconds (serial: this
 process; workers: the sum over the worker processes, read from each before
 and after, plus this process's), each worker's peak resident memory, the
 pickled state size of one shard, and the largest relative difference of
@@ -111,6 +115,17 @@ def main() -> None:
         with Inputs(pattern, None, InputOptions()) as inputs:
             return score_inputs(inputs, options).summary.mean_loss
 
+    def serial_one_thread() -> float:
+        """The serial run on one core: cecli's row threads and pyarrow's CPU pool at 1."""
+        cores = pa.cpu_count()
+        os.environ["CECLI_NUM_THREADS"] = "1"
+        pa.set_cpu_count(1)
+        try:
+            return serial()
+        finally:
+            del os.environ["CECLI_NUM_THREADS"]
+            pa.set_cpu_count(cores)
+
     clusters = {}
     for n in (1, 2):
         cluster = local_cluster(n)
@@ -131,7 +146,8 @@ def main() -> None:
         return run
 
     on_cluster = {"1 worker": 1, "2 workers": 2, "1 worker, trim": "trim"}
-    runs = {"serial": serial} | {name: on(key) for name, key in on_cluster.items()}
+    runs = {"serial": serial, "serial, 1 thread": serial_one_thread}
+    runs |= {name: on(key) for name, key in on_cluster.items()}
     walls = {k: [] for k in runs}
     cpus = {k: [] for k in runs}
     means = {}
@@ -173,14 +189,17 @@ def main() -> None:
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()}")
     base = statistics.median(walls["serial"])
     base_cpu = statistics.median(cpus["serial"])
+    one = statistics.median(walls["serial, 1 thread"])
     for name in runs:
         med = statistics.median(walls[name])
         cpu = statistics.median(cpus[name])
         peak = f", peak RSS a worker {peaks[name] / 2**20:.0f} MiB" if name in peaks else ""
         diff = abs(means[name] - means["serial"]) / abs(means["serial"])
+        cores_used = statistics.median(c / w for c, w in zip(cpus[name], walls[name], strict=True))
         print(
-            f"{name:>9}: wall min {min(walls[name]):.2f} s, median {med:.2f} s "
-            f"(x{base / med:.2f} serial); CPU median {cpu:.2f} s (x{cpu / base_cpu:.2f} serial)"
+            f"{name:>16}: wall min {min(walls[name]):.2f} s, median {med:.2f} s "
+            f"(x{base / med:.2f} serial, x{one / med:.2f} serial on 1 thread); "
+            f"CPU median {cpu:.2f} s (x{cpu / base_cpu:.2f} serial), {cores_used:.2f} cores busy"
             f"{peak}; mean loss rel. diff {diff:.1e}"
         )
     print(f"client peak RSS {_peak_rss() / 2**20:.0f} MiB; one task's state {state_bytes:,} B")
