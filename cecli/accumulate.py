@@ -29,8 +29,6 @@ from cecli import _validate
 from cecli.errors import EmptyInputError, OptionError, ShapeError, WeightError
 from cecli.kept import KeptRows, TopRows
 from cecli.kept import RowFacts as RowFacts  # where cecli.RowFacts has always been
-from cecli.losses._ignore import check_ignore_index
-from cecli.losses._rank import check_top_k, check_top_k_classes
 from cecli.losses import (
     KINDS,
     ClassSums,
@@ -41,6 +39,8 @@ from cecli.losses import (
     balanced_weights,
     unit_of,
 )
+from cecli.losses._ignore import check_ignore_index
+from cecli.losses._rank import check_top_k, check_top_k_classes
 from cecli.mean_interval import LEVEL, LossSpread
 from cecli.view import ChunkView, view_of
 

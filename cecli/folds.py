@@ -393,10 +393,7 @@ class ScoreState:
         kept = self.loss.kept_row_array()
         first, end = int(rows[0]), int(rows[-1]) + 1
         mine = np.unique(kept[(kept >= first) & (kept < end)])
-        if view.ignored is None:
-            at = mine - first
-        else:
-            at = np.searchsorted(rows, mine)
+        at = mine - first if view.ignored is None else np.searchsorted(rows, mine)
         for row, i in zip(mine.tolist(), at.tolist(), strict=True):
             self.ids[row] = str(ids[i])
         if len(self.ids) > len(kept):

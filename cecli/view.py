@@ -135,7 +135,7 @@ class ChunkView:
         return with_ignored_rows(self.scores, self.ignored, self.first_row)
 
     def per_sample_column(self, values: NDArray, fill: object) -> NDArray:
-        """A column of the view's rows spread over every row of the chunk, ``fill`` where ignored."""
+        """A column of the view's rows over every row of the chunk, ``fill`` where ignored."""
         if self.ignored is None:
             return values
         out = np.full(len(self.ignored), fill, dtype=np.asarray(values).dtype)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("distributed")
 
-from cecli.cli import app  # noqa: E402
+from cecli.cli import app
 
 runner = CliRunner()
 N, K = 120, 4

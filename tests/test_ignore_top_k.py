@@ -1,4 +1,4 @@
-"""Ignored labels (``ignore_index``, ``--ignore-label``) and top-k accuracy (``top_k``, ``--top-k``).
+"""Ignored labels (``ignore_index``, ``--ignore-label``) and top-k accuracy (``--top-k``).
 
 The references: PyTorch's ``cross_entropy(ignore_index=...)`` itself, and
 scikit-learn's ``log_loss`` and ``top_k_accuracy_score`` of the rows not
@@ -108,7 +108,9 @@ def test_top_k_accuracy_is_scikit_learns(seed, n, k, top_k, ties):
         expected = top_k_accuracy_score(labels[kept], logits[kept], k=top_k, labels=np.arange(k))
     assert result.top_k_accuracy == pytest.approx(expected, abs=1e-15)
     # the loss is log_loss of the rows kept, weighted
-    reference = log_loss(labels[kept], probs[kept], labels=np.arange(k), sample_weight=weights[kept])
+    reference = log_loss(
+        labels[kept], probs[kept], labels=np.arange(k), sample_weight=weights[kept]
+    )
     assert result.loss == pytest.approx(reference, rel=1e-9)
     # each rank, by the definition: stable ascending sort, reversed
     order = np.argsort(logits, axis=1, kind="mergesort")[:, ::-1]
@@ -143,8 +145,9 @@ def test_multilabel_cells_are_masked_as_torchmetrics_masks_them(seed, n, k, redu
         rows = np.zeros(n)
         np.add.at(rows, np.nonzero(seen)[0], each)
         rows /= k
-        np.testing.assert_allclose(result.loss if reduction == "none" else [result.loss],
-                                   rows if reduction == "none" else [rows.sum()], rtol=1e-10)  # fmt: skip
+        got = result.loss if reduction == "none" else [result.loss]
+        want = rows if reduction == "none" else [rows.sum()]
+        np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
 def test_binary_ignore_index_leaves_rows_out():
@@ -153,7 +156,8 @@ def test_binary_ignore_index_leaves_rows_out():
     result = cecli.binary_cross_entropy(targets, probs, ignore_index=PAD)
     kept = targets != PAD
     assert result.loss == pytest.approx(log_loss(targets[kept], probs[kept]), rel=1e-12)
-    assert result.n_ignored == 2 and result.weight_sum == 3
+    assert result.n_ignored == 2
+    assert result.weight_sum == 3
 
 
 def test_ignored_rows_are_not_checked_and_errors_name_the_input_row():
@@ -216,7 +220,8 @@ def test_chunked_accumulator_is_one_call(seed, n, k, cut, weighted):
         acc.update(labels[lo:hi], logits[lo:hi], None if weights is None else weights[lo:hi])
     s = acc.result()
     kept = labels != PAD
-    assert s.n_samples == kept.sum() and s.n_ignored == (~kept).sum()
+    assert s.n_samples == kept.sum()
+    assert s.n_ignored == (~kept).sum()
     assert s.mean_loss == pytest.approx(one.loss, rel=1e-12)
     assert s.top_k_accuracy == pytest.approx(one.top_k_accuracy, abs=1e-15)
     assert s.accuracy == pytest.approx((logits[kept].argmax(1) == labels[kept]).mean())
@@ -287,7 +292,8 @@ def test_cli_reports_the_rows_ignored_and_top_k(padded_csv, column, label):
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
     kept = labels != PAD
-    assert d["n_ignored"] == int((~kept).sum()) and d["ignore_label"] == label
+    assert d["n_ignored"] == int((~kept).sum())
+    assert d["ignore_label"] == label
     assert d["n_samples"] == int(kept.sum())
     assert d["mean_loss"] == pytest.approx(log_loss(labels[kept], probs[kept]), rel=1e-9)
     assert d["top_k"] == 3
@@ -306,11 +312,13 @@ def test_every_format_says_how_many_rows_were_ignored(padded_csv, fmt):
     args += ["--top-k", "2"]
     result = runner.invoke(app, [*args, "-f", fmt])
     assert result.exit_code == 0, result.output
-    assert n in result.stdout and "top" in result.stdout.lower()
+    assert n in result.stdout
+    assert "top" in result.stdout.lower()
     if fmt == "csv":
         header, row = result.stdout.splitlines()
         values = dict(zip(header.split(","), row.split(","), strict=True))
-        assert values["n_ignored"] == n and values["ignore_label"] == "PAD"
+        assert values["n_ignored"] == n
+        assert values["ignore_label"] == "PAD"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
@@ -333,7 +341,8 @@ def test_per_sample_file_keeps_ignored_rows_marked(padded_csv, tmp_path, suffix)
         loss, rank = rows["loss"].to_numpy(float), rows["rank"].to_numpy()
     assert len(rows) == len(labels)  # the rows still line up with the input
     assert ignored.tolist() == (labels == PAD).tolist()
-    assert np.isnan(loss[ignored]).all() and (rank[ignored] == 0).all()
+    assert np.isnan(loss[ignored]).all()
+    assert (rank[ignored] == 0).all()
     kept = ~ignored
     expected = -np.log(probs[kept, labels[kept]])
     np.testing.assert_allclose(loss[kept], expected, rtol=1e-12)
@@ -353,7 +362,9 @@ def test_cli_option_errors_are_one_line(padded_csv, args, message):
     result = runner.invoke(app, ["score", str(path), *COLS, *args])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cecli: error: ") and message in lines[0]
+    assert len(lines) == 1
+    assert lines[0].startswith("cecli: error: ")
+    assert message in lines[0]
 
 
 def test_a_class_may_be_ignored_as_pytorchs_ignore_index_may_be_one(tmp_path):
@@ -361,17 +372,21 @@ def test_a_class_may_be_ignored_as_pytorchs_ignore_index_may_be_one(tmp_path):
     path.write_text("a,b,label\n0.9,0.1,a\n0.4,0.6,b\n0.3,0.7,b\n")
     args = ["score", str(path), "--label-col", "label", "--ignore-label", "a", "-f", "json"]
     d = json.loads(runner.invoke(app, args).stdout)
-    assert d["n_ignored"] == 1 and d["n_samples"] == 2
+    assert d["n_ignored"] == 1
+    assert d["n_samples"] == 2
     assert d["mean_loss"] == pytest.approx(-np.log([0.6, 0.7]).mean())
 
 
 def test_cli_every_row_ignored_is_one_line(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("a,b,label\n0.5,0.5,-100\n0.4,0.6,-100\n")
-    result = runner.invoke(app, ["score", str(path), "--label-col", "label", "--ignore-label", "-100"])
+    result = runner.invoke(
+        app, ["score", str(path), "--label-col", "label", "--ignore-label", "-100"]
+    )
     assert result.exit_code == 2
     line = result.stderr.strip()
-    assert "\n" not in line and "--ignore-label leaves out every row (2 of them)" in line
+    assert "\n" not in line
+    assert "--ignore-label leaves out every row (2 of them)" in line
 
 
 def test_cli_top_k_on_binary_is_refused(tmp_path):

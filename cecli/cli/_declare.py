@@ -119,8 +119,7 @@ TopKOption = Annotated[
     int | None,
     typer.Option(
         metavar="K",
-        help="Also report top-k accuracy, and each row's rank of its true class "
-        "(categorical).",
+        help="Also report top-k accuracy, and each row's rank of its true class (categorical).",
     ),
 ]
 StorageOptionOption = Annotated[

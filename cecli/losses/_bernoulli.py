@@ -177,7 +177,9 @@ def _multilabel(
         cell_loss, clipped, p, q = _binary_terms(x, t, from_logits, eps_value, alpha, gamma)
         seen = None if ignored is None else ~ignored[lo:hi]
         if seen is None:
-            loss[lo:hi] = cell_loss.mean(axis=1) if mean_weights is None else cell_loss @ mean_weights
+            loss[lo:hi] = (
+                cell_loss.mean(axis=1) if mean_weights is None else cell_loss @ mean_weights
+            )
         else:
             cell_loss *= seen  # an ignored cell adds nothing to any sum
             share = seen if mean_weights is None else seen * mean_weights

@@ -358,7 +358,9 @@ def multilabel_cross_entropy(
     return _ignoring("multilabel", scoring, y_true, y_pred, sample_weights, ignore_index)
 
 
-_Scoring = Callable[[ArrayLike, ArrayLike, "ArrayLike | None", "NDArray[np.bool_] | None"], LossResult]
+_Scoring = Callable[
+    [ArrayLike, ArrayLike, "ArrayLike | None", "NDArray[np.bool_] | None"], LossResult
+]
 
 
 def _ignoring(

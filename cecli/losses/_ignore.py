@@ -28,10 +28,10 @@ def check_ignore_index(value: object) -> int | None:
     --------
     >>> check_ignore_index(-100), check_ignore_index(None)
     (-100, None)
-    >>> check_ignore_index(1.5)
+    >>> check_ignore_index(1.5)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    cecli.errors.OptionError: ignore_index must be a whole number (a target value such as -100), or None; got 1.5.
+    cecli.errors.OptionError: ignore_index must be a whole number ..., or None; got 1.5.
     """
     if value is None:
         return None

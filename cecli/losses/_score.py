@@ -13,7 +13,7 @@ from cecli.losses._bernoulli import _binary, _multilabel, observed_share
 from cecli.losses._categorical import _categorical
 from cecli.losses._common import _hard_sums
 from cecli.losses._functions import _multilabel_weights
-from cecli.losses._results import ClassSums, SampleScores, _Scored
+from cecli.losses._results import SampleScores, _Scored
 from cecli.losses._units import KINDS, Kind, unit_of
 from cecli.losses._weights import _sample_weights
 

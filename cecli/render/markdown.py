@@ -13,8 +13,8 @@ from typing import Any, TextIO
 from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
-from cecli.report.format import ignored_text
 from cecli.report.compare import calibration_rows
+from cecli.report.format import ignored_text
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:

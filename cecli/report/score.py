@@ -180,16 +180,20 @@ class Report(_Named):
         out: dict[str, Any] = {"row": row.row}
         if self.shards is not None:
             out["file"], out["file_row"] = self.shards.file_of(row.row)
-        return out | {
-            "id": self.ids.get(row.row),
-            "label": self.label_name(row.label),
-            "label_index": row.label,
-            "predicted": self.predicted_name(row),
-            "predicted_index": row.predicted,
-            "confidence": finite(row.confidence),
-            "p_true": finite(row.p_true),
-            "loss": finite(row.loss),
-        } | ({} if self.summary.top_k is None else {"rank": row.rank})
+        return (
+            out
+            | {
+                "id": self.ids.get(row.row),
+                "label": self.label_name(row.label),
+                "label_index": row.label,
+                "predicted": self.predicted_name(row),
+                "predicted_index": row.predicted,
+                "confidence": finite(row.confidence),
+                "p_true": finite(row.p_true),
+                "loss": finite(row.loss),
+            }
+            | ({} if self.summary.top_k is None else {"rank": row.rank})
+        )
 
     def shown(self, rows: Sequence[RowFacts]) -> Sequence[RowFacts]:
         """The rows of ``rows`` the report lists: the first ``top``, or all when ``top`` is 0."""
