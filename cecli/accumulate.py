@@ -39,6 +39,8 @@ from cecli.losses import (
     balanced_weights,
     unit_of,
 )
+from cecli.losses._ignore import check_ignore_index
+from cecli.losses._rank import check_top_k, check_top_k_classes
 from cecli.mean_interval import LEVEL, LossSpread
 from cecli.view import ChunkView, view_of
 
@@ -75,6 +77,12 @@ class Summary:
     change it). ``worst`` and ``flagged`` hold at most ``keep`` rows each,
     highest loss first (ties: lower row first); ``flagged_count`` counts them all.
 
+    ``n_ignored`` counts the rows left out by ``ignore_index`` (none of the
+    other numbers counts them; ``n_samples`` is the rows scored). With
+    ``top_k``, ``top_k_accuracy`` is the fraction of the rows scored whose
+    true class is among the ``k`` highest predictions (rows counted, as
+    ``accuracy``), and each kept row has its ``rank``.
+
     ``ci_low`` and ``ci_high`` bound the mean loss's ``ci_level`` confidence
     interval (None when there is none); ``ci_note`` is None, or why there is
     no interval or why it may be too narrow (a key of
@@ -106,6 +114,10 @@ class Summary:
     ci_high: float | None = None
     ci_level: float = LEVEL
     ci_note: str | None = None
+    n_ignored: int = 0
+    ignore_index: int | None = None
+    top_k: int | None = None
+    top_k_accuracy: float | None = None
 
 
 class Accumulator:
@@ -128,6 +140,16 @@ class Accumulator:
     keep : int or None, default=10
         How many of the worst rows, and of the worst flagged rows, to keep
         (None keeps all, which is not bounded memory).
+    ignore_index : int, optional
+        Rows whose target is this value (-100, say, as PyTorch's
+        ``cross_entropy`` and Hugging Face ``transformers`` pad labels) are
+        left out of every sum and count, and counted apart
+        (:attr:`Summary.n_ignored`); for multilabel targets, the cells,
+        as in :func:`cecli.multilabel_cross_entropy`.
+    top_k : int, optional
+        Categorical only: also count the rows whose true class is among the
+        ``top_k`` highest predictions (:attr:`Summary.top_k_accuracy`), and
+        give each row its true class's rank (:attr:`SampleScores.rank`).
 
     Examples
     --------
@@ -157,6 +179,8 @@ class Accumulator:
         threshold: float = 0.9,
         base: str | float = "e",
         keep: int | None = 10,
+        ignore_index: int | None = None,
+        top_k: int | None = None,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -189,6 +213,10 @@ class Accumulator:
                 option="class_weights",
             )
         self.class_weights = class_weights
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.top_k = check_top_k(top_k, kind)
+        self.n_ignored = 0
+        self.top_k_hits = 0
         self.n_classes: int | None = None
         self.n_samples = 0
         self.clipped = 0
@@ -269,6 +297,8 @@ class Accumulator:
             ids=ids,
             calibration=calibration,
             el2n=el2n,
+            ignore_index=self.ignore_index,
+            rank=self.top_k is not None,
         )
 
     def add(self, scores: SampleScores | ChunkView) -> None:
@@ -277,6 +307,9 @@ class Accumulator:
         if isinstance(scores, ChunkView):
             self.sample_weighted |= scores.weights is not None
             weights = scores.weights
+            if scores.cell_ignored is not None:
+                # a multilabel row weighs its share of the cells kept (see score_parts)
+                weights = scores.scores.weight
             scores = scores.scores
         else:
             weights = scores.weight
@@ -286,6 +319,17 @@ class Accumulator:
                 f"accumulator in {self.unit}."
             )
         self._add_sums(scores.classes)
+        self.n_ignored += scores.n_ignored
+        self._next_row = max(self._next_row, scores.end_row)
+        if scores.n_samples == 0:  # every row of the chunk ignored
+            return
+        if self.top_k is not None:
+            if scores.rank is None:
+                raise OptionError(
+                    "This accumulator counts top-k accuracy; these scores have no ranks "
+                    "(make them with its view or update)."
+                )
+            self.top_k_hits += int(np.count_nonzero(scores.rank <= self.top_k))
         self._add_spread(scores, weights)
         self.n_samples += scores.n_samples
         self.clipped += scores.clipped
@@ -293,7 +337,6 @@ class Accumulator:
         self.flagged_count += int(np.count_nonzero(scores.flagged))
         self._worst.update(scores)
         self._flagged.update(scores, scores.flagged)
-        self._next_row = max(self._next_row, scores.row_offset + scores.n_samples)
 
     def _add_sums(self, sums: ClassSums) -> None:
         k = len(sums.loss)
@@ -302,21 +345,15 @@ class Accumulator:
                 # a wrong count fails at the first chunk, not after the last one
                 what = "label" if self.kind == "multilabel" else "class"
                 self._weight_vector = _validate.class_weight_array(self.class_weights, k, what)
+            if self.top_k is not None:
+                check_top_k_classes(self.top_k, k)
             self.n_classes = k
         elif k != self.n_classes:
             raise ShapeError(
                 f"This chunk has {k} classes but earlier ones had {self.n_classes}; every "
                 "chunk must have the same columns."
             )
-        if self._sums is None:
-            self._sums = sums
-            return
-        self._sums = ClassSums(
-            *(
-                getattr(self._sums, name) + getattr(sums, name)
-                for name in ClassSums.__dataclass_fields__
-            )
-        )
+        self._sums = sums if self._sums is None else self._sums + sums
 
     def _add_spread(self, scores: SampleScores, weights: NDArray[np.float64] | None) -> None:
         """Add the chunk's losses to the interval's moments, each row weighted as in the mean."""
@@ -346,8 +383,9 @@ class Accumulator:
         """
         mine = (self.kind, self.from_logits, self.unit, self.threshold, self.keep)
         theirs = (other.kind, other.from_logits, other.unit, other.threshold, other.keep)
-        options = (self.eps, self.label_smoothing, self.focal_gamma)
-        if mine != theirs or options != (other.eps, other.label_smoothing, other.focal_gamma):
+        options = (self.eps, self.label_smoothing, self.focal_gamma, self.ignore_index, self.top_k)
+        others = (other.eps, other.label_smoothing, other.focal_gamma, other.ignore_index)
+        if mine != theirs or options != (*others, other.top_k):
             raise OptionError("Only accumulators with the same options can be merged.")
         if not _same_class_weights(self.class_weights, other.class_weights):
             raise OptionError(
@@ -360,6 +398,8 @@ class Accumulator:
                 self._spread = LossSpread(other._spread.n_groups)
             self._spread.merge(other._spread)
         self.n_samples += other.n_samples
+        self.n_ignored += other.n_ignored
+        self.top_k_hits += other.top_k_hits
         self.clipped += other.clipped
         self.correct += other.correct
         self.flagged_count += other.flagged_count
@@ -391,6 +431,12 @@ class Accumulator:
     def result(self) -> Summary:
         """The aggregate over every row added so far."""
         sums = self._sums
+        if self.n_samples == 0 and self.n_ignored:
+            raise OptionError(
+                f"leaves out every row ({self.n_ignored} of them): no row is left to score. "
+                "Check that the labels are the right ones, or leave the option out.",
+                option="ignore_index",
+            )
         if sums is None or self.n_samples == 0:
             raise EmptyInputError("There are no samples to score (0 rows).")
         weights = self.class_weight_vector()
@@ -419,11 +465,7 @@ class Accumulator:
         interval = self._spread.interval(mean, weights if balanced else None)
         with np.errstate(invalid="ignore", divide="ignore"):
             class_mean = sums.loss / sums.mass
-            per_row = (
-                sums.count
-                if self.kind != "multilabel"
-                else np.full_like(sums.count, self.n_samples)
-            )
+            per_row = sums.count if sums.observed is None else sums.observed
             class_accuracy = sums.correct / per_row
         per_class = tuple(
             ClassSummary(
@@ -465,6 +507,10 @@ class Accumulator:
             ci_high=interval.high,
             ci_level=interval.level,
             ci_note=interval.note,
+            n_ignored=self.n_ignored,
+            ignore_index=self.ignore_index,
+            top_k=self.top_k,
+            top_k_accuracy=None if self.top_k is None else self.top_k_hits / self.n_samples,
         )
 
 

@@ -110,6 +110,21 @@ PositiveOption = Annotated[
     str | None, typer.Option(help="Binary labels given as text: the positive class.")
 ]
 ChunkSizeOption = Annotated[str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")]
+IgnoreLabelOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="LABEL",
+        help="Leave out the rows with this label (-100, as transformers pads, or a class "
+        "name): of every sum and count, reported apart; multilabel: the cells.",
+    ),
+]
+TopKOption = Annotated[
+    int | None,
+    typer.Option(
+        metavar="K",
+        help="Also report top-k accuracy, and each row's rank of its true class (categorical).",
+    ),
+]
 StorageOptionOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -184,6 +199,7 @@ def input_options(
     slice_cols: tuple[str, ...] = (),
     slices_optional: bool = False,
     storage_option: list[str] | None = None,
+    ignore_label: str | None = None,
 ) -> InputOptions:
     """The input layer's options, from the options ``score`` and ``compare`` share.
 
@@ -214,6 +230,7 @@ def input_options(
         slice_cols=slice_cols,
         slices_optional=slices_optional,
         storage_options=parse_storage_options(storage_option or ()),
+        ignore_label=ignore_label,
     )
 
 

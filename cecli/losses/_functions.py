@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
-from cecli.errors import WeightError
-from cecli.losses._bernoulli import _binary, _multilabel
+from cecli.errors import CecliError, OptionError, WeightError
+from cecli.losses._bernoulli import _binary, _multilabel, observed_share
 from cecli.losses._categorical import _categorical
+from cecli.losses._ignore import check_ignore_index, ignored_cells, kept_part, renumbered
+from cecli.losses._rank import check_top_k, check_top_k_classes, true_class_rank
 from cecli.losses._results import LossResult
 from cecli.losses._units import ClassWeights, Reduction
 from cecli.losses._weights import (
@@ -32,6 +37,8 @@ def categorical_cross_entropy(
     focal_gamma: float = 0.0,
     base: str | float = "e",
     reduction: Reduction = "mean",
+    ignore_index: int | None = None,
+    top_k: int | None = None,
 ) -> LossResult:
     """Categorical cross-entropy of predictions against class indices or target distributions.
 
@@ -77,12 +84,27 @@ def categorical_cross_entropy(
         ``"none"`` gives ``w_i * l_i`` per sample, ``"sum"`` their sum and
         ``"mean"`` the weighted mean ``sum_i w_i l_i / sum_i w_i`` (PyTorch's
         convention for ``weight``; scikit-learn's for ``sample_weight``).
+    ignore_index : int, optional
+        Rows whose class index is this (-100, as PyTorch's ``cross_entropy``
+        and Hugging Face ``transformers`` pad labels) are left out of every
+        sum and count: ``"mean"`` is over the other rows, as PyTorch's, and
+        ``"none"`` gives them 0, as PyTorch does. Soft or one-hot targets are
+        never ignored (PyTorch's ``ignore_index`` applies to class indices
+        only). Their predictions are not checked. Every row ignored is an error.
+    top_k : int, optional
+        Also give the fraction of rows (not ignored) whose true class is
+        among the ``top_k`` highest predictions, ``.top_k_accuracy``, and each
+        row's rank of its true class, ``.rank``: scikit-learn's
+        ``top_k_accuracy_score``, ties broken as it breaks them (of equal
+        scores, the higher class index ranks first). From 1 to ``n_classes``.
+        Rows are counted, as accuracy counts them: weights do not change it.
 
     Returns
     -------
     LossResult
         ``.loss`` (a float, or an array for ``"none"``), ``.clipped`` (how many
-        probabilities clipping changed), ``.unit``, ``.weight_sum``.
+        probabilities clipping changed), ``.unit``, ``.weight_sum``,
+        ``.n_ignored``, and with ``top_k`` ``.top_k_accuracy`` and ``.rank``.
 
     Raises
     ------
@@ -104,28 +126,44 @@ def categorical_cross_entropy(
     >>> each = cecli.categorical_cross_entropy([0, 1], logits, from_logits=True, reduction="none")
     >>> each.loss.round(7)
     array([0.41703  , 0.2200495])
+    >>> padded = cecli.categorical_cross_entropy([0, -100, 1], [[2.0, 1.0, 0.1], [0.0, 0.0, 0.0],
+    ...     [0.5, 2.5, 0.3]], from_logits=True, ignore_index=-100, top_k=1)
+    >>> round(padded.loss, 7), padded.n_ignored, padded.top_k_accuracy, padded.rank.tolist()
+    (0.3185398, 1, 1.0, [1, 0, 1])
     """
-    scored = _categorical(
-        y_true,
-        y_pred,
-        from_logits=from_logits,
-        eps=eps,
-        label_smoothing=label_smoothing,
-        focal_gamma=focal_gamma,
-        facts=False,
-    )
-    n, k = np.shape(y_pred)
-    weights = _combine(
-        _per_sample_class_weight(class_weights, scored, k), _sample_weights(sample_weights, n)
-    )
-    return _reduce(
-        scored.loss,
-        weights,
-        reduction,
-        base,
-        scored.clipped,
-        _weighted_by(class_weights, sample_weights),
-    )
+    top_k = check_top_k(top_k, "categorical")
+
+    def scoring(y_true: ArrayLike, y_pred: ArrayLike, sample_weights: ArrayLike | None, _: None):
+        scored = _categorical(
+            y_true,
+            y_pred,
+            from_logits=from_logits,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            facts=False,
+        )
+        n, k = np.shape(y_pred)
+        weights = _combine(
+            _per_sample_class_weight(class_weights, scored, k), _sample_weights(sample_weights, n)
+        )
+        result = _reduce(
+            scored.loss,
+            weights,
+            reduction,
+            base,
+            scored.clipped,
+            _weighted_by(class_weights, sample_weights),
+        )
+        if top_k is None:
+            return result
+        check_top_k_classes(top_k, k)
+        assert scored.preds is not None
+        rank = true_class_rank(scored.preds, scored.labels)
+        hits = float(np.count_nonzero(rank <= top_k)) / len(rank)
+        return replace(result, top_k=top_k, top_k_accuracy=hits, rank=rank)
+
+    return _ignoring("categorical", scoring, y_true, y_pred, sample_weights, ignore_index)
 
 
 def binary_cross_entropy(
@@ -140,6 +178,7 @@ def binary_cross_entropy(
     focal_gamma: float = 0.0,
     base: str | float = "e",
     reduction: Reduction = "mean",
+    ignore_index: int | None = None,
 ) -> LossResult:
     """Binary cross-entropy of positive-class probabilities (or logits) against 0/1 targets.
 
@@ -171,6 +210,10 @@ def binary_cross_entropy(
         Logarithm base: nats, bits or bans.
     reduction : {"mean", "sum", "none"}, default="mean"
         As in :func:`categorical_cross_entropy`.
+    ignore_index : int, optional
+        Rows whose target is this are left out, as torchmetrics' binary
+        metrics leave them out (PyTorch's ``binary_cross_entropy`` has no
+        ``ignore_index``); as in :func:`categorical_cross_entropy`.
 
     Returns
     -------
@@ -191,28 +234,34 @@ def binary_cross_entropy(
     4.4603035
     >>> round(cecli.binary_cross_entropy([1, 0], [2.0, -1.0], from_logits=True).loss, 6)
     0.220095
+    >>> cecli.binary_cross_entropy([1, -100, 0], [0.8, 0.5, 0.4], ignore_index=-100).n_ignored
+    1
     """
-    scored = _binary(
-        y_true,
-        y_pred,
-        from_logits=from_logits,
-        eps=eps,
-        label_smoothing=label_smoothing,
-        focal_gamma=focal_gamma,
-        facts=False,
-    )
-    n = len(scored.loss)
-    weights = _combine(
-        _per_sample_class_weight(class_weights, scored, 2), _sample_weights(sample_weights, n)
-    )
-    return _reduce(
-        scored.loss,
-        weights,
-        reduction,
-        base,
-        scored.clipped,
-        _weighted_by(class_weights, sample_weights),
-    )
+
+    def scoring(y_true: ArrayLike, y_pred: ArrayLike, sample_weights: ArrayLike | None, _: None):
+        scored = _binary(
+            y_true,
+            y_pred,
+            from_logits=from_logits,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            facts=False,
+        )
+        n = len(scored.loss)
+        weights = _combine(
+            _per_sample_class_weight(class_weights, scored, 2), _sample_weights(sample_weights, n)
+        )
+        return _reduce(
+            scored.loss,
+            weights,
+            reduction,
+            base,
+            scored.clipped,
+            _weighted_by(class_weights, sample_weights),
+        )
+
+    return _ignoring("binary", scoring, y_true, y_pred, sample_weights, ignore_index)
 
 
 def multilabel_cross_entropy(
@@ -227,6 +276,7 @@ def multilabel_cross_entropy(
     focal_gamma: float = 0.0,
     base: str | float = "e",
     reduction: Reduction = "mean",
+    ignore_index: int | None = None,
 ) -> LossResult:
     """Multilabel cross-entropy: binary cross-entropy per (sample, label) cell.
 
@@ -252,6 +302,15 @@ def multilabel_cross_entropy(
         A weight per sample.
     eps, label_smoothing, focal_gamma, base, reduction
         As in :func:`binary_cross_entropy`.
+    ignore_index : int, optional
+        Cells whose target is this are left out, as torchmetrics' multilabel
+        metrics leave out the elements it marks: a row's loss is the mean
+        over its other cells, and the row weighs its share of the cells (of
+        the label weight) kept, so that ``"mean"`` is the mean over every
+        cell kept, ``binary_cross_entropy(p[mask], t[mask])`` in PyTorch's
+        terms. A row whose every cell is ignored is left out (``"none"``
+        gives it 0); every cell ignored is an error. ``"sum"`` and
+        ``"none"`` are rows' means, weighted by that share.
 
     Returns
     -------
@@ -264,22 +323,107 @@ def multilabel_cross_entropy(
     >>> probs = [[0.9, 0.2, 0.6], [0.1, 0.7, 0.3]]
     >>> cecli.multilabel_cross_entropy(targets, probs, reduction="none").loss.round(6)
     array([0.279777, 0.272903])
+    >>> masked = cecli.multilabel_cross_entropy([[1, -100], [0, 1]], [[0.9, 0.5], [0.2, 0.6]],
+    ...                                         ignore_index=-100)
+    >>> round(masked.loss, 6), masked.weight_sum  # the mean of three cells' losses
+    (0.279777, 1.5)
     """
     preds_shape = np.shape(y_pred)
     k = preds_shape[1] if len(preds_shape) == 2 else 1
     label_weights = _multilabel_weights(class_weights, k)
-    scored = _multilabel(
-        y_true,
-        y_pred,
-        from_logits=from_logits,
-        eps=eps,
-        label_smoothing=label_smoothing,
-        focal_gamma=focal_gamma,
-        label_weights=label_weights,
-        facts=False,
-    )
-    weights = _sample_weights(sample_weights, len(scored.loss))
-    return _reduce(scored.loss, weights, reduction, base, scored.clipped, "sample weights")
+
+    def scoring(
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weights: ArrayLike | None,
+        cells: NDArray[np.bool_] | None,
+    ) -> LossResult:
+        scored = _multilabel(
+            y_true,
+            y_pred,
+            from_logits=from_logits,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            label_weights=label_weights,
+            facts=False,
+            ignored=cells,
+        )
+        weights = _sample_weights(sample_weights, len(scored.loss))
+        if cells is not None:
+            share = observed_share(cells, label_weights)
+            weights = share if weights is None else weights * share
+        return _reduce(scored.loss, weights, reduction, base, scored.clipped, "sample weights")
+
+    return _ignoring("multilabel", scoring, y_true, y_pred, sample_weights, ignore_index)
+
+
+_Scoring = Callable[
+    [ArrayLike, ArrayLike, "ArrayLike | None", "NDArray[np.bool_] | None"], LossResult
+]
+
+
+def _ignoring(
+    kind: str,
+    scoring: _Scoring,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    sample_weights: ArrayLike | None,
+    ignore_index: object,
+) -> LossResult:
+    """``scoring`` of the rows not ignored; with ``reduction="none"``, every row (0 if ignored).
+
+    ``scoring`` takes the rows kept (targets, predictions, sample weights) and,
+    for multilabel rows that keep only some cells, which cells are ignored.
+    """
+    cells = ignored_cells(kind, y_true, check_ignore_index(ignore_index))
+    if cells is None:
+        return scoring(y_true, y_pred, sample_weights, None)
+    ignored = cells.all(axis=1) if cells.ndim == 2 else cells
+    if ignored.all():
+        raise OptionError(
+            f"leaves out every row ({len(ignored)} of them): no row is left to score. Check "
+            "that the labels are the right ones, or leave the option out.",
+            option="ignore_index",
+        )
+    keep = ~ignored
+    partial = cells[keep] if cells.ndim == 2 else None
+    if partial is not None and not partial.any():
+        partial = None
+    if not ignored.any():  # multilabel: cells ignored, no row
+        return scoring(y_true, y_pred, sample_weights, partial)
+    kept = _Kept(keep, np.flatnonzero(keep).astype(np.int64))
+    try:
+        result = scoring(
+            kept_part(y_true, keep),  # type: ignore[arg-type]
+            kept_part(y_pred, keep),  # type: ignore[arg-type]
+            kept_part(sample_weights, keep),
+            partial,
+        )
+    except CecliError as error:
+        raise renumbered(error, kept.rows, 0) from None
+    return kept.spread(result)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The rows kept (not ignored), and their numbers."""
+
+    mask: NDArray[np.bool_]
+    rows: NDArray[np.int64]
+
+    def spread(self, result: LossResult) -> LossResult:
+        """``result`` over the rows kept, with ``"none"``'s array over every row (0 if ignored)."""
+        n_ignored = len(self.mask) - len(self.rows)
+        rank = result.rank
+        if rank is not None:
+            rank = np.zeros(len(self.mask), np.int64)
+            rank[self.mask] = result.rank
+        loss = result.loss
+        if result.reduction == "none":
+            loss = np.zeros(len(self.mask))
+            loss[self.mask] = result.loss
+        return replace(result, loss=loss, n_ignored=n_ignored, rank=rank)
 
 
 def _multilabel_weights(

@@ -14,6 +14,7 @@ from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 from cecli.report.compare import calibration_rows
+from cecli.report.format import ignored_text
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -47,10 +48,20 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     summary = [
         ["kind", f"{s.kind}, from {d['input']}"],
         ["samples", f"{s.n_samples:,}"],
+        *(
+            [["ignored", ignored_text(s, md(d["ignore_label"]))]]
+            if s.ignore_index is not None
+            else []
+        ),
         ["classes" if s.kind != "multilabel" else "labels", str(s.n_classes)],
         [f"mean loss ({s.unit})", f"{fmt_number(d['mean_loss'], 6)} ({_interval(report)})"],
         ["perplexity", fmt_number(d["perplexity"])],
         ["accuracy", f"{s.accuracy:.2%}"],
+        *(
+            [[f"top-{s.top_k} accuracy", f"{s.top_k_accuracy:.2%}"]]
+            if s.top_k is not None and s.top_k_accuracy is not None
+            else []
+        ),
         ["clipped", str(s.clipped)],
         ["flagged", f"{s.flagged_count:,} (confidence >= {s.threshold:g})"],
     ]
@@ -78,9 +89,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         lines += [f"#### {title}: {len(rows)} of {total:,}", ""]
         if len(rows):
             with_ids = _any_id(report, rows)
+            ranked = s.top_k is not None
             header = ["row", *(["id"] if with_ids else []), "label", "predicted"]
-            header += ["confidence", "p_true", "loss"]
-            right = {0, len(header) - 3, len(header) - 2, len(header) - 1}
+            header += ["confidence", "p_true", "loss", *(["rank"] if ranked else [])]
+            right = {0, *range(len(header) - 3 - ranked, len(header))}
             lines += _table(header, [], right)
             # with --top 0 there can be millions: a block of rows at a time
             for start in range(0, len(rows), _BLOCK_ROWS):
@@ -139,6 +151,7 @@ def _row_cells(r: dict[str, Any], with_ids: bool) -> list[str]:
         fmt_number(r["confidence"]),
         fmt_number(r["p_true"]),
         fmt_number(r["loss"]),
+        *([str(r["rank"])] if "rank" in r else []),
     ]
 
 

@@ -19,6 +19,7 @@ from rich.table import Table
 from cecli.accumulate import RowFacts
 from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
+from cecli.report.format import ignored_text
 
 
 def _shards(files: dict, role: str) -> str:
@@ -48,6 +49,9 @@ def _summary(report: Report) -> Table:
         more = f", ... ({len(ignored):,} in all)" if len(ignored) > 6 else ""
         table.add_row("left out", terminal(", ".join(parts) + more))
     table.add_row("samples", f"{s.n_samples:,}")
+    ignored = report.ignored_dict()
+    if ignored:
+        table.add_row("ignored", terminal(ignored_text(s, ignored["ignore_label"])))
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
     table.add_row(
         f"mean loss ({s.unit})", f"{fmt_number(s.mean_loss, 6)}   {report.interval_text()}"
@@ -58,6 +62,8 @@ def _summary(report: Report) -> Table:
     table.add_row(f"sum loss ({s.unit})", fmt_number(s.sum_loss, 4))
     table.add_row("perplexity", fmt_number(s.perplexity, 4))
     table.add_row("accuracy", f"{s.accuracy:.2%}")
+    if s.top_k is not None and s.top_k_accuracy is not None:
+        table.add_row(f"top-{s.top_k} accuracy", f"{s.top_k_accuracy:.2%}")
     table.add_row("clipped", f"{s.clipped:,} values" if s.clipped else "none")
     weights = report.weights()
     if weights is not None:
@@ -106,6 +112,9 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
     table.add_column("confidence", justify="right")
     table.add_column("p_true", justify="right")
     table.add_column("loss", justify="right")
+    ranked = report.summary.top_k is not None
+    if ranked:
+        table.add_column("rank", justify="right")
     for r in report.shown(rows):
         d = report.row_dict(r)
         table.add_row(
@@ -115,6 +124,7 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
             fmt_number(d["confidence"]),
             fmt_number(d["p_true"]),
             fmt_number(d["loss"]),
+            *([str(d["rank"])] if ranked else []),
         )
     return table
 
