@@ -33,6 +33,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -147,7 +148,7 @@ READ_WHOLE = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", default=os.environ.get("TMPDIR", "/tmp") + "/cecli-bench")
+    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "cecli-bench"))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--wide", type=int, default=0, help="rows of 32,000 logits (0: none)")
