@@ -75,7 +75,12 @@ from cecli.calibration._bins import (
     wilson_interval,
 )
 from cecli.calibration._reservoir import ReservoirSample
-from cecli.calibration._results import CalibrationSummary, ReliabilityBin, TemperatureFit
+from cecli.calibration._results import (
+    BrierDecomposition,
+    CalibrationSummary,
+    ReliabilityBin,
+    TemperatureFit,
+)
 from cecli.calibration._temperature import TEMPERATURE_BOUNDS, fit_temperature
 
 __all__ = [
@@ -84,6 +89,7 @@ __all__ = [
     "FINE_LOGIT_LIMIT",
     "TEMPERATURE_BOUNDS",
     "WILSON_LEVEL",
+    "BrierDecomposition",
     "CalibrationAccumulator",
     "CalibrationSummary",
     "ReliabilityBin",
