@@ -279,13 +279,19 @@ def test_rms_and_max_calibration_errors_are_torchmetrics_formulas(seed, n, n_bin
     accuracy = (probs.argmax(axis=1) == labels).astype(float)
     l2 = torchmetrics_ce(confidence, accuracy, n_bins, "l2")
     assert summary.rms_calibration_error == pytest.approx(l2, **CLOSE)
-    assert summary.mce == pytest.approx(torchmetrics_ce(confidence, accuracy, n_bins, "max"), **CLOSE)
-    assert summary.ece == pytest.approx(torchmetrics_ce(confidence, accuracy, n_bins, "l1"), **CLOSE)
+    assert summary.mce == pytest.approx(
+        torchmetrics_ce(confidence, accuracy, n_bins, "max"), **CLOSE
+    )
+    assert summary.ece == pytest.approx(
+        torchmetrics_ce(confidence, accuracy, n_bins, "l1"), **CLOSE
+    )
     # binary: the positive-class probability against the target, torchmetrics' binary input
     p = rng.random(n)
     t = (rng.random(n) < p).astype(float)
     binary = calibration(t, p, kind="binary", n_bins=n_bins)
-    assert binary.rms_calibration_error == pytest.approx(torchmetrics_ce(p, t, n_bins, "l2"), **CLOSE)
+    assert binary.rms_calibration_error == pytest.approx(
+        torchmetrics_ce(p, t, n_bins, "l2"), **CLOSE
+    )
 
 
 def test_whole_number_weights_are_the_rows_repeated():
@@ -381,7 +387,9 @@ def files(tmp_path):
 
 def test_json_holds_the_measures_of_the_definition(files):
     preds, targets, probs, labels = files
-    result = runner.invoke(app, ["score", preds, targets, "--calibration", "--bins", "8", "-f", "json"])
+    result = runner.invoke(
+        app, ["score", preds, targets, "--calibration", "--bins", "8", "-f", "json"]
+    )
     assert result.exit_code == 0, result.output
     c = json.loads(result.stdout)["calibration"]
     want = reference_measures(probs, np.eye(3)[labels], 8)
@@ -411,7 +419,8 @@ def test_the_table_and_markdown_show_them(files):
                          ("uncertainty", f"{d.uncertainty:.4f}"),
                          ("within bins", f"{d.within_bins:+.4f}")):  # fmt: skip
         shown = [line.split() for line in lines if line.strip().startswith(label)]
-        assert shown and shown[0][len(label.split())] == value, (label, shown)
+        assert shown, label
+        assert shown[0][len(label.split())] == value, (label, shown)
     markdown = runner.invoke(app, ["score", preds, targets, "--calibration", "-f", "markdown"])
     assert markdown.exit_code == 0, markdown.output
     assert f"| RMS calibration error | {summary.rms_calibration_error:.4f} |" in markdown.output

@@ -202,9 +202,7 @@ class CalibrationAccumulator:
         if facts.class_probs is not None:
             classwise = categorical_sums(facts.class_probs, weight, self._edges)
         else:
-            classwise = bernoulli_sums(
-                facts.confidence, facts.credit, weight, columns, self._edges
-            )
+            classwise = bernoulli_sums(facts.confidence, facts.credit, weight, columns, self._edges)
         # all checks passed: only now does the state change
         self.n_columns = columns
         self._bins += bins

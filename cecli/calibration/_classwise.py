@@ -218,7 +218,7 @@ def bernoulli_sums(
     n_columns: int,
     edges: NDArray[np.float64],
 ) -> _ClasswiseSums:
-    """Binary (one column) or multilabel (``n_columns`` labels) cells, row-major, binned per label."""
+    """Binary (one column) or multilabel (``n_columns`` labels) cells, each label binned alone."""
     n = len(probs) // n_columns
     step = max(1, _BLOCK_VALUES // n_columns)
     p, t = probs.reshape(n, n_columns), targets.reshape(n, n_columns)

@@ -150,7 +150,10 @@ def _table_rows(rows: list[list[str]]) -> list[str]:
 
 
 def _brier_split(brier: float, d: BrierDecomposition) -> str:
-    """``0.0865 = reliability 0.0052 - resolution 0.8112 + uncertainty 0.8925, +0.0000 within bins``."""
+    """The Brier score and its terms, which add up to it (``within bins``: what binning left out).
+
+    ``0.0865 = reliability 0.0281 - resolution 0.8418 + uncertainty 0.8999, +0.0003 within bins``
+    """
     return (
         f"{brier:.4f} = reliability {d.reliability:.4f} - resolution {d.resolution:.4f} "
         f"+ uncertainty {d.uncertainty:.4f}, {d.within_bins:+.4f} within bins"

@@ -184,10 +184,14 @@ def _calibration(report: Report) -> Table | None:
         )
     table.add_row("Brier", f"{c.brier:.4f}")
     d = c.brier_decomposition
-    table.add_row(" reliability", f"{d.reliability:.4f} (binned p against outcomes; 0 is calibrated)")
+    table.add_row(
+        " reliability", f"{d.reliability:.4f} (binned p against outcomes; 0 is calibrated)"
+    )
     table.add_row(" resolution", f"{d.resolution:.4f} (bins' outcomes against the base rate)")
     table.add_row(" uncertainty", f"{d.uncertainty:.4f} (the outcomes' variance)")
-    table.add_row(" within bins", f"{d.within_bins:+.4f} (what binning the probabilities leaves out)")
+    table.add_row(
+        " within bins", f"{d.within_bins:+.4f} (what binning the probabilities leaves out)"
+    )
     table.add_row(f"entropy ({c.unit})", f"{c.entropy:.4f} mean, of the predictions")
     if c.kl_divergence is not None:
         table.add_row(

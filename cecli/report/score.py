@@ -292,7 +292,7 @@ DECOMPOSED = {
 
 
 def _decomposition_dict(c: CalibrationSummary) -> dict[str, Any]:
-    """``brier = reliability - resolution + uncertainty + within_bins`` (``binned_brier`` the first three)."""
+    """``brier = reliability - resolution + uncertainty + within_bins``; the first three: binned."""
     d = c.brier_decomposition
     return {
         "binned": DECOMPOSED[c.kind],
