@@ -38,9 +38,13 @@ class CalibrationAccumulator:
 
     Keeps only sums: per equal-width bin and per fine bin (:data:`FINE_BINS`
     of them, for the adaptive ECE), the count, weight and weighted sums of
-    confidence and credit, and the weighted sums of the per-row Brier score,
+    confidence and credit; per column (class or label) and equal-width bin
+    of that column's own probability, the weight and weighted sums of the
+    probability and the outcome (the classwise ECE and the Brier
+    decomposition); and the weighted sums of the per-row Brier score,
     entropy, target entropy and KL divergence, all in float64. Memory does
-    not grow with the input.
+    not grow with the input (it grows with the columns: ``3 x n_bins``
+    sums of 8 bytes each).
 
     Parameters
     ----------
@@ -68,6 +72,11 @@ class CalibrationAccumulator:
     (0.225, 0.4, 0.375)
     >>> [(b.lower, b.upper, b.count, b.accuracy) for b in s.bins if b.count]
     [(0.4, 0.6, 1, 1.0), (0.6, 0.8, 2, 0.5), (0.8, 1.0, 1, 1.0)]
+    >>> round(s.rms_calibration_error, 4), round(s.classwise_ece, 4)
+    (0.25, 0.375)
+    >>> d = s.brier_decomposition
+    >>> round(d.reliability - d.resolution + d.uncertainty + d.within_bins, 4)
+    0.375
     >>> other = CalibrationAccumulator("categorical", n_bins=5)
     >>> other.update([2], [[0.2, 0.2, 0.6]])
     >>> _ = acc.merge(other)

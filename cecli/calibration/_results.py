@@ -83,6 +83,16 @@ class BrierDecomposition:
         and Jolliffe's (2008) ``WBV - WBC``, the probabilities' variance inside
         their bins less twice their within-bin covariance with the outcome. It
         shrinks as the bins narrow; it may be negative.
+
+    Examples
+    --------
+    >>> from cecli.calibration import calibration
+    >>> s = calibration([0, 1, 1, 0], [0.2, 0.9, 0.6, 0.45], kind="binary", n_bins=2)
+    >>> d = s.brier_decomposition
+    >>> round(d.reliability, 5), d.resolution, d.uncertainty, round(d.within_bins, 5)
+    (0.08406, 0.25, 0.25, 0.01906)
+    >>> round(d.binned_brier + d.within_bins, 6) == round(s.brier, 6)
+    True
     """
 
     reliability: float
