@@ -209,6 +209,18 @@ def test_wide_inputs_past_the_kernel_and_float32(from_logits, dtype):
     assert d.binned_brier + d.within_bins == pytest.approx(summary.brier, **CLOSE)
 
 
+@pytest.mark.parametrize("n_bins", [3, 7, 10, 15])
+def test_float32_probabilities_on_and_beside_the_edges_are_binned_as_their_float64(n_bins):
+    # float32 is binned by ceil(p n) alone: the rounded edges must bin it as the loop does
+    edges = (np.arange(n_bins + 1) / n_bins).astype(np.float32)
+    up, down = np.nextafter(edges, np.float32(2)), np.nextafter(edges, np.float32(-1))
+    v = np.clip(np.concatenate([edges, up, down]), 0, 1).astype(np.float32)
+    probs = np.stack([v, np.float32(1) - v], axis=1)
+    labels = np.random.default_rng(n_bins).integers(0, 2, len(v))
+    summary = calibration(labels, probs, n_bins=n_bins)
+    assert_matches(summary, reference_measures(probs.astype(np.float64), np.eye(2)[labels], n_bins))
+
+
 @st.composite
 def bernoulli_case(draw, labels):
     seed = draw(st.integers(0, 2**32 - 1))

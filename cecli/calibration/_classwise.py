@@ -136,6 +136,37 @@ class _ClasswiseSums:
         self.spread = state["spread"]  # type: ignore[assignment]
 
 
+def _float32_bin_index(probs: NDArray[np.float32], n_bins: int) -> NDArray[np.intp]:
+    """:func:`~cecli.calibration._bins._bin_index` of float32 values: ``ceil(p n) - 1``, exactly.
+
+    ``p n`` is exact in float64 (24 bits times a small whole number), so its
+    ceiling is the exact one. The edges are ``b / n`` rounded to float64, but
+    no float32 value lies between ``b / n`` and its rounding (a float32 value
+    is ``m / 2^e`` with ``m < 2^24``, at least ``1 / (n 2^e)`` from any ``b / n``
+    it does not equal; a dyadic ``b / n`` is exact): the rounded edges bin a
+    float32 value as the exact ones do, and no value needs moving.
+    """
+    scaled = np.multiply(probs, n_bins, dtype=np.float64)
+    np.ceil(scaled, out=scaled)
+    index = scaled.astype(np.intp)
+    index -= 1
+    return np.clip(index, 0, n_bins - 1, out=index)
+
+
+def _bins_of(values: NDArray, edges: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Each value's equal-width bin, as :func:`~cecli.calibration._bins._bin_index` has it."""
+    if values.dtype == np.float32:
+        return _float32_bin_index(values, len(edges) - 1)
+    return _bin_index(values, edges)
+
+
+def _bin_totals(
+    index: NDArray[np.intp], weights: NDArray | None, size: int
+) -> NDArray[np.float64]:
+    """``np.bincount`` as float64 (on no values it gives int64 zeros, even with weights)."""
+    return np.bincount(index, weights=weights, minlength=size).astype(np.float64, copy=False)
+
+
 def _block_sums(
     probs: NDArray,
     labels: NDArray[np.intp] | None,
@@ -147,41 +178,60 @@ def _block_sums(
 
     The outcomes are class indices ``labels`` (``o_c = [y = c]``: only the true
     class's cell of a row adds to ``outcome``) or ``B x C`` targets in [0, 1].
+
+    Most probabilities of a row over many classes are small: only the values
+    above the first bin are binned one by one, and the first bin's sums are
+    each column's totals less theirs. Its count is exact (whole numbers), so
+    an empty first bin is empty, not a rounding residue.
     """
     b, c = probs.shape
     n_bins = len(edges) - 1
+    shape = (c, n_bins)
+    first_upper = edges[1] if n_bins > 1 else np.inf  # a float64: compared exactly
+    above = np.flatnonzero(probs > first_upper)
+    values = probs.reshape(-1).take(above)
+    column = above % c
+    index = _bins_of(values, edges)
+    index += column * n_bins  # column c's bins are c * n_bins, ...
     size = c * n_bins
-    index = _bin_index(probs, edges)
-    index += np.arange(0, size, n_bins)  # column c's bins are c * n_bins, ...
-    flat = index.reshape(-1)
-    values = probs.reshape(-1)
+    in_first = b - np.bincount(column, minlength=c)
     if weight is None:
-        weight_sums = np.bincount(flat, minlength=size).astype(np.float64)
-        prob_sums = np.bincount(flat, weights=values, minlength=size)
+        weight_sums = _bin_totals(index, None, size).reshape(shape)
+        weight_sums[:, 0] = in_first
+        prob_sums = _bin_totals(index, values, size).reshape(shape)
+        column_prob = probs.sum(axis=0, dtype=np.float64)
     else:
-        cell_weight = np.repeat(weight, c)
-        weight_sums = np.bincount(flat, weights=cell_weight, minlength=size)
-        prob_sums = np.bincount(flat, weights=cell_weight * values, minlength=size)
+        value_weight = weight.take(above // c)
+        weight_sums = _bin_totals(index, value_weight, size).reshape(shape)
+        weight_sums[:, 0] = weight.sum() - weight_sums[:, 1:].sum(axis=1)
+        prob_sums = _bin_totals(index, value_weight * values, size).reshape(shape)
+        column_prob = weight @ probs.astype(np.float64)
+    prob_sums[:, 0] = column_prob - prob_sums[:, 1:].sum(axis=1)
     if targets is None:
         assert labels is not None
-        true_cells = flat.take(np.arange(b) * c + labels)
-        if weight is None:
-            outcome = np.bincount(true_cells, minlength=size).astype(np.float64)
-        else:
-            outcome = np.bincount(true_cells, weights=weight, minlength=size)
+        rows = np.arange(b)
+        true_bins = _bins_of(probs[rows, labels], edges)
+        true_bins += labels * n_bins
+        outcome = _bin_totals(true_bins, weight, size).reshape(shape)
         spread = np.zeros(c)
     else:
         t = np.asarray(targets, dtype=np.float64)
+        t_above = t.reshape(-1).take(above)
         if weight is None:
-            outcome = np.bincount(flat, weights=t.reshape(-1), minlength=size)
+            outcome = _bin_totals(index, t_above, size).reshape(shape)
+            column_outcome = t.sum(axis=0)
             spread = np.einsum("ij,ij->j", t, 1.0 - t)
         else:
-            outcome = np.bincount(flat, weights=cell_weight * t.reshape(-1), minlength=size)
+            outcome = _bin_totals(index, value_weight * t_above, size).reshape(shape)
+            column_outcome = weight @ t
             spread = weight @ (t * (1.0 - t))
-    shape = (c, n_bins)
-    return _ClasswiseSums(
-        weight_sums.reshape(shape), prob_sums.reshape(shape), outcome.reshape(shape), spread
-    )
+        outcome[:, 0] = column_outcome - outcome[:, 1:].sum(axis=1)
+    # the first bin's sums, where it holds nothing: 0, not the residue of a subtraction
+    empty = in_first == 0
+    for sums in (weight_sums, prob_sums, outcome):
+        sums[empty, 0] = 0.0
+        np.maximum(sums[:, 0], 0.0, out=sums[:, 0])
+    return _ClasswiseSums(weight_sums, prob_sums, outcome, spread)
 
 
 def categorical_sums(
