@@ -62,12 +62,12 @@ class _ClassProbs:
     def probs(self, lo: int, hi: int) -> NDArray:
         """Rows ``lo:hi``'s probabilities, ``B x K``, in the predictions' work float type."""
         dtype = _kernels.work_dtype(self.preds.dtype)
-        block = np.array(self.preds[lo:hi], dtype=dtype, order="C")
         if not self.from_logits:
-            return block
-        rows = np.arange(hi - lo)
-        top = block[rows, self.predicted[lo:hi]]
-        block -= top[:, None]  # <= 0; -inf stays -inf, whose exp is 0
+            return np.array(self.preds[lo:hi], dtype=dtype, order="C")
+        logits = self.preds[lo:hi]
+        top = logits[np.arange(hi - lo), self.predicted[lo:hi]].astype(dtype)
+        block = np.empty(logits.shape, dtype)
+        np.subtract(logits, top[:, None], out=block)  # <= 0; -inf stays -inf, whose exp is 0
         np.exp(block, out=block)
         block *= self.confidence[lo:hi, None].astype(dtype)
         return block
@@ -199,7 +199,8 @@ def _block_sums(
         weight_sums = _bin_totals(index, None, size).reshape(shape)
         weight_sums[:, 0] = in_first
         prob_sums = _bin_totals(index, values, size).reshape(shape)
-        column_prob = probs.sum(axis=0, dtype=np.float64)
+        # a matrix-vector product: several times faster than a sum down the short rows
+        column_prob = np.ones(b) @ probs.astype(np.float64, copy=False)
     else:
         value_weight = weight.take(above // c)
         weight_sums = _bin_totals(index, value_weight, size).reshape(shape)
@@ -219,7 +220,7 @@ def _block_sums(
         t_above = t.reshape(-1).take(above)
         if weight is None:
             outcome = _bin_totals(index, t_above, size).reshape(shape)
-            column_outcome = t.sum(axis=0)
+            column_outcome = np.ones(b) @ t
             spread = np.einsum("ij,ij->j", t, 1.0 - t)
         else:
             outcome = _bin_totals(index, value_weight * t_above, size).reshape(shape)
