@@ -160,9 +160,7 @@ def _bins_of(values: NDArray, edges: NDArray[np.float64]) -> NDArray[np.intp]:
     return _bin_index(values, edges)
 
 
-def _bin_totals(
-    index: NDArray[np.intp], weights: NDArray | None, size: int
-) -> NDArray[np.float64]:
+def _bin_totals(index: NDArray[np.intp], weights: NDArray | None, size: int) -> NDArray[np.float64]:
     """``np.bincount`` as float64 (on no values it gives int64 zeros, even with weights)."""
     return np.bincount(index, weights=weights, minlength=size).astype(np.float64, copy=False)
 
