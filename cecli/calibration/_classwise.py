@@ -233,15 +233,22 @@ def _block_sums(
     return _ClasswiseSums(weight_sums, prob_sums, outcome, spread)
 
 
+def _block_rows(n_columns: int, n_bins: int) -> int:
+    """Rows per block: about :data:`_BLOCK_VALUES` values, and never fewer rows than
+    ``4 n_bins``, so that a wide block's ``C x n_bins`` sums cost less than its values."""
+    return max(_BLOCK_VALUES // n_columns, 4 * n_bins)
+
+
 def categorical_sums(
     source: _ClassProbs, weight: NDArray[np.float64] | None, edges: NDArray[np.float64]
 ) -> _ClasswiseSums:
     """Every class's probability of a checked categorical chunk, binned; blocks summed in order.
 
-    One thread: ``np.bincount`` holds the GIL, and two threads were no faster.
+    One thread: ``np.bincount`` holds the GIL, and on two busy cores two threads
+    were no faster (and would need a fixed split to give the same bits on any).
     """
     n, k = source.preds.shape
-    step = max(1, _BLOCK_VALUES // k)
+    step = _block_rows(k, len(edges) - 1)
     total: _ClasswiseSums | None = None
     for lo in range(0, n, step):
         hi = min(lo + step, n)
@@ -269,7 +276,7 @@ def bernoulli_sums(
 ) -> _ClasswiseSums:
     """Binary (one column) or multilabel (``n_columns`` labels) cells, each label binned alone."""
     n = len(probs) // n_columns
-    step = max(1, _BLOCK_VALUES // n_columns)
+    step = _block_rows(n_columns, len(edges) - 1)
     p, t = probs.reshape(n, n_columns), targets.reshape(n, n_columns)
     total: _ClasswiseSums | None = None
     for lo in range(0, n, step):
