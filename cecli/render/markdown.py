@@ -8,13 +8,16 @@ no link, image, HTML, mention or table cell break.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 from cecli.report.compare import calibration_rows
 from cecli.report.format import ignored_text
+
+if TYPE_CHECKING:
+    from cecli.calibration import BrierDecomposition
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -159,6 +162,17 @@ def _table_rows(rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def _brier_split(brier: float, d: BrierDecomposition) -> str:
+    """The Brier score and its terms, which add up to it (``within bins``: what binning left out).
+
+    ``0.0865 = reliability 0.0281 - resolution 0.8418 + uncertainty 0.8999, +0.0003 within bins``
+    """
+    return (
+        f"{brier:.4f} = reliability {d.reliability:.4f} - resolution {d.resolution:.4f} "
+        f"+ uncertainty {d.uncertainty:.4f}, {d.within_bins:+.4f} within bins"
+    )
+
+
 def _calibration(report: Report) -> list[str]:
     c, t = report.calibration, report.temperature
     if c is None:
@@ -168,9 +182,11 @@ def _calibration(report: Report) -> list[str]:
         ["binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins"],
         ["ECE", f"{c.ece:.4f}"],
         ["MCE", f"{c.mce:.4f}"],
+        ["RMS calibration error", f"{c.rms_calibration_error:.4f}"],
+        *([] if c.kind == "binary" else [["classwise ECE", f"{c.classwise_ece:.4f}"]]),
         ["adaptive ECE", f"{c.adaptive_ece:.4f}"],
         ["mean confidence", f"{c.mean_confidence:.4f} ({credit} {c.accuracy:.4f})"],
-        ["Brier", f"{c.brier:.4f}"],
+        ["Brier", _brier_split(c.brier, c.brier_decomposition)],
         [f"mean entropy ({c.unit})", f"{c.entropy:.4f}"],
     ]
     if c.kl_divergence is not None:

@@ -173,6 +173,10 @@ def _calibration(report: Report) -> Table | None:
     table.add_row("binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins")
     table.add_row("ECE", f"{c.ece:.4f} (expected calibration error; 0 is calibrated)")
     table.add_row("MCE", f"{c.mce:.4f} (the largest gap of a bin)")
+    table.add_row("RMS CE", f"{c.rms_calibration_error:.4f} (root-mean-square gap of the bins)")
+    if c.kind != "binary":  # a binary one is the ECE
+        every = "class's" if c.kind == "categorical" else "label's"
+        table.add_row("classwise ECE", f"{c.classwise_ece:.4f} (every {every} probability binned)")
     within = f"; within {c.adaptive_ece_bound:.4f} of exact" if c.adaptive_ece_bound >= 5e-5 else ""
     table.add_row("adaptive ECE", f"{c.adaptive_ece:.4f} ({c.n_bins} equal-mass bins{within})")
     over = c.mean_confidence - c.accuracy
@@ -189,6 +193,15 @@ def _calibration(report: Report) -> Table | None:
             f"{c.mean_confidence:.4f} vs {c.accuracy:.4f} positive: {abs(over):.4f} {lean}",
         )
     table.add_row("Brier", f"{c.brier:.4f}")
+    d = c.brier_decomposition
+    table.add_row(
+        " reliability", f"{d.reliability:.4f} (binned p against outcomes; 0 is calibrated)"
+    )
+    table.add_row(" resolution", f"{d.resolution:.4f} (bins' outcomes against the base rate)")
+    table.add_row(" uncertainty", f"{d.uncertainty:.4f} (the outcomes' variance)")
+    table.add_row(
+        " within bins", f"{d.within_bins:+.4f} (what binning the probabilities leaves out)"
+    )
     table.add_row(f"entropy ({c.unit})", f"{c.entropy:.4f} mean, of the predictions")
     if c.kl_divergence is not None:
         table.add_row(

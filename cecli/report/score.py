@@ -112,9 +112,12 @@ class Report(_Named):
             "binned": BINNED[c.kind],
             "ece": finite(c.ece),
             "mce": finite(c.mce),
+            "rms_calibration_error": finite(c.rms_calibration_error),
+            "classwise_ece": finite(c.classwise_ece),
             "adaptive_ece": finite(c.adaptive_ece),
             "adaptive_ece_bound": finite(c.adaptive_ece_bound),
             "brier": finite(c.brier),
+            "brier_decomposition": _decomposition_dict(c),
             "mean_confidence": finite(c.mean_confidence),
             "accuracy": finite(c.accuracy),
             "entropy": finite(c.entropy),
@@ -305,6 +308,27 @@ def credit_name(c: CalibrationSummary) -> str:
     if c.kind == "categorical":
         return " ".join([*words, *(["expected"] if c.soft_targets else []), "accuracy"])
     return " ".join([*words, "fraction positive"])
+
+
+#: What the Brier decomposition's columns are, and how their terms combine, per kind.
+DECOMPOSED = {
+    "categorical": "each class's probability, summed over classes",
+    "binary": "positive-class probability",
+    "multilabel": "each label's probability, averaged over labels",
+}
+
+
+def _decomposition_dict(c: CalibrationSummary) -> dict[str, Any]:
+    """``brier = reliability - resolution + uncertainty + within_bins``; the first three: binned."""
+    d = c.brier_decomposition
+    return {
+        "binned": DECOMPOSED[c.kind],
+        "reliability": finite(d.reliability),
+        "resolution": finite(d.resolution),
+        "uncertainty": finite(d.uncertainty),
+        "binned_brier": finite(d.binned_brier),
+        "within_bins": finite(d.within_bins),
+    }
 
 
 def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:
