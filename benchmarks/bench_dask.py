@@ -27,6 +27,10 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+
+# as the command line sets it (cecli/__main__.py): OpenBLAS's spinning threads otherwise
+# double the CPU of a matrix product; Dask's workers get the same from distributed
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import pickle
 import statistics
 import sys
@@ -134,6 +138,9 @@ def main() -> None:
         n_workers=1, threads_per_worker=1, dashboard_address=":0", silence_logs=50
     )
     clusters["trim"] = (cluster, distributed.Client(cluster))
+    # distributed leaves MALLOC_TRIM_THRESHOLD_ in this process's environment, which the
+    # plain processes (spawned on first use) would inherit: give them glibc's default
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
 
     # the floor: the same tasks on two plain processes (no scheduler), merged here in order
     import concurrent.futures
