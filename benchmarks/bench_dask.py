@@ -8,10 +8,13 @@ row groups of 1,048,576 rows, which the workers read as runs of row groups.
 
 The shards are written once into ``--folder`` (kept for the next run). Each
 configuration is timed warm, the runs alternating between configurations:
-serial (:func:`cecli.pipeline.score_inputs` in this process) against
+serial (:func:`cecli.pipeline.score_inputs` in this process, as it runs
+and with its threads held to one core), the floor of any engine (the same
+tasks on two plain processes, no scheduler, merged in this process) against
 :func:`cecli.dask.score_on_workers` on a local cluster of 1 and of 2
 processes, started once each before timing. Printed: wall time (min and
-median), the speed-up of the median over serial, CPU seconds (serial: this
+median), the speed-up of the median over serial and over serial on one
+thread, the cores kept busy (CPU over wall), CPU seconds (serial: this
 process; workers: the sum over the worker processes, read from each before
 and after, plus this process's), each worker's peak resident memory, the
 pickled state size of one shard, and the largest relative difference of
@@ -24,6 +27,10 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+
+# as the command line sets it (cecli/__main__.py): OpenBLAS's spinning threads otherwise
+# double the CPU of a matrix product; Dask's workers get the same from distributed
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import pickle
 import statistics
 import sys
@@ -111,6 +118,17 @@ def main() -> None:
         with Inputs(pattern, None, InputOptions()) as inputs:
             return score_inputs(inputs, options).summary.mean_loss
 
+    def serial_one_thread() -> float:
+        """The serial run on one core: cecli's row threads and pyarrow's CPU pool at 1."""
+        cores = pa.cpu_count()
+        os.environ["CECLI_NUM_THREADS"] = "1"
+        pa.set_cpu_count(1)
+        try:
+            return serial()
+        finally:
+            del os.environ["CECLI_NUM_THREADS"]
+            pa.set_cpu_count(cores)
+
     clusters = {}
     for n in (1, 2):
         cluster = local_cluster(n)
@@ -120,6 +138,35 @@ def main() -> None:
         n_workers=1, threads_per_worker=1, dashboard_address=":0", silence_logs=50
     )
     clusters["trim"] = (cluster, distributed.Client(cluster))
+    # distributed leaves MALLOC_TRIM_THRESHOLD_ in this process's environment, which the
+    # plain processes (spawned on first use) would inherit: give them glibc's default
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+
+    # the floor: the same tasks on two plain processes (no scheduler), merged here in order
+    import concurrent.futures
+    import multiprocessing
+
+    from cecli.dask._tasks import merge_parts, run_group, shard_tasks, task_groups
+    from cecli.pipeline import finish
+
+    spawn = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn)
+
+    def plain() -> float:
+        with Inputs(pattern, None, InputOptions()) as inputs:
+            tasks = shard_tasks(inputs, options, clusters[2][1])
+            groups = task_groups(tasks, inputs.n_classes)
+            parts = list(pool.map(run_group, [score_shard] * len(groups), groups))
+            part = parts[0]
+            for other in parts[1:]:
+                part = merge_parts(part, other)
+            return finish(inputs, part.state).summary.mean_loss
+
+    def pool_cpu() -> float:
+        import psutil
+
+        children = psutil.Process().children()
+        return sum(sum(c.cpu_times()[:2]) for c in children)
 
     def on(key: object):
         client = clusters[key][1]
@@ -131,7 +178,8 @@ def main() -> None:
         return run
 
     on_cluster = {"1 worker": 1, "2 workers": 2, "1 worker, trim": "trim"}
-    runs = {"serial": serial} | {name: on(key) for name, key in on_cluster.items()}
+    runs = {"serial": serial, "serial, 1 thread": serial_one_thread, "2 plain processes": plain}
+    runs |= {name: on(key) for name, key in on_cluster.items()}
     walls = {k: [] for k in runs}
     cpus = {k: [] for k in runs}
     means = {}
@@ -142,15 +190,18 @@ def main() -> None:
         for name, fn in runs.items():
             client = clusters[on_cluster[name]][1] if name in on_cluster else None
             before = client.run(_worker_stats) if client else {}
+            pool0 = pool_cpu() if fn is plain else 0.0
             cpu0, t0 = _cpu(), time.perf_counter()
             fn()
             wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+            cpu += pool_cpu() - pool0 if fn is plain else 0.0
             if client:
                 after = client.run(_worker_stats)
                 cpu += sum(after[w][0] - before[w][0] for w in after)
                 peaks[name] = max(after[w][1] for w in after)
             walls[name].append(wall)
             cpus[name].append(cpu)
+    pool.shutdown()
     for _, client in clusters.values():
         client.close()
     for cluster, _ in clusters.values():
@@ -173,14 +224,17 @@ def main() -> None:
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()}")
     base = statistics.median(walls["serial"])
     base_cpu = statistics.median(cpus["serial"])
+    one = statistics.median(walls["serial, 1 thread"])
     for name in runs:
         med = statistics.median(walls[name])
         cpu = statistics.median(cpus[name])
         peak = f", peak RSS a worker {peaks[name] / 2**20:.0f} MiB" if name in peaks else ""
         diff = abs(means[name] - means["serial"]) / abs(means["serial"])
+        cores_used = statistics.median(c / w for c, w in zip(cpus[name], walls[name], strict=True))
         print(
-            f"{name:>9}: wall min {min(walls[name]):.2f} s, median {med:.2f} s "
-            f"(x{base / med:.2f} serial); CPU median {cpu:.2f} s (x{cpu / base_cpu:.2f} serial)"
+            f"{name:>16}: wall min {min(walls[name]):.2f} s, median {med:.2f} s "
+            f"(x{base / med:.2f} serial, x{one / med:.2f} serial on 1 thread); "
+            f"CPU median {cpu:.2f} s (x{cpu / base_cpu:.2f} serial), {cores_used:.2f} cores busy"
             f"{peak}; mean loss rel. diff {diff:.1e}"
         )
     print(f"client peak RSS {_peak_rss() / 2**20:.0f} MiB; one task's state {state_bytes:,} B")

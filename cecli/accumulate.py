@@ -40,7 +40,9 @@ from cecli.losses import (
 )
 from cecli.losses._axes import Positions
 from cecli.losses._common import per_column
+from cecli.losses._ignore import check_ignore_index
 from cecli.losses._names import check_labels
+from cecli.losses._rank import check_top_k, check_top_k_classes
 from cecli.losses._score import check_naming_kind, check_pos_weight_kind
 from cecli.mean_interval import LossSpread
 from cecli.summary import ClassSummary as ClassSummary  # where it has always been
@@ -68,25 +70,17 @@ class Accumulator:
     keep : int or None, default=10
         How many of the worst rows, and of the worst flagged rows, to keep
         (None keeps all, which is not bounded memory).
-    pos_weight : float or array-like, optional
-        Binary and multilabel: PyTorch's weight of the positive term, one
-        number or one per label; see :func:`cecli.multilabel_cross_entropy`.
-    focal_alpha : float or array-like, optional
-        Keras's focal alpha, one number or one per class (label); see
-        :func:`cecli.categorical_cross_entropy` and
-        :func:`cecli.binary_cross_entropy`.
-    labels : array-like, optional
-        Categorical: the classes in ``y_pred``'s column order, so that
-        ``y_true`` may hold class names; binary: ``[negative, positive]``.
-        As in :func:`cecli.categorical_cross_entropy`.
-    pos_label : optional
-        Binary and multilabel: the value of ``y_true`` that is positive. Each
-        chunk is checked on its own: a chunk's targets may take only one
-        value besides it (``labels`` checks every value against both classes).
-    class_axis : int, optional
-        Categorical and multilabel: chunks of shape ``(n, C, d1, ...)`` with
-        ``class_axis=1``, each position a row (numbered in C order over the
-        chunks); see :func:`cecli.categorical_cross_entropy`.
+    pos_weight, focal_alpha, labels, pos_label, class_axis, ignore_index, top_k
+        As in the loss functions (:func:`cecli.categorical_cross_entropy`,
+        :func:`cecli.binary_cross_entropy`, :func:`cecli.multilabel_cross_entropy`),
+        and they compose as there: ``ignore_index`` is compared with the
+        targets as given, before ``labels`` or ``pos_label`` map them, and
+        with ``class_axis`` it leaves out positions (a padded token, -100).
+        ``pos_label`` checks each chunk on its own (its targets may take one
+        value besides it; ``labels`` checks every value). ``class_axis``
+        numbers the positions in C order over the chunks. The rows ignored
+        are counted apart (:attr:`Summary.n_ignored`); ``top_k`` gives
+        :attr:`Summary.top_k_accuracy` and each row's :attr:`SampleScores.rank`.
 
     Examples
     --------
@@ -121,6 +115,8 @@ class Accumulator:
         labels: ArrayLike | None = None,
         pos_label: object | None = None,
         class_axis: int | None = None,
+        ignore_index: int | None = None,
+        top_k: int | None = None,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -172,6 +168,10 @@ class Accumulator:
                 option="class_axis",
             )
         self.class_axis = class_axis
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.top_k = check_top_k(top_k, kind)
+        self.n_ignored = 0
+        self.top_k_hits = 0
         self.n_classes: int | None = None
         self.n_samples = 0
         self.clipped = 0
@@ -259,6 +259,8 @@ class Accumulator:
             focal_alpha=self.focal_alpha,
             labels=self.labels,
             pos_label=self.pos_label,
+            ignore_index=self.ignore_index,
+            rank=self.top_k is not None,
         )
 
     def add(self, scores: SampleScores | ChunkView) -> None:
@@ -267,6 +269,9 @@ class Accumulator:
         if isinstance(scores, ChunkView):
             self.sample_weighted |= scores.weights is not None
             weights = scores.weights
+            if scores.cell_ignored is not None:
+                # a multilabel row weighs its share of the cells kept (see score_parts)
+                weights = scores.scores.weight
             scores = scores.scores
         else:
             weights = scores.weight
@@ -276,6 +281,17 @@ class Accumulator:
                 f"accumulator in {self.unit}."
             )
         self._add_sums(scores.classes)
+        self.n_ignored += scores.n_ignored
+        self._next_row = max(self._next_row, scores.end_row)
+        if scores.n_samples == 0:  # every row of the chunk ignored
+            return
+        if self.top_k is not None:
+            if scores.rank is None:
+                raise OptionError(
+                    "This accumulator counts top-k accuracy; these scores have no ranks "
+                    "(make them with its view or update)."
+                )
+            self.top_k_hits += int(np.count_nonzero(scores.rank <= self.top_k))
         self._add_spread(scores, weights)
         self.n_samples += scores.n_samples
         self.clipped += scores.clipped
@@ -283,7 +299,6 @@ class Accumulator:
         self.flagged_count += int(np.count_nonzero(scores.flagged))
         self._worst.update(scores)
         self._flagged.update(scores, scores.flagged)
-        self._next_row = max(self._next_row, scores.row_offset + scores.n_samples)
 
     def _add_sums(self, sums: ClassSums) -> None:
         k = len(sums.loss)
@@ -292,21 +307,15 @@ class Accumulator:
                 # a wrong count fails at the first chunk, not after the last one
                 what = "label" if self.kind == "multilabel" else "class"
                 self._weight_vector = _validate.class_weight_array(self.class_weights, k, what)
+            if self.top_k is not None:
+                check_top_k_classes(self.top_k, k)
             self.n_classes = k
         elif k != self.n_classes:
             raise ShapeError(
                 f"This chunk has {k} classes but earlier ones had {self.n_classes}; every "
                 "chunk must have the same columns."
             )
-        if self._sums is None:
-            self._sums = sums
-            return
-        self._sums = ClassSums(
-            *(
-                getattr(self._sums, name) + getattr(sums, name)
-                for name in ClassSums.__dataclass_fields__
-            )
-        )
+        self._sums = sums if self._sums is None else self._sums + sums
 
     def _add_spread(self, scores: SampleScores, weights: NDArray[np.float64] | None) -> None:
         """Add the chunk's losses to the interval's moments, each row weighted as in the mean."""
@@ -334,21 +343,9 @@ class Accumulator:
 
         Both must have the same options and cover different rows.
         """
-        mine = (self.kind, self.from_logits, self.unit, self.threshold, self.keep)
-        theirs = (other.kind, other.from_logits, other.unit, other.threshold, other.keep)
-        options = (self.eps, self.label_smoothing, self.focal_gamma)
-        if mine != theirs or options != (other.eps, other.label_smoothing, other.focal_gamma):
-            raise OptionError("Only accumulators with the same options can be merged.")
-        if not _same_class_weights(self.class_weights, other.class_weights):
-            raise OptionError(
-                "Only accumulators with the same options can be merged; their class weights differ."
-            )
-        if (self.labels, self.pos_label) != (other.labels, other.pos_label):
-            raise OptionError(
-                "Only accumulators with the same options can be merged; their labels differ."
-            )
-        for name in ("pos_weight", "focal_alpha"):
-            if not _same_class_weights(getattr(self, name), getattr(other, name)):
+        for name in _MERGE_OPTIONS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if not (mine == theirs if name in _PLAIN_OPTIONS else _same_values(mine, theirs)):
                 raise OptionError(
                     f"Only accumulators with the same options can be merged; their {name} differ."
                 )
@@ -359,6 +356,8 @@ class Accumulator:
                 self._spread = LossSpread(other._spread.n_groups)
             self._spread.merge(other._spread)
         self.n_samples += other.n_samples
+        self.n_ignored += other.n_ignored
+        self.top_k_hits += other.top_k_hits
         self.clipped += other.clipped
         self.correct += other.correct
         self.flagged_count += other.flagged_count
@@ -390,6 +389,12 @@ class Accumulator:
     def result(self) -> Summary:
         """The aggregate over every row added so far."""
         sums = self._sums
+        if self.n_samples == 0 and self.n_ignored:
+            raise OptionError(
+                f"leaves out every row ({self.n_ignored} of them): no row is left to score. "
+                "Check that the labels are the right ones, or leave the option out.",
+                option="ignore_index",
+            )
         if sums is None or self.n_samples == 0:
             raise EmptyInputError("There are no samples to score (0 rows).")
         weights = self.class_weight_vector()
@@ -418,11 +423,7 @@ class Accumulator:
         interval = self._spread.interval(mean, weights if balanced else None)
         with np.errstate(invalid="ignore", divide="ignore"):
             class_mean = sums.loss / sums.mass
-            per_row = (
-                sums.count
-                if self.kind != "multilabel"
-                else np.full_like(sums.count, self.n_samples)
-            )
+            per_row = sums.count if sums.observed is None else sums.observed
             class_accuracy = sums.correct / per_row
         per_class = tuple(
             ClassSummary(
@@ -466,6 +467,10 @@ class Accumulator:
             ci_note=interval.note,
             pos_weight=_as_given(self.pos_weight),
             focal_alpha=_as_given(self.focal_alpha),
+            n_ignored=self.n_ignored,
+            ignore_index=self.ignore_index,
+            top_k=self.top_k,
+            top_k_accuracy=None if self.top_k is None else self.top_k_hits / self.n_samples,
         )
 
 
@@ -475,7 +480,17 @@ def _as_given(values: NDArray[np.float64] | None) -> float | tuple[float, ...] |
     return float(values) if values.ndim == 0 else tuple(float(v) for v in values)
 
 
-def _same_class_weights(mine: ClassWeights, theirs: ClassWeights) -> bool:
+#: The options two accumulators must share to merge; those of _PLAIN_OPTIONS compare with ==.
+_MERGE_OPTIONS = (
+    "kind", "from_logits", "unit", "threshold", "keep", "eps", "label_smoothing",
+    "focal_gamma", "ignore_index", "top_k", "labels", "pos_label",
+    "class_weights", "pos_weight", "focal_alpha",
+)  # fmt: skip
+_PLAIN_OPTIONS = frozenset(_MERGE_OPTIONS[:-3])
+
+
+def _same_values(mine: object, theirs: object) -> bool:
+    """Class weights (or pos_weight, focal_alpha) alike: both None, both "balanced", or equal."""
     if mine is None or theirs is None or isinstance(mine, str) or isinstance(theirs, str):
         return (mine is None and theirs is None) or (
             isinstance(mine, str) and isinstance(theirs, str) and mine == theirs

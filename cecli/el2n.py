@@ -64,6 +64,7 @@ def row_el2n(
     *,
     from_logits: bool,
     brier: NDArray[np.float64] | None = None,
+    observed: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Each row's EL2N score, ``||p - t||_2`` (see the module's conventions).
 
@@ -72,6 +73,7 @@ def row_el2n(
     ``labels`` (``targets`` None) or soft targets ``N x K``; binary ``N``
     predictions with targets ``N``; multilabel ``N x L`` of each. ``brier``,
     the rows' one-hot Brier scores if known, spares computing them.
+    ``observed`` (multilabel) marks the cells not ignored: the others add nothing.
 
     Examples
     --------
@@ -96,6 +98,8 @@ def row_el2n(
     else:
         p, q = x, 1.0 - x
     gap = (1.0 - targets) * p - targets * q  # p - t
+    if observed is not None:
+        gap = np.where(observed, gap, 0.0)  # an ignored cell's prediction may be anything
     if kind == "binary":
         return np.abs(gap)
     return np.sqrt(np.einsum("ij,ij->i", gap, gap))

@@ -87,11 +87,21 @@ class ScoreOptions:
     pos_weight: ArrayLike | None = None
     #: The focal alpha, one number or one per class (label).
     focal_alpha: ArrayLike | None = None
+    #: Rows whose target is this are left out of every statistic (``--ignore-label``).
+    ignore_index: int | None = None
+    #: Also count top-k accuracy, and rank each row's true class (``--top-k``).
+    top_k: int | None = None
 
     def __post_init__(self) -> None:
         # a bad option fails here, before any file is read, with the accumulator's message
         # (pos_weight is checked as binary's: it is refused for categorical inputs when
         # the inputs say they are)
+        if self.pos_weight is not None and self.top_k is not None:
+            raise OptionError(
+                "is for categorical predictions, and pos_weight (--pos-weight) for binary and "
+                "multilabel ones: no input takes both. Leave one out.",
+                option="top_k",
+            )
         self.accumulator(
             "binary" if self.pos_weight is not None else "categorical", from_logits=False
         )
@@ -110,6 +120,8 @@ class ScoreOptions:
             keep=self.keep,
             pos_weight=self.pos_weight,
             focal_alpha=self.focal_alpha,
+            ignore_index=self.ignore_index,
+            top_k=self.top_k,
         )
 
 
@@ -340,6 +352,10 @@ class ScoreState:
     def add(self, view: ChunkView) -> None:
         """Feed one checked chunk to every fold."""
         self.loss.add(view)
+        if view.n_rows == 0:  # every row ignored: the loss fold has counted them
+            return
+        if view.cell_ignored is not None:
+            self._check_cells_ignored()
         self.histogram.add(view)
         if self.fine is not None:
             self.fine.add(view)
@@ -365,18 +381,37 @@ class ScoreState:
         if view.ids is not None:
             self._note_ids(view)
 
+    def _check_cells_ignored(self) -> None:
+        """Which statistics cannot yet leave out single cells of multilabel rows."""
+        asked = [
+            name
+            for name, on in (
+                ("calibration", self.calibration is not None),
+                ("label issues", self.options.label_issues),
+            )
+            if on
+        ]
+        if asked:
+            raise OptionError(
+                f"ignore_index leaves out single cells of multilabel rows, which {asked[0]} "
+                "cannot leave out yet; score without it, or ignore whole rows only.",
+                option="ignore_index",
+            )
+
     def _note_ids(self, view: ChunkView) -> None:
         """Keep the ids of the chunk's rows that are among the kept rows now."""
         ids = view.ids
         assert ids is not None
-        first = view.first_row
+        rows = view.rows
         if self.loss.keep is None:  # every row is kept
-            self.ids.update(zip(range(first, first + view.n_rows), map(str, ids), strict=True))
+            self.ids.update(zip(rows.tolist(), map(str, ids), strict=True))
             return
         kept = self.loss.kept_row_array()
-        mine = kept[(kept >= first) & (kept < first + view.n_rows)]
-        for row in np.unique(mine).tolist():
-            self.ids[row] = str(ids[row - first])
+        first, end = int(rows[0]), int(rows[-1]) + 1
+        mine = np.unique(kept[(kept >= first) & (kept < end)])
+        at = mine - first if view.ignored is None else np.searchsorted(rows, mine)
+        for row, i in zip(mine.tolist(), at.tolist(), strict=True):
+            self.ids[row] = str(ids[i])
         if len(self.ids) > len(kept):
             self._prune_ids()
 

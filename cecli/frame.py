@@ -27,7 +27,7 @@ from typing import Any
 
 from cecli.errors import OptionError
 
-__all__ = ["score_frame", "split_options"]
+__all__ = ["resolved", "score_frame", "split_options"]
 
 #: Options of files that a frame in memory has no use for.
 FILE_OPTIONS = ("input_format", "header", "pred_key", "label_key", "storage_options")
@@ -74,9 +74,29 @@ def split_options(who: str, options: dict[str, Any], *, frame: bool = False) -> 
     if unknown:
         note = " (an option of files)" if frame and set(unknown) <= set(FILE_OPTIONS) else ""
         raise OptionError(f"{who} got options it does not know: {', '.join(unknown)}{note}.")
-    input_options = InputOptions(**{k: v for k, v in options.items() if k in input_names})
-    score_options = ScoreOptions(**{k: v for k, v in options.items() if k in score_names})
+    given = dict(options)
+    if given.get("ignore_index") is not None and given.get("ignore_label") is None:
+        from cecli.losses._ignore import check_ignore_index
+
+        # the labels are decoded knowing it (a class named by an integer, say); see resolved
+        given["ignore_label"] = str(check_ignore_index(given["ignore_index"]))
+    input_options = InputOptions(**{k: v for k, v in given.items() if k in input_names})
+    score_options = ScoreOptions(**{k: v for k, v in given.items() if k in score_names})
     return input_options, score_options
+
+
+def resolved(score_options: Any, inputs: Any) -> Any:
+    """``score_options`` with the ``ignore_index`` the opened ``inputs`` decode ignored labels to.
+
+    ``ignore_label`` (or ``ignore_index``) names a label as the rows spell it;
+    the core leaves out the rows whose decoded target is
+    :attr:`cecli.inputs.Inputs.ignore_index`.
+    """
+    from dataclasses import replace
+
+    if inputs.ignore_index is None:
+        return score_options
+    return replace(score_options, ignore_index=inputs.ignore_index)
 
 
 def score_frame(frame: Any, labels: Any = None, **options: Any) -> Any:
@@ -93,6 +113,9 @@ def score_frame(frame: Any, labels: Any = None, **options: Any) -> Any:
         Fields of :class:`~cecli.inputs.InputOptions` (``label_col``, ``pred_cols``,
         ``id_col``, ``weight_col``, ``kind``, ``from_logits``, ...) and of
         :class:`~cecli.folds.ScoreOptions` (``keep``, ``calibration_bins``, ...).
+        ``ignore_index=-100`` (or ``ignore_label="PAD"``, a label as the
+        frame spells it) leaves out the rows with that label; ``top_k=5``
+        counts top-5 accuracy.
 
     Returns
     -------
@@ -116,4 +139,4 @@ def score_frame(frame: Any, labels: Any = None, **options: Any) -> Any:
     preds = TableSource(frame)
     label_source = None if labels is None else TableSource(labels, "the labels DataFrame")
     with Inputs(preds, label_source, input_options) as inputs:
-        return score_inputs(inputs, score_options)
+        return score_inputs(inputs, resolved(score_options, inputs))

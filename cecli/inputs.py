@@ -47,6 +47,8 @@ class InputOptions:
     slice_cols: tuple[str, ...] = ()
     #: Whether a --by column may be missing (compare's candidate reads the baseline's).
     slices_optional: bool = False
+    #: ``--ignore-label``: the label of rows to leave out (see :class:`cecli.labels.LabelDecoder`).
+    ignore_label: str | None = None
 
 
 @dataclass
@@ -133,7 +135,9 @@ class Inputs(InputLayout):
         if self.kind == "binary":
             positive = options.positive or "1"
             classes = ["0" if options.positive is None else f"not {positive}", positive]
-        self.decoder = LabelDecoder(self.kind, classes, self.headers, options.positive)
+        self.decoder = LabelDecoder(
+            self.kind, classes, self.headers, options.positive, options.ignore_label
+        )
 
     def _open(self, path: str | Source, key: str | None, role: str) -> Source:
         if isinstance(path, Source):  # a table in memory (cecli.readers.table), opened already
@@ -156,6 +160,16 @@ class Inputs(InputLayout):
         return self.decoder.classes
 
     @property
+    def ignore_index(self) -> int | None:
+        """The core's ``ignore_index`` for ``--ignore-label`` (the target its rows get), or None."""
+        return self.decoder.ignore_index
+
+    @property
+    def ignore_label(self) -> str | None:
+        """``--ignore-label`` as the rows spell it, for reports."""
+        return self.decoder.ignore
+
+    @property
     def n_rows(self) -> int | None:
         return self.pred_source.n_rows
 
@@ -173,6 +187,7 @@ class Inputs(InputLayout):
                 "ignored_columns": plan.ignored,
             }
             | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {})
+            | ({} if self.options.ignore_label is None else {"ignore_label": self.ignore_label})
             | (self._shards_described())
         )
 

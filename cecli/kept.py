@@ -17,9 +17,8 @@ renderer may read whole columns (:meth:`KeptRows.column`) instead.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
@@ -37,6 +36,7 @@ FIELDS: dict[str, type] = {
     "confidence": np.float64,
     "p_true": np.float64,
     "weight": np.float64,
+    "rank": np.int64,
 }
 #: Kept rows as columns: a field of :data:`FIELDS` to its array, all of one length.
 Columns = dict[str, NDArray]
@@ -46,7 +46,11 @@ _BLOCK = 8192
 
 @dataclass(frozen=True)
 class RowFacts:
-    """One row of the input, as the report shows it. ``row`` is 0-based."""
+    """One row of the input, as the report shows it. ``row`` is 0-based.
+
+    ``rank`` is the true class's rank among the row's predictions (1 = the
+    top one), when the scores have ranks (``top_k``); else None.
+    """
 
     row: int
     loss: float
@@ -55,6 +59,13 @@ class RowFacts:
     confidence: float
     p_true: float
     weight: float
+    rank: int | None = None
+
+
+def _facts(values: Sequence[object]) -> RowFacts:
+    """A :class:`RowFacts` of one row's values in :data:`FIELDS` order; rank 0 is no rank."""
+    facts = RowFacts(*values)  # type: ignore[arg-type]
+    return facts if facts.rank else replace(facts, rank=None)
 
 
 class KeptRows(Sequence[RowFacts]):
@@ -115,20 +126,20 @@ class KeptRows(Sequence[RowFacts]):
             return KeptRows({name: a[index] for name, a in self._columns.items()})
         if self._order is not None:
             index = self._order[index]
-        return RowFacts(*(a[index].item() for a in self._columns.values()))
+        return _facts([a[index].item() for a in self._columns.values()])
 
     def __iter__(self) -> Iterator[RowFacts]:
         for start in range(0, len(self), _BLOCK):
             part = self[start : start + _BLOCK]
             block = [part.column(name).tolist() for name in FIELDS]
-            yield from itertools.starmap(RowFacts, zip(*block, strict=True))
+            yield from map(_facts, zip(*block, strict=True))
 
     def column(self, name: str) -> NDArray:
         """One field of every kept row, in order, as a read-only NumPy array.
 
         ``name`` is a field of :class:`RowFacts`: "row", "loss", "label",
-        "predicted", "confidence", "p_true" or "weight". Read a slice's column
-        to have only those rows gathered.
+        "predicted", "confidence", "p_true", "weight" or "rank" (0 for no
+        rank). Read a slice's column to have only those rows gathered.
         """
         values = self._columns[name]
         view = values.view() if self._order is None else values[self._order]
@@ -201,6 +212,8 @@ def records(scores: SampleScores, positions: NDArray[np.intp] | None = None) -> 
     columns = {}
     for name, dtype in FIELDS.items():
         values = getattr(scores, "rows" if name == "row" else name)
+        if values is None:  # no ranks: 0, which reads as None
+            values = np.zeros(len(scores.loss), dtype)
         if positions is not None:
             values = values[positions]
         columns[name] = np.asarray(values, dtype=dtype)

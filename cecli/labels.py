@@ -16,11 +16,14 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from cecli.errors import LabelError
+from cecli.errors import LabelError, OptionError
 from cecli.readers._text import is_number
 
 _QUOTE = 5
 _INTEGER = re.compile(r"^[+-]?\d+$")
+#: The target a text label that ``--ignore-label`` names (and that is not a class)
+#: becomes: no class index and no 0/1 target, so only ``ignore_index`` matches it.
+TEXT_IGNORED = -(2**31)
 #: A prefix shared by every prediction column that ends here is not part of the class name.
 _PREFIX_END = re.compile(r"[_.:\- ]$")
 
@@ -69,6 +72,22 @@ class LabelDecoder:
         The prediction columns' headers, also accepted as class names.
     positive : str, optional
         For binary labels given as strings, the positive class's name.
+    ignore : str, optional
+        ``--ignore-label``: the label of rows to leave out. A class's name
+        (or header) means that class; else a whole number means that value
+        (-100, as PyTorch pads); else it is a text label that is no class
+        ("PAD"). :attr:`ignore_index` is the target the rows then have, the
+        core's ``ignore_index``.
+
+    Examples
+    --------
+    >>> decoder = LabelDecoder("categorical", ["cat", "dog"], ignore="PAD")
+    >>> decoder.decode(np.array(["dog", "PAD", "cat"], dtype=object), 0).tolist()
+    [1, -2147483648, 0]
+    >>> decoder.ignore_index == TEXT_IGNORED
+    True
+    >>> LabelDecoder("categorical", ["cat", "dog"], ignore="dog").ignore_index
+    1
     """
 
     def __init__(
@@ -77,6 +96,7 @@ class LabelDecoder:
         classes: Sequence[str],
         headers: Sequence[str] | None = None,
         positive: str | None = None,
+        ignore: str | None = None,
     ) -> None:
         self.kind = kind
         self.classes = list(classes)
@@ -93,9 +113,76 @@ class LabelDecoder:
         self._by_name = len(integers) == len(self.classes) and [
             int(c) for c in self.classes
         ] != list(range(len(self.classes)))
+        self.ignore = None if ignore is None else ignore.strip()
+        #: The target of an ignored row, for the core's ``ignore_index``; None without one.
+        self.ignore_index: int | None = None
+        #: A whole number that --ignore-label names as a value (not a class): numeric
+        #: labels equal to it are left as they are, for the core to leave out.
+        self._ignore_number: int | None = None
+        if self.ignore is not None:
+            self.ignore_index = self._resolve_ignore(self.ignore)
+
+    def _resolve_ignore(self, text: str) -> int:
+        if text in self._index and self.kind != "multilabel":
+            return self._index[text]
+        if _INTEGER.match(text):
+            self._ignore_number = int(text)
+            return self._ignore_number
+        if self.kind == "multilabel":
+            raise OptionError(
+                f"--ignore-label {text!r}: multilabel targets are numbers (0 or 1 a cell); "
+                "give the number that marks a cell to leave out, such as -100."
+            )
+        return TEXT_IGNORED
 
     def decode(self, values: NDArray, first_row: int) -> NDArray:
-        """Targets for one chunk of 1-D label values; ``first_row`` numbers its rows."""
+        """Targets for one chunk of 1-D label values; ``first_row`` numbers its rows.
+
+        With ``ignore``, the rows it names get the target :attr:`ignore_index`.
+        """
+        if values.ndim == 2:
+            return values
+        if self.ignore is not None:
+            mask = self._ignored(values)
+            if mask is not None:
+                return self._decode_kept(values, mask, first_row)
+        return self._decode(values, first_row)
+
+    def _ignored(self, values: NDArray) -> NDArray[np.bool_] | None:
+        """The label values that --ignore-label names, when some of them must be decoded apart."""
+        if values.dtype == object or values.dtype.kind in "US":
+            mask = np.char.strip(values.astype(str)) == self.ignore
+        elif self._ignore_number is not None and values.dtype.kind in "iuf":
+            if not (self._by_name and self.kind == "categorical"):
+                return None  # numbers go to the core as they are; it leaves the value out
+            mask = values == self._ignore_number
+        else:
+            return None
+        return mask if mask.any() else None
+
+    def _decode_kept(self, values: NDArray, mask: NDArray[np.bool_], first_row: int) -> NDArray:
+        """Decode the labels not ignored; the ignored get :attr:`ignore_index`."""
+        assert self.ignore_index is not None
+        keep = ~mask
+        dtype = np.float64 if self.kind == "binary" else np.intp
+        out = np.full(len(values), self.ignore_index, dtype=dtype)
+        if not keep.any():
+            return out
+        try:
+            decoded = self._decode(values[keep], first_row)
+        except LabelError as error:
+            from cecli.losses._ignore import renumbered
+
+            raise renumbered(error, first_row + np.flatnonzero(keep), first_row) from None
+        decoded = np.asarray(decoded)
+        if decoded.dtype.kind not in "iuf":
+            return values  # not numbers: the core explains them (each row where it is)
+        if decoded.dtype.kind == "f":
+            out = out.astype(np.float64)
+        out[keep] = decoded
+        return out
+
+    def _decode(self, values: NDArray, first_row: int) -> NDArray:
         if values.ndim == 2:
             return values
         if values.dtype == object or values.dtype.kind in "US":
@@ -141,7 +228,7 @@ class LabelDecoder:
     def _strings(self, values: NDArray, first_row: int, names: bool = False) -> NDArray:
         numbers = None if names else self._numbers_with_text(values, first_row)
         if numbers is not None:
-            return self.decode(numbers, first_row)
+            return self._decode(numbers, first_row)
         if self.kind == "binary":
             return self._binary_strings(values, first_row)
         uniques, inverse = np.unique(values.astype(str), return_inverse=True)

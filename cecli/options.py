@@ -38,6 +38,8 @@ FLAGS = {
     "max_flagged": "--max-flagged",
     "min_accuracy": "--min-accuracy",
     "max_increase": "--max-increase",
+    "ignore_index": "--ignore-label",
+    "top_k": "--top-k",
 }
 
 #: The ``--help`` epilog of every command: what the exit status says.

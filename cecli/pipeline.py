@@ -17,7 +17,6 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 import numpy as np
 
@@ -81,7 +80,8 @@ def score_inputs(
             for batch in inputs.batches():
                 view = checked_view(inputs, state, batch)
                 if on_batch is not None and replay is None:
-                    on_batch(batch, view.scores, {})  # first: the writer works while folds add
+                    # first: the writer works while folds add
+                    on_batch(batch, view.per_sample_scores(), {})
                 state.add(view)
                 if replay is not None:
                     replay.keep(batch)
@@ -123,8 +123,12 @@ def _last_pass(
             view = checked_view(inputs, state, batch)
             columns = {}
             if fold is not None and issue is not None:
-                columns = {"label_issue": issue, "label_quality": fold.quality(view)}
-            on_batch(batch, view.scores, columns)
+                quality = fold.quality(view) if view.n_rows else np.empty(0)
+                columns = {
+                    "label_issue": issue,
+                    "label_quality": view.per_sample_column(quality, np.nan),
+                }
+            on_batch(batch, view.per_sample_scores(), columns)
             del view
         del batch
 
@@ -141,7 +145,7 @@ def checked_view(inputs: Inputs, state: ScoreState, batch: Batch) -> ChunkView:
                 ids=batch.ids,
             )
         if batch.slices is not None:  # the --by columns, for the slice fold
-            view = replace(view, slice_values=batch.slices)
+            view = view.with_slice_values(batch.slices)
         return view
     except LabelError as error:
         raise in_file(inputs.source_of("labels", batch.first_row), error) from None

@@ -40,6 +40,12 @@ class Summary:
     change it). ``worst`` and ``flagged`` hold at most ``keep`` rows each,
     highest loss first (ties: lower row first); ``flagged_count`` counts them all.
 
+    ``n_ignored`` counts the rows left out by ``ignore_index`` (none of the
+    other numbers counts them; ``n_samples`` is the rows scored). With
+    ``top_k``, ``top_k_accuracy`` is the fraction of the rows scored whose
+    true class is among the ``k`` highest predictions (rows counted, as
+    ``accuracy``), and each kept row has its ``rank``.
+
     ``ci_low`` and ``ci_high`` bound the mean loss's ``ci_level`` confidence
     interval (None when there is none); ``ci_note`` is None, or why there is
     no interval or why it may be too narrow (a key of
@@ -76,3 +82,7 @@ class Summary:
     ci_note: str | None = None
     pos_weight: float | tuple[float, ...] | None = None
     focal_alpha: float | tuple[float, ...] | None = None
+    n_ignored: int = 0
+    ignore_index: int | str | None = None
+    top_k: int | None = None
+    top_k_accuracy: float | None = None

@@ -361,7 +361,9 @@ def two_stdin_arguments(tmp: Path) -> Case:
 def npy_on_stdin(tmp: Path) -> Case:
     np.save(tmp / "labels.npy", labels())
     return Case(
-        ["-", "labels.npy", "--input-format", "npy"], ["standard input", "CSV or TSV"], stdin=b""
+        ["-", "labels.npy", "--input-format", "npy"],
+        ["standard input", "CSV, TSV or JSON Lines"],
+        stdin=b"",
     )
 
 

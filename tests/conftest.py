@@ -34,3 +34,16 @@ def cluster():
 
     with local_cluster(2) as local, distributed.Client(local) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _one_task_per_shard(request, monkeypatch):
+    """The worker tests' shards are tiny: each is its own task, so the merges run on workers.
+
+    Otherwise every test shard would go in one run of shards (``task_groups``);
+    the tests of the runs set ``TASK_VALUES`` themselves.
+    """
+    if request.module.__name__.startswith("test_dask"):
+        from cecli.dask import _tasks
+
+        monkeypatch.setattr(_tasks, "TASK_VALUES", 1)

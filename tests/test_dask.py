@@ -210,3 +210,32 @@ def test_without_dask_the_options_say_how_to_install_it(shards, monkeypatch, fla
 def test_a_part_that_failed_wins_in_shard_order():
     left, right = Part(None, error=("a.parquet: bad", 2)), Part(None, error=("b.parquet: bad", 2))
     assert merge_parts(left, right).error == ("a.parquet: bad", 2)
+
+
+@pytest.mark.parametrize("values", [150 * K, 10**9])
+def test_runs_of_shards_give_the_serial_answer(cluster, shards, monkeypatch, values):
+    """Small shards are scored in runs (here of about 150 rows, or all in one task)."""
+    from cecli.dask import _tasks
+
+    monkeypatch.setattr(_tasks, "TASK_VALUES", values)
+    serial = json.loads(run_json(shards, *OPTIONS))
+    first = run_json(shards, *OPTIONS, "--dask", cluster.scheduler.address)
+    close(json.loads(first), serial)
+    assert run_json(shards, *OPTIONS, "--dask", cluster.scheduler.address) == first
+
+
+def test_task_groups_cut_by_rows_alone(monkeypatch):
+    from cecli.dask import _tasks
+    from cecli.dask._tasks import task_groups
+
+    def task(n):
+        return ShardTask("s.parquet", None, 0, None, None, "categorical", ("a", "b"), n_rows=n)
+
+    monkeypatch.setattr(_tasks, "TASK_VALUES", 10)
+    rows = [3, 1, 4, 1, 5, 9, 2, 6]
+    tasks = [task(n) for n in rows]
+    groups = task_groups(tasks, 2)
+    assert [t for g in groups for t in g] == tasks  # every task once, in order
+    assert [[t.n_rows for t in g] for g in groups] == [[3, 1, 4], [1, 5], [9], [2, 6]]
+    unknown = task(-1)
+    assert task_groups([tasks[0], unknown, tasks[1]], 2) == [(tasks[0],), (unknown,), (tasks[1],)]

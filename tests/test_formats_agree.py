@@ -1,8 +1,9 @@
 """One array, every format, one answer.
 
 The same predictions written as NPY, NPZ, Parquet (one column per class, a
-list column, a fixed-size list column, numbers stored as text), CSV and
-TSV.gz must score the same: the same mean loss to the last bit, the same
+list column, a fixed-size list column, numbers stored as text), Arrow IPC
+(a Feather file from pandas, a stream as Hugging Face datasets keeps), CSV,
+TSV.gz and JSON Lines must score the same: the same mean loss to the last bit, the same
 count of clipped probabilities and the same per-class results. The rule
 that makes it so (float32 and float64 kept, float16 widened to float32,
 everything else read as float64; ``--eps auto`` the machine epsilon of that
@@ -24,7 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import log_loss
@@ -109,6 +112,23 @@ def parquet_fixed_size_list(folder: Path, p: np.ndarray, y: np.ndarray) -> list[
     return ["preds.parquet"]
 
 
+def feather_pandas(folder: Path, p: np.ndarray, y: np.ndarray) -> list[str]:
+    m = as_matrix(p)
+    frame = pd.DataFrame({name: m[:, i] for i, name in enumerate(columns(p))})
+    frame["label"] = y
+    frame.to_feather(folder / "preds.feather")  # Feather version 2, lz4-compressed
+    return ["preds.feather"]
+
+
+def arrow_stream_list(folder: Path, p: np.ndarray, y: np.ndarray) -> list[str]:
+    m = as_matrix(p)
+    lists = pa.array(list(m), pa.list_(ARROW[m.dtype.type]))
+    table = pa.table({"probs": lists, "label": y})
+    with ipc.new_stream(str(folder / "preds.arrow"), table.schema) as writer:
+        writer.write_table(table, max_chunksize=100)  # batches, as datasets writes them
+    return ["preds.arrow"]
+
+
 def text_rows(p: np.ndarray, y: np.ndarray) -> list[list[str]]:
     """Every value in 17 significant digits (``repr``): the float64 read back exactly."""
     return [
@@ -134,6 +154,16 @@ def tsv_gz(folder: Path, p: np.ndarray, y: np.ndarray) -> list[str]:
     return ["preds.tsv.gz"]
 
 
+def jsonl_gz(folder: Path, p: np.ndarray, y: np.ndarray) -> list[str]:
+    # json writes a float64 in its shortest repr, which reads back exactly
+    rows = [
+        json.dumps({"probs": [float(v) for v in row], "label": int(a)})
+        for row, a in zip(as_matrix(p), y, strict=True)
+    ]
+    (folder / "preds.jsonl.gz").write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    return ["preds.jsonl.gz"]
+
+
 def parquet_strings(folder: Path, p: np.ndarray, y: np.ndarray) -> list[str]:
     cells = np.array(text_rows(p, y))
     table = {name: pa.array(cells[:, i]) for i, name in enumerate(columns(p))}
@@ -148,9 +178,11 @@ TYPED_FORMATS: list[Callable[[Path, np.ndarray, np.ndarray], list[str]]] = [
     parquet_columns,
     parquet_list,
     parquet_fixed_size_list,
+    feather_pandas,
+    arrow_stream_list,
 ]
 #: And the formats that store decimal text, read as float64.
-TEXT_FORMATS = [csv_file, tsv_gz, parquet_strings]
+TEXT_FORMATS = [csv_file, tsv_gz, parquet_strings, jsonl_gz]
 
 
 def score(folder: Path, writer: Callable, p: np.ndarray, y: np.ndarray) -> dict:

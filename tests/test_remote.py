@@ -136,6 +136,34 @@ def test_csv_gz_is_the_local_files_answer(s3, data):
     same_json([path], [url], {url: str(path)})
 
 
+def test_jsonl_gz_is_the_local_files_answer(s3, data):
+    fs, _ = s3
+    probs, labels, folder = data
+    path = folder / "preds.jsonl.gz"
+    rows = [
+        json.dumps({"probs": list(map(float, p)), "label": int(y)})
+        for p, y in zip(probs, labels, strict=True)
+    ]
+    path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    url = upload(fs, path, "text/preds.jsonl.gz")
+    # --label-issues: the stream is read once, its rows kept on disk for the later passes
+    same_json([path, "--label-issues"], [url, "--label-issues"], {url: str(path)})
+
+
+@pytest.mark.parametrize("layout", ["file", "stream"])
+def test_arrow_ipc_is_the_local_files_answer(s3, data, layout):
+    fs, _ = s3
+    probs, labels, folder = data
+    path = folder / f"preds-{layout}.arrow"
+    table = pa.table({"probs": pa.array(list(probs.astype(np.float32))), "label": labels})
+    writer = pa.ipc.new_file if layout == "file" else pa.ipc.new_stream
+    with writer(str(path), table.schema) as out:
+        out.write_table(table, max_chunksize=1000)
+    url = upload(fs, path, f"ipc/preds-{layout}.arrow")
+    args = ["--label-issues", "--chunk-size", "16K"]
+    same_json([path, *args], [url, *args], {url: str(path)})
+
+
 def test_npy_is_the_local_files_answer(s3, data):
     fs, _ = s3
     probs, labels, folder = data

@@ -124,6 +124,27 @@ def test_parquet_npy_and_csv_gz_are_the_local_files_answers(http, data):
     same_json([folder / "preds.csv.gz"], [csv_url], {csv_url: folder / "preds.csv.gz"})
 
 
+@pytest.mark.parametrize("layout", ["file", "stream"])
+def test_arrow_ipc_and_jsonl_gz_are_the_local_files_answers(http, data, layout):
+    probs, labels, folder = data
+    table = pa.table({"probs": pa.array(list(probs)), "label": labels})
+    path = folder / f"preds-{layout}.arrow"
+    writer = pa.ipc.new_file if layout == "file" else pa.ipc.new_stream
+    with writer(str(path), table.schema) as out:
+        out.write_table(table, max_chunksize=1000)
+    (url,) = serve(http, folder, path.name)
+    args = ["--label-issues", "--chunk-size", "16K"]
+    out = same_json([path, *args], [url, *args], {url: path})
+    assert out["mean_loss"] == pytest.approx(log_loss(labels, probs), rel=1e-12)
+    rows = [
+        json.dumps({"probs": list(p), "label": int(y)}) for p, y in zip(probs, labels, strict=True)
+    ]
+    jsonl = folder / "preds.jsonl.gz"
+    jsonl.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    (url,) = serve(http, folder, jsonl.name)
+    same_json([jsonl], [url], {url: jsonl})
+
+
 def test_a_parquet_is_fetched_a_row_group_per_request(http, data):
     probs, labels, _folder = data
     table = pa.table({f"p{k}": probs[:, k] for k in range(K)} | {"label": labels})

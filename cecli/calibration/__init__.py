@@ -5,8 +5,10 @@ objects out. Three pieces:
 
 * :class:`CalibrationAccumulator` (and the one-shot :func:`calibration`)
   keeps per-bin sums, fed chunk by chunk and mergeable across workers, and
-  reads from them the expected and maximum calibration error (ECE, MCE), the
-  reliability table, an adaptive (equal-mass) ECE, the Brier score, the mean
+  reads from them the expected, maximum and root-mean-square calibration
+  error (ECE, MCE, RMS), the reliability table, an adaptive (equal-mass) ECE,
+  the classwise ECE (every class's probability binned), the Brier score and
+  its decomposition into reliability, resolution and uncertainty, the mean
   predictive entropy and, for soft targets, the split of cross-entropy into
   the targets' entropy plus the KL divergence.
 * :func:`fit_temperature` finds the single temperature ``T`` that minimises
@@ -37,10 +39,17 @@ Conventions, in one place:
   correctly rounded, where scikit-learn's ``np.linspace(0, 1, n_bins + 1)``
   can be one ulp off (its ``linspace(0, 1, 6)[3]`` is 0.6000000000000001):
   all of these agree unless a confidence lies exactly on an edge.
-* **ECE and MCE.** ``ECE = sum_b (W_b / W) |acc_b - conf_b|`` and
-  ``MCE = max_b |acc_b - conf_b|`` over bins with positive weight, where
-  ``W_b`` is the bin's weight (its count, unweighted), ``acc_b`` and
-  ``conf_b`` its weighted mean credit and confidence.
+* **ECE, MCE and RMS.** ``ECE = sum_b (W_b / W) |acc_b - conf_b|``,
+  ``MCE = max_b |acc_b - conf_b|`` and
+  ``RMS = sqrt(sum_b (W_b / W) (acc_b - conf_b)^2)`` over bins with positive
+  weight, where ``W_b`` is the bin's weight (its count, unweighted),
+  ``acc_b`` and ``conf_b`` its weighted mean credit and confidence:
+  torchmetrics' ``CalibrationError`` with ``norm="l1"``, ``"max"``, ``"l2"``.
+* **Every column binned.** The classwise ECE and the Brier decomposition bin
+  each column's probability on its own, in the same equal-width bins: every
+  class of a categorical row against ``[y = c]`` (or the soft target), every
+  label of a multilabel row, the positive class of a binary row; see
+  :class:`BrierDecomposition` and ``_classwise``.
 * **Weights.** Sample weights make every mean a weighted mean
   ``sum_i w_i x_i / sum_i w_i`` and every bin's share its weight; class
   weights do not apply (calibration describes the data as it comes).
@@ -58,7 +67,8 @@ Conventions, in one place:
   relative). The temperature fit's final evaluations are in float64.
 
 The package's files: ``_facts`` (what one chunk contributes), ``_bins`` (bin
-edges and per-bin sums), ``_accumulator`` (the mergeable sums and their
+edges and per-bin sums), ``_classwise`` (every column's probability binned:
+the classwise ECE and the Brier decomposition), ``_accumulator`` (the mergeable sums and their
 reading), ``_reservoir`` (the row sample), ``_objective`` and ``_temperature``
 (the function temperature scaling minimises, and the search) and ``_results``
 (the objects returned).
@@ -75,7 +85,12 @@ from cecli.calibration._bins import (
     wilson_interval,
 )
 from cecli.calibration._reservoir import ReservoirSample
-from cecli.calibration._results import CalibrationSummary, ReliabilityBin, TemperatureFit
+from cecli.calibration._results import (
+    BrierDecomposition,
+    CalibrationSummary,
+    ReliabilityBin,
+    TemperatureFit,
+)
 from cecli.calibration._temperature import TEMPERATURE_BOUNDS, fit_temperature
 
 __all__ = [
@@ -84,6 +99,7 @@ __all__ = [
     "FINE_LOGIT_LIMIT",
     "TEMPERATURE_BOUNDS",
     "WILSON_LEVEL",
+    "BrierDecomposition",
     "CalibrationAccumulator",
     "CalibrationSummary",
     "ReliabilityBin",

@@ -16,10 +16,18 @@ from cecli.calibration._bins import (
     _check_bins,
     _coarse_of_fine,
     _ece_mce,
+    _rms_error,
     _table,
 )
+from cecli.calibration._classwise import (
+    _ClasswiseSums,
+    bernoulli_sums,
+    brier_terms,
+    categorical_sums,
+    classwise_ece,
+)
 from cecli.calibration._facts import _check_kind, _Facts, _facts, facts_of_view
-from cecli.calibration._results import CalibrationSummary
+from cecli.calibration._results import BrierDecomposition, CalibrationSummary
 from cecli.errors import EmptyInputError, OptionError, ShapeError
 from cecli.losses import Kind, unit_of
 from cecli.view import ChunkView
@@ -30,9 +38,13 @@ class CalibrationAccumulator:
 
     Keeps only sums: per equal-width bin and per fine bin (:data:`FINE_BINS`
     of them, for the adaptive ECE), the count, weight and weighted sums of
-    confidence and credit, and the weighted sums of the per-row Brier score,
+    confidence and credit; per column (class or label) and equal-width bin
+    of that column's own probability, the weight and weighted sums of the
+    probability and the outcome (the classwise ECE and the Brier
+    decomposition); and the weighted sums of the per-row Brier score,
     entropy, target entropy and KL divergence, all in float64. Memory does
-    not grow with the input.
+    not grow with the input (it grows with the columns: ``3 x n_bins``
+    sums of 8 bytes each).
 
     Parameters
     ----------
@@ -60,6 +72,11 @@ class CalibrationAccumulator:
     (0.225, 0.4, 0.375)
     >>> [(b.lower, b.upper, b.count, b.accuracy) for b in s.bins if b.count]
     [(0.4, 0.6, 1, 1.0), (0.6, 0.8, 2, 0.5), (0.8, 1.0, 1, 1.0)]
+    >>> round(s.rms_calibration_error, 4), round(s.classwise_ece, 4)
+    (0.25, 0.375)
+    >>> d = s.brier_decomposition
+    >>> round(d.reliability - d.resolution + d.uncertainty + d.within_bins, 4)
+    0.375
     >>> other = CalibrationAccumulator("categorical", n_bins=5)
     >>> other.update([2], [[0.2, 0.2, 0.6]])
     >>> _ = acc.merge(other)
@@ -94,6 +111,9 @@ class CalibrationAccumulator:
         self._coarse_of_fine = _coarse_of_fine(self._edges)
         self._bins = _BinSums.zeros(self.n_bins)
         self._fine = _BinSums.zeros(FINE_BINS)
+        # every column's probability binned (classwise ECE, Brier decomposition): C x n_bins
+        # sums, made when the first chunk says how many columns there are
+        self._classwise: _ClasswiseSums | None = None
         # weighted sums over rows, in nats
         self._brier = 0.0
         self._entropy = 0.0
@@ -188,10 +208,18 @@ class CalibrationAccumulator:
             self._coarse_of_fine,
             facts.log_odds,
         )
+        if facts.class_probs is not None:
+            classwise = categorical_sums(facts.class_probs, weight, self._edges)
+        else:
+            classwise = bernoulli_sums(facts.confidence, facts.credit, weight, columns, self._edges)
         # all checks passed: only now does the state change
         self.n_columns = columns
         self._bins += bins
         self._fine += fine
+        if self._classwise is None:
+            self._classwise = classwise
+        else:
+            self._classwise += classwise
         self._brier += sums[0]
         self._entropy += sums[1]
         self._target_entropy += sums[2]
@@ -236,6 +264,11 @@ class CalibrationAccumulator:
             self.n_columns = other.n_columns
         self._bins += other._bins
         self._fine += other._fine
+        if other._classwise is not None:
+            if self._classwise is None:
+                self._classwise = other._classwise.copy()  # never share the argument's arrays
+            else:
+                self._classwise += other._classwise
         self._brier += other._brier
         self._entropy += other._entropy
         self._target_entropy += other._target_entropy
@@ -276,6 +309,19 @@ class CalibrationAccumulator:
         adaptive_ece, bound, adaptive_bins = _adaptive(
             self._fine, self.n_bins, value_weight, self.sample_weighted
         )
+        assert self._classwise is not None
+        brier = self._brier / self.weight_sum
+        reliability, resolution, uncertainty = brier_terms(
+            self._classwise, mean_over_columns=self.kind == "multilabel"
+        )
+        binned = reliability - resolution + uncertainty
+        decomposition = BrierDecomposition(
+            reliability=reliability,
+            resolution=resolution,
+            uncertainty=uncertainty,
+            binned_brier=binned,
+            within_bins=brier - binned,
+        )
         scale = 1.0 / (self.weight_sum * self._ln_base)
         soft = self.soft_targets
         target_entropy = self._target_entropy * scale if soft else None
@@ -296,12 +342,15 @@ class CalibrationAccumulator:
             adaptive_ece=adaptive_ece,
             adaptive_ece_bound=bound,
             adaptive_bins=adaptive_bins,
-            brier=self._brier / self.weight_sum,
+            brier=brier,
             entropy=self._entropy * scale,
             soft_targets=soft,
             target_entropy=target_entropy,
             kl_divergence=kl,
             cross_entropy=None if kl is None else target_entropy + kl,
+            rms_calibration_error=_rms_error(self._bins, value_weight),
+            classwise_ece=classwise_ece(self._classwise),
+            brier_decomposition=decomposition,
         )
 
 

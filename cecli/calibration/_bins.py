@@ -336,6 +336,17 @@ def _ece_mce(sums: _BinSums, total: float) -> tuple[float, float]:
     return ece, mce
 
 
+def _rms_error(sums: _BinSums, total: float) -> float:
+    """``sqrt(sum_b (W_b / W) (acc_b - conf_b)^2) = sqrt(sum_b (A_b - C_b)^2 / W_b / W)``.
+
+    torchmetrics' ``CalibrationError(norm="l2")``: the root of the
+    bin-weighted mean squared gap, over bins with weight.
+    """
+    present = sums.weight > 0
+    gaps = sums.credit[present] - sums.confidence[present]
+    return math.sqrt(float((gaps * gaps / sums.weight[present]).sum() / total))
+
+
 def wilson_interval(
     proportion: float, n: float, level: float = WILSON_LEVEL
 ) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from cecli import _kernels, _threads, _validate
 from cecli._row_terms import MASKED_GAP
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.calibration._bins import _safe_log
+from cecli.calibration._classwise import _ClassProbs
 from cecli.errors import OptionError, ShapeError
 from cecli.losses import KINDS
 from cecli.losses._common import _class_index_targets, _softplus
@@ -23,7 +24,7 @@ _MASKED_GAP = MASKED_GAP
 
 
 #: The fields of :class:`_Facts` that are not one value per row.
-_NOT_PER_ROW = ("soft", "log_odds")
+_NOT_PER_ROW = ("soft", "log_odds", "class_probs")
 
 
 @dataclass
@@ -41,6 +42,8 @@ class _Facts:
     soft: bool
     #: The log-odds ``log(c / (1 - c))`` of each confidence, when the kernel found them.
     log_odds: NDArray[np.float64] | None = None
+    #: Categorical: where every class's probability comes from, for the classwise sums.
+    class_probs: _ClassProbs | None = None
 
 
 def _class_major(
@@ -110,13 +113,15 @@ def _kernel_facts(
     assert hard.confidence is not None
     assert hard.predicted is not None
     terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds)
-    return _hard_facts(hard.confidence, hard.predicted == labels, terms)
+    source = _ClassProbs(preds, from_logits, hard.predicted, hard.confidence, labels, None)
+    return _hard_facts(hard.confidence, hard.predicted == labels, terms, source)
 
 
 def _hard_facts(
     confidence: NDArray[np.float64],
     correct: NDArray[np.bool_],
     terms: RowTerms,
+    class_probs: _ClassProbs,
 ) -> _Facts:
     """The facts of class-index targets whose terms the loss kernel found."""
     return _Facts(
@@ -128,6 +133,7 @@ def _hard_facts(
         kl=terms.cross_entropy,  # KL(one-hot || p) = -log p_y
         soft=False,
         log_odds=terms.log_odds,
+        class_probs=class_probs,
     )
 
 
@@ -149,6 +155,7 @@ def _categorical_terms(
     out = {name: np.empty(n) for name in _Facts.__dataclass_fields__ if name not in _NOT_PER_ROW}
     # softmax confidences' log-odds, as the logits kernel gives them: the same fine bins
     log_odds = np.empty(n) if from_logits else None
+    predicted_out = predicted_all if checked else np.empty(n, np.intp)
 
     def work(lo: int, hi: int) -> bool:
         p = _class_major(preds, lo, hi, dtype)
@@ -188,6 +195,8 @@ def _categorical_terms(
             predicted = predicted_all[lo:hi] if checked else _top1(p, confidence, preds, lo)
             entropy = -np.einsum("ij,ij->j", p, _safe_log(p), dtype=np.float64)
             d = None
+        if not checked:
+            predicted_out[lo:hi] = predicted
         out["confidence"][lo:hi] = confidence
         out["entropy"][lo:hi] = entropy
         if t is None:
@@ -214,7 +223,8 @@ def _categorical_terms(
 
     if not all(_threads.map_blocks(n, 8 * k * 4, work)):
         _raise_bad_categorical(preds, labels, targets, from_logits, row_offset)
-    return _Facts(**out, soft=targets is not None, log_odds=log_odds)
+    source = _ClassProbs(preds, from_logits, predicted_out, out["confidence"], labels, targets)
+    return _Facts(**out, soft=targets is not None, log_odds=log_odds, class_probs=source)
 
 
 def _raise_bad_categorical(
@@ -348,7 +358,10 @@ def facts_of_view(view: ChunkView) -> _Facts:
     """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again."""
     if view.kind == "categorical" and view.terms is not None:
         scores = view.scores
-        return _hard_facts(scores.confidence, scores.correct, view.terms)
+        source = _ClassProbs(
+            view.preds, view.from_logits, scores.predicted, scores.confidence, view.labels, None
+        )
+        return _hard_facts(scores.confidence, scores.correct, view.terms, source)
     if view.kind == "categorical" and view.targets is None and _narrow(view.preds):
         # a view not asked for the terms: the kernel again, as the checking update does
         return _kernel_facts(view.preds, view.labels, view.from_logits, view.eps, view.first_row)

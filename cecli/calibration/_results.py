@@ -1,4 +1,5 @@
-"""What calibration returns: the reliability table, the summary, the temperature fit."""
+"""What calibration returns: the reliability table, the summary, the Brier decomposition and the
+temperature fit."""
 
 from __future__ import annotations
 
@@ -40,6 +41,68 @@ class ReliabilityBin:
 
 
 @dataclass(frozen=True)
+class BrierDecomposition:
+    """The Brier score split into reliability, resolution and uncertainty (Murphy 1973).
+
+    Every column's probability is binned on its own, in the ``n_bins``
+    equal-width bins of the reliability table: each class ``c`` of a
+    categorical row (its probability ``p_c`` against the outcome
+    ``o_c = [y = c]``, or the soft target ``t_c``), each label of a
+    multilabel row, the positive-class probability of a binary row. With
+    ``W_cb`` a bin's weight (its count, unweighted), ``p_cb`` and ``o_cb`` its
+    weighted mean probability and outcome, ``o_c`` the column's mean outcome
+    and ``W`` the total weight, per column:
+
+    * ``REL_c = sum_b (W_cb / W) (p_cb - o_cb)^2``: how far each bin's mean
+      probability is from what happened in it (0 is calibrated; lower is better);
+    * ``RES_c = sum_b (W_cb / W) (o_cb - o_c)^2``: how far the bins' outcomes
+      are from the base rate (higher is better: the forecasts separate rows);
+    * ``UNC_c``: the variance of the outcome, ``o_c (1 - o_c)`` for 0/1
+      targets (``o_c (1 - o_c) - mean(t_c (1 - t_c))`` for soft targets),
+      which no forecast changes.
+
+    Categorical terms are summed over the classes, as the categorical Brier
+    score ``sum_c (p_c - o_c)^2`` is: the sum of the classes' one-vs-rest
+    decompositions. Murphy's vector partition groups rows by their whole
+    vector of probabilities instead, which ``K`` continuous probabilities
+    leave no practical way to bin; its uncertainty ``sum_c o_c (1 - o_c)`` is
+    the same, its reliability and resolution are not. Multilabel terms are
+    averaged over the labels, as the multilabel Brier score is. Binary: the
+    one column, as scikit-learn's ``brier_score_loss``.
+
+    Attributes
+    ----------
+    reliability, resolution, uncertainty : float
+        ``REL``, ``RES`` and ``UNC``, summed (categorical) or averaged
+        (multilabel) over the columns.
+    binned_brier : float
+        ``REL - RES + UNC``: exactly the Brier score of the binned forecasts,
+        every probability replaced by its bin's mean.
+    within_bins : float
+        ``brier - binned_brier``: what binning leaves out, Stephenson, Coelho
+        and Jolliffe's (2008) ``WBV - WBC``, the probabilities' variance inside
+        their bins less twice their within-bin covariance with the outcome. It
+        shrinks as the bins narrow; it may be negative.
+
+    Examples
+    --------
+    >>> from cecli.calibration import calibration
+    >>> s = calibration([0, 1, 1, 0], [0.2, 0.9, 0.6, 0.45], kind="binary", n_bins=2)
+    >>> d = s.brier_decomposition
+    >>> round(d.reliability, 5), d.resolution, d.uncertainty, round(d.within_bins, 5)
+    (0.08406, 0.25, 0.25, 0.01906)
+    >>> round(d.binned_brier + d.within_bins, 6) == round(s.brier, 6)
+    True
+    """
+
+    reliability: float
+    resolution: float
+    uncertainty: float
+    binned_brier: float
+    within_bins: float
+
+
+@dataclass(frozen=True)
 class CalibrationSummary:
     """What a :class:`CalibrationAccumulator` read from every row it was given.
 
@@ -61,7 +124,8 @@ class CalibrationSummary:
     n_bins : int
         Equal-width bins in ``bins``, and groups in ``adaptive_bins``.
     ece, mce : float
-        Expected and maximum calibration error over ``bins``.
+        Expected and maximum calibration error over ``bins``: torchmetrics'
+        ``CalibrationError(norm="l1")`` and ``norm="max"``.
     bins : tuple of ReliabilityBin
         All ``n_bins`` equal-width bins, empty ones included.
     mean_confidence, accuracy : float
@@ -89,6 +153,22 @@ class CalibrationSummary:
         ``KL(t || p)`` and their sum, the mean cross-entropy
         ``H(t) + KL(t || p) = -sum_k t_k log p_k`` (probabilities clipped to
         ``[eps, 1 - eps]`` as in the loss functions). None without soft targets.
+    rms_calibration_error : float
+        The root-mean-square (L2) calibration error over ``bins``,
+        ``sqrt(sum_b (W_b / W) (acc_b - conf_b)^2)``: torchmetrics'
+        ``CalibrationError(norm="l2")``.
+    classwise_ece : float
+        Every column's probability binned (see :class:`BrierDecomposition`),
+        ``(1 / C) sum_c sum_b (W_cb / W) |o_cb - p_cb|``: the classwise-ECE of
+        Kull et al. (2019), the static calibration error (SCE) of Nixon et al.
+        (2019), over equal-width bins and averaged over every class (each
+        class's share of rows counted, none left out). Multilabel: over the
+        labels, each binned on its own (``ece`` pools the cells). Binary: the
+        positive class alone, which is ``ece`` (the negative class's bins
+        mirror it).
+    brier_decomposition : BrierDecomposition
+        ``brier`` split into reliability, resolution and uncertainty over the
+        same per-column bins, and what binning leaves out.
     """
 
     kind: str
@@ -112,6 +192,9 @@ class CalibrationSummary:
     target_entropy: float | None
     kl_divergence: float | None
     cross_entropy: float | None
+    rms_calibration_error: float
+    classwise_ece: float
+    brier_decomposition: BrierDecomposition
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ class InputFormat(str, Enum):
     npy = "npy"
     npz = "npz"
     parquet = "parquet"
+    jsonl = "jsonl"
+    arrow = "arrow"
 
 
 class OutputFormat(str, Enum):
@@ -56,7 +58,8 @@ class CiMethod(str, Enum):
 
 
 PREDICTIONS_HELP = (
-    "Predictions: .csv or .tsv (also .gz, .bz2, .zst), .npy, .npz, .parquet, or - for stdin."
+    "Predictions: .csv, .tsv or .jsonl (also .gz, .bz2, .zst), .npy, .npz, .parquet, "
+    ".arrow/.feather, or - for stdin."
 )
 
 KindOption = Annotated[
@@ -124,6 +127,21 @@ PositiveOption = Annotated[
     str | None, typer.Option(help="Binary labels given as text: the positive class.")
 ]
 ChunkSizeOption = Annotated[str, typer.Option(help="Predictions read per chunk, e.g. 64M, 512K.")]
+IgnoreLabelOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="LABEL",
+        help="Leave out the rows with this label (-100, as transformers pads, or a class "
+        "name): of every sum and count, reported apart; multilabel: the cells.",
+    ),
+]
+TopKOption = Annotated[
+    int | None,
+    typer.Option(
+        metavar="K",
+        help="Also report top-k accuracy, and each row's rank of its true class (categorical).",
+    ),
+]
 StorageOptionOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -198,6 +216,7 @@ def input_options(
     slice_cols: tuple[str, ...] = (),
     slices_optional: bool = False,
     storage_option: list[str] | None = None,
+    ignore_label: str | None = None,
 ) -> InputOptions:
     """The input layer's options, from the options ``score`` and ``compare`` share.
 
@@ -228,6 +247,7 @@ def input_options(
         slice_cols=slice_cols,
         slices_optional=slices_optional,
         storage_options=parse_storage_options(storage_option or ()),
+        ignore_label=ignore_label,
     )
 
 

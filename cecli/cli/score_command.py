@@ -26,6 +26,7 @@ from cecli.cli._declare import (
     FocalOption,
     FormatOption,
     HeaderOption,
+    IgnoreLabelOption,
     InputFormatOption,
     Kind,
     KindOption,
@@ -42,6 +43,7 @@ from cecli.cli._declare import (
     SmoothingOption,
     StorageOptionOption,
     ThresholdOption,
+    TopKOption,
     TopOption,
     WeightColOption,
     input_options,
@@ -67,6 +69,8 @@ def score(
     output_format: FormatOption = OutputFormat.table,
     threshold: ThresholdOption = 0.9,
     top: TopOption = 10,
+    top_k: TopKOption = None,
+    ignore_label: IgnoreLabelOption = None,
     base: BaseOption = Base.e,
     class_weights: ClassWeightsOption = None,
     weight_col: WeightColOption = None,
@@ -169,6 +173,8 @@ def score(
 
         # every option is checked before a file is read
         check_count("--top", top, 0)
+        if top_k is not None:
+            check_count("--top-k", top_k, 1)
         if bins is not None:
             check_count("--bins", bins, 1, 1000)
         core_options = score_options(
@@ -210,6 +216,7 @@ def score(
             chunk_size,
             slice_cols=tuple(s.column for s in specs),
             storage_option=storage_option,
+            ignore_label=ignore_label,
         )
         with Inputs(predictions, labels, options) as inputs:
             if specs:
@@ -233,6 +240,8 @@ def score(
                     weighted=weight_col is not None or class_weights is not None,
                     label_issues=label_issues,
                     shards=inputs.shard_map,
+                    ranks=top_k is not None,
+                    ignored=ignore_label is not None,
                 )
             try:
                 run_options = replace(
@@ -246,6 +255,8 @@ def score(
                     min_slice_rows=MIN_SLICE_ROWS if min_slice_rows is None else min_slice_rows,
                     # the per-sample file has each row's EL2N, whether or not it is reported
                     el2n=el2n or per_sample is not None,
+                    ignore_index=inputs.ignore_index,
+                    top_k=top_k,
                 )
                 if on_workers:
                     from cecli.dask import connect, score_on_workers

@@ -108,13 +108,14 @@ def score(
     ...
     cecli.errors.OptionError: cecli.dask.score got options it does not know: nonsense.
     """
-    from cecli.frame import split_options
+    from cecli.frame import resolved, split_options
     from cecli.inputs import Inputs
 
     input_options, score_options = split_options("cecli.dask.score", options)
     if per_sample is not None:  # the per-sample rows have each row's EL2N
         score_options = replace(score_options, el2n=True)
     with Inputs(paths, labels, input_options) as inputs:
+        score_options = resolved(score_options, inputs)
         if client is not None:
             return score_on_workers(inputs, score_options, client, per_sample)
         with connect(workers) as started:

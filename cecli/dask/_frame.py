@@ -149,6 +149,7 @@ def _score_frame(ddf: Any, client: Any, input_options: Any, score_options: Any) 
     import dask
 
     from cecli.folds import ScoreState
+    from cecli.frame import resolved
     from cecli.inputs import Inputs
     from cecli.pipeline import finish
     from cecli.readers.table import TableSource
@@ -165,6 +166,7 @@ def _score_frame(ddf: Any, client: Any, input_options: Any, score_options: Any) 
     head = client.compute(dask.delayed(_head)(parts[first], LAYOUT_ROWS)).result()
     # the client's inputs decide the layout, and name the frame in a message of the whole
     inputs = Inputs(TableSource(head, DASK_FRAME), None, input_options)
+    score_options = resolved(score_options, inputs)
     starts, offset = [], 0
     for n in lengths:
         starts.append(offset)

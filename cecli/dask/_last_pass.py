@@ -71,8 +71,12 @@ def last_pass_shard(
                     counts += np.bincount(chosen, minlength=len(counts))[: len(counts)]
                 if writer is not None:  # as the serial run's last pass gives them
                     view = checked_view(inputs, state, batch)
-                    columns = {"label_issue": issue, "label_quality": fold.quality(view)}
-                    writer.write(view.scores, batch.ids, columns)
+                    quality = fold.quality(view) if view.n_rows else np.empty(0)
+                    columns = {
+                        "label_issue": issue,
+                        "label_quality": view.per_sample_column(quality, np.nan),
+                    }
+                    writer.write(view.per_sample_scores(), batch.ids, columns)
                     del view
                 del batch
             if writer is not None:

@@ -73,6 +73,9 @@ class PartFile:
     shards: Any  # the ShardMap with every shard's start, or None for one file
     #: Whether the rows get ``label_issue`` and ``label_quality`` (written in a last pass).
     label_issues: bool = False
+    #: Whether the rows get ``rank`` (``top_k``) and ``ignored`` (``ignore_index``).
+    ranks: bool = False
+    ignored: bool = False
 
     def open(self) -> Any:
         """A :class:`~cecli.render.per_sample.PerSampleWriter` for this part."""
@@ -86,6 +89,8 @@ class PartFile:
             weighted=self.weighted,
             label_issues=self.label_issues,
             shards=self.shards,
+            ranks=self.ranks,
+            ignored=self.ignored,
         )
 
 
@@ -93,7 +98,14 @@ class PartsFolder:
     """The client's side: check DIR, make the staging folder, and rename it at the end."""
 
     def __init__(
-        self, path: str, inputs: Any, *, weighted: bool, label_issues: bool = False
+        self,
+        path: str,
+        inputs: Any,
+        *,
+        weighted: bool,
+        label_issues: bool = False,
+        ranks: bool = False,
+        ignored: bool = False,
     ) -> None:
         self.path = path
         self.format = parts_format(path)
@@ -123,6 +135,7 @@ class PartsFolder:
         self.kind = inputs.kind
         self.weighted = weighted
         self.label_issues = label_issues
+        self.ranks, self.ignored = ranks, ignored
         try:
             self.staging = tempfile.mkdtemp(
                 prefix=f".{os.path.basename(self.target)}.", suffix=".tmp", dir=parent
@@ -139,7 +152,14 @@ class PartsFolder:
         name = f"part-{index:05d}{'' if run is None else f'-{run:05d}'}{self.format}"
         path = os.path.join(self.staging, name)
         return PartFile(
-            path, self.classes, self.kind, self.weighted, self.shards, self.label_issues
+            path,
+            self.classes,
+            self.kind,
+            self.weighted,
+            self.shards,
+            self.label_issues,
+            self.ranks,
+            self.ignored,
         )
 
     def commit(self) -> None:

@@ -35,6 +35,8 @@ class ShardTask:
     row_groups: tuple[int, int] | None = None
     #: Where this task's per-sample rows go (``--per-sample DIR/``): a ``PartFile``, or None.
     per_sample: Any = None
+    #: The rows it reads, where known before reading (-1: not known), for grouping.
+    n_rows: int = -1
 
 
 #: The least a task reads of a shard cut by row groups: 2**23 values (64 MiB of float64,
@@ -66,6 +68,62 @@ def row_group_windows(sizes: tuple[int, ...], columns: int) -> list[tuple[int, i
     if first < len(sizes):
         windows.append((first, len(sizes)))
     return windows
+
+
+def task_groups(tasks: list[ShardTask], columns: int) -> list[tuple[ShardTask, ...]]:
+    """Consecutive tasks run as one, together reading at least :data:`TASK_VALUES` values.
+
+    A scheduled task costs the scheduler, the client and the worker a few
+    milliseconds whatever it does, and a merge more; a shard of 250,000 x 10
+    takes about 40 ms to score. Small shards therefore go in runs, cut by
+    :func:`row_group_windows` over the tasks' rows: by the files alone, so a
+    run gives the same bits on any cluster. A task of unknown size is a run
+    of its own.
+
+    Examples
+    --------
+    >>> t = ShardTask("a.parquet", None, 0, None, None, "categorical", ("0", "1"), n_rows=1 << 20)
+    >>> [len(g) for g in task_groups([t] * 10, 2)]
+    [4, 4, 2]
+    """
+    groups: list[tuple[ShardTask, ...]] = []
+    run: list[ShardTask] = []
+    for task in tasks:
+        if task.n_rows < 0:
+            groups += [tuple(run)] if run else []
+            groups.append((task,))
+            run = []
+            continue
+        run.append(task)
+    if run:
+        groups.append(tuple(run))
+    cut = []
+    for group in groups:
+        windows = row_group_windows(tuple(max(t.n_rows, 0) for t in group), columns)
+        cut += [group[a:b] for a, b in windows]
+    return cut
+
+
+def run_group(work: Any, group: tuple[ShardTask, ...], *args: Any) -> Part:
+    """``work(task, *args)`` for each task of ``group`` in turn, their parts merged in order.
+
+    Runs on a worker; the first error in shard order wins, as in the tree.
+    """
+    part = work(group[0], *args)
+    for task in group[1:]:
+        if part.error is not None:
+            return part
+        part = merge_parts(part, work(task, *args))
+    return part
+
+
+def submit_groups(client: Any, tasks: list[ShardTask], columns: int, work: Any, *args: Any) -> Any:
+    """The merged part of ``work`` over ``tasks``, run in :func:`task_groups` on ``client``."""
+    futures = [
+        client.submit(run_group, work, group, *args, pure=False)
+        for group in task_groups(tasks, columns)
+    ]
+    return reduce_ordered(client, futures)
 
 
 @dataclass
@@ -133,7 +191,7 @@ def score_shard(task: ShardTask) -> Part:
                     writer = task.per_sample.open()
                 for batch, view in viewed(inputs, state, task.first_row):
                     if writer is not None:
-                        writer.write(view.scores, batch.ids)
+                        writer.write(view.per_sample_scores(), batch.ids)
                     state.add(view)
                     del batch, view
                 if writer is not None:
@@ -271,7 +329,7 @@ def _row_counts(client: Any, inputs: Any, paths: list[str]) -> list[int]:
 
 
 def _row_groups(inputs: Any, n: int) -> list[tuple[int, ...] | None]:
-    """Each shard's row groups' rows (Parquet shards holding their labels), else None."""
+    """Each shard's row groups' rows (Parquet or Arrow IPC files with their labels), else None."""
     from cecli.readers.shards import ShardedSource
 
     source = inputs.pred_source
@@ -286,7 +344,7 @@ def shard_tasks(inputs: Any, options: Any, client: Any, folder: Any = None) -> l
     """The tasks of opened ``inputs``, in row order: a shard each, or a run of its row groups.
 
     Text shards are counted on ``client``'s workers first (their global rows need
-    it); a Parquet shard holding its labels and more than :data:`TASK_VALUES`
+    it); a Parquet (or Arrow IPC file) shard holding its labels and more than :data:`TASK_VALUES`
     values is cut into runs of row groups (:func:`row_group_windows`). Sets the
     inputs' shard map (each reported row's file and file row). With ``folder``
     (``--per-sample DIR/``), each task writes its rows to its part.
@@ -322,7 +380,10 @@ def shard_tasks(inputs: Any, options: Any, client: Any, folder: Any = None) -> l
             part = None
             if folder is not None:  # the shard's part, or its run's
                 part = folder.part(i, None if window is None else run)
-            tasks.append(ShardTask(p, lab, start, **common, row_groups=window, per_sample=part))
+            rows = n if window is None else sum(sizes[window[0] : window[1]])
+            tasks.append(
+                ShardTask(p, lab, start, **common, row_groups=window, per_sample=part, n_rows=rows)
+            )
     return tasks
 
 
@@ -350,14 +411,18 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
 
         weighted = inputs.options.weight_col is not None or options.class_weights is not None
         folder = PartsFolder(
-            per_sample, inputs, weighted=weighted, label_issues=options.label_issues
+            per_sample,
+            inputs,
+            weighted=weighted,
+            label_issues=options.label_issues,
+            ranks=options.top_k is not None,
+            ignored=options.ignore_index is not None,
         )
     try:
         tasks = shard_tasks(inputs, options, client, folder)
         # with label issues the rows are written in a last pass, once each row's issue is known
         first = [replace(t, per_sample=None) for t in tasks] if options.label_issues else tasks
-        futures = [client.submit(score_shard, task, pure=False) for task in first]
-        part = reduce_ordered(client, futures).result()
+        part = submit_groups(client, first, inputs.n_classes, score_shard).result()
         if part.error is not None:
             raise WorkerError(*part.error)
         for said in part.warnings:
@@ -366,8 +431,7 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
         # label issues: each later pass is a map over the shards and an ordered merge again
         while state.needs_another_pass:
             fold = client.scatter(state.next_pass(), broadcast=True, hash=False)
-            futures = [client.submit(pass_shard, task, fold, pure=False) for task in first]
-            part = reduce_ordered(client, futures).result()
+            part = submit_groups(client, first, inputs.n_classes, pass_shard, fold).result()
             if part.error is not None:
                 raise WorkerError(*part.error)
             state.end_pass(part.state)

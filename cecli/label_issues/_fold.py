@@ -164,8 +164,13 @@ class LabelIssues:
         *,
         first_row: int = 0,
         ids: ArrayLike | None = None,
+        row_numbers: NDArray[np.int64] | None = None,
     ) -> None:
-        """Add one chunk: its labels (N), its predictions (N x K), its first row, its ids."""
+        """Add one chunk: its labels (N), its predictions (N x K), its first row, its ids.
+
+        ``row_numbers`` number the rows when they are not ``first_row`` and on
+        (rows left out by ``ignore_index`` between them).
+        """
         labels, preds = self._checked(labels, preds)
         if self.pass_number == 1:
             for _, y, p in _blocks(labels, preds, self.from_logits):
@@ -175,7 +180,8 @@ class LabelIssues:
         elif self.pass_number == 2:
             self._add_joint(labels, preds)
         else:
-            self._add_rows(labels, preds, int(first_row), None if ids is None else np.asarray(ids))
+            ids = None if ids is None else np.asarray(ids)
+            self._add_rows(labels, preds, int(first_row), ids, row_numbers)
 
     def add_view(self, view) -> None:  # type: ignore[no-untyped-def]
         """Add one checked :class:`~cecli.view.ChunkView` (categorical)."""
@@ -184,7 +190,13 @@ class LabelIssues:
                 f"A label-issue fold of {'logits' if self.from_logits else 'probabilities'} "
                 f"takes categorical views of the same, not a {view.kind} view."
             )
-        self.add(view.labels, view.preds, first_row=view.first_row, ids=view.ids)
+        self.add(
+            view.labels,
+            view.preds,
+            first_row=view.first_row,
+            ids=view.ids,
+            row_numbers=view.scores.row_numbers,
+        )
 
     def _checked(self, labels: ArrayLike, preds: ArrayLike) -> tuple[NDArray[np.intp], NDArray]:
         preds = np.asarray(preds)
@@ -227,7 +239,12 @@ class LabelIssues:
         self._keys[0], self._counts[0] = _joint.sum_by_key(keys, counts)
 
     def _add_rows(
-        self, labels: NDArray[np.intp], preds: NDArray, first_row: int, ids: NDArray | None
+        self,
+        labels: NDArray[np.intp],
+        preds: NDArray,
+        first_row: int,
+        ids: NDArray | None,
+        row_numbers: NDArray[np.int64] | None = None,
     ) -> None:
         k = self.n_classes
         if not self._quota.any():
@@ -263,7 +280,9 @@ class LabelIssues:
             entries = {
                 "pair": pair,
                 "margin": margin,
-                "row": first_row + lo + at.astype(np.int64),
+                "row": first_row + lo + at.astype(np.int64)
+                if row_numbers is None
+                else row_numbers[lo + at],
                 "wrong": _wrong(p, y)[at],
                 "p_given": p_given.astype(np.float64)[at],
                 "suggested": suggested[at].astype(np.int64),

@@ -111,9 +111,17 @@ class LabelIssueFold:
 
     def add(self, view) -> None:  # type: ignore[no-untyped-def]
         """Add one checked view to every problem still in this pass."""
+        if view.n_rows == 0:  # every row of the chunk ignored
+            return
         for fold, (labels, preds) in zip(self.folds, self._problems(view), strict=True):
             if fold.pass_number == self.pass_number:
-                fold.add(labels, preds, first_row=view.first_row, ids=view.ids)
+                fold.add(
+                    labels,
+                    preds,
+                    first_row=view.first_row,
+                    ids=view.ids,
+                    row_numbers=view.scores.row_numbers,
+                )
 
     def merge(self, other: LabelIssueFold) -> LabelIssueFold:
         """Add the state of a fold over other rows, in the same pass (in place); return self."""

@@ -83,10 +83,13 @@ class Positions:
         )
 
     def result(self, result: LossResult) -> LossResult:
-        """``result`` with per-position losses in the positions' shape."""
-        if result.reduction != "none":
-            return result
-        return replace(result, loss=np.asarray(result.loss).reshape(self.shape))
+        """``result`` with per-position losses (and ranks) in the positions' shape."""
+        changes: dict[str, Any] = {}
+        if result.reduction == "none":
+            changes["loss"] = np.asarray(result.loss).reshape(self.shape)
+        if result.rank is not None:
+            changes["rank"] = result.rank.reshape(self.shape)
+        return replace(result, **changes) if changes else result
 
     def scored(self, work: Callable[[], T]) -> T:
         """``work()``, with a message that numbers rows saying how rows map to positions."""
@@ -100,3 +103,35 @@ class Positions:
                 f"{self.shape} in C order: row r is position np.unravel_index(r, {self.shape}).)"
             )
             raise type(error)(str(error) + note) from error
+
+
+def by_position(
+    loss_function: Callable[..., LossResult],
+    y_true: Any,
+    y_pred: Any,
+    sample_weights: Any,
+    class_axis: int,
+    **options: Any,
+) -> LossResult:
+    """``loss_function`` of each position as a row, its per-position arrays in their shape.
+
+    ``options`` are the loss function's other arguments (``ignore_index``
+    leaves out positions, ``top_k`` ranks each position's true class).
+
+    Examples
+    --------
+    >>> import numpy as np, cecli
+    >>> logits = np.zeros((1, 2, 3))  # 1 sample, 2 classes, 3 positions
+    >>> result = by_position(cecli.categorical_cross_entropy, [[0, -100, 1]], logits, None, 1,
+    ...                      from_logits=True, ignore_index=-100, reduction="none")
+    >>> result.loss.round(4).tolist(), result.n_ignored
+    ([[0.6931, 0.0, 0.6931]], 1)
+    """
+    grid = Positions(y_true, y_pred, sample_weights, class_axis=class_axis)
+    return grid.result(
+        grid.scored(
+            lambda: loss_function(
+                grid.y_true, grid.y_pred, sample_weights=grid.sample_weights, **options
+            )
+        )
+    )

@@ -142,7 +142,15 @@ def _multilabel(
     row_offset: int = 0,
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
+    ignored: NDArray[np.bool_] | None = None,
 ) -> _Scored:
+    """Losses in nats, and with ``facts`` the row facts and per-label sums.
+
+    ``ignored`` marks cells left out (their target is ``ignore_index``): a
+    row's loss is the (label-weighted) mean over its other cells, and the
+    facts and sums count only those, as torchmetrics' multilabel metrics
+    leave out the elements ``ignore_index`` marks.
+    """
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim == 1:
         preds = preds[:, None]
@@ -164,6 +172,8 @@ def _multilabel(
         )
     _validate.check_same_rows(n, len(y), "targets")
     _validate.check_columns(k, y.shape[1])
+    if ignored is not None:
+        y = np.where(ignored, 0, y)  # any valid target: the cell is left out below
     targets = _validate.binary_targets(y, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
     if from_logits:
@@ -185,13 +195,27 @@ def _multilabel(
 
     def work(lo: int, hi: int) -> tuple[int, NDArray, NDArray, NDArray] | None:
         x = preds[lo:hi].astype(np.float64)
+        if ignored is not None:
+            # an ignored cell's prediction is not checked: one that clips nothing stands in
+            x[ignored[lo:hi]] = 0.0 if from_logits else 0.5
         if not (np.isfinite(x).all() if from_logits else (x.min() >= 0.0 and x.max() <= 1.0)):
             return None
         t = targets[lo:hi]
         cell_loss, clipped, p, q = _binary_terms(
             x, t, from_logits, eps_value, alpha, gamma, positive_weight, balance
         )
-        loss[lo:hi] = cell_loss.mean(axis=1) if mean_weights is None else cell_loss @ mean_weights
+        seen = None if ignored is None else ~ignored[lo:hi]
+        if seen is None:
+            loss[lo:hi] = (
+                cell_loss.mean(axis=1) if mean_weights is None else cell_loss @ mean_weights
+            )
+        else:
+            cell_loss *= seen  # an ignored cell adds nothing to any sum
+            share = seen if mean_weights is None else seen * mean_weights
+            total = share.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                # the mean over the cells kept; a row whose kept cells all weigh 0 weighs 0
+                loss[lo:hi] = np.where(total > 0, (cell_loss * share).sum(axis=1) / total, 0.0)
         if not facts:
             return clipped, cell_loss[:0], cell_loss[:0], cell_loss[:0]
         rows = np.arange(hi - lo)
@@ -200,17 +224,24 @@ def _multilabel(
         right = positive == present
         cell_conf = np.where(positive, p, q)
         cell_flag = ~right & (cell_conf >= threshold)
-        j = np.argmax(cell_loss, axis=1)
+        if seen is not None:
+            right |= ~seen
+            cell_flag &= seen
+        j = np.argmax(cell_loss if seen is None else np.where(seen, cell_loss, -np.inf), axis=1)
         worst[lo:hi] = j
         predicted[lo:hi] = positive[rows, j]
         confidence[lo:hi] = cell_conf[rows, j]
         p_true[lo:hi] = np.where(present, p, q)[rows, j]
         correct[lo:hi] = right.all(axis=1)
         flagged[lo:hi] = cell_flag.any(axis=1)
+        if seen is not None:
+            right &= seen
         return clipped, weight[lo:hi] @ cell_loss, right.sum(axis=0), cell_flag.sum(axis=0)
 
     results = _threads.map_blocks(n, 8 * k, work)
     if any(r is None for r in results):
+        if ignored is not None:  # the message names a cell that was checked
+            preds = np.where(ignored, 0.0 if from_logits else 0.5, preds)
         if from_logits:
             _validate.raise_nonfinite_binary_logits(preds, row_offset)
         _validate.raise_bad_probabilities(preds, row_offset, categorical=False)
@@ -219,12 +250,36 @@ def _multilabel(
     if facts:
         scored.predicted, scored.confidence, scored.p_true = predicted, confidence, p_true
         scored.correct, scored.flagged = correct, flagged
+        if ignored is None:
+            mass, support = np.full(k, weight.sum()), targets.sum(axis=0)
+            count = (targets >= 0.5).sum(axis=0).astype(np.int64)
+            observed = np.full(k, n, dtype=np.int64)
+        else:
+            seen = ~ignored
+            mass, support = weight @ seen, (targets * seen).sum(axis=0)
+            count = ((targets >= 0.5) & seen).sum(axis=0).astype(np.int64)
+            observed = seen.sum(axis=0).astype(np.int64)
         scored.class_sums = ClassSums(
             loss=np.sum([r[1] for r in results], axis=0),
-            mass=np.full(k, weight.sum()),
-            support=targets.sum(axis=0),
-            count=(targets >= 0.5).sum(axis=0).astype(np.int64),
+            mass=mass,
+            support=support,
+            count=count,
             correct=np.sum([r[2] for r in results], axis=0).astype(np.int64),
             flagged=np.sum([r[3] for r in results], axis=0).astype(np.int64),
+            observed=observed,
         )
     return scored
+
+
+def observed_share(
+    ignored: NDArray[np.bool_], label_weights: NDArray[np.float64] | None
+) -> NDArray[np.float64]:
+    """Each row's share of the label weight in cells not ignored: its weight in a mean over cells.
+
+    With it, a mean over rows of the rows' losses is the mean over every cell
+    kept, as torchmetrics' masked elements give.
+    """
+    seen = ~ignored
+    if label_weights is None:
+        return seen.mean(axis=1)
+    return (seen @ label_weights) / label_weights.sum()

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cecli import _validate
 from cecli._arrays import as_array
-from cecli.errors import WeightError
-from cecli.losses._axes import Positions
-from cecli.losses._bernoulli import _binary, _multilabel
+from cecli.losses._axes import by_position
+from cecli.losses._bernoulli import _binary, _multilabel, observed_share
 from cecli.losses._categorical import _categorical
+from cecli.losses._ignore import ignoring
 from cecli.losses._names import binary_positives, class_positions
+from cecli.losses._rank import check_top_k, check_top_k_classes, true_class_rank
 from cecli.losses._results import LossResult
 from cecli.losses._units import ClassWeights, Reduction
 from cecli.losses._weights import (
     _combine,
+    _multilabel_weights,
     _per_sample_class_weight,
     _reduce,
     _sample_weights,
@@ -38,6 +41,8 @@ def categorical_cross_entropy(
     focal_alpha: ArrayLike | None = None,
     labels: ArrayLike | None = None,
     class_axis: int | None = None,
+    ignore_index: int | None = None,
+    top_k: int | None = None,
 ) -> LossResult:
     """Categorical cross-entropy of predictions against class indices or target distributions.
 
@@ -104,12 +109,27 @@ def categorical_cross_entropy(
         one weight per position, or one per sample; ``reduction="none"``
         gives the losses in the shape ``(n_samples, d1, ..., dk)``. Messages
         number the positions as rows, in C order.
+    ignore_index : int, optional
+        Rows whose class index is this (-100, as PyTorch's ``cross_entropy``
+        and Hugging Face ``transformers`` pad labels) are left out of every
+        sum and count: ``"mean"`` is over the other rows, as PyTorch's, and
+        ``"none"`` gives them 0, as PyTorch does. Soft or one-hot targets are
+        never ignored (PyTorch's ``ignore_index`` applies to class indices
+        only). Their predictions are not checked. Every row ignored is an error.
+    top_k : int, optional
+        Also give the fraction of rows (not ignored) whose true class is
+        among the ``top_k`` highest predictions, ``.top_k_accuracy``, and each
+        row's rank of its true class, ``.rank``: scikit-learn's
+        ``top_k_accuracy_score``, ties broken as it breaks them (of equal
+        scores, the higher class index ranks first). From 1 to ``n_classes``.
+        Rows are counted, as accuracy counts them: weights do not change it.
 
     Returns
     -------
     LossResult
         ``.loss`` (a float, or an array for ``"none"``), ``.clipped`` (how many
-        probabilities clipping changed), ``.unit``, ``.weight_sum``.
+        probabilities clipping changed), ``.unit``, ``.weight_sum``,
+        ``.n_ignored``, and with ``top_k`` ``.top_k_accuracy`` and ``.rank``.
 
     Raises
     ------
@@ -145,52 +165,67 @@ def categorical_cross_entropy(
     >>> cecli.categorical_cross_entropy([[0, 1]], tokens, from_logits=True, class_axis=1,
     ...                                 reduction="none").loss.round(6)
     array([[0.356675, 0.693147]])
+    >>> padded = cecli.categorical_cross_entropy([0, -100, 1], [[2.0, 1.0, 0.1], [0.0, 0.0, 0.0],
+    ...     [0.5, 2.5, 0.3]], from_logits=True, ignore_index=-100, top_k=1)
+    >>> round(padded.loss, 7), padded.n_ignored, padded.top_k_accuracy, padded.rank.tolist()
+    (0.3185398, 1, 1.0, [1, 0, 1])
     """
     if class_axis is not None:
-        grid = Positions(y_true, y_pred, sample_weights, class_axis=class_axis)
-        return grid.result(
-            grid.scored(
-                lambda: categorical_cross_entropy(
-                    grid.y_true,
-                    grid.y_pred,
-                    from_logits=from_logits,
-                    class_weights=class_weights,
-                    sample_weights=grid.sample_weights,
-                    eps=eps,
-                    label_smoothing=label_smoothing,
-                    focal_gamma=focal_gamma,
-                    base=base,
-                    reduction=reduction,
-                    focal_alpha=focal_alpha,
-                    labels=labels,
-                )
-            )
+        return by_position(
+            categorical_cross_entropy,
+            y_true,
+            y_pred,
+            sample_weights,
+            class_axis,
+            from_logits=from_logits,
+            class_weights=class_weights,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            base=base,
+            reduction=reduction,
+            focal_alpha=focal_alpha,
+            labels=labels,
+            ignore_index=ignore_index,
+            top_k=top_k,
         )
-    y_true, y_pred = as_array(y_true), as_array(y_pred)
-    if labels is not None and y_pred.ndim == 2:
-        y_true = class_positions(y_true, labels, y_pred.shape[1])
-    scored = _categorical(
-        y_true,
-        y_pred,
-        from_logits=from_logits,
-        eps=eps,
-        label_smoothing=label_smoothing,
-        focal_gamma=focal_gamma,
-        facts=False,
-        focal_alpha=focal_alpha,
-    )
-    n, k = np.shape(y_pred)
-    weights = _combine(
-        _per_sample_class_weight(class_weights, scored, k), _sample_weights(sample_weights, n)
-    )
-    return _reduce(
-        scored.loss,
-        weights,
-        reduction,
-        base,
-        scored.clipped,
-        _weighted_by(class_weights, sample_weights),
-    )
+    top_k = check_top_k(top_k, "categorical")
+
+    def scoring(y_true: ArrayLike, y_pred: ArrayLike, sample_weights: ArrayLike | None, _: None):
+        y_true, y_pred = as_array(y_true), as_array(y_pred)
+        if labels is not None and y_pred.ndim == 2:
+            y_true = class_positions(y_true, labels, y_pred.shape[1])
+        scored = _categorical(
+            y_true,
+            y_pred,
+            from_logits=from_logits,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            facts=False,
+            focal_alpha=focal_alpha,
+        )
+        n, k = np.shape(y_pred)
+        weights = _combine(
+            _per_sample_class_weight(class_weights, scored, k), _sample_weights(sample_weights, n)
+        )
+        result = _reduce(
+            scored.loss,
+            weights,
+            reduction,
+            base,
+            scored.clipped,
+            _weighted_by(class_weights, sample_weights),
+        )
+        if top_k is None:
+            return result
+        check_top_k_classes(top_k, k)
+        assert scored.preds is not None
+        rank = true_class_rank(scored.preds, scored.labels)
+        hits = float(np.count_nonzero(rank <= top_k)) / len(rank)
+        return replace(result, top_k=top_k, top_k_accuracy=hits, rank=rank)
+
+    return ignoring("categorical", scoring, y_true, y_pred, sample_weights, ignore_index)
 
 
 def binary_cross_entropy(
@@ -209,6 +244,7 @@ def binary_cross_entropy(
     focal_alpha: float | None = None,
     pos_label: object | None = None,
     labels: ArrayLike | None = None,
+    ignore_index: int | None = None,
 ) -> LossResult:
     """Binary cross-entropy of positive-class probabilities (or logits) against 0/1 targets.
 
@@ -262,6 +298,10 @@ def binary_cross_entropy(
         two-column ``predict_proba``, whose second one ``y_pred`` is); every
         value of ``y_true`` must be one of them. The positive class is
         ``labels[1]`` unless ``pos_label`` says otherwise.
+    ignore_index : int, optional
+        Rows whose target is this are left out, as torchmetrics' binary
+        metrics leave them out (PyTorch's ``binary_cross_entropy`` has no
+        ``ignore_index``); as in :func:`categorical_cross_entropy`.
 
     Returns
     -------
@@ -288,31 +328,36 @@ def binary_cross_entropy(
     >>> spam = cecli.binary_cross_entropy(["spam", "ham"], [0.8, 0.4], pos_label="spam")
     >>> round(spam.loss, 6)  # -(log 0.8 + log 0.6) / 2
     0.366985
+    >>> cecli.binary_cross_entropy([1, -100, 0], [0.8, 0.5, 0.4], ignore_index=-100).n_ignored
+    1
     """
-    y_true = binary_positives(y_true, pos_label, labels)
-    scored = _binary(
-        y_true,
-        y_pred,
-        from_logits=from_logits,
-        eps=eps,
-        label_smoothing=label_smoothing,
-        focal_gamma=focal_gamma,
-        facts=False,
-        pos_weight=pos_weight,
-        focal_alpha=focal_alpha,
-    )
-    n = len(scored.loss)
-    weights = _combine(
-        _per_sample_class_weight(class_weights, scored, 2), _sample_weights(sample_weights, n)
-    )
-    return _reduce(
-        scored.loss,
-        weights,
-        reduction,
-        base,
-        scored.clipped,
-        _weighted_by(class_weights, sample_weights),
-    )
+
+    def scoring(y_true: ArrayLike, y_pred: ArrayLike, sample_weights: ArrayLike | None, _: None):
+        scored = _binary(
+            binary_positives(y_true, pos_label, labels),
+            y_pred,
+            from_logits=from_logits,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            facts=False,
+            pos_weight=pos_weight,
+            focal_alpha=focal_alpha,
+        )
+        n = len(scored.loss)
+        weights = _combine(
+            _per_sample_class_weight(class_weights, scored, 2), _sample_weights(sample_weights, n)
+        )
+        return _reduce(
+            scored.loss,
+            weights,
+            reduction,
+            base,
+            scored.clipped,
+            _weighted_by(class_weights, sample_weights),
+        )
+
+    return ignoring("binary", scoring, y_true, y_pred, sample_weights, ignore_index)
 
 
 def multilabel_cross_entropy(
@@ -331,6 +376,7 @@ def multilabel_cross_entropy(
     focal_alpha: ArrayLike | None = None,
     pos_label: object | None = None,
     class_axis: int | None = None,
+    ignore_index: int | None = None,
 ) -> LossResult:
     """Multilabel cross-entropy: binary cross-entropy per (sample, label) cell.
 
@@ -368,6 +414,15 @@ def multilabel_cross_entropy(
         The label axis of ``y_pred`` and ``y_true`` (both of shape
         ``(n_samples, n_labels, d1, ...)`` with ``class_axis=1``): each
         position is scored as a row, as in :func:`categorical_cross_entropy`.
+    ignore_index : int, optional
+        Cells whose target is this are left out, as torchmetrics' multilabel
+        metrics leave out the elements it marks: a row's loss is the mean
+        over its other cells, and the row weighs its share of the cells (of
+        the label weight) kept, so that ``"mean"`` is the mean over every
+        cell kept, ``binary_cross_entropy(p[mask], t[mask])`` in PyTorch's
+        terms. A row whose every cell is ignored is left out (``"none"``
+        gives it 0); every cell ignored is an error. ``"sum"`` and
+        ``"none"`` are rows' means, weighted by that share.
 
     Returns
     -------
@@ -383,56 +438,59 @@ def multilabel_cross_entropy(
     >>> weighted = cecli.multilabel_cross_entropy(targets, probs, pos_weight=[1, 2, 3])
     >>> round(weighted.loss, 6)
     0.506061
+    >>> masked = cecli.multilabel_cross_entropy([[1, -100], [0, 1]], [[0.9, 0.5], [0.2, 0.6]],
+    ...                                         ignore_index=-100)
+    >>> round(masked.loss, 6), masked.weight_sum  # the mean of three cells' losses
+    (0.279777, 1.5)
     """
     if class_axis is not None:
-        grid = Positions(y_true, y_pred, sample_weights, class_axis=class_axis)
-        return grid.result(
-            grid.scored(
-                lambda: multilabel_cross_entropy(
-                    grid.y_true,
-                    grid.y_pred,
-                    from_logits=from_logits,
-                    class_weights=class_weights,
-                    sample_weights=grid.sample_weights,
-                    eps=eps,
-                    label_smoothing=label_smoothing,
-                    focal_gamma=focal_gamma,
-                    base=base,
-                    reduction=reduction,
-                    pos_weight=pos_weight,
-                    focal_alpha=focal_alpha,
-                    pos_label=pos_label,
-                )
-            )
+        return by_position(
+            multilabel_cross_entropy,
+            y_true,
+            y_pred,
+            sample_weights,
+            class_axis,
+            from_logits=from_logits,
+            class_weights=class_weights,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            base=base,
+            reduction=reduction,
+            pos_weight=pos_weight,
+            focal_alpha=focal_alpha,
+            pos_label=pos_label,
+            ignore_index=ignore_index,
         )
-    y_true, y_pred = binary_positives(y_true, pos_label, None), as_array(y_pred)
+    y_pred = as_array(y_pred)
     preds_shape = np.shape(y_pred)
     k = preds_shape[1] if len(preds_shape) == 2 else 1
     label_weights = _multilabel_weights(class_weights, k)
-    scored = _multilabel(
-        y_true,
-        y_pred,
-        from_logits=from_logits,
-        eps=eps,
-        label_smoothing=label_smoothing,
-        focal_gamma=focal_gamma,
-        label_weights=label_weights,
-        facts=False,
-        pos_weight=pos_weight,
-        focal_alpha=focal_alpha,
-    )
-    weights = _sample_weights(sample_weights, len(scored.loss))
-    return _reduce(scored.loss, weights, reduction, base, scored.clipped, "sample weights")
 
-
-def _multilabel_weights(
-    class_weights: ArrayLike | str | None, k: int
-) -> NDArray[np.float64] | None:
-    if class_weights is None:
-        return None
-    if isinstance(class_weights, str):
-        raise WeightError(
-            'cannot be "balanced" for multilabel targets; give one weight per label.',
-            option="class_weights",
+    def scoring(
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weights: ArrayLike | None,
+        cells: NDArray[np.bool_] | None,
+    ) -> LossResult:
+        scored = _multilabel(
+            # an ignored cell's value is neither pos_label nor the other one
+            binary_positives(y_true, pos_label, None, ignored=cells),
+            y_pred,
+            from_logits=from_logits,
+            eps=eps,
+            label_smoothing=label_smoothing,
+            focal_gamma=focal_gamma,
+            label_weights=label_weights,
+            facts=False,
+            pos_weight=pos_weight,
+            focal_alpha=focal_alpha,
+            ignored=cells,
         )
-    return _validate.class_weight_array(class_weights, k, what="label")
+        weights = _sample_weights(sample_weights, len(scored.loss))
+        if cells is not None:
+            share = observed_share(cells, label_weights)
+            weights = share if weights is None else weights * share
+        return _reduce(scored.loss, weights, reduction, base, scored.clipped, "sample weights")
+
+    return ignoring("multilabel", scoring, y_true, y_pred, sample_weights, ignore_index)

@@ -133,12 +133,15 @@ def binary_positives(
     pos_label: object | None,
     labels: Sequence[object] | None,
     row_offset: int = 0,
+    ignored: NDArray[np.bool_] | None = None,
 ) -> NDArray:
     """Binary ``y_true`` as 0/1 targets: ``pos_label`` is 1, the other class 0.
 
     ``labels`` (``[negative, positive]``) gives the positive class when
     ``pos_label`` is None, and refuses any other value; without it, the
     targets may take only two values, ``pos_label`` and one other.
+    ``ignored`` marks the multilabel cells that ``ignore_index`` leaves out:
+    their value is neither class, and is not looked up (they come out 1).
 
     Examples
     --------
@@ -165,6 +168,10 @@ def binary_positives(
                 f"is {_plain(pos_label)!r}, which is not one of labels ({_quote(labels)}).",
                 option="pos_label",
             )
+    if ignored is not None and ignored.shape == y.shape:
+        y = y.astype(object)
+        y[ignored] = _plain(pos_label)
+    if labels is not None:
         codes = _positions(y, labels)
         if (codes < 0).any():
             raise _unknown(y, codes, row_offset, labels)

@@ -25,7 +25,20 @@ class LossResult:
     reduction : str
         ``"mean"``, ``"sum"`` or ``"none"``.
     weight_sum : float
-        The sum of the samples' weights (the number of samples when unweighted).
+        The sum of the samples' weights (the number of samples when unweighted),
+        over the rows not ignored.
+    n_ignored : int
+        How many rows ``ignore_index`` left out (0 without it). With
+        ``reduction="none"`` their losses are 0, as PyTorch gives them.
+    top_k : int or None
+        The ``k`` of :attr:`top_k_accuracy`, when ``top_k`` was given.
+    top_k_accuracy : float or None
+        With ``top_k``: the fraction of the rows not ignored whose true class
+        is among the ``k`` highest predictions (rows counted, as accuracy is).
+    rank : ndarray of int64 or None
+        With ``top_k``: each row's rank of its true class, 1 for the top
+        (ties: the higher class index first, as scikit-learn's
+        ``top_k_accuracy_score``); 0 for a row ignored.
     """
 
     loss: float | NDArray[np.float64]
@@ -33,6 +46,10 @@ class LossResult:
     unit: str
     reduction: str
     weight_sum: float
+    n_ignored: int = 0
+    top_k: int | None = None
+    top_k_accuracy: float | None = None
+    rank: NDArray[np.int64] | None = field(default=None, repr=False)
 
     def __float__(self) -> float:
         if self.reduction == "none":
@@ -66,6 +83,7 @@ class ClassSums:
     ``count``   rows whose label is ``c`` (multilabel: rows where label ``c`` is present)
     ``correct`` of those, predicted right (multilabel: cells of label ``c`` predicted right)
     ``flagged`` of those, confidently wrong (multilabel: cells)
+    ``observed`` multilabel: rows whose cell of label ``c`` is not ignored (None: every row)
     """
 
     loss: NDArray[np.float64]
@@ -74,6 +92,29 @@ class ClassSums:
     count: NDArray[np.int64]
     correct: NDArray[np.int64]
     flagged: NDArray[np.int64]
+    observed: NDArray[np.int64] | None = None
+
+    def __add__(self, other: ClassSums) -> ClassSums:
+        """The sums over both sets of rows."""
+        observed = None
+        if self.observed is not None or other.observed is not None:
+            observed = _observed(self) + _observed(other)
+        return ClassSums(
+            self.loss + other.loss,
+            self.mass + other.mass,
+            self.support + other.support,
+            self.count + other.count,
+            self.correct + other.correct,
+            self.flagged + other.flagged,
+            observed,
+        )
+
+
+def _observed(sums: ClassSums) -> NDArray[np.int64]:
+    """Multilabel: each label's rows not ignored."""
+    if sums.observed is None:  # multilabel sums always have them; the others never
+        raise ValueError("ClassSums without observed counts cannot be added to ones with them")
+    return sums.observed
 
 
 @dataclass(frozen=True)
@@ -102,6 +143,17 @@ class SampleScores:
     of cross-entropy with respect to the logits (see :mod:`cecli.el2n`), when
     it was asked for (:func:`score` and :meth:`cecli.Accumulator.update` ask;
     a scoring run only with ``--el2n`` or ``--per-sample``); else None.
+
+    ``rank`` is each row's rank of its true class among the predictions (1 =
+    the top one; ties put the higher class index first, as scikit-learn's
+    ``top_k_accuracy_score``), when ``top_k`` asked for it; else None.
+
+    With ``ignore_index``, the rows whose target it is are left out: the
+    arrays hold the other rows, ``row_numbers`` their numbers in the whole
+    input (None when no row of the batch was left out) and ``n_ignored``
+    counts the rows left out. ``ignored`` is only set on the per-sample
+    file's scores (:func:`cecli.ignore.with_ignored_rows`), which hold every
+    row again, the ignored ones marked there.
     """
 
     kind: str
@@ -119,6 +171,10 @@ class SampleScores:
     classes: ClassSums = field(repr=False)
     targets: NDArray[np.float64] | None = field(default=None, repr=False)
     el2n: NDArray[np.float64] | None = field(default=None, repr=False)
+    rank: NDArray[np.int64] | None = field(default=None, repr=False)
+    row_numbers: NDArray[np.int64] | None = field(default=None, repr=False)
+    n_ignored: int = 0
+    ignored: NDArray[np.bool_] | None = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:
@@ -131,7 +187,14 @@ class SampleScores:
     @property
     def rows(self) -> NDArray[np.int64]:
         """Each sample's 0-based row number in the whole input."""
+        if self.row_numbers is not None:
+            return self.row_numbers
         return np.arange(self.row_offset, self.row_offset + len(self.loss), dtype=np.int64)
+
+    @property
+    def end_row(self) -> int:
+        """The row after the batch's last, ignored or not."""
+        return self.row_offset + len(self.loss) + self.n_ignored
 
 
 @dataclass(frozen=True)

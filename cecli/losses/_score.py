@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
 from cecli._arrays import as_array
 from cecli.errors import OptionError
-from cecli.losses._bernoulli import _binary, _multilabel
+from cecli.losses._bernoulli import _binary, _multilabel, observed_share
 from cecli.losses._categorical import _categorical
 from cecli.losses._common import _hard_sums
-from cecli.losses._functions import _multilabel_weights
 from cecli.losses._names import binary_positives, class_positions
-from cecli.losses._results import ClassSums, SampleScores, _Scored
+from cecli.losses._results import SampleScores, _Scored
 from cecli.losses._units import KINDS, Kind, unit_of
-from cecli.losses._weights import _sample_weights
+from cecli.losses._weights import _multilabel_weights, _sample_weights
 
 
 def score(
@@ -102,6 +103,7 @@ def score_parts(
     focal_alpha: ArrayLike | None = None,
     labels: ArrayLike | None = None,
     pos_label: object | None = None,
+    ignored_cells: NDArray[np.bool_] | None = None,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
@@ -109,6 +111,12 @@ def score_parts(
     statistic checks or converts them again. With ``terms``, the scorer's
     parts also hold the calibration terms (``_Scored.terms``) where the loss
     kernel found them; with ``el2n``, the scores hold each row's EL2N.
+    ``ignored_cells`` (multilabel) marks the cells whose target is
+    ``ignore_index``, left out of the rows' losses, facts and sums; the rows
+    whose every cell is were left out before (by :func:`cecli.view.view_of`).
+    Each row's :attr:`SampleScores.weight` is then its sample weight times its
+    share of the label weight kept (:func:`observed_share`), so that a mean
+    over rows is the mean over the cells kept.
     """
     if kind not in KINDS:
         raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -118,7 +126,7 @@ def score_parts(
     unit, ln_base = unit_of(base)
     check_pos_weight_kind(kind, pos_weight)
     y_true, y_pred = as_array(y_true), as_array(y_pred)
-    y_true = _named(kind, y_true, y_pred, labels, pos_label, row_offset)
+    y_true = _named(kind, y_true, y_pred, labels, pos_label, row_offset, ignored_cells)
     options = dict(
         from_logits=from_logits,
         eps=eps,
@@ -139,15 +147,23 @@ def score_parts(
     weight = _sample_weights(sample_weights, n, row_offset)
     if kind == "multilabel":
         k = np.shape(y_pred)[1] if np.ndim(y_pred) == 2 else 1
+        label_weight_array = (
+            None if label_weights is None else _multilabel_weights(label_weights, k)
+        )
         scored = _multilabel(
             y_true,
             y_pred,
-            label_weights=None if label_weights is None else _multilabel_weights(label_weights, k),
+            label_weights=label_weight_array,
             threshold=threshold,
             sample_weight=weight,
             pos_weight=pos_weight,
+            ignored=ignored_cells,
             **options,
         )
+    sample_weight = weight
+    if kind == "multilabel" and ignored_cells is not None:
+        share = observed_share(ignored_cells, label_weight_array)
+        weight = share if weight is None else weight * share
     weighted = weight is not None
     if weight is None:
         # every row weighs 1: one read-only value seen n times, not n new ones (a fresh
@@ -158,9 +174,7 @@ def score_parts(
         scored.flagged = ~scored.correct & (scored.confidence >= threshold)
     if scored.class_sums is not None:
         sums = scored.class_sums
-        classes = ClassSums(
-            sums.loss / ln_base, sums.mass, sums.support, sums.count, sums.correct, sums.flagged
-        )
+        classes = replace(sums, loss=sums.loss / ln_base)
     else:
         classes = _hard_sums(
             scored.labels,
@@ -186,9 +200,9 @@ def score_parts(
         clipped=scored.clipped,
         classes=classes,
         targets=scored.targets if kind != "multilabel" else None,
-        el2n=_el2n(kind, scored, from_logits) if el2n else None,
+        el2n=_el2n(kind, scored, from_logits, ignored_cells) if el2n else None,
     )
-    return scores, scored, weight if weighted else None
+    return scores, scored, sample_weight
 
 
 def _named(
@@ -198,14 +212,16 @@ def _named(
     labels: ArrayLike | None,
     pos_label: object | None,
     row_offset: int,
+    ignored_cells: NDArray[np.bool_] | None = None,
 ) -> NDArray:
-    """``y_true`` with the classes that ``labels`` and ``pos_label`` name as indices or 0/1."""
+    """``y_true`` with the classes that ``labels`` and ``pos_label`` name as indices or 0/1
+    (multilabel cells that ``ignored_cells`` marks are neither class)."""
     check_naming_kind(kind, labels, pos_label)
     if kind == "categorical":
         if labels is None or y_pred.ndim != 2:
             return y_true
         return class_positions(y_true, labels, y_pred.shape[1], row_offset)
-    return binary_positives(y_true, pos_label, labels, row_offset)
+    return binary_positives(y_true, pos_label, labels, row_offset, ignored_cells)
 
 
 def check_naming_kind(kind: str, labels: object, pos_label: object) -> None:
@@ -234,7 +250,9 @@ def check_pos_weight_kind(kind: str, pos_weight: object) -> None:
         )
 
 
-def _el2n(kind: str, scored: _Scored, from_logits: bool) -> NDArray[np.float64]:
+def _el2n(
+    kind: str, scored: _Scored, from_logits: bool, ignored: NDArray[np.bool_] | None = None
+) -> NDArray[np.float64]:
     from cecli.el2n import row_el2n
 
     assert scored.preds is not None
@@ -248,4 +266,5 @@ def _el2n(kind: str, scored: _Scored, from_logits: bool) -> NDArray[np.float64]:
         scored.targets if kind == "categorical" else scored.truth,
         from_logits=from_logits,
         brier=None if scored.terms is None else scored.terms.brier,
+        observed=None if ignored is None else ~ignored,
     )

@@ -135,3 +135,16 @@ def _per_sample_class_weight(
     if weights is None:
         return None
     return weights[scored.labels] if scored.targets is None else scored.targets @ weights
+
+
+def _multilabel_weights(
+    class_weights: ArrayLike | str | None, k: int
+) -> NDArray[np.float64] | None:
+    if class_weights is None:
+        return None
+    if isinstance(class_weights, str):
+        raise WeightError(
+            'cannot be "balanced" for multilabel targets; give one weight per label.',
+            option="class_weights",
+        )
+    return _validate.class_weight_array(class_weights, k, what="label")

@@ -8,8 +8,10 @@ asked for as NumPy arrays. :mod:`cecli.inputs` decides which columns are the
 predictions and the labels, and reads two sources in lockstep.
 
 Formats come from the extension (``.csv``, ``.tsv``, ``.npy``, ``.npz``,
-``.parquet``/``.pq``, and ``.csv``/``.tsv`` compressed as ``.gz``, ``.bz2``
-or ``.zst``); ``-`` is CSV on standard input; ``fmt`` forces a format.
+``.parquet``/``.pq``, JSON Lines ``.jsonl``/``.ndjson``, Arrow IPC
+``.arrow``/``.feather``/``.ipc``, and CSV, TSV and JSON Lines compressed as
+``.gz``, ``.bz2`` or ``.zst``); ``-`` is CSV on standard input (or TSV or JSON
+Lines, forced); ``fmt`` forces a format.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class NoRows(InputError):
 FieldKind = Literal["number", "bool", "string", "matrix"]
 
 #: The formats a path may be read as (``--input-format``).
-FORMATS: tuple[str, ...] = ("csv", "tsv", "npy", "npz", "parquet")
+FORMATS: tuple[str, ...] = ("csv", "tsv", "npy", "npz", "parquet", "jsonl", "arrow")
+#: The formats read as text, as it streams in: from standard input or a pipe, compressed or not.
+TEXT_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl")
 
 _EXTENSIONS = {
     ".csv": "csv",
@@ -47,6 +51,11 @@ _EXTENSIONS = {
     ".npz": "npz",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
 }
 #: Compression suffixes read transparently, and pyarrow's codec for each.
 COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
@@ -226,13 +235,19 @@ def detect_format(path: str, forced: str | None = None) -> tuple[str, str | None
     if path == STDIN:
         return "csv", None
     fmt = _EXTENSIONS.get(ext)
-    if fmt is None or (codec is not None and fmt not in ("csv", "tsv")):
+    if fmt is None or (codec is not None and fmt not in TEXT_FORMATS):
         known = ", ".join(sorted(set(_EXTENSIONS) - {".tab", ".txt"}))
+        lines = (
+            " If it holds one JSON object per line, name it .jsonl (or pass --input-format "
+            "jsonl); a single JSON document (an array of rows) is not read."
+            if ext == ".json"
+            else ""
+        )
         raise InputError(
             path,
             f"cannot tell the format from the extension {ext or '(none)'!r}; "
-            f"name the file with one of {known} (CSV and TSV may add .gz, .bz2 or .zst), "
-            "or pass --input-format csv|tsv|npy|npz|parquet.",
+            f"name the file with one of {known} (CSV, TSV and JSON Lines may add .gz, .bz2 or "
+            f".zst), or pass --input-format {'|'.join(FORMATS)}.{lines}",
         )
     return fmt, codec
 
@@ -304,13 +319,20 @@ def open_source(
             header=header,
             block_bytes=chunk_bytes,
         )
+    if kind == "jsonl":
+        from cecli.readers.jsonl import JsonlSource
+
+        return JsonlSource(path, codec=codec, block_bytes=chunk_bytes)
     if path == STDIN:
-        raise InputError(display_name(path), f"standard input is read as CSV or TSV, not {kind}.")
+        raise InputError(
+            display_name(path), f"standard input is read as CSV, TSV or JSON Lines, not {kind}."
+        )
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise InputError(
             path,
             f"is a pipe or a device, not a file; {kind.upper()} is read by seeking in the file, "
-            "so save it to a file first (only CSV and TSV can be read as they stream in).",
+            "so save it to a file first (only CSV, TSV and JSON Lines can be read as they "
+            "stream in).",
         )
     if kind == "npy":
         from cecli.readers.npy import NpySource
@@ -320,6 +342,10 @@ def open_source(
         from cecli.readers.npy import NpzSource
 
         return NpzSource(path, key=key, role=key_role)
+    if kind == "arrow":
+        from cecli.readers.ipc import IpcSource
+
+        return IpcSource(path)
     from cecli.readers.parquet import ParquetSource
 
     return ParquetSource(path)
@@ -332,7 +358,8 @@ def _open_remote(
     chunk_bytes: int,
     storage_options: StorageOptions,
 ) -> Source:
-    """A remote file as its reader's Source: Parquet and NPY by ranged reads, CSV as a stream."""
+    """A remote file as its reader's Source: Parquet, NPY and Arrow IPC files by ranged reads,
+    CSV, JSON Lines and Arrow IPC streams as a stream."""
     remote = locate(url, storage_options)
     remote.check_file()  # a missing object first, as for a file: its name may be wrong too
     kind, codec = detect_format(url, fmt)
@@ -347,10 +374,18 @@ def _open_remote(
             block_bytes=chunk_bytes,
             remote=remote,
         )
+    if kind == "jsonl":
+        from cecli.readers.jsonl import JsonlSource
+
+        return JsonlSource(url, codec=codec, block_bytes=chunk_bytes, remote=remote)
     if kind == "npy":
         from cecli.readers.npy import NpySource
 
         return _unvalidated(NpySource(url, remote=remote), remote)
+    if kind == "arrow":
+        from cecli.readers.ipc import IpcSource
+
+        return _unvalidated(IpcSource(url, remote=remote), remote)
     if kind == "npz":
         raise remote.error(
             "NPZ archives are read from local files only (a zip is read in many small "

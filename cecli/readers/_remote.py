@@ -76,6 +76,24 @@ def has_wildcards(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
+#: What Hugging Face ``datasets.Dataset.save_to_disk`` writes beside its ``.arrow`` shards.
+_DATASET_FILES = ("dataset_info.json", "state.json")
+
+
+def hidden(name: str) -> bool:
+    """Whether a file in a folder of shards is no shard: what writers leave beside them.
+
+    Spark's ``_SUCCESS``, ``.crc`` files, ``_metadata`` (what pyarrow's datasets
+    skip too), and a saved Hugging Face dataset's descriptions.
+
+    Examples
+    --------
+    >>> [hidden(n) for n in ("_SUCCESS", ".part-0.crc", "state.json", "data-00000-of-00002.arrow")]
+    [True, True, True, False]
+    """
+    return name.startswith((".", "_")) or name in _DATASET_FILES
+
+
 def parse_storage_options(pairs: Iterable[str]) -> StorageOptions:
     """``KEY=VALUE`` texts as pairs; an error naming one that is not of that form.
 
@@ -321,7 +339,7 @@ def glob(pattern: str, storage_options: StorageOptions = ()) -> list[str]:
         matcher = re.compile(_translate(remote.path))
         files = [f for f in files if matcher.fullmatch(f)]
     else:  # a prefix: the files directly in it, as a folder's
-        files = [f for f in files if not f.rsplit("/", 1)[-1].startswith((".", "_"))]
+        files = [f for f in files if not hidden(f.rsplit("/", 1)[-1])]
     return [store_url + f[len(bucket) :] for f in sorted(files)]
 
 

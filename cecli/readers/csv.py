@@ -17,7 +17,6 @@ from __future__ import annotations
 import codecs
 import functools
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -30,17 +29,17 @@ import pyarrow.csv as pacsv
 
 from cecli.readers import STDIN, Field, Frame, Source, display_name
 from cecli.readers._arrow import bools, first_null, numbers, numbers_or_nan, stack, strings
-from cecli.readers._background import FdStream, OrderedPool, read_ahead, wait
+from cecli.readers._background import OrderedPool, read_ahead, wait
 from cecli.readers._csv_start import CsvStart
 from cecli.readers._csv_text import (
     MAX_LINE_BYTES,
     CsvErrors,
     arrow_copy,
     complete_lines,
-    reason,
     split_lines,
 )
 from cecli.readers._text import profile
+from cecli.readers._text_stream import open_text, read_bytes
 
 if TYPE_CHECKING:
     from cecli.readers._remote import Remote
@@ -131,32 +130,12 @@ class CsvSource(CsvStart, CsvErrors, Source):
     # -- opening -----------------------------------------------------------------
 
     def _open(self, codec: str | None):
-        if self.path == STDIN:
-            if sys.stdin is None:
-                raise self.error(
-                    "is closed, so there is nothing to read. Pipe the predictions in "
-                    "(... | cecli score - LABELS), or give the file's path instead of -."
-                )
-            try:
-                return FdStream(sys.stdin.fileno())
-            except (OSError, ValueError, AttributeError):
-                return sys.stdin.buffer  # an in-memory stand-in, as a test runner gives
-        if self._remote is not None:  # a stream of the object, decompressed as it comes
-            return self._remote.open_stream(codec)
-        try:
-            if codec is None:
-                return FdStream(self.path)
-            return pa.input_stream(self.path, compression=codec)
-        except (OSError, pa.ArrowException) as exc:
-            raise self.error(f"cannot be opened ({reason(exc)}).") from None
+        return open_text(self.path, codec, self._remote, self.error)
 
     def _read_block(self, size: int | None = None) -> bytes:
-        try:
-            data = self._stream.read(size or self.block_bytes)
-        except (OSError, EOFError, ValueError, pa.ArrowException) as exc:
-            hint = " Check that the extension names its compression." if self._arrow_stream else ""
-            raise self.error(f"could not be read ({reason(exc)}).{hint}") from None
-        data = data if isinstance(data, bytes) else bytes(data)
+        data = read_bytes(
+            self._stream, size or self.block_bytes, self.error, compressed=self._arrow_stream
+        )
         if self._utf16 is not None:
             return self._transcode(data, final=not data)
         return data

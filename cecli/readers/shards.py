@@ -8,10 +8,10 @@ unchanged. Its :class:`ShardMap` tells, for a global row number, the shard it
 is in and its row there (the ``file`` and ``file_row`` that reports add for a
 sharded input).
 
-Binary shards (Parquet, NPY, NPZ) are opened once up front, to check that
-they hold the same columns and to count their rows, then closed: only the
-shard being read is open, however many there are. Text shards (CSV, TSV) are
-typed as they are reached. A shard with no rows is allowed and adds none;
+Binary shards (Parquet, NPY, NPZ, Arrow IPC) are opened once up front, to
+check that they hold the same columns and to count their rows, then closed:
+only the shard being read is open, however many there are. Text shards (CSV,
+TSV, JSON Lines) are typed as they are reached. A shard with no rows is allowed and adds none;
 only an input whose every shard is empty is an error. A shard list is also
 what a task per shard on other processes would take.
 """
@@ -29,6 +29,7 @@ import numpy as np
 from cecli.errors import InputError
 from cecli.readers import (
     STDIN,
+    TEXT_FORMATS,
     Field,
     Frame,
     NoRows,
@@ -61,17 +62,12 @@ def is_many(path: str, storage_options: _remote.StorageOptions = ()) -> bool:
     return os.path.isdir(path) or any(ch in path for ch in WILDCARDS)
 
 
-def _hidden(name: str) -> bool:
-    # what writers leave beside their shards (Spark's _SUCCESS, .crc files, _metadata),
-    # and what pyarrow's datasets skip too
-    return name.startswith((".", "_"))
-
-
 def shard_paths(path: str, storage_options: _remote.StorageOptions = ()) -> list[str]:
     """The files ``path`` names, in sorted path order; an error when it names none.
 
     A folder gives the files directly inside it, leaving out names that begin
-    with ``.`` or ``_``; a pattern gives the files it matches (``**`` matches
+    with ``.`` or ``_`` (and the ``dataset_info.json`` and ``state.json`` of a
+    saved Hugging Face dataset); a pattern gives the files it matches (``**`` matches
     folders at any depth).
 
     Examples
@@ -97,7 +93,7 @@ def shard_paths(path: str, storage_options: _remote.StorageOptions = ()) -> list
             )
         return paths
     if os.path.isdir(path):
-        names = sorted(n for n in os.listdir(path) if not _hidden(n))
+        names = sorted(n for n in os.listdir(path) if not _remote.hidden(n))
         paths = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
         if not paths:
             raise InputError(path, "is a folder with no files to read as shards.")
@@ -239,7 +235,7 @@ class ShardedSource(Source):
         self._known: list[int | None] = [None] * len(paths)
         #: Each shard's row groups' rows (Parquet), else None.
         self._groups: list[tuple[int, ...] | None] = [None] * len(paths)
-        binary = fmt not in ("csv", "tsv")
+        binary = fmt not in TEXT_FORMATS
         self.read_again = binary
         template: Source | None = None
         try:

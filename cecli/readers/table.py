@@ -25,7 +25,9 @@ from typing import Any
 import pyarrow as pa
 
 from cecli.errors import InputError
-from cecli.readers.parquet import DAMAGED, ParquetSource, _one_line
+from cecli.readers._columns import DAMAGED
+from cecli.readers._columns import one_line as _one_line
+from cecli.readers.parquet import ParquetSource
 
 #: What messages call a frame given without a name.
 DATAFRAME = "the DataFrame"

@@ -48,6 +48,10 @@ CALIBRATION_COLUMNS = (
 #: With ``--label-issues``, before ``passed`` (after the calibration's).
 LABEL_ISSUE_COLUMNS = ("label_issue_count", "label_issues_estimated")
 
+#: With ``--ignore-label``, and with ``--top-k``, before the calibration's.
+IGNORE_COLUMNS = ("ignore_label", "n_ignored")
+TOP_K_COLUMNS = ("top_k", "top_k_accuracy")
+
 
 COMPARE_COLUMNS = (
     "kind",
@@ -111,7 +115,9 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
             columns = (*COMPARE_COLUMNS[:-1], *COMPARE_CALIBRATION_COLUMNS, COMPARE_COLUMNS[-1])
             data |= {k: data["calibration"][k] for k in COMPARE_CALIBRATION_COLUMNS}
     else:
-        extra = CALIBRATION_COLUMNS if report.calibration is not None else ()
+        extra = IGNORE_COLUMNS if report.summary.ignore_index is not None else ()
+        extra += TOP_K_COLUMNS if report.summary.top_k is not None else ()
+        extra += CALIBRATION_COLUMNS if report.calibration is not None else ()
         if report.calibration is not None:
             data |= {k: data["calibration"][k] for k in CALIBRATION_COLUMNS}
         if report.label_issues is not None:

@@ -32,8 +32,14 @@ BLOCK_ROWS = 16384
 ARROW_ROWS = 2048
 #: A JSON string as json.dumps writes it (ensure_ascii: every non-ASCII character escaped).
 _string = json.JSONEncoder().encode
-#: One row in a list that is a value of the document: four spaces in, its keys six.
-_ROW = "    {\n" + ",\n".join(f"      {_string(key)}: %s" for key in ROW_KEYS) + "\n    }"
+
+
+def _row_template(keys: Sequence[str]) -> str:
+    """One row in a list that is a value of the document: four spaces in, its keys six."""
+    return "    {\n" + ",\n".join(f"      {_string(key)}: %s" for key in keys) + "\n    }"
+
+
+_ROW = _row_template(ROW_KEYS)
 _LISTS = ("flagged", "worst")
 
 
@@ -277,19 +283,20 @@ def _block(layout: _Layout, rows: Sequence[RowFacts], start: int) -> list[str | 
         block = rows[start : start + BLOCK_ROWS]
         if len(block) >= ARROW_ROWS:
             return _arrow_block(layout, block)
-        columns = {name: block.column(name) for name in ("row", "label", "predicted")}
+        columns = {name: block.column(name) for name in layout.int_columns}
         floats = {name: block.column(name) for name in ("confidence", "p_true", "loss")}
     else:
         part = rows[start : start + BLOCK_ROWS]
         columns = {
-            name: np.array([getattr(r, name) for r in part], dtype=np.int64)
-            for name in ("row", "label", "predicted")
+            name: np.array([getattr(r, name) or 0 for r in part], dtype=np.int64)
+            for name in layout.int_columns
         }
         floats = {
             name: np.array([getattr(r, name) for r in part], dtype=np.float64)
             for name in ("confidence", "p_true", "loss")
         }
-    return [",\n".join(map(_ROW.__mod__, zip(*_cells(report, columns, floats), strict=True)))]
+    cells = zip(*_cells(report, columns, floats), strict=True)
+    return [",\n".join(map(layout.template.__mod__, cells))]
 
 
 class _Layout:
@@ -306,8 +313,12 @@ class _Layout:
 
     def __init__(self, report: Report) -> None:
         self.report = report
-        # the text around the nine cells of a row (ROW_KEYS), and the ",\n" before the next
-        around = (_ROW + ",\n").split("%s")
+        self.ranked = report.summary.top_k is not None
+        self.template = _row_template(report.row_keys)
+        self.int_columns = ("row", "label", "predicted") + (("rank",) if self.ranked else ())
+        # the text around the nine cells of a row (ROW_KEYS; ten with a rank), and the
+        # ",\n" before the next
+        around = (self.template + ",\n").split("%s")
         self.head = around[0]
         multilabel = report.summary.kind == "multilabel"
         before_label = around[2] if report.ids else f"{around[1]}null{around[2]}"
@@ -323,7 +334,9 @@ class _Layout:
         self.predicted = _ClassCells(predicted, 2 if multilabel else len(report.classes))
         self.before_id = around[1]
         self.between_floats = around[7], around[8]
-        self.tail = around[9] + around[0]
+        #: Before the rank, when the rows have ranks.
+        self.before_rank = around[9] if self.ranked else None
+        self.tail = around[-1] + around[0]
         #: What is cut from the end of a block: the ",\n" and the head of a next row.
         self.cut = len(",\n") + len(around[0])
 
@@ -380,8 +393,10 @@ def _arrow_block(layout: _Layout, block: KeptRows) -> list[str | memoryview]:
         _arrow.float_texts(block.column("p_true")),
         layout.between_floats[1],
         _arrow.float_texts(block.column("loss")),
-        layout.tail,
     ]
+    if layout.before_rank is not None:
+        parts += [layout.before_rank, _arrow.int_texts(block.column("rank"))]
+    parts += [layout.tail]
     joined = pc.binary_join_element_wise(
         *(_arrow.scalar(p) if isinstance(p, str) else p for p in parts), _arrow.scalar("")
     )
@@ -409,7 +424,7 @@ def _cells(
         from cecli.render._shard_cells import row_texts
 
         row_cells = list(row_texts(report.shards, columns["row"]))
-    return [
+    cells = [
         row_cells,
         id_text,
         _names(report, label),
@@ -418,6 +433,9 @@ def _cells(
         predicted,
         *(_numbers(floats[name]) for name in ("confidence", "p_true", "loss")),
     ]
+    if "rank" in columns:
+        cells.append(columns["rank"].tolist())
+    return cells
 
 
 def _names(report: Report, indices: list[int]) -> list[str]:

@@ -8,12 +8,16 @@ no link, image, HTML, mention or table cell break.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 from cecli.report.compare import calibration_rows
+from cecli.report.format import ignored_text
+
+if TYPE_CHECKING:
+    from cecli.calibration import BrierDecomposition
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -47,10 +51,20 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     summary = [
         ["kind", f"{s.kind}, from {d['input']}"],
         ["samples", f"{s.n_samples:,}"],
+        *(
+            [["ignored", ignored_text(s, md(d["ignore_label"]))]]
+            if s.ignore_index is not None
+            else []
+        ),
         ["classes" if s.kind != "multilabel" else "labels", str(s.n_classes)],
         [f"mean loss ({s.unit})", f"{fmt_number(d['mean_loss'], 6)} ({_interval(report)})"],
         ["perplexity", fmt_number(d["perplexity"])],
         ["accuracy", f"{s.accuracy:.2%}"],
+        *(
+            [[f"top-{s.top_k} accuracy", f"{s.top_k_accuracy:.2%}"]]
+            if s.top_k is not None and s.top_k_accuracy is not None
+            else []
+        ),
         ["clipped", str(s.clipped)],
         ["flagged", f"{s.flagged_count:,} (confidence >= {s.threshold:g})"],
     ]
@@ -78,9 +92,10 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
         lines += [f"#### {title}: {len(rows)} of {total:,}", ""]
         if len(rows):
             with_ids = _any_id(report, rows)
+            ranked = s.top_k is not None
             header = ["row", *(["id"] if with_ids else []), "label", "predicted"]
-            header += ["confidence", "p_true", "loss"]
-            right = {0, len(header) - 3, len(header) - 2, len(header) - 1}
+            header += ["confidence", "p_true", "loss", *(["rank"] if ranked else [])]
+            right = {0, *range(len(header) - 3 - ranked, len(header))}
             lines += _table(header, [], right)
             # with --top 0 there can be millions: a block of rows at a time
             for start in range(0, len(rows), _BLOCK_ROWS):
@@ -139,11 +154,23 @@ def _row_cells(r: dict[str, Any], with_ids: bool) -> list[str]:
         fmt_number(r["confidence"]),
         fmt_number(r["p_true"]),
         fmt_number(r["loss"]),
+        *([str(r["rank"])] if "rank" in r else []),
     ]
 
 
 def _table_rows(rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _brier_split(brier: float, d: BrierDecomposition) -> str:
+    """The Brier score and its terms, which add up to it (``within bins``: what binning left out).
+
+    ``0.0865 = reliability 0.0281 - resolution 0.8418 + uncertainty 0.8999, +0.0003 within bins``
+    """
+    return (
+        f"{brier:.4f} = reliability {d.reliability:.4f} - resolution {d.resolution:.4f} "
+        f"+ uncertainty {d.uncertainty:.4f}, {d.within_bins:+.4f} within bins"
+    )
 
 
 def _calibration(report: Report) -> list[str]:
@@ -155,9 +182,11 @@ def _calibration(report: Report) -> list[str]:
         ["binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins"],
         ["ECE", f"{c.ece:.4f}"],
         ["MCE", f"{c.mce:.4f}"],
+        ["RMS calibration error", f"{c.rms_calibration_error:.4f}"],
+        *([] if c.kind == "binary" else [["classwise ECE", f"{c.classwise_ece:.4f}"]]),
         ["adaptive ECE", f"{c.adaptive_ece:.4f}"],
         ["mean confidence", f"{c.mean_confidence:.4f} ({credit} {c.accuracy:.4f})"],
-        ["Brier", f"{c.brier:.4f}"],
+        ["Brier", _brier_split(c.brier, c.brier_decomposition)],
         [f"mean entropy ({c.unit})", f"{c.entropy:.4f}"],
     ]
     if c.kl_divergence is not None:

@@ -125,11 +125,30 @@ def _el2n(scores: SampleScores) -> np.ndarray:
     return scores.el2n
 
 
+def _ranks(scores: SampleScores) -> np.ndarray:
+    if scores.rank is None:
+        raise OptionError("per-sample rows need their ranks: score them with top_k.")
+    return scores.rank
+
+
+def _ignored(scores: SampleScores) -> np.ndarray:
+    if scores.ignored is None:
+        return np.zeros(scores.n_samples, dtype=np.bool_)
+    return scores.ignored
+
+
 class PerSampleWriter:
     """Writes per-sample rows chunk by chunk; :meth:`commit` puts the file in place.
 
     The last column, ``el2n``, is each row's EL2N score (:mod:`cecli.el2n`):
-    the scores written must have it (:attr:`SampleScores.el2n`).
+    the scores written must have it (:attr:`SampleScores.el2n`). With
+    ``ranks`` (``--top-k``) a ``rank`` column holds each row's rank of its
+    true class (:attr:`SampleScores.rank`); with ``ignored``
+    (``--ignore-label``) an ``ignored`` column marks the rows left out, which
+    are written all the same, so that the rows still line up with the input:
+    their label, predicted class, confidence, ``p_true``, loss, EL2N and
+    weight are empty (NaN; in an NPY file the label and predicted class are
+    -1), their rank 0.
     """
 
     def __init__(
@@ -142,8 +161,11 @@ class PerSampleWriter:
         weighted: bool,
         label_issues: bool = False,
         shards: ShardMap | None = None,
+        ranks: bool = False,
+        ignored: bool = False,
     ) -> None:
         self.path = path
+        self.ranks, self.ignored = ranks, ignored
         #: For an input of many files: each row's ``file`` and ``file_row`` follow ``row``.
         self.shards = shards
         self.format = os.path.splitext(path)[1].lower()
@@ -232,7 +254,7 @@ class PerSampleWriter:
                 unique = list(dict.fromkeys(names))
                 self._names = _strings(unique)
                 self._codes = np.array([unique.index(name) for name in names], dtype=np.int32)
-                self._present = _strings(["absent", "present"])
+                self._present = _strings(["absent", "present", ""])
             except BaseException as error:
                 self._error = error
         while True:
@@ -282,7 +304,10 @@ class PerSampleWriter:
         if self.format == ".csv" and ids is not None:
             id_column = spreadsheet_array(id_column)
         if self.kind == "multilabel":
-            predicted = _indexed(scores.predicted == 1, self._present)
+            present = (scores.predicted == 1).astype(np.int32)
+            if scores.ignored is not None:
+                present[scores.ignored] = 2  # no prediction shown for a row left out
+            predicted = _indexed(present, self._present)
         else:
             predicted = self._class_names(scores.predicted)
         columns: dict[str, pa.Array] = {"row": _numbers(scores.rows)}
@@ -303,6 +328,10 @@ class PerSampleWriter:
             "loss": _numbers(scores.loss),
             "flagged": _numbers(scores.flagged),
         }
+        if self.ranks:
+            columns["rank"] = _numbers(_ranks(scores))
+        if self.ignored:
+            columns["ignored"] = _numbers(_ignored(scores))
         if self.weighted:
             columns["weight"] = _numbers(scores.weight)
         for name in self.extra:
@@ -337,6 +366,10 @@ class PerSampleWriter:
             ("loss", "<f8"),
             ("flagged", "?"),
         ]
+        if self.ranks:
+            fields.append(("rank", "<i8"))
+        if self.ignored:
+            fields.append(("ignored", "?"))
         if self.weighted:
             fields.append(("weight", "<f8"))
         fields += list(self.extra.items())
@@ -365,10 +398,17 @@ class PerSampleWriter:
             out["file_row"] = extra["file_row"]
         out["label"] = scores.label
         out["predicted"] = scores.predicted
+        if scores.ignored is not None:  # an ignored row has no class: -1, as no index is
+            out["label"][scores.ignored] = -1
+            out["predicted"][scores.ignored] = -1
         out["confidence"] = scores.confidence
         out["p_true"] = scores.p_true
         out["loss"] = scores.loss
         out["flagged"] = scores.flagged
+        if self.ranks:
+            out["rank"] = _ranks(scores)
+        if self.ignored:
+            out["ignored"] = _ignored(scores)
         if self.weighted:
             out["weight"] = scores.weight
         for name in self.extra:

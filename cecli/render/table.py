@@ -19,6 +19,7 @@ from rich.table import Table
 from cecli.accumulate import RowFacts
 from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
+from cecli.report.format import ignored_text
 
 
 def _shards(files: dict, role: str) -> str:
@@ -48,6 +49,9 @@ def _summary(report: Report) -> Table:
         more = f", ... ({len(ignored):,} in all)" if len(ignored) > 6 else ""
         table.add_row("left out", terminal(", ".join(parts) + more))
     table.add_row("samples", f"{s.n_samples:,}")
+    ignored = report.ignored_dict()
+    if ignored:
+        table.add_row("ignored", terminal(ignored_text(s, ignored["ignore_label"])))
     table.add_row("classes" if s.kind != "multilabel" else "labels", str(s.n_classes))
     table.add_row(
         f"mean loss ({s.unit})", f"{fmt_number(s.mean_loss, 6)}   {report.interval_text()}"
@@ -58,6 +62,8 @@ def _summary(report: Report) -> Table:
     table.add_row(f"sum loss ({s.unit})", fmt_number(s.sum_loss, 4))
     table.add_row("perplexity", fmt_number(s.perplexity, 4))
     table.add_row("accuracy", f"{s.accuracy:.2%}")
+    if s.top_k is not None and s.top_k_accuracy is not None:
+        table.add_row(f"top-{s.top_k} accuracy", f"{s.top_k_accuracy:.2%}")
     table.add_row("clipped", f"{s.clipped:,} values" if s.clipped else "none")
     weights = report.weights()
     if weights is not None:
@@ -110,6 +116,9 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
     table.add_column("confidence", justify="right")
     table.add_column("p_true", justify="right")
     table.add_column("loss", justify="right")
+    ranked = report.summary.top_k is not None
+    if ranked:
+        table.add_column("rank", justify="right")
     for r in report.shown(rows):
         d = report.row_dict(r)
         table.add_row(
@@ -119,6 +128,7 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
             fmt_number(d["confidence"]),
             fmt_number(d["p_true"]),
             fmt_number(d["loss"]),
+            *([str(d["rank"])] if ranked else []),
         )
     return table
 
@@ -167,6 +177,10 @@ def _calibration(report: Report) -> Table | None:
     table.add_row("binned", f"{BINNED[c.kind]}, {c.n_bins} equal-width bins")
     table.add_row("ECE", f"{c.ece:.4f} (expected calibration error; 0 is calibrated)")
     table.add_row("MCE", f"{c.mce:.4f} (the largest gap of a bin)")
+    table.add_row("RMS CE", f"{c.rms_calibration_error:.4f} (root-mean-square gap of the bins)")
+    if c.kind != "binary":  # a binary one is the ECE
+        every = "class's" if c.kind == "categorical" else "label's"
+        table.add_row("classwise ECE", f"{c.classwise_ece:.4f} (every {every} probability binned)")
     within = f"; within {c.adaptive_ece_bound:.4f} of exact" if c.adaptive_ece_bound >= 5e-5 else ""
     table.add_row("adaptive ECE", f"{c.adaptive_ece:.4f} ({c.n_bins} equal-mass bins{within})")
     over = c.mean_confidence - c.accuracy
@@ -183,6 +197,15 @@ def _calibration(report: Report) -> Table | None:
             f"{c.mean_confidence:.4f} vs {c.accuracy:.4f} positive: {abs(over):.4f} {lean}",
         )
     table.add_row("Brier", f"{c.brier:.4f}")
+    d = c.brier_decomposition
+    table.add_row(
+        " reliability", f"{d.reliability:.4f} (binned p against outcomes; 0 is calibrated)"
+    )
+    table.add_row(" resolution", f"{d.resolution:.4f} (bins' outcomes against the base rate)")
+    table.add_row(" uncertainty", f"{d.uncertainty:.4f} (the outcomes' variance)")
+    table.add_row(
+        " within bins", f"{d.within_bins:+.4f} (what binning the probabilities leaves out)"
+    )
     table.add_row(f"entropy ({c.unit})", f"{c.entropy:.4f} mean, of the predictions")
     if c.kl_divergence is not None:
         table.add_row(

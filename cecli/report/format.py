@@ -30,3 +30,20 @@ def finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+def ignored_text(summary: object, label: str) -> str:
+    """The rows ``--ignore-label`` left out, for a person: ``12 rows (label -100)``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ignored_text(SimpleNamespace(n_ignored=1, kind="binary"), "-100")
+    '1 row (label -100)'
+    """
+    n = getattr(summary, "n_ignored", 0)
+    what = "row" if n == 1 else "rows"
+    if getattr(summary, "kind", None) == "multilabel":
+        what += " whose every cell is"
+        return f"{n:,} {what} {label}"
+    return f"{n:,} {what} (label {label})"

@@ -80,6 +80,22 @@ class Report(_Named):
             "quantile_error": e.quantile_error,
         }
 
+    def ignored_dict(self) -> dict[str, Any]:
+        """``ignore_label`` and ``n_ignored``, with ``--ignore-label``; else nothing."""
+        s = self.summary
+        if s.ignore_index is None:
+            return {}
+        label = self.inputs.get("ignore_label")
+        return {"ignore_label": str(s.ignore_index) if label is None else label,
+                "n_ignored": s.n_ignored}  # fmt: skip
+
+    def top_k_dict(self) -> dict[str, Any]:
+        """``top_k`` and ``top_k_accuracy``, with ``--top-k``; else nothing."""
+        s = self.summary
+        if s.top_k is None:
+            return {}
+        return {"top_k": s.top_k, "top_k_accuracy": finite(s.top_k_accuracy)}
+
     def reliability_bins(self) -> tuple[ReliabilityBin, ...]:
         """The bins a person sees: equal-width, or equal-mass with ``--adaptive``."""
         c = self.calibration
@@ -96,9 +112,12 @@ class Report(_Named):
             "binned": BINNED[c.kind],
             "ece": finite(c.ece),
             "mce": finite(c.mce),
+            "rms_calibration_error": finite(c.rms_calibration_error),
+            "classwise_ece": finite(c.classwise_ece),
             "adaptive_ece": finite(c.adaptive_ece),
             "adaptive_ece_bound": finite(c.adaptive_ece_bound),
             "brier": finite(c.brier),
+            "brier_decomposition": _decomposition_dict(c),
             "mean_confidence": finite(c.mean_confidence),
             "accuracy": finite(c.accuracy),
             "entropy": finite(c.entropy),
@@ -150,6 +169,11 @@ class Report(_Named):
         note = self.summary.ci_note
         return None if note is None else NOTES[note].format(min_rows=MIN_ROWS)
 
+    @property
+    def row_keys(self) -> tuple[str, ...]:
+        """The keys of a listed row: :data:`ROW_KEYS`, and ``rank`` with ``top_k``."""
+        return ROW_KEYS + (("rank",) if self.summary.top_k is not None else ())
+
     def predicted_name(self, row: RowFacts) -> str:
         if self.summary.kind == "multilabel":
             return "present" if row.predicted else "absent"
@@ -159,16 +183,20 @@ class Report(_Named):
         out: dict[str, Any] = {"row": row.row}
         if self.shards is not None:
             out["file"], out["file_row"] = self.shards.file_of(row.row)
-        return out | {
-            "id": self.ids.get(row.row),
-            "label": self.label_name(row.label),
-            "label_index": row.label,
-            "predicted": self.predicted_name(row),
-            "predicted_index": row.predicted,
-            "confidence": finite(row.confidence),
-            "p_true": finite(row.p_true),
-            "loss": finite(row.loss),
-        }
+        return (
+            out
+            | {
+                "id": self.ids.get(row.row),
+                "label": self.label_name(row.label),
+                "label_index": row.label,
+                "predicted": self.predicted_name(row),
+                "predicted_index": row.predicted,
+                "confidence": finite(row.confidence),
+                "p_true": finite(row.p_true),
+                "loss": finite(row.loss),
+            }
+            | ({} if self.summary.top_k is None else {"rank": row.rank})
+        )
 
     def shown(self, rows: Sequence[RowFacts]) -> Sequence[RowFacts]:
         """The rows of ``rows`` the report lists: the first ``top``, or all when ``top`` is 0."""
@@ -215,6 +243,7 @@ class Report(_Named):
             "input": "logits" if s.from_logits else "probabilities",
             "unit": s.unit,
             "n_samples": s.n_samples,
+            **self.ignored_dict(),
             "n_classes": s.n_classes,
             "classes": list(self.classes),
             "mean_loss": finite(s.mean_loss),
@@ -225,6 +254,7 @@ class Report(_Named):
             "sum_loss": finite(s.sum_loss),
             "perplexity": finite(s.perplexity),
             "accuracy": finite(s.accuracy),
+            **self.top_k_dict(),
             "clipped": s.clipped,
             "threshold": s.threshold,
             "flagged_count": s.flagged_count,
@@ -280,6 +310,27 @@ def credit_name(c: CalibrationSummary) -> str:
     if c.kind == "categorical":
         return " ".join([*words, *(["expected"] if c.soft_targets else []), "accuracy"])
     return " ".join([*words, "fraction positive"])
+
+
+#: What the Brier decomposition's columns are, and how their terms combine, per kind.
+DECOMPOSED = {
+    "categorical": "each class's probability, summed over classes",
+    "binary": "positive-class probability",
+    "multilabel": "each label's probability, averaged over labels",
+}
+
+
+def _decomposition_dict(c: CalibrationSummary) -> dict[str, Any]:
+    """``brier = reliability - resolution + uncertainty + within_bins``; the first three: binned."""
+    d = c.brier_decomposition
+    return {
+        "binned": DECOMPOSED[c.kind],
+        "reliability": finite(d.reliability),
+        "resolution": finite(d.resolution),
+        "uncertainty": finite(d.uncertainty),
+        "binned_brier": finite(d.binned_brier),
+        "within_bins": finite(d.within_bins),
+    }
 
 
 def _bin_dict(b: ReliabilityBin) -> dict[str, Any]:

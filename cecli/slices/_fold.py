@@ -190,6 +190,8 @@ class SliceFold:
     def row_weights(self, view: ChunkView) -> NDArray[np.float64] | None:
         """Each row's weight in the mean loss: sample weight times class weight (None: 1)."""
         w = self.class_weights
+        if view.cell_ignored is not None:  # a multilabel row weighs its share of cells kept
+            return view.scores.weight
         if w is None or view.kind == "multilabel":
             return view.weights
         scores = view.scores
