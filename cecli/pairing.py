@@ -92,19 +92,36 @@ def target_key(
     """Each row's targets as one number, the same for both models when the labels agree.
 
     Class indices are mapped through ``order``; a row of soft (or multilabel)
-    targets is mixed by ``mix`` (:func:`target_key_mix`).
+    targets is mixed by ``mix`` (:func:`target_key_mix`). A value that is
+    no class (the ``ignore_index`` of a row left out, -100) is kept as it is.
 
     Examples
     --------
-    >>> target_key(np.array([2, 0]), target_key_mix(3, None), np.array([1, 2, 0]), "categorical")
-    array([0., 1.])
+    >>> order = np.array([1, 2, 0])
+    >>> target_key(np.array([2, 0, -100]), target_key_mix(3, None), order, "categorical")
+    array([   0.,    1., -100.])
     """
     t = np.asarray(targets)
     if t.ndim == 2:
         return t @ mix[: t.shape[1]]
     if order is not None and kind == "categorical":
-        return order[t.astype(np.intp)].astype(np.float64)
+        return class_mapped(order, t.astype(np.intp)).astype(np.float64)
     return t.astype(np.float64)
+
+
+def class_mapped(order: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``order[values]`` for the values that are classes; any other value as it is.
+
+    The rows ``ignore_index`` left out hold no class (-100 as a target, one
+    past the last class as a label), and are never compared.
+
+    Examples
+    --------
+    >>> class_mapped(np.array([2, 0, 1]), np.array([0, 3, -100, 2])).tolist()
+    [2, 3, -100, 1]
+    """
+    inside = (values >= 0) & (values < len(order))
+    return np.where(inside, order[np.where(inside, values, 0)], values)
 
 
 def collect_side(
@@ -207,16 +224,24 @@ def _final_class_weights(summary: Summary) -> np.ndarray | None:
 
 
 def _row_weights(side: Side, kind: str) -> np.ndarray:
-    """Each row's whole weight in the mean loss: sample weight times class weight."""
+    """Each row's whole weight in the mean loss: sample weight times class weight.
+
+    A row ``ignore_index`` left out has no weight (NaN): it is never compared.
+    """
     w = side.rows.weight
     if side.class_weights is None or side.targets is None:
         return w
     t, cw = side.targets, side.class_weights
+    ignored = side.rows.ignored
+    if ignored is not None:  # their targets are no class
+        t = np.where(ignored if t.ndim == 1 else ignored[:, None], 0, t)
     if kind == "binary":
-        return w * (cw[1] * t + cw[0] * (1.0 - t))
-    if t.ndim == 1:
-        return w * cw[t.astype(np.intp)]
-    return w * (t @ cw)
+        row = cw[1] * t + cw[0] * (1.0 - t)
+    elif t.ndim == 1:
+        row = cw[t.astype(np.intp)]
+    else:
+        row = t @ cw
+    return w * row
 
 
 def class_order(baseline: Inputs, candidate: Inputs) -> np.ndarray | None:
@@ -289,6 +314,8 @@ def compare_inputs(
     ``shared_labels`` says both sides read their labels from one LABELS file,
     which lines up with each side's rows by position.
     """
+    from cecli.frame import resolved
+
     order = class_order(baseline, candidate)
     with_calibration = compare.calibration_bins is not None
     if with_calibration and baseline.kind == "multilabel":
@@ -298,7 +325,7 @@ def compare_inputs(
         )
     b = collect_side(
         baseline,
-        options,
+        resolved(options, baseline),
         None if progress is None else progress(baseline),
         slices=bool(slices),
         calibration=with_calibration,
@@ -310,7 +337,7 @@ def compare_inputs(
         c_options = replace(options, class_weights=weights)
     c = collect_side(
         candidate,
-        c_options,
+        resolved(c_options, candidate),  # a class named by --ignore-label: its index here
         None if progress is None else progress(candidate),
         order,
         calibration=with_calibration,
@@ -336,7 +363,7 @@ def compare_inputs(
     else:
         _same_rows(b, b_file, c, c_file)
     _same_targets(b.target_key, b_file, c_key, c_file, b.ids)
-    _same_weights(b.rows.weight, b_file, c_rows.weight, c_file, b.ids)
+    _same_weights(b.rows.weight, b_file, c_rows.weight, c_file, b.ids, b.rows.ignored)
     weight = _row_weights(b, baseline.kind)
     c_classes = c.summary.per_class
     if order is not None:
@@ -352,6 +379,7 @@ def compare_inputs(
         seed=compare.seed,
         method=compare.method,  # type: ignore[arg-type]
         keep=options.keep,
+        top_k=options.top_k,
     )
     listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
     shown = {p.row for p in listed}
@@ -361,22 +389,31 @@ def compare_inputs(
         from cecli.slices import compare_slices
 
         assert b.slice_values is not None
+        weighted = b.summary.sample_weighted or options.class_weights is not None
         sliced = compare_slices(
             slices,
             b.slice_values,
             b.rows.loss,
             c_rows.loss,
-            weight if b.summary.sample_weighted or options.class_weights is not None else None,
+            weight if weighted else None,
             min_rows=min_slice_rows,
             confidence=compare.confidence,
+            ignored=b.rows.ignored,
+            top_k=options.top_k,
+            baseline_rank=b.rows.rank,
+            candidate_rank=c_rows.rank,
         )
     calibration = None
     if b.calibration is not None and c.calibration is not None:
         from cecli.compare_calibration import compare_calibration
 
+        b_calibration, c_calibration = b.calibration, c.calibration
+        if b.rows.ignored is not None:  # the rows compared
+            kept = np.flatnonzero(~b.rows.ignored)
+            b_calibration, c_calibration = b_calibration.take(kept), c_calibration.take(kept)
         calibration = compare_calibration(
-            b.calibration,
-            c.calibration,
+            b_calibration,
+            c_calibration,
             n_bins=compare.calibration_bins,  # type: ignore[arg-type]
             n_resamples=compare.n_resamples,
             confidence=compare.confidence,
@@ -387,8 +424,8 @@ def compare_inputs(
 
 
 def _reorder_classes(rows: RowScores, order: np.ndarray, kind: str) -> RowScores:
-    predicted = rows.predicted if kind == "multilabel" else order[rows.predicted]
-    return replace(rows, label=order[rows.label], predicted=predicted)
+    predicted = rows.predicted if kind == "multilabel" else class_mapped(order, rows.predicted)
+    return replace(rows, label=class_mapped(order, rows.label), predicted=predicted)
 
 
 def _join(
@@ -453,10 +490,19 @@ def _same_rows(b: Side, b_file: str, c: Side, c_file: str) -> None:
 
 
 def _first_difference(
-    b_values: np.ndarray, c_values: np.ndarray, ids: np.ndarray | None
+    b_values: np.ndarray,
+    c_values: np.ndarray,
+    ids: np.ndarray | None,
+    ignored: np.ndarray | None = None,
 ) -> tuple[int, str, int] | None:
-    """The first row where the two differ, that row as a person reads it, and how many differ."""
-    differ = np.flatnonzero(b_values != c_values)
+    """The first row where the two differ, that row as a person reads it, and how many differ.
+
+    The rows ``ignored`` marks (left out by ``ignore_index``) are not compared.
+    """
+    unequal = b_values != c_values
+    if ignored is not None:
+        unequal &= ~ignored
+    differ = np.flatnonzero(unequal)
     if not len(differ):
         return None
     row = int(differ[0])
@@ -482,8 +528,9 @@ def _same_weights(
     c_weight: np.ndarray,
     c_file: str,
     ids: np.ndarray | None,
+    ignored: np.ndarray | None = None,
 ) -> None:
-    found = _first_difference(b_weight, c_weight, ids)
+    found = _first_difference(b_weight, c_weight, ids, ignored)
     if found is not None:
         row, where, n = found
         raise InputError(
