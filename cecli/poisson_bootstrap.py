@@ -400,6 +400,8 @@ def _row_sums(
             where += [(statistic, j) for j in numbers]
             parts.append(found)
         values = np.concatenate(parts, axis=1)
+        if not values.shape[1]:  # every value 0 (rows only counted=0): nothing to add
+            continue
         poisson_weights(seed, first_row + lo, m, n_resamples, out=draws[:m])
         np.copyto(weights[:m], draws[:m])
         sums = np.empty((values.shape[1], 1 + n_resamples))
