@@ -363,3 +363,25 @@ def test_the_poisson_bootstrap_draws_each_kept_row_by_its_input_row():
         )
     assert np.array_equal(spread.sums(), one_by_one.sums())
     assert spread.n_rows == one_by_one.n_rows == int(kept.sum())
+
+
+def test_multilabel_cells_are_left_out_of_both_models(tmp_path):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    n, names = 150, ["a", "b", "c"]
+    targets = rng.integers(0, 2, (n, 3))
+    targets[rng.random((n, 3)) < 0.2] = PAD
+    targets[:4] = PAD  # rows whose every cell is ignored
+    probs = [rng.uniform(0.05, 0.95, (n, 3)) for _ in range(2)]
+    paths = []
+    for name, values in (("b", probs[0]), ("c", probs[1]), ("y", targets)):
+        pd.DataFrame(values, columns=names).to_csv(tmp_path / f"{name}.csv", index=False)
+        paths.append(str(tmp_path / f"{name}.csv"))
+    d = compare_json(*paths, "--kind", "multilabel", "--ignore-label", "-100")
+    seen = targets != PAD
+    t = torch.tensor(targets[seen], dtype=torch.float64)
+    each = [
+        torch.nn.functional.binary_cross_entropy(torch.tensor(p[seen]), t).item() for p in probs
+    ]
+    assert d["n_ignored"] == 4 + int((~seen[4:]).all(axis=1).sum())
+    assert d["delta_mean_loss"] == pytest.approx(each[1] - each[0], rel=1e-10)
