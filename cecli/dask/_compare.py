@@ -246,13 +246,8 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
 def compare_shard(task: PairTask) -> Any:
     """Compare one shard pair into a :class:`CompareState` (runs on a worker)."""
     from cecli.dask._tasks import Part, failed
-    from cecli.pairing import (
-        _reorder_classes,
-        _row_weights,
-        _same_rows,
-        _same_targets,
-        _same_weights,
-    )
+    from cecli.pairing import _reorder_classes, _row_weights
+    from cecli.pairing_checks import _same_rows, _same_targets, _same_weights
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
