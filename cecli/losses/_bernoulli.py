@@ -47,7 +47,9 @@ def _binary_terms(
     return loss, clipped, p, q
 
 
-def _check_binary_predictions(x: NDArray, from_logits: bool, row_offset: int) -> None:
+def _check_binary_predictions(
+    x: NDArray, from_logits: bool, row_offset: _validate.RowNumbers
+) -> None:
     if from_logits:
         if not np.isfinite(x).all():
             _validate.raise_nonfinite_binary_logits(x, row_offset)
@@ -64,7 +66,7 @@ def _binary(
     label_smoothing: float,
     focal_gamma: float,
     facts: bool,
-    row_offset: int = 0,
+    row_offset: _validate.RowNumbers = 0,
 ) -> _Scored:
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim == 2 and preds.shape[1] == 1:
@@ -116,7 +118,7 @@ def _multilabel(
     threshold: float = 0.9,
     sample_weight: NDArray[np.float64] | None = None,
     facts: bool,
-    row_offset: int = 0,
+    row_offset: _validate.RowNumbers = 0,
     ignored: NDArray[np.bool_] | None = None,
 ) -> _Scored:
     """Losses in nats, and with ``facts`` the row facts and per-label sums.

@@ -9,10 +9,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
-from cecli.errors import CecliError, OptionError, WeightError
+from cecli.errors import OptionError, WeightError
 from cecli.losses._bernoulli import _binary, _multilabel, observed_share
 from cecli.losses._categorical import _categorical
-from cecli.losses._ignore import check_ignore_index, ignored_cells, kept_part, renumbered
+from cecli.losses._ignore import check_ignore_index, ignored_cells, kept_part
 from cecli.losses._rank import check_top_k, check_top_k_classes, true_class_rank
 from cecli.losses._results import LossResult
 from cecli.losses._units import ClassWeights, Reduction
@@ -133,7 +133,13 @@ def categorical_cross_entropy(
     """
     top_k = check_top_k(top_k, "categorical")
 
-    def scoring(y_true: ArrayLike, y_pred: ArrayLike, sample_weights: ArrayLike | None, _: None):
+    def scoring(
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weights: ArrayLike | None,
+        _: None,
+        rows: _validate.RowNumbers,
+    ) -> LossResult:
         scored = _categorical(
             y_true,
             y_pred,
@@ -142,10 +148,12 @@ def categorical_cross_entropy(
             label_smoothing=label_smoothing,
             focal_gamma=focal_gamma,
             facts=False,
+            row_offset=rows,
         )
         n, k = np.shape(y_pred)
         weights = _combine(
-            _per_sample_class_weight(class_weights, scored, k), _sample_weights(sample_weights, n)
+            _per_sample_class_weight(class_weights, scored, k),
+            _sample_weights(sample_weights, n, rows),
         )
         result = _reduce(
             scored.loss,
@@ -238,7 +246,13 @@ def binary_cross_entropy(
     1
     """
 
-    def scoring(y_true: ArrayLike, y_pred: ArrayLike, sample_weights: ArrayLike | None, _: None):
+    def scoring(
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weights: ArrayLike | None,
+        _: None,
+        rows: _validate.RowNumbers,
+    ) -> LossResult:
         scored = _binary(
             y_true,
             y_pred,
@@ -247,10 +261,12 @@ def binary_cross_entropy(
             label_smoothing=label_smoothing,
             focal_gamma=focal_gamma,
             facts=False,
+            row_offset=rows,
         )
         n = len(scored.loss)
         weights = _combine(
-            _per_sample_class_weight(class_weights, scored, 2), _sample_weights(sample_weights, n)
+            _per_sample_class_weight(class_weights, scored, 2),
+            _sample_weights(sample_weights, n, rows),
         )
         return _reduce(
             scored.loss,
@@ -337,6 +353,7 @@ def multilabel_cross_entropy(
         y_pred: ArrayLike,
         sample_weights: ArrayLike | None,
         cells: NDArray[np.bool_] | None,
+        rows: _validate.RowNumbers,
     ) -> LossResult:
         scored = _multilabel(
             y_true,
@@ -348,8 +365,9 @@ def multilabel_cross_entropy(
             label_weights=label_weights,
             facts=False,
             ignored=cells,
+            row_offset=rows,
         )
-        weights = _sample_weights(sample_weights, len(scored.loss))
+        weights = _sample_weights(sample_weights, len(scored.loss), rows)
         if cells is not None:
             share = observed_share(cells, label_weights)
             weights = share if weights is None else weights * share
@@ -359,7 +377,8 @@ def multilabel_cross_entropy(
 
 
 _Scoring = Callable[
-    [ArrayLike, ArrayLike, "ArrayLike | None", "NDArray[np.bool_] | None"], LossResult
+    [ArrayLike, ArrayLike, "ArrayLike | None", "NDArray[np.bool_] | None", "_validate.RowNumbers"],
+    LossResult,
 ]
 
 
@@ -373,12 +392,13 @@ def _ignoring(
 ) -> LossResult:
     """``scoring`` of the rows not ignored; with ``reduction="none"``, every row (0 if ignored).
 
-    ``scoring`` takes the rows kept (targets, predictions, sample weights) and,
-    for multilabel rows that keep only some cells, which cells are ignored.
+    ``scoring`` takes the rows kept (targets, predictions, sample weights),
+    for multilabel rows that keep only some cells which cells are ignored,
+    and the rows' numbers in the input, by which its errors name them.
     """
     cells = ignored_cells(kind, y_true, check_ignore_index(ignore_index))
     if cells is None:
-        return scoring(y_true, y_pred, sample_weights, None)
+        return scoring(y_true, y_pred, sample_weights, None, 0)
     ignored = cells.all(axis=1) if cells.ndim == 2 else cells
     if ignored.all():
         raise OptionError(
@@ -391,17 +411,15 @@ def _ignoring(
     if partial is not None and not partial.any():
         partial = None
     if not ignored.any():  # multilabel: cells ignored, no row
-        return scoring(y_true, y_pred, sample_weights, partial)
+        return scoring(y_true, y_pred, sample_weights, partial, 0)
     kept = _Kept(keep, np.flatnonzero(keep).astype(np.int64))
-    try:
-        result = scoring(
-            kept_part(y_true, keep),  # type: ignore[arg-type]
-            kept_part(y_pred, keep),  # type: ignore[arg-type]
-            kept_part(sample_weights, keep),
-            partial,
-        )
-    except CecliError as error:
-        raise renumbered(error, kept.rows, 0) from None
+    result = scoring(
+        kept_part(y_true, keep),  # type: ignore[arg-type]
+        kept_part(y_pred, keep),  # type: ignore[arg-type]
+        kept_part(sample_weights, keep),
+        partial,
+        kept.rows,
+    )
     return kept.spread(result)
 
 

@@ -4,21 +4,17 @@ PyTorch's ``cross_entropy(ignore_index=-100)`` and torchmetrics' metrics leave
 out the rows (torchmetrics' binary and multilabel metrics: the elements)
 whose target is ``ignore_index``; Hugging Face ``transformers`` pads the
 labels of token-level outputs with -100. Here the rows are found before
-anything is checked, the others are scored as if they were the whole
-input, and an error found in them names its row in the whole input again.
+anything is checked, and the others are scored as if they were the whole
+input, with their numbers in it (:data:`cecli._validate.RowNumbers`): an
+error found in them names its row in the whole input.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cecli.errors import CecliError, OptionError
-
-#: A row number in an error message (``row 17``, ``row 17, column 2``).
-_ROW = re.compile(r"\brow (\d+)")
+from cecli.errors import OptionError
 
 
 def check_ignore_index(value: object) -> int | None:
@@ -88,31 +84,3 @@ def kept_part(values: ArrayLike | None, keep: NDArray[np.bool_]) -> ArrayLike | 
     if array.ndim == 0 or len(array) != len(keep):
         return values
     return array[keep]
-
-
-def renumbered(error: CecliError, row_numbers: NDArray[np.int64], first_row: int) -> CecliError:
-    """``error``, its row numbers those of the whole input again.
-
-    The checks numbered the rows that were left after the ignored ones went
-    (``first_row`` and on); ``row_numbers`` are those rows' numbers in the
-    whole input.
-
-    Examples
-    --------
-    >>> from cecli.errors import LabelError
-    >>> str(renumbered(LabelError("row 11 is bad"), np.array([10, 13]), 10))
-    'row 13 is bad'
-    """
-
-    def number(match: re.Match[str]) -> str:
-        at = int(match.group(1)) - first_row
-        if 0 <= at < len(row_numbers):
-            return f"row {int(row_numbers[at])}"
-        return match.group(0)
-
-    try:
-        if error.option is not None:
-            return type(error)(_ROW.sub(number, error.detail), option=error.option)
-        return type(error)(_ROW.sub(number, str(error)))
-    except TypeError:  # an error made otherwise (a file's): as it is
-        return error

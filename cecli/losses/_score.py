@@ -89,6 +89,7 @@ def score_parts(
     terms: bool = False,
     el2n: bool = False,
     ignored_cells: NDArray[np.bool_] | None = None,
+    row_numbers: NDArray[np.int64] | None = None,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
@@ -101,7 +102,9 @@ def score_parts(
     whose every cell is were left out before (by :func:`cecli.view.view_of`).
     Each row's :attr:`SampleScores.weight` is then its sample weight times its
     share of the label weight kept (:func:`observed_share`), so that a mean
-    over rows is the mean over the cells kept.
+    over rows is the mean over the cells kept. ``row_numbers``, when rows
+    were left out before, are the rows' numbers in the whole input: the
+    errors name them, and :attr:`SampleScores.rows` holds them.
     """
     if kind not in KINDS:
         raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -109,13 +112,14 @@ def score_parts(
         "threshold", threshold, open_low=True, open_high=False
     )
     unit, ln_base = unit_of(base)
+    rows: _validate.RowNumbers = row_offset if row_numbers is None else row_numbers
     options = dict(
         from_logits=from_logits,
         eps=eps,
         label_smoothing=label_smoothing,
         focal_gamma=focal_gamma,
         facts=True,
-        row_offset=row_offset,
+        row_offset=rows,
     )
     if kind == "categorical":
         # the kernel finds the one-hot Brier score (EL2N squared) while it holds the softmax
@@ -125,7 +129,7 @@ def score_parts(
         scored = _binary(y_true, y_pred, **options)
         k = 2
     n = len(scored.loss) if kind != "multilabel" else len(np.asarray(y_pred))
-    weight = _sample_weights(sample_weights, n, row_offset)
+    weight = _sample_weights(sample_weights, n, rows)
     if kind == "multilabel":
         k = np.shape(y_pred)[1] if np.ndim(y_pred) == 2 else 1
         label_weight_array = (
@@ -181,6 +185,7 @@ def score_parts(
         classes=classes,
         targets=scored.targets if kind != "multilabel" else None,
         el2n=_el2n(kind, scored, from_logits, ignored_cells) if el2n else None,
+        row_numbers=row_numbers,
     )
     return scores, scored, sample_weight
 
