@@ -8,8 +8,8 @@ row groups of 1,048,576 rows, which the workers read as runs of row groups.
 
 The shards are written once into ``--folder`` (kept for the next run). Each
 configuration is timed warm, the runs alternating between configurations:
-serial (:func:`cecli.pipeline.score_inputs` in this process, as it runs
-and with its threads held to one core), the floor of any engine (the same
+serial (:func:`cecli.pipeline.score_inputs` in a plain process of its own,
+as it runs and with its threads held to one core), the floor of any engine (the same
 tasks on two plain processes, no scheduler, merged in this process) against
 :func:`cecli.dask.score_on_workers` on a local cluster of 1 and of 2
 processes, started once each before timing. Printed: wall time (min and
@@ -88,6 +88,29 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def serial_mean(pattern: str, one_thread: bool) -> float:
+    """The serial run (in a process of its own, as ``cecli score`` is); its mean loss.
+
+    ``one_thread`` holds cecli's row threads and pyarrow's CPU pool to one core.
+    """
+    import pyarrow
+
+    from cecli.folds import ScoreOptions
+    from cecli.inputs import InputOptions, Inputs
+    from cecli.pipeline import score_inputs
+
+    cores = pyarrow.cpu_count()
+    if one_thread:
+        os.environ["CECLI_NUM_THREADS"] = "1"
+        pyarrow.set_cpu_count(1)
+    try:
+        with Inputs(pattern, None, InputOptions()) as inputs:
+            return score_inputs(inputs, ScoreOptions(calibration_bins=15)).summary.mean_loss
+    finally:
+        os.environ.pop("CECLI_NUM_THREADS", None)
+        pyarrow.set_cpu_count(cores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folder", default=os.path.join("bench-data", "dask-shards"))
@@ -107,27 +130,11 @@ def main() -> None:
     from cecli.dask import ShardTask, local_cluster, score_on_workers, score_shard
     from cecli.folds import ScoreOptions
     from cecli.inputs import InputOptions, Inputs
-    from cecli.pipeline import score_inputs
 
     pattern = write_shards(args.folder, args.shards, args.rows, args.classes)
     if args.one_file:
         pattern = write_one_file(args.folder, args.shards, args.rows, args.classes)
     options = ScoreOptions(calibration_bins=15)
-
-    def serial() -> float:
-        with Inputs(pattern, None, InputOptions()) as inputs:
-            return score_inputs(inputs, options).summary.mean_loss
-
-    def serial_one_thread() -> float:
-        """The serial run on one core: cecli's row threads and pyarrow's CPU pool at 1."""
-        cores = pa.cpu_count()
-        os.environ["CECLI_NUM_THREADS"] = "1"
-        pa.set_cpu_count(1)
-        try:
-            return serial()
-        finally:
-            del os.environ["CECLI_NUM_THREADS"]
-            pa.set_cpu_count(cores)
 
     clusters = {}
     for n in (1, 2):
@@ -151,6 +158,15 @@ def main() -> None:
 
     spawn = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn)
+    # the serial runs go to a process of their own, as a user's cecli score is: this one
+    # holds the clusters' schedulers and nannies, whose threads would slow them
+    solo = concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn)
+
+    def serial() -> float:
+        return solo.submit(serial_mean, pattern, False).result()
+
+    def serial_one_thread() -> float:
+        return solo.submit(serial_mean, pattern, True).result()
 
     def plain() -> float:
         with Inputs(pattern, None, InputOptions()) as inputs:
@@ -162,11 +178,13 @@ def main() -> None:
                 part = merge_parts(part, other)
             return finish(inputs, part.state).summary.mean_loss
 
-    def pool_cpu() -> float:
+    def pool_cpu(executor: concurrent.futures.ProcessPoolExecutor) -> float:
         import psutil
 
-        children = psutil.Process().children()
-        return sum(sum(c.cpu_times()[:2]) for c in children)
+        pids = list(executor._processes)
+        return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+    in_pools = {plain: pool, serial: solo, serial_one_thread: solo}
 
     def on(key: object):
         client = clusters[key][1]
@@ -190,11 +208,12 @@ def main() -> None:
         for name, fn in runs.items():
             client = clusters[on_cluster[name]][1] if name in on_cluster else None
             before = client.run(_worker_stats) if client else {}
-            pool0 = pool_cpu() if fn is plain else 0.0
+            executor = in_pools.get(fn)
+            pool0 = pool_cpu(executor) if executor else 0.0
             cpu0, t0 = _cpu(), time.perf_counter()
             fn()
             wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
-            cpu += pool_cpu() - pool0 if fn is plain else 0.0
+            cpu += pool_cpu(executor) - pool0 if executor else 0.0
             if client:
                 after = client.run(_worker_stats)
                 cpu += sum(after[w][0] - before[w][0] for w in after)
@@ -202,6 +221,7 @@ def main() -> None:
             walls[name].append(wall)
             cpus[name].append(cpu)
     pool.shutdown()
+    solo.shutdown()
     for _, client in clusters.values():
         client.close()
     for cluster, _ in clusters.values():

@@ -3,8 +3,8 @@
 The kernels in :mod:`cecli._kernels` only say *whether* an array is valid;
 when one is not, the functions here scan it again, find the offending rows and
 raise a :class:`~cecli.errors.CecliError` that says what is wrong, where (row
-and column, 0-based, offset by ``row_offset`` when scoring a chunk of a larger
-input) and what to do.
+and column, 0-based, numbered by ``row_offset`` when scoring a chunk of a larger
+input: see :data:`RowNumbers`) and what to do.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli._arrays import as_array
+from cecli._naming import RowNumbers, numbered, padding_hint
 from cecli.errors import (
     CecliWarning,
     EmptyInputError,
@@ -197,7 +198,7 @@ def check_columns(n_pred_cols: int, n_target_cols: int, what: str = "targets") -
         )
 
 
-def class_indices(y_true: NDArray, n_classes: int, row_offset: int) -> NDArray[np.intp]:
+def class_indices(y_true: NDArray, n_classes: int, row_offset: RowNumbers) -> NDArray[np.intp]:
     """Integer class indices in ``0..n_classes-1`` from ints, integral floats or booleans."""
     if y_true.dtype.kind == "b":
         labels = y_true.astype(np.intp)
@@ -209,7 +210,7 @@ def class_indices(y_true: NDArray, n_classes: int, row_offset: int) -> NDArray[n
             rows = np.flatnonzero(bad)
             raise LabelError(
                 "Labels must be whole class indices 0.."
-                f"{n_classes - 1}; {_quote_rows(rows + row_offset, y_true[rows], 'has')}"
+                f"{n_classes - 1}; {_quote_rows(numbered(rows, row_offset), y_true[rows], 'has')}"
                 f" ({len(rows)} such labels in all)."
             )
         labels = y_true.astype(np.intp)
@@ -223,10 +224,12 @@ def class_indices(y_true: NDArray, n_classes: int, row_offset: int) -> NDArray[n
     out = (labels < 0) | (labels >= n_classes)
     if out.any():
         rows = np.flatnonzero(out)
+        where = numbered(rows[0], row_offset)
         raise LabelError(
-            f"Label {labels[rows[0]]} at row {rows[0] + row_offset} is outside 0..{n_classes - 1} "
-            f"(the predictions have {n_classes} classes); {len(rows)} labels in all are out of "
-            "range. Check that the labels are 0-based and the prediction columns are complete."
+            f"Label {labels[rows[0]]} at row {where} is outside 0..{n_classes - 1} (the "
+            f"predictions have {n_classes} classes); {len(rows)} labels in all are out of range"
+            f"{padding_hint(labels[rows][labels[rows] < 0][:1])}. Check that the labels are "
+            "0-based and the prediction columns are complete."
         )
     return labels
 
@@ -240,13 +243,13 @@ def one_hot_labels(targets: NDArray) -> NDArray[np.intp] | None:
     return np.argmax(targets, axis=1)
 
 
-def check_soft_targets(targets: NDArray, row_offset: int) -> None:
+def check_soft_targets(targets: NDArray, row_offset: RowNumbers) -> None:
     """Soft targets: finite, non-negative, each row summing to 1 (within the tolerance)."""
     bad = ~np.isfinite(targets) | (targets < 0)
     if bad.any():
         rows, cols = np.nonzero(bad)
         raise LabelError(
-            f"Target at {_where(rows[0] + row_offset, cols[0])} is "
+            f"Target at {_where(numbered(rows[0], row_offset), cols[0])} is "
             f"{fmt(targets[rows[0], cols[0]])}; soft targets must be finite and "
             f"non-negative ({len(rows)} values in all are not)."
         )
@@ -256,13 +259,13 @@ def check_soft_targets(targets: NDArray, row_offset: int) -> None:
         rows = np.flatnonzero(off)
         raise LabelError(
             f"{len(rows)} target rows do not sum to 1 (within {ROW_SUM_TOLERANCE:g}): "
-            f"{_quote_rows(rows + row_offset, sums[rows], 'sums to')}. Soft targets are "
+            f"{_quote_rows(numbered(rows, row_offset), sums[rows], 'sums to')}. Soft targets are "
             "probability distributions over the classes; for several true labels per row, "
             "use multilabel_cross_entropy (--kind multilabel)."
         )
 
 
-def binary_targets(y_true: NDArray, row_offset: int) -> NDArray[np.float64]:
+def binary_targets(y_true: NDArray, row_offset: RowNumbers) -> NDArray[np.float64]:
     """Binary or multilabel targets as float64 in [0, 1]: booleans, 0/1, or soft probabilities."""
     if y_true.dtype.kind == "b":
         return y_true.astype(np.float64)
@@ -281,17 +284,20 @@ def binary_targets(y_true: NDArray, row_offset: int) -> NDArray[np.float64]:
         allowed = "0 or 1"
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = _where(first[0] + row_offset, first[1] if len(first) > 1 else None)
+        where = _where(numbered(first[0], row_offset), first[1] if len(first) > 1 else None)
         hint = (
             " For more than two classes, use categorical_cross_entropy (--kind categorical)."
             if y_true.ndim == 1
             else ""
         )
+        negative = targets[bad & (targets < 0)][:1]
         if (targets == -1).any():
             hint = " For targets such as {-1, 1}, name the positive class (pos_label=1)." + hint
+            if (targets[bad] == -1).all():
+                negative = negative[:0]  # {-1, 1} targets, not padding
         raise LabelError(
-            f"Target at {where} is {fmt(targets[first])}; binary targets must be {allowed} "
-            f"({int(bad.sum())} targets in all are not).{hint}"
+            f"Target at {where} is {fmt(targets[first])}{padding_hint(negative)}; binary "
+            f"targets must be {allowed} ({int(bad.sum())} targets in all are not).{hint}"
         )
     return targets
 
@@ -299,7 +305,9 @@ def binary_targets(y_true: NDArray, row_offset: int) -> NDArray[np.float64]:
 # --- predictions: explain a failed kernel check --------------------------------
 
 
-def raise_bad_probabilities(probs: NDArray, row_offset: int, *, categorical: bool) -> NoReturn:
+def raise_bad_probabilities(
+    probs: NDArray, row_offset: RowNumbers, *, categorical: bool
+) -> NoReturn:
     """Find and explain what is wrong with ``probs``; always raises."""
     probs2 = probs.reshape(len(probs), -1)
     n_bad = 0
@@ -315,7 +323,7 @@ def raise_bad_probabilities(probs: NDArray, row_offset: int, *, categorical: boo
                 first = (lo + int(r), int(c), float(block[r, c]))
     if first is not None:
         row, col, value = first
-        where = _where(row + row_offset, col if categorical or probs.ndim > 1 else None)
+        where = _where(numbered(row, row_offset), col if categorical or probs.ndim > 1 else None)
         if math.isnan(value):
             problem = f"{where} is NaN"
         else:
@@ -351,7 +359,8 @@ def raise_bad_probabilities(probs: NDArray, row_offset: int, *, categorical: boo
                 hints.reverse()
             raise ProbabilityError(
                 f"{len(rows)} rows of probabilities do not sum to 1 (within "
-                f"{ROW_SUM_TOLERANCE:g}): {_quote_rows(rows + row_offset, sums, 'sums to')}. "
+                f"{ROW_SUM_TOLERANCE:g}): "
+                f"{_quote_rows(numbered(rows, row_offset), sums, 'sums to')}. "
                 f"{' '.join(hints)} If they are unnormalised probabilities, divide each row by "
                 "its sum."
             )
@@ -359,7 +368,7 @@ def raise_bad_probabilities(probs: NDArray, row_offset: int, *, categorical: boo
 
 
 def raise_bad_logits(
-    logits: NDArray, row_offset: int, used: Callable[[int, int], NDArray[np.bool_]]
+    logits: NDArray, row_offset: RowNumbers, used: Callable[[int, int], NDArray[np.bool_]]
 ) -> NoReturn:
     """Find and explain what is wrong with ``logits``; always raises.
 
@@ -372,8 +381,9 @@ def raise_bad_logits(
         bad = np.isnan(block) | np.isposinf(block)
         if bad.any():
             r, c = np.argwhere(bad)[0]
+            where = _where(numbered(lo + int(r), row_offset), int(c) if z.shape[1] > 1 else None)
             raise ProbabilityError(
-                f"Logit at {_where(lo + int(r) + row_offset, int(c) if z.shape[1] > 1 else None)} "
+                f"Logit at {where} "
                 f"is {fmt(block[r, c])}; logits must be numbers (-inf is allowed for a masked "
                 "class, never NaN or +inf)."
             )
@@ -381,23 +391,24 @@ def raise_bad_logits(
         if all_masked.any():
             r = int(np.flatnonzero(all_masked)[0])
             raise ProbabilityError(
-                f"Row {lo + r + row_offset} has every logit -inf; "
+                f"Row {numbered(lo + r, row_offset)} has every logit -inf; "
                 "at least one class must be possible."
             )
         infinite = np.isneginf(block) & used(lo, hi)
         if infinite.any():
             r, c = np.argwhere(infinite)[0]
             raise ProbabilityError(
-                f"Row {lo + int(r) + row_offset}: class {int(c)} has logit -inf (masked) but a "
-                "non-zero target, so the loss is infinite. Unmask the class, or drop the row."
+                f"Row {numbered(lo + int(r), row_offset)}: class {int(c)} has logit -inf "
+                "(masked) but a non-zero target, so the loss is infinite. Unmask the class, or "
+                "drop the row."
             )
     raise AssertionError("raise_bad_logits found nothing wrong")  # pragma: no cover
 
 
-def raise_nonfinite_binary_logits(logits: NDArray, row_offset: int) -> NoReturn:
+def raise_nonfinite_binary_logits(logits: NDArray, row_offset: RowNumbers) -> NoReturn:
     bad = ~np.isfinite(logits)
     first = tuple(int(i) for i in np.argwhere(bad)[0])
-    where = _where(first[0] + row_offset, first[1] if len(first) > 1 else None)
+    where = _where(numbered(first[0], row_offset), first[1] if len(first) > 1 else None)
     raise ProbabilityError(
         f"Logit at {where} is {fmt(logits[first])}; binary and multilabel logits must be "
         f"finite numbers ({int(bad.sum())} values in all are not)."
@@ -408,7 +419,7 @@ def raise_nonfinite_binary_logits(logits: NDArray, row_offset: int) -> NoReturn:
 
 
 def sample_weight_array(
-    sample_weights: ArrayLike, n_rows: int, row_offset: int
+    sample_weights: ArrayLike, n_rows: int, row_offset: RowNumbers
 ) -> NDArray[np.float64]:
     weights = as_array(sample_weights)
     if weights.dtype.kind not in "biuf":
@@ -424,7 +435,7 @@ def sample_weight_array(
         rows = np.flatnonzero(bad)
         raise WeightError(
             f"Sample weights must be finite and non-negative; "
-            f"{_quote_rows(rows + row_offset, weights[rows], 'has')} ({len(rows)} in all)."
+            f"{_quote_rows(numbered(rows, row_offset), weights[rows], 'has')} ({len(rows)} in all)."
         )
     return weights
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -19,73 +19,22 @@ from numpy.typing import NDArray
 
 from cecli.accumulate import ClassSummary
 from cecli.bootstrap import MIN_ROWS, BootstrapResult, Method, count_bootstrap, paired_bootstrap
-from cecli.errors import ShapeError, ValueRangeError
-from cecli.losses import SampleScores
+from cecli.errors import OptionError, ShapeError, ValueRangeError
+from cecli.paired_rows import (
+    RowPair,
+    RowScores,
+    kept_rows,
+    largest_increases,
+    listed_pairs,
+    top_k_accuracy,
+)
+
+__all__ = ["ClassDelta", "Comparison", "RowPair", "RowScores", "compare_rows", "verdict_of"]
 
 VERDICTS = ("better", "worse", "no_difference", "insufficient_data")
 #: Two losses this many float64 ulps of the larger apart are the same up to rounding: a
 #: loss is computed to a few ulps, and the difference of two adds their errors.
 ROUNDING_ULPS = 16
-
-
-@dataclass(frozen=True)
-class RowScores:
-    """One model's per-row facts over a whole input (see :class:`cecli.SampleScores`).
-
-    ``weight`` is each row's whole weight in the mean loss: its sample weight
-    times its class weight, if any.
-    """
-
-    loss: NDArray[np.float64]
-    label: NDArray[np.intp]
-    predicted: NDArray[np.intp]
-    confidence: NDArray[np.float64]
-    correct: NDArray[np.bool_]
-    flagged: NDArray[np.bool_]
-    weight: NDArray[np.float64]
-
-    @classmethod
-    def concatenate(cls, parts: Sequence[SampleScores]) -> RowScores:
-        """The facts of consecutive chunks, as one."""
-        if not parts:
-            empty = np.empty(0)
-            return cls(empty, empty.astype(np.intp), empty.astype(np.intp), empty,
-                       empty.astype(bool), empty.astype(bool), empty)  # fmt: skip
-        return cls(
-            *(
-                np.concatenate([getattr(p, name) for p in parts])
-                for name in ("loss", "label", "predicted", "confidence", "correct", "flagged")
-            ),
-            np.concatenate([p.weight for p in parts]),
-        )
-
-    def __len__(self) -> int:
-        return len(self.loss)
-
-    def take(self, order: NDArray[np.intp]) -> RowScores:
-        """These rows in another order (or a subset of them)."""
-        return RowScores(*(getattr(self, name)[order] for name in RowScores.__dataclass_fields__))
-
-    def with_weight(self, weight: NDArray[np.float64]) -> RowScores:
-        return replace(self, weight=weight)
-
-
-@dataclass(frozen=True)
-class RowPair:
-    """One row as both models see it. ``row`` is 0-based, in the baseline's order."""
-
-    row: int
-    label: int
-    baseline_predicted: int
-    baseline_confidence: float
-    baseline_loss: float
-    candidate_predicted: int
-    candidate_confidence: float
-    candidate_loss: float
-
-    @property
-    def delta(self) -> float:
-        return self.candidate_loss - self.baseline_loss
 
 
 @dataclass(frozen=True)
@@ -152,6 +101,12 @@ class Comparison:
     accuracy_ci_low: float = math.nan
     accuracy_ci_high: float = math.nan
     accuracy_bootstrap: BootstrapResult | None = None
+    #: The rows ``ignore_index`` left out of both models (``n_samples`` does not count them).
+    n_ignored: int = 0
+    #: With ``top_k``: each model's top-k accuracy over the rows compared (rows counted).
+    top_k: int | None = None
+    baseline_top_k_accuracy: float | None = None
+    candidate_top_k_accuracy: float | None = None
 
     @property
     def insufficient(self) -> bool:
@@ -161,6 +116,13 @@ class Comparison:
     @property
     def delta_accuracy(self) -> float:
         return self.candidate_accuracy - self.baseline_accuracy
+
+    @property
+    def delta_top_k_accuracy(self) -> float | None:
+        """The candidate's top-k accuracy minus the baseline's; None without ``top_k``."""
+        if self.baseline_top_k_accuracy is None or self.candidate_top_k_accuracy is None:
+            return None
+        return self.candidate_top_k_accuracy - self.baseline_top_k_accuracy
 
 
 def verdict_of(ci_low: float, ci_high: float) -> str:
@@ -254,6 +216,7 @@ def compare_rows(
     seed: int | None = 0,
     method: Method | Literal["poisson"] = "bca",
     keep: int | None = 10,
+    top_k: int | None = None,
 ) -> Comparison:
     """Compare two models' per-row scores over the same rows.
 
@@ -261,7 +224,10 @@ def compare_rows(
     ----------
     baseline, candidate : RowScores
         Each model's facts, row ``i`` of one the same sample as row ``i`` of
-        the other, with the same weights.
+        the other, with the same weights. The rows ``ignore_index`` left out
+        (:attr:`RowScores.ignored`, the same in both) are left out of
+        everything, and counted (:attr:`Comparison.n_ignored`); the rows
+        listed keep their numbers in the input.
     baseline_classes, candidate_classes : sequence of ClassSummary
         Each model's per-class summary (:attr:`cecli.Summary.per_class`), in
         the same class order; they give the per-class table.
@@ -271,6 +237,9 @@ def compare_rows(
         (:mod:`cecli.poisson_bootstrap`).
     keep : int or None, default 10
         Most regressions and fixed rows to keep; None keeps all.
+    top_k : int, optional
+        Also each model's top-k accuracy and the difference (the rows need
+        their ranks, :attr:`RowScores.rank`). It has no interval.
 
     Returns
     -------
@@ -297,19 +266,29 @@ def compare_rows(
         raise ShapeError(
             f"the baseline has {n} rows and the candidate {len(candidate)}; they must be the same."
         )
+    kept = kept_rows(baseline, candidate)
+    baseline, candidate, numbers = kept.baseline, kept.candidate, kept.row_numbers
+    n = len(baseline)
+    if n == 0 and kept.n_ignored:
+        raise OptionError(
+            f"leaves out every row ({kept.n_ignored} of them): no row is left to compare. "
+            "Check that the labels are the right ones, or leave the option out.",
+            option="ignore_index",
+        )
     if len(baseline_classes) != len(candidate_classes):
         raise ShapeError("the two models' per-class summaries have different numbers of classes.")
     diff = candidate.loss - baseline.loss
     bad = ~np.isfinite(diff)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+        at = int(np.flatnonzero(bad)[0])
+        row = at if numbers is None else int(numbers[at])
         which, side = (
             ("baseline", baseline)
-            if not np.isfinite(baseline.loss[row])
+            if not np.isfinite(baseline.loss[at])
             else ("candidate", candidate)
         )
         raise ValueRangeError(
-            f"row {row}: the {which}'s loss is {float(side.loss[row])}, so the difference has no "
+            f"row {row}: the {which}'s loss is {float(side.loss[at])}, so the difference has no "
             f"mean ({int(bad.sum())} rows in all). A probability of exactly 0 for the true class "
             "gives an infinite loss; leave eps at auto to clip it."
         )
@@ -319,8 +298,19 @@ def compare_rows(
         from cecli.poisson_bootstrap import poisson_compare
 
         correct = candidate.correct.astype(np.float64) - baseline.correct.astype(np.float64)
+        diff_rows, row_weights, counted = diff, weights, None
+        if numbers is not None:  # each row resampled by its number in the input
+            counted = kept.spread(np.ones(n))
+            diff_rows, correct = kept.spread(diff), kept.spread(correct)
+            row_weights = kept.spread(np.ones(n) if weights is None else weights)
         result, accuracy = poisson_compare(
-            diff, weights, correct, n_resamples=n_resamples, confidence=confidence, seed=seed
+            diff_rows,
+            row_weights,
+            correct,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
+            counted=counted,
         )
     else:
         result = paired_bootstrap(
@@ -355,17 +345,23 @@ def compare_rows(
         rows_worse=float(np.mean(diff > 0)),
         per_class=_per_class(baseline_classes, candidate_classes),
         regression_count=int(np.count_nonzero(regressed)),
-        regressions=_pairs(
-            baseline, candidate, np.flatnonzero(regressed), diff, -1, keep, candidate
+        regressions=listed_pairs(
+            baseline, candidate, np.flatnonzero(regressed), diff, -1, keep, candidate, numbers
         ),
         fixed_count=int(np.count_nonzero(fixed)),
-        fixed=_pairs(baseline, candidate, np.flatnonzero(fixed), diff, 1, keep, baseline),
-        largest_increases=_pairs(
-            baseline, candidate, _largest(diff, keep), diff, -1, keep, candidate
+        fixed=listed_pairs(
+            baseline, candidate, np.flatnonzero(fixed), diff, 1, keep, baseline, numbers
+        ),
+        largest_increases=listed_pairs(
+            baseline, candidate, largest_increases(diff, keep), diff, -1, keep, candidate, numbers
         ),
         accuracy_ci_low=math.nan if accuracy is None else accuracy.ci_low,
         accuracy_ci_high=math.nan if accuracy is None else accuracy.ci_high,
         accuracy_bootstrap=accuracy,
+        n_ignored=kept.n_ignored,
+        top_k=top_k,
+        baseline_top_k_accuracy=top_k_accuracy(baseline, top_k),
+        candidate_top_k_accuracy=top_k_accuracy(candidate, top_k),
     )
 
 
@@ -392,15 +388,6 @@ def _accuracy_interval(
     )
 
 
-def _largest(diff: NDArray[np.float64], keep: int | None) -> NDArray[np.intp]:
-    """Rows with a positive difference, at least the ``keep`` largest of them."""
-    rows = np.flatnonzero(diff > 0)
-    if keep is None or len(rows) <= keep:
-        return rows
-    kth = np.partition(diff[rows], len(rows) - keep)[len(rows) - keep]
-    return rows[diff[rows] >= kth]
-
-
 def _per_class(
     baseline: Sequence[ClassSummary], candidate: Sequence[ClassSummary]
 ) -> tuple[ClassDelta, ...]:
@@ -410,36 +397,3 @@ def _per_class(
         for b, c in zip(baseline, candidate, strict=True)
     ]
     return tuple(sorted(rows, key=lambda r: (r.delta is None, -(r.delta or 0.0), r.index)))
-
-
-def _pairs(
-    baseline: RowScores,
-    candidate: RowScores,
-    rows: NDArray[np.intp],
-    diff: NDArray[np.float64],
-    sign: int,
-    keep: int | None,
-    wrong: RowScores,
-) -> tuple[RowPair, ...]:
-    """``rows`` ordered by ``sign * diff`` (ties: lower row first), at most ``keep``.
-
-    The label shown is the ``wrong`` model's: for multilabel rows each model's
-    facts describe its own worst label, and the one that matters is the one
-    it got confidently wrong.
-    """
-    order = np.lexsort((rows, sign * diff[rows]))
-    if keep is not None:
-        order = order[:keep]
-    return tuple(
-        RowPair(
-            row=int(r),
-            label=int(wrong.label[r]),
-            baseline_predicted=int(baseline.predicted[r]),
-            baseline_confidence=float(baseline.confidence[r]),
-            baseline_loss=float(baseline.loss[r]),
-            candidate_predicted=int(candidate.predicted[r]),
-            candidate_confidence=float(candidate.confidence[r]),
-            candidate_loss=float(candidate.loss[r]),
-        )
-        for r in rows[order]
-    )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from cecli._validate import RowNumbers, numbered, padding_hint
 from cecli.errors import LabelError, OptionError
 from cecli.readers._text import is_number
 
@@ -168,13 +169,9 @@ class LabelDecoder:
         out = np.full(len(values), self.ignore_index, dtype=dtype)
         if not keep.any():
             return out
-        try:
-            decoded = self._decode(values[keep], first_row)
-        except LabelError as error:
-            from cecli.losses._ignore import renumbered
-
-            raise renumbered(error, first_row + np.flatnonzero(keep), first_row) from None
-        decoded = np.asarray(decoded)
+        # the errors name each row kept by its number in the input
+        rows = first_row + np.flatnonzero(keep).astype(np.int64)
+        decoded = np.asarray(self._decode(values[keep], rows))
         if decoded.dtype.kind not in "iuf":
             return values  # not numbers: the core explains them (each row where it is)
         if decoded.dtype.kind == "f":
@@ -182,11 +179,11 @@ class LabelDecoder:
         out[keep] = decoded
         return out
 
-    def _decode(self, values: NDArray, first_row: int) -> NDArray:
+    def _decode(self, values: NDArray, rows: RowNumbers) -> NDArray:
         if values.ndim == 2:
             return values
         if values.dtype == object or values.dtype.kind in "US":
-            return self._strings(values.astype(object), first_row)
+            return self._strings(values.astype(object), rows)
         if self.kind == "binary" and self.positive is not None:
             raise LabelError(
                 f"--positive {self.positive!r} is for labels given as text, but these labels "
@@ -194,10 +191,10 @@ class LabelDecoder:
                 "--positive out."
             )
         if self.kind == "categorical" and self._by_name and values.dtype.kind in "iuf":
-            return self._integer_names(values, first_row)
+            return self._integer_names(values, rows)
         return values
 
-    def _numbers_with_text(self, values: NDArray, first_row: int) -> NDArray | None:
+    def _numbers_with_text(self, values: NDArray, rows: RowNumbers) -> NDArray | None:
         """Labels that are numbers written as text, as a float array; None if they are names.
 
         A column of numbers (indices, 0/1) with a few cells that are not numbers is
@@ -218,40 +215,40 @@ class LabelDecoder:
             at = int(np.flatnonzero(bad)[0])
             kind = "a class index" if self.kind != "binary" else "0 or 1"
             raise LabelError(
-                f"row {first_row + at} has the label {str(values[at])!r}, which is not a number, "
-                f"in a column of numbers; each label must be {kind}. Fix the cell."
+                f"row {numbered(at, rows)} has the label {str(values[at])!r}, which is not a "
+                f"number, in a column of numbers; each label must be {kind}. Fix the cell."
             )
         if not numeric.all():
             return None  # numbers and names mixed, all known: decode them as names
         return np.array([float(u) for u in uniques])[inverse]
 
-    def _strings(self, values: NDArray, first_row: int, names: bool = False) -> NDArray:
-        numbers = None if names else self._numbers_with_text(values, first_row)
+    def _strings(self, values: NDArray, rows: RowNumbers, names: bool = False) -> NDArray:
+        numbers = None if names else self._numbers_with_text(values, rows)
         if numbers is not None:
-            return self._decode(numbers, first_row)
+            return self._decode(numbers, rows)
         if self.kind == "binary":
-            return self._binary_strings(values, first_row)
+            return self._binary_strings(values, rows)
         uniques, inverse = np.unique(values.astype(str), return_inverse=True)
         codes = np.array([self._index.get(u, self._index.get(u.strip(), -1)) for u in uniques])
         unknown = uniques[codes < 0]
         if unknown.size:
             at = int(np.flatnonzero(codes[inverse] < 0)[0])
             raise LabelError(
-                f"row {first_row + at} has the label {str(values[at])!r}, which is not a class; "
-                f"unknown labels seen: {_quote(unknown.tolist())}. The classes (the prediction "
-                f"columns) are {_quote(self.classes)}. Check that the labels and the prediction "
-                "columns name the classes alike."
+                f"row {numbered(at, rows)} has the label {str(values[at])!r}, which is not a "
+                f"class{padding_hint(unknown)}; unknown labels seen: {_quote(unknown.tolist())}. "
+                f"The classes (the prediction columns) are {_quote(self.classes)}. Check that "
+                "the labels and the prediction columns name the classes alike."
             )
         return codes[inverse].astype(np.intp)
 
-    def _integer_names(self, values: NDArray, first_row: int) -> NDArray:
+    def _integer_names(self, values: NDArray, rows: RowNumbers) -> NDArray:
         whole = np.isfinite(values) & (values == np.round(values))
         if not whole.all():
             return values  # the core explains non-integral labels
         names = values.astype(np.int64).astype(str).astype(object)
-        return self._strings(names, first_row, names=True)
+        return self._strings(names, rows, names=True)
 
-    def _binary_strings(self, values: NDArray, first_row: int) -> NDArray:
+    def _binary_strings(self, values: NDArray, rows: RowNumbers) -> NDArray:
         uniques = [str(u) for u in np.unique(values.astype(str))]
         for u in uniques:
             if u not in self.seen_strings:
@@ -265,7 +262,9 @@ class LabelDecoder:
         if len(self.seen_strings) > 2:
             text = values.astype(str)
             bad = np.flatnonzero(~np.isin(text, self.seen_strings[:2]))
-            where = f"; row {first_row + int(bad[0])} has {str(text[bad[0]])!r}" if bad.size else ""
+            where = (
+                f"; row {numbered(int(bad[0]), rows)} has {str(text[bad[0]])!r}" if bad.size else ""
+            )
             raise LabelError(
                 f"binary labels must take two values, but they take {len(self.seen_strings)} "
                 f"({_quote(self.seen_strings)}{where})."

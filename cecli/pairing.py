@@ -2,7 +2,8 @@
 
 Each side is scored by :func:`cecli.pipeline.score_inputs`, keeping every
 row's facts; the rows are lined up by position or by id, checked to have the
-same labels and weights, and passed to :func:`cecli.compare.compare_rows`.
+same labels and weights (:mod:`cecli.pairing_checks`), and passed to
+:func:`cecli.compare.compare_rows`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cecli.errors import InputError, OptionError
 from cecli.folds import ScoreOptions
 from cecli.inputs import Batch, Inputs
 from cecli.losses import SampleScores
+from cecli.pairing_checks import _join, _same_rows, _same_targets, _same_weights
 from cecli.pipeline import score_inputs
 from cecli.render.progress import Progress
 
@@ -92,19 +94,36 @@ def target_key(
     """Each row's targets as one number, the same for both models when the labels agree.
 
     Class indices are mapped through ``order``; a row of soft (or multilabel)
-    targets is mixed by ``mix`` (:func:`target_key_mix`).
+    targets is mixed by ``mix`` (:func:`target_key_mix`). A value that is
+    no class (the ``ignore_index`` of a row left out, -100) is kept as it is.
 
     Examples
     --------
-    >>> target_key(np.array([2, 0]), target_key_mix(3, None), np.array([1, 2, 0]), "categorical")
-    array([0., 1.])
+    >>> order = np.array([1, 2, 0])
+    >>> target_key(np.array([2, 0, -100]), target_key_mix(3, None), order, "categorical")
+    array([   0.,    1., -100.])
     """
     t = np.asarray(targets)
     if t.ndim == 2:
         return t @ mix[: t.shape[1]]
     if order is not None and kind == "categorical":
-        return order[t.astype(np.intp)].astype(np.float64)
+        return class_mapped(order, t.astype(np.intp)).astype(np.float64)
     return t.astype(np.float64)
+
+
+def class_mapped(order: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``order[values]`` for the values that are classes; any other value as it is.
+
+    The rows ``ignore_index`` left out hold no class (-100 as a target, one
+    past the last class as a label), and are never compared.
+
+    Examples
+    --------
+    >>> class_mapped(np.array([2, 0, 1]), np.array([0, 3, -100, 2])).tolist()
+    [2, 3, -100, 1]
+    """
+    inside = (values >= 0) & (values < len(order))
+    return np.where(inside, order[np.where(inside, values, 0)], values)
 
 
 def collect_side(
@@ -207,16 +226,24 @@ def _final_class_weights(summary: Summary) -> np.ndarray | None:
 
 
 def _row_weights(side: Side, kind: str) -> np.ndarray:
-    """Each row's whole weight in the mean loss: sample weight times class weight."""
+    """Each row's whole weight in the mean loss: sample weight times class weight.
+
+    A row ``ignore_index`` left out has no weight (NaN): it is never compared.
+    """
     w = side.rows.weight
     if side.class_weights is None or side.targets is None:
         return w
     t, cw = side.targets, side.class_weights
+    ignored = side.rows.ignored
+    if ignored is not None:  # their targets are no class
+        t = np.where(ignored if t.ndim == 1 else ignored[:, None], 0, t)
     if kind == "binary":
-        return w * (cw[1] * t + cw[0] * (1.0 - t))
-    if t.ndim == 1:
-        return w * cw[t.astype(np.intp)]
-    return w * (t @ cw)
+        row = cw[1] * t + cw[0] * (1.0 - t)
+    elif t.ndim == 1:
+        row = cw[t.astype(np.intp)]
+    else:
+        row = t @ cw
+    return w * row
 
 
 def class_order(baseline: Inputs, candidate: Inputs) -> np.ndarray | None:
@@ -289,6 +316,8 @@ def compare_inputs(
     ``shared_labels`` says both sides read their labels from one LABELS file,
     which lines up with each side's rows by position.
     """
+    from cecli.frame import resolved
+
     order = class_order(baseline, candidate)
     with_calibration = compare.calibration_bins is not None
     if with_calibration and baseline.kind == "multilabel":
@@ -298,7 +327,7 @@ def compare_inputs(
         )
     b = collect_side(
         baseline,
-        options,
+        resolved(options, baseline),
         None if progress is None else progress(baseline),
         slices=bool(slices),
         calibration=with_calibration,
@@ -310,7 +339,7 @@ def compare_inputs(
         c_options = replace(options, class_weights=weights)
     c = collect_side(
         candidate,
-        c_options,
+        resolved(c_options, candidate),  # a class named by --ignore-label: its index here
         None if progress is None else progress(candidate),
         order,
         calibration=with_calibration,
@@ -336,7 +365,7 @@ def compare_inputs(
     else:
         _same_rows(b, b_file, c, c_file)
     _same_targets(b.target_key, b_file, c_key, c_file, b.ids)
-    _same_weights(b.rows.weight, b_file, c_rows.weight, c_file, b.ids)
+    _same_weights(b.rows.weight, b_file, c_rows.weight, c_file, b.ids, b.rows.ignored)
     weight = _row_weights(b, baseline.kind)
     c_classes = c.summary.per_class
     if order is not None:
@@ -352,6 +381,7 @@ def compare_inputs(
         seed=compare.seed,
         method=compare.method,  # type: ignore[arg-type]
         keep=options.keep,
+        top_k=options.top_k,
     )
     listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
     shown = {p.row for p in listed}
@@ -361,22 +391,31 @@ def compare_inputs(
         from cecli.slices import compare_slices
 
         assert b.slice_values is not None
+        weighted = b.summary.sample_weighted or options.class_weights is not None
         sliced = compare_slices(
             slices,
             b.slice_values,
             b.rows.loss,
             c_rows.loss,
-            weight if b.summary.sample_weighted or options.class_weights is not None else None,
+            weight if weighted else None,
             min_rows=min_slice_rows,
             confidence=compare.confidence,
+            ignored=b.rows.ignored,
+            top_k=options.top_k,
+            baseline_rank=b.rows.rank,
+            candidate_rank=c_rows.rank,
         )
     calibration = None
     if b.calibration is not None and c.calibration is not None:
         from cecli.compare_calibration import compare_calibration
 
+        b_calibration, c_calibration = b.calibration, c.calibration
+        if b.rows.ignored is not None:  # the rows compared
+            kept = np.flatnonzero(~b.rows.ignored)
+            b_calibration, c_calibration = b_calibration.take(kept), c_calibration.take(kept)
         calibration = compare_calibration(
-            b.calibration,
-            c.calibration,
+            b_calibration,
+            c_calibration,
             n_bins=compare.calibration_bins,  # type: ignore[arg-type]
             n_resamples=compare.n_resamples,
             confidence=compare.confidence,
@@ -387,107 +426,5 @@ def compare_inputs(
 
 
 def _reorder_classes(rows: RowScores, order: np.ndarray, kind: str) -> RowScores:
-    predicted = rows.predicted if kind == "multilabel" else order[rows.predicted]
-    return replace(rows, label=order[rows.label], predicted=predicted)
-
-
-def _join(
-    b_ids: np.ndarray | None, b_file: str, c_ids: np.ndarray | None, c_file: str
-) -> np.ndarray:
-    """For each baseline row, the candidate row with the same id."""
-    import pandas as pd
-
-    for ids, file in ((b_ids, b_file), (c_ids, c_file)):
-        if ids is None:
-            raise OptionError(f"{file} has no id column to join on; check --id-col.")
-        index = pd.Index(ids)
-        if not index.is_unique:
-            duplicated = index[index.duplicated()]
-            first = duplicated[0]
-            rows = np.flatnonzero(ids == first)[:2].tolist()
-            raise InputError(
-                file,
-                f"the id {first!r} is on rows {rows[0]} and {rows[1]} ({len(duplicated)} "
-                "repeated ids in all); rows can be joined only on ids that are unique.",
-            )
-    assert b_ids is not None
-    assert c_ids is not None
-    position = pd.Index(c_ids).get_indexer(b_ids)
-    only_b = b_ids[position < 0]
-    matched = np.zeros(len(c_ids), dtype=bool)
-    matched[position[position >= 0]] = True
-    only_c = c_ids[~matched]
-    if len(only_b) or len(only_c):
-        parts = []
-        for ids, file, other in ((only_b, b_file, c_file), (only_c, c_file, b_file)):
-            if len(ids):
-                shown = ", ".join(repr(str(i)) for i in ids[:5])
-                more = ", ..." if len(ids) > 5 else ""
-                parts.append(f"{len(ids)} ids of {file} are not in {other} ({shown}{more})")
-        raise InputError(
-            b_file,
-            "; ".join(parts) + ". Both models must be scored on the same rows.",
-        )
-    return position
-
-
-def _same_rows(b: Side, b_file: str, c: Side, c_file: str) -> None:
-    """Without a join, the two sides must have the same rows, in the same order."""
-    nb, nc = len(b.rows), len(c.rows)
-    if nb != nc:
-        raise InputError(
-            c_file,
-            f"has {nc} rows but {b_file} has {nb}; both models must be scored on the same "
-            "rows, in the same order (or joined on an id column with --id-col).",
-        )
-    if b.ids is not None and c.ids is not None:
-        found = _first_difference(b.ids, c.ids, None)
-        if found is not None:
-            row, _, n = found
-            raise InputError(
-                c_file,
-                f"row {row} has id {c.ids[row]!r} but row {row} of {b_file} has "
-                f"{b.ids[row]!r} ({n} rows differ); to line the rows up by id, "
-                "pass --id-col.",
-            )
-
-
-def _first_difference(
-    b_values: np.ndarray, c_values: np.ndarray, ids: np.ndarray | None
-) -> tuple[int, str, int] | None:
-    """The first row where the two differ, that row as a person reads it, and how many differ."""
-    differ = np.flatnonzero(b_values != c_values)
-    if not len(differ):
-        return None
-    row = int(differ[0])
-    return row, f"row {row}" + ("" if ids is None else f" (id {ids[row]!r})"), len(differ)
-
-
-def _same_targets(
-    b_key: np.ndarray, b_file: str, c_key: np.ndarray, c_file: str, ids: np.ndarray | None
-) -> None:
-    found = _first_difference(b_key, c_key, ids)
-    if found is not None:
-        _, where, n = found
-        raise InputError(
-            c_file,
-            f"{where}: the label is not the one {b_file} has ({n} rows differ); both "
-            "models must be scored against the same labels.",
-        )
-
-
-def _same_weights(
-    b_weight: np.ndarray,
-    b_file: str,
-    c_weight: np.ndarray,
-    c_file: str,
-    ids: np.ndarray | None,
-) -> None:
-    found = _first_difference(b_weight, c_weight, ids)
-    if found is not None:
-        row, where, n = found
-        raise InputError(
-            c_file,
-            f"{where}: the sample weight is {c_weight[row]:g} but {b_weight[row]:g} in "
-            f"{b_file} ({n} rows differ); both models must be scored with the same weights.",
-        )
+    predicted = rows.predicted if kind == "multilabel" else class_mapped(order, rows.predicted)
+    return replace(rows, label=class_mapped(order, rows.label), predicted=predicted)

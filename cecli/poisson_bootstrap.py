@@ -236,12 +236,15 @@ class PoissonBootstrap:
         values: ArrayLike,
         weights: ArrayLike | None = None,
         accuracy: ArrayLike | None = None,
+        counted: ArrayLike | None = None,
     ) -> PoissonBootstrap:
         """Add rows ``first_row``, ``first_row + 1``, ... and return ``self``.
 
         ``values`` is each row's difference (finite), ``weights`` its
         non-negative weight (1 if None), ``accuracy`` its accuracy difference
-        (-1, 0 or 1), summed unweighted.
+        (-1, 0 or 1), summed unweighted. ``counted`` (0 or 1 a row; all 1 if
+        None) leaves out rows that are there only to keep the numbering (rows
+        ``ignore_index`` left out): give them value, weight and accuracy 0.
         """
         if isinstance(first_row, bool) or not isinstance(first_row, (int, np.integer)):
             raise OptionError(f"first_row must be a whole number; got {first_row!r}.")
@@ -266,6 +269,9 @@ class PoissonBootstrap:
             if a.shape != d.shape:
                 raise ShapeError(f"accuracy has shape {a.shape}; the values have {d.shape}.")
             self.accuracy = True
+        c = None if counted is None else np.ascontiguousarray(counted, dtype=np.float64)
+        if c is not None and c.shape != d.shape:
+            raise ShapeError(f"counted has shape {c.shape}; the values have {d.shape}.")
         if n == 0:
             return self
         used = d if w is None else d[w > 0]
@@ -273,7 +279,7 @@ class PoissonBootstrap:
             self.low = min(self.low, float(used.min()))
             self.high = max(self.high, float(used.max()))
         self.n_weighted += len(used)
-        self.n_rows += n
+        self.n_rows += n if c is None else int(np.count_nonzero(c))
         # exact sums: threads over consecutive parts of the rows, merged, give the same bits
         parts = 1
         if n * self.n_resamples >= 1 << 23:
@@ -282,7 +288,7 @@ class PoissonBootstrap:
 
         def run(p: int) -> NDArray[np.float64]:
             lo, hi = cuts[p], cuts[p + 1]
-            part = (None if x is None else x[lo:hi] for x in (w, a))
+            part = (None if x is None else x[lo:hi] for x in (w, a, c))
             return _row_sums(self.seed, self.n_resamples, first_row + lo, d[lo:hi], *part)
 
         if parts > 1:
@@ -366,6 +372,7 @@ def _row_sums(
     d: NDArray[np.float64],
     w: NDArray[np.float64] | None,
     a: NDArray[np.float64] | None,
+    c: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """The limbs of the four sums over consecutive rows, from ``first_row`` on."""
     limbs = np.zeros((4, 1, 1 + n_resamples))
@@ -379,7 +386,7 @@ def _row_sums(
         columns = [
             (LOSS, d_block if w is None else w[lo:hi] * d_block),
             (WEIGHT, None if w is None else w[lo:hi]),
-            (COUNT, None),
+            (COUNT, None if c is None else c[lo:hi]),
         ]
         if a is not None:
             columns.append((ACCURACY, a[lo:hi]))
@@ -393,6 +400,8 @@ def _row_sums(
             where += [(statistic, j) for j in numbers]
             parts.append(found)
         values = np.concatenate(parts, axis=1)
+        if not values.shape[1]:  # every value 0 (rows only counted=0): nothing to add
+            continue
         poisson_weights(seed, first_row + lo, m, n_resamples, out=draws[:m])
         np.copyto(weights[:m], draws[:m])
         sums = np.empty((values.shape[1], 1 + n_resamples))
@@ -460,12 +469,14 @@ def poisson_compare(
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int | None = 0,
+    counted: NDArray[np.float64] | None = None,
 ) -> tuple[BootstrapResult, BootstrapResult | None]:
     """The loss difference's and the accuracy difference's Poisson bootstrap intervals.
 
     As ``cecli compare --ci-method poisson`` computes them: one fold over the
     rows numbered from 0, both sums from the same weights. The accuracy's is
-    None with fewer than :data:`cecli.bootstrap.MIN_ROWS` rows.
+    None with fewer than :data:`cecli.bootstrap.MIN_ROWS` rows. ``counted``
+    is that of :meth:`PoissonBootstrap.add`.
 
     Examples
     --------
@@ -476,8 +487,8 @@ def poisson_compare(
     (0.5, 'poisson', True)
     """
     fold = PoissonBootstrap(n_resamples, seed)  # type: ignore[arg-type]
-    fold.add(0, diff, weights, accuracy)
+    fold.add(0, diff, weights, accuracy, counted)
     loss = fold.result(confidence)
-    if len(diff) < MIN_ROWS:
+    if fold.n_rows < MIN_ROWS:
         return loss, None
     return loss, fold.accuracy_result(confidence)

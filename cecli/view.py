@@ -23,9 +23,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from cecli import _validate
 from cecli._arrays import as_array
-from cecli.errors import CecliError
 from cecli.losses import ClassSums, Kind, SampleScores, unit_of
-from cecli.losses._ignore import ignored_cells, kept_part, renumbered
+from cecli.losses._ignore import ignored_cells, kept_part
 from cecli.losses._rank import true_class_rank
 from cecli.losses._results import RowTerms
 from cecli.losses._score import score_parts
@@ -217,39 +216,35 @@ def view_of(
         if cell_mask is not None:
             cell_mask = cell_mask[keep]
         row_numbers = first_row + np.flatnonzero(keep).astype(np.int64)
-    try:
-        scores, scored, weights = score_parts(
-            kind,
-            y_true,
-            y_pred,
-            from_logits=from_logits,
-            sample_weights=sample_weights,
-            label_weights=label_weights,
-            eps=eps,
-            label_smoothing=label_smoothing,
-            focal_gamma=focal_gamma,
-            threshold=threshold,
-            base=base,
-            row_offset=first_row,
-            terms=calibration,
-            el2n=el2n,
-            pos_weight=pos_weight,
-            focal_alpha=focal_alpha,
-            labels=labels,
-            pos_label=pos_label,
-            ignored_cells=cell_mask,
-        )
-    except CecliError as error:
-        if row_numbers is None:
-            raise
-        raise renumbered(error, row_numbers, first_row) from None
+    # the checks name each row by its number in the whole input (row_numbers)
+    scores, scored, weights = score_parts(
+        kind,
+        y_true,
+        y_pred,
+        from_logits=from_logits,
+        sample_weights=sample_weights,
+        label_weights=label_weights,
+        eps=eps,
+        label_smoothing=label_smoothing,
+        focal_gamma=focal_gamma,
+        threshold=threshold,
+        base=base,
+        row_offset=first_row,
+        terms=calibration,
+        el2n=el2n,
+        pos_weight=pos_weight,
+        focal_alpha=focal_alpha,
+        labels=labels,
+        pos_label=pos_label,
+        ignored_cells=cell_mask,
+        row_numbers=row_numbers,
+    )
     preds = scored.preds
     assert preds is not None
     targets = scored.targets if kind == "categorical" else scored.truth
-    if row_numbers is not None or rank:
+    if ignored is not None or rank:
         scores = replace(
             scores,
-            row_numbers=row_numbers,
             n_ignored=0 if ignored is None else int(np.count_nonzero(ignored)),
             rank=true_class_rank(preds, scores.label) if rank and kind == "categorical" else None,
         )

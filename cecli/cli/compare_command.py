@@ -21,6 +21,7 @@ from cecli.cli._declare import (
     FocalOption,
     FormatOption,
     HeaderOption,
+    IgnoreLabelOption,
     InputFormatOption,
     Kind,
     KindOption,
@@ -36,6 +37,7 @@ from cecli.cli._declare import (
     SmoothingOption,
     StorageOptionOption,
     ThresholdOption,
+    TopKOption,
     WeightColOption,
     input_options,
     plot_path,
@@ -104,6 +106,8 @@ def compare(
     ] = None,
     threshold: ThresholdOption = 0.9,
     top: Annotated[int, typer.Option(help="Regressions and fixed rows to list; 0 lists all.")] = 10,
+    top_k: TopKOption = None,
+    ignore_label: IgnoreLabelOption = None,
     base: BaseOption = Base.e,
     class_weights: ClassWeightsOption = None,
     weight_col: WeightColOption = None,
@@ -188,6 +192,8 @@ def compare(
             )
         # every option is checked before a file is read
         check_count("--top", top, 0)
+        if top_k is not None:
+            check_count("--top-k", top_k, 1)
         core_options = score_options(
             eps, label_smoothing, focal_gamma, threshold, base, top, pos_weight, focal_alpha
         )
@@ -250,6 +256,7 @@ def compare(
                 # the slices are the baseline's; the candidate sets the columns aside if it has them
                 slices_optional=not baseline,
                 storage_option=storage_option,
+                ignore_label=ignore_label,
             )
 
         with (
@@ -263,7 +270,8 @@ def compare(
             weights = None
             if class_weights is not None:
                 weights = parse_class_weights(class_weights, base_inputs.classes)
-            run_options = replace(core_options, class_weights=weights)
+            # --ignore-label: each side's rows with that label are left out (one mask for both)
+            run_options = replace(core_options, class_weights=weights, top_k=top_k)
             compare_options = CompareOptions(bootstrap, confidence, seed, method, calibration_bins)
             if on_workers:
                 from cecli.dask import compare_on_workers, connect
@@ -288,6 +296,7 @@ def compare(
                 "baseline": base_inputs.pred_source.display,
                 "candidate": cand_inputs.pred_source.display,
                 "labels": None if labels is None else base_inputs.describe()["labels"],
+                "ignore_label": base_inputs.ignore_label,
             }
             classes = base_inputs.classes
         report = CompareReport(

@@ -151,8 +151,9 @@ def compare(
         The local cluster's processes, when no ``client`` is given.
     **options
         Fields of :class:`~cecli.inputs.InputOptions` (for both inputs), of
-        :class:`~cecli.folds.ScoreOptions` (``keep``, ``class_weights``, ...)
-        and of :class:`~cecli.pairing.CompareOptions` (``n_resamples``,
+        :class:`~cecli.folds.ScoreOptions` (``keep``, ``class_weights``,
+        ``ignore_index`` or ``ignore_label``, ``top_k``, ...) and of
+        :class:`~cecli.pairing.CompareOptions` (``n_resamples``,
         ``confidence``, ``seed``).
 
     Returns
@@ -170,6 +171,7 @@ def compare(
     cecli.errors.OptionError: --ci-method bca resamples rows, ... (the default there).
     """
     from cecli.folds import ScoreOptions
+    from cecli.frame import split_options
     from cecli.inputs import InputOptions, Inputs
     from cecli.pairing import CompareOptions
 
@@ -177,11 +179,11 @@ def compare(
     unknown = sorted(set(options) - set().union(*groups))
     if unknown:
         raise OptionError(f"cecli.dask.compare got options it does not know: {', '.join(unknown)}.")
-    made = [
-        kind(**{k: v for k, v in options.items() if k in names})
-        for kind, names in zip((InputOptions, ScoreOptions, CompareOptions), groups, strict=True)
-    ]
-    input_options, score_options, compare_options = made
+    compare_options = CompareOptions(**{k: v for k, v in options.items() if k in groups[2]})
+    # ignore_index=-100 (or ignore_label="PAD"), top_k=5: as cecli.dask.score takes them
+    input_options, score_options = split_options(
+        "cecli.dask.compare", {k: v for k, v in options.items() if k not in groups[2]}
+    )
     if "method" not in options:
         compare_options = replace(compare_options, method="poisson")
     if compare_options.method != "poisson" or compare_options.calibration_bins is not None:

@@ -60,6 +60,7 @@ class PairTask:
     n_resamples: int
     seed: int
     keep: int | None
+    top_k: int | None = None
 
 
 @dataclass(eq=False)
@@ -87,6 +88,12 @@ class CompareState:
     diff_sum: float = 0.0
     #: Per list of LISTS, at most ``keep`` rows: (RowPair, the baseline's id or None).
     rows: dict[str, list[tuple[Any, str | None]]] = field(default_factory=dict)
+    #: The rows ``ignore_index`` left out of both models.
+    n_ignored: int = 0
+    #: With ``top_k``: each model's rows whose true class ranks ``top_k`` or better.
+    top_k: int | None = None
+    baseline_top_k: int = 0
+    candidate_top_k: int = 0
 
     def __post_init__(self) -> None:
         from cecli.poisson_bootstrap import PoissonBootstrap
@@ -97,13 +104,34 @@ class CompareState:
             self.rows.setdefault(name, [])
 
     def add_pair(self, first_row: int, b: Any, c: Any, weight: np.ndarray, ids: Any) -> None:
-        """Add one shard pair's rows (:class:`~cecli.compare.RowScores`, lined up)."""
-        from cecli.compare import _largest, _pairs
+        """Add one shard pair's rows (:class:`~cecli.compare.RowScores`, lined up).
 
+        The rows ``ignore_index`` left out are left out of both (as
+        :func:`cecli.compare.compare_rows` leaves them out), and the Poisson
+        bootstrap weighs every other row by its number in the input, as the
+        serial run does.
+        """
+        from cecli.paired_rows import kept_rows, largest_increases, listed_pairs
+
+        kept = kept_rows(b, c)
+        b, c, numbers = kept.baseline, kept.candidate, kept.row_numbers
+        if numbers is not None:
+            weight = weight[numbers]
+        self.n_ignored += kept.n_ignored
         diff = c.loss - b.loss
         correct = c.correct.astype(np.float64) - b.correct.astype(np.float64)
         unit = bool(np.all(weight == 1))
-        self.bootstrap.add(first_row, diff, None if unit else weight, correct)
+        if numbers is None:
+            self.bootstrap.add(first_row, diff, None if unit else weight, correct)
+        else:
+            spread = kept.spread
+            counted = spread(np.ones(len(diff)))
+            self.bootstrap.add(first_row, spread(diff), spread(weight), spread(correct), counted)
+        if self.top_k is not None:
+            assert b.rank is not None
+            assert c.rank is not None
+            self.baseline_top_k += int(np.count_nonzero(b.rank <= self.top_k))
+            self.candidate_top_k += int(np.count_nonzero(c.rank <= self.top_k))
         used = slice(None) if unit else weight > 0
         if len(diff[used]):
             biggest = np.maximum(np.abs(b.loss[used]), np.abs(c.loss[used]))
@@ -119,10 +147,11 @@ class CompareState:
         fixed = np.flatnonzero(b.flagged & c.correct)
         self.regression_count += len(regressed)
         self.fixed_count += len(fixed)
-        found = {
-            "regressions": _pairs(b, c, regressed, diff, -1, self.keep, c),
-            "fixed": _pairs(b, c, fixed, diff, 1, self.keep, b),
-            "largest_increases": _pairs(b, c, _largest(diff, self.keep), diff, -1, self.keep, c),
+        most = largest_increases(diff, self.keep)
+        found = {  # rows named by their place in the shard, ignored rows counted
+            "regressions": listed_pairs(b, c, regressed, diff, -1, self.keep, c, numbers),
+            "fixed": listed_pairs(b, c, fixed, diff, 1, self.keep, b, numbers),
+            "largest_increases": listed_pairs(b, c, most, diff, -1, self.keep, c, numbers),
         }
         for name, pairs in found.items():
             shown = [
@@ -155,6 +184,9 @@ class CompareState:
             "regression_count",
             "fixed_count",
             "diff_sum",
+            "n_ignored",
+            "baseline_top_k",
+            "candidate_top_k",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unit_weights = self.unit_weights and other.unit_weights
@@ -187,7 +219,7 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
         mix = target_key_mix(inputs.n_classes, order)
         state = new_state(inputs, score_options)
         for batch, view in viewed(inputs, state, task.first_row):
-            parts.append(view.scores)
+            parts.append(view.per_sample_scores())  # every row, the ignored marked
             if batch.ids is not None:
                 ids.append(batch.ids)
             keys.append(target_key(batch.targets, mix, order, inputs.kind))
@@ -214,13 +246,8 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
 def compare_shard(task: PairTask) -> Any:
     """Compare one shard pair into a :class:`CompareState` (runs on a worker)."""
     from cecli.dask._tasks import Part, failed
-    from cecli.pairing import (
-        _reorder_classes,
-        _row_weights,
-        _same_rows,
-        _same_targets,
-        _same_weights,
-    )
+    from cecli.pairing import _reorder_classes, _row_weights
+    from cecli.pairing_checks import _same_rows, _same_targets, _same_weights
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -232,10 +259,15 @@ def compare_shard(task: PairTask) -> Any:
             if task.order is not None:
                 c_rows = _reorder_classes(c_rows, task.order, task.kinds[1])
             _same_targets(b.target_key, task.baseline, c.target_key, task.candidate, b.ids)
-            _same_weights(b.rows.weight, task.baseline, c_rows.weight, task.candidate, b.ids)
+            ignored = b.rows.ignored
+            _same_weights(
+                b.rows.weight, task.baseline, c_rows.weight, task.candidate, b.ids, ignored
+            )
             weight = _row_weights(b, task.kinds[0])
-            _finite(b.rows.loss, task.baseline, c_rows.loss, task.candidate)
-            state = CompareState(task.n_resamples, task.seed, task.keep, b_state, c_state)
+            _finite(b.rows.loss, task.baseline, c_rows.loss, task.candidate, ignored)
+            state = CompareState(
+                task.n_resamples, task.seed, task.keep, b_state, c_state, top_k=task.top_k
+            )
             b_rows, c_rows = b.rows.with_weight(weight), c_rows.with_weight(weight)
             state.add_pair(task.first_row, b_rows, c_rows, weight, b.ids)
         except CecliError as error:
@@ -244,8 +276,16 @@ def compare_shard(task: PairTask) -> Any:
     return Part(state, said)
 
 
-def _finite(b_loss: np.ndarray, b_file: str, c_loss: np.ndarray, c_file: str) -> None:
+def _finite(
+    b_loss: np.ndarray,
+    b_file: str,
+    c_loss: np.ndarray,
+    c_file: str,
+    ignored: np.ndarray | None = None,
+) -> None:
     bad = ~np.isfinite(c_loss - b_loss)
+    if ignored is not None:  # their losses are NaN: they are never compared
+        bad &= ~ignored
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         which, file, loss = (
@@ -293,6 +333,7 @@ def compare_on_workers(
     cecli.errors.OptionError: --ci-method bca resamples rows, ... (the default there).
     """
     from cecli.dask._tasks import WorkerError, _row_counts, reduce_ordered
+    from cecli.frame import resolved
     from cecli.pairing import class_order
 
     if compare.method != "poisson":
@@ -335,15 +376,17 @@ def compare_on_workers(
     common = {
         "baseline_options": baseline.options,
         "candidate_options": candidate.options,
-        # each side's summary is the serial run's: no worst rows of its own, no EL2N
-        "baseline_score": replace(options, keep=0),
-        "candidate_score": replace(c_options, keep=0),
+        # each side's summary is the serial run's: no worst rows of its own, no EL2N; a
+        # class that --ignore-label names has each side's own index
+        "baseline_score": resolved(replace(options, keep=0), baseline),
+        "candidate_score": resolved(replace(c_options, keep=0), candidate),
         "kinds": (baseline.kind, candidate.kind),
         "classes": (tuple(baseline.classes), tuple(candidate.classes)),
         "order": order,
         "n_resamples": compare.n_resamples,
         "seed": compare.seed,
         "keep": options.keep,
+        "top_k": options.top_k,
     }
     tasks, start = [], 0
     for (b_path, c_path, labels), n in zip(pairs, b_counts, strict=True):
@@ -414,6 +457,10 @@ def compared(
         accuracy_ci_low=math.nan if accuracy is None else accuracy.ci_low,
         accuracy_ci_high=math.nan if accuracy is None else accuracy.ci_high,
         accuracy_bootstrap=accuracy,
+        n_ignored=state.n_ignored,
+        top_k=state.top_k,
+        baseline_top_k_accuracy=None if state.top_k is None else state.baseline_top_k / n,
+        candidate_top_k_accuracy=None if state.top_k is None else state.candidate_top_k / n,
     )
     ids = {p.row: i for name in LISTS for p, i in state.rows[name] if i is not None}
     return Compared(b_summary, c_summary, comparison, ids)

@@ -23,17 +23,16 @@ The package's files, in the order a chunk meets them: ``_units`` (kinds,
 reductions, units), ``_common`` (targets, option checks, per-class sums),
 ``_categorical`` and ``_bernoulli`` (binary and multilabel) compute each
 kind's losses, ``_weights`` applies weights and reductions, ``_functions``
-holds the three public loss functions and ``_score`` the per-sample facts of
-one chunk; ``_results`` the objects they return.
+(categorical) and ``_binary_functions`` (binary, multilabel) hold the three
+public loss functions, and ``_score`` the per-sample facts of one chunk;
+``_ignore`` leaves out ignored rows, ``_names`` maps named classes, ``_axes``
+turns a class axis into rows; ``_results`` the objects they return.
 """
 
 from __future__ import annotations
 
-from cecli.losses._functions import (
-    binary_cross_entropy,
-    categorical_cross_entropy,
-    multilabel_cross_entropy,
-)
+from cecli.losses._binary_functions import binary_cross_entropy, multilabel_cross_entropy
+from cecli.losses._functions import categorical_cross_entropy
 from cecli.losses._results import ClassSums, LossResult, SampleScores
 from cecli.losses._score import score
 from cecli.losses._units import (

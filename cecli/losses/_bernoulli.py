@@ -64,7 +64,9 @@ def _binary_terms(
     return loss, clipped, p, q
 
 
-def _check_binary_predictions(x: NDArray, from_logits: bool, row_offset: int) -> None:
+def _check_binary_predictions(
+    x: NDArray, from_logits: bool, row_offset: _validate.RowNumbers
+) -> None:
     if from_logits:
         if not np.isfinite(x).all():
             _validate.raise_nonfinite_binary_logits(x, row_offset)
@@ -81,7 +83,7 @@ def _binary(
     label_smoothing: float,
     focal_gamma: float,
     facts: bool,
-    row_offset: int = 0,
+    row_offset: _validate.RowNumbers = 0,
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
 ) -> _Scored:
@@ -139,7 +141,7 @@ def _multilabel(
     threshold: float = 0.9,
     sample_weight: NDArray[np.float64] | None = None,
     facts: bool,
-    row_offset: int = 0,
+    row_offset: _validate.RowNumbers = 0,
     pos_weight: ArrayLike | None = None,
     focal_alpha: ArrayLike | None = None,
     ignored: NDArray[np.bool_] | None = None,

@@ -23,7 +23,7 @@ def _categorical(
     label_smoothing: float,
     focal_gamma: float,
     facts: bool,
-    row_offset: int = 0,
+    row_offset: _validate.RowNumbers = 0,
     terms: bool = False,
     focal_alpha: ArrayLike | None = None,
 ) -> _Scored:
@@ -109,7 +109,7 @@ def _categorical_general(
     alpha: float,
     gamma: float,
     facts: bool,
-    row_offset: int,
+    row_offset: _validate.RowNumbers,
     balance: NDArray[np.float64] | None = None,
 ) -> _Scored:
     """Soft targets or label smoothing: ``l_i = -sum_j a_j t_ij (1 - p_ij)^gamma log p_ij``,
@@ -173,7 +173,7 @@ def _raise_bad_categorical(
     targets: NDArray[np.float64] | None,
     alpha: float,
     from_logits: bool,
-    row_offset: int,
+    row_offset: _validate.RowNumbers,
 ) -> None:
     if not from_logits:
         _validate.raise_bad_probabilities(preds, row_offset, categorical=True)

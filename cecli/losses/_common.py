@@ -196,7 +196,7 @@ def _hard_sums(
 
 
 def _class_index_targets(
-    y_true: ArrayLike, n: int, k: int, row_offset: int
+    y_true: ArrayLike, n: int, k: int, row_offset: _validate.RowNumbers
 ) -> tuple[NDArray[np.intp], NDArray[np.float64] | None]:
     """Labels (and soft targets, if any) for ``n x k`` categorical predictions."""
     y = as_array(y_true)

@@ -4,13 +4,13 @@ PyTorch's ``cross_entropy(ignore_index=-100)`` and torchmetrics' metrics leave
 out the rows (torchmetrics' binary and multilabel metrics: the elements)
 whose target is ``ignore_index``; Hugging Face ``transformers`` pads the
 labels of token-level outputs with -100. Here the rows are found before
-anything is checked, the others are scored as if they were the whole
-input, and an error found in them names its row in the whole input again.
+anything is checked, and the others are scored as if they were the whole
+input, with their numbers in it (:data:`cecli._validate.RowNumbers`): an
+error found in them names its row in the whole input.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -18,11 +18,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli._arrays import as_array
-from cecli.errors import CecliError, OptionError
+from cecli._naming import RowNumbers
+from cecli.errors import OptionError
 from cecli.losses._results import LossResult
-
-#: A row number in an error message (``row 17``, ``row 17, column 2``).
-_ROW = re.compile(r"\brow (\d+)")
 
 
 def check_ignore_index(value: object) -> int | str | None:
@@ -124,38 +122,11 @@ def kept_part(values: ArrayLike | None, keep: NDArray[np.bool_]) -> ArrayLike | 
     return array[keep]
 
 
-def renumbered(error: CecliError, row_numbers: NDArray[np.int64], first_row: int) -> CecliError:
-    """``error``, its row numbers those of the whole input again.
-
-    The checks numbered the rows that were left after the ignored ones went
-    (``first_row`` and on); ``row_numbers`` are those rows' numbers in the
-    whole input.
-
-    Examples
-    --------
-    >>> from cecli.errors import LabelError
-    >>> str(renumbered(LabelError("row 11 is bad"), np.array([10, 13]), 10))
-    'row 13 is bad'
-    """
-
-    def number(match: re.Match[str]) -> str:
-        at = int(match.group(1)) - first_row
-        if 0 <= at < len(row_numbers):
-            return f"row {int(row_numbers[at])}"
-        return match.group(0)
-
-    try:
-        if error.option is not None:
-            return type(error)(_ROW.sub(number, error.detail), option=error.option)
-        return type(error)(_ROW.sub(number, str(error)))
-    except TypeError:  # an error made otherwise (a file's): as it is
-        return error
-
-
 #: What :func:`ignoring` scores: targets, predictions and sample weights of the rows kept,
-#: and which of their multilabel cells are ignored.
+#: which of their multilabel cells are ignored, and the rows' numbers in the input.
 Scoring = Callable[
-    [ArrayLike, ArrayLike, "ArrayLike | None", "NDArray[np.bool_] | None"], LossResult
+    [ArrayLike, ArrayLike, "ArrayLike | None", "NDArray[np.bool_] | None", RowNumbers],
+    LossResult,
 ]
 
 
@@ -169,13 +140,13 @@ def ignoring(
 ) -> LossResult:
     """``scoring`` of the rows not ignored; with ``reduction="none"``, every row (0 if ignored).
 
-    ``scoring`` takes the rows kept (targets, predictions, sample weights) and,
-    for multilabel rows that keep only some cells, which cells are ignored.
-    An error it raises names the rows of the whole input again.
+    ``scoring`` takes the rows kept (targets, predictions, sample weights),
+    for multilabel rows that keep only some cells which cells are ignored,
+    and the rows' numbers in the input, by which its errors name them.
     """
     cells = ignored_cells(kind, y_true, check_ignore_index(ignore_index))
     if cells is None:
-        return scoring(y_true, y_pred, sample_weights, None)
+        return scoring(y_true, y_pred, sample_weights, None, 0)
     ignored = cells.all(axis=1) if cells.ndim == 2 else cells
     if ignored.all():
         raise OptionError(
@@ -188,17 +159,15 @@ def ignoring(
     if partial is not None and not partial.any():
         partial = None
     if not ignored.any():  # multilabel: cells ignored, no row
-        return scoring(y_true, y_pred, sample_weights, partial)
+        return scoring(y_true, y_pred, sample_weights, partial, 0)
     kept = _Kept(keep, np.flatnonzero(keep).astype(np.int64))
-    try:
-        result = scoring(
-            kept_part(y_true, keep),  # type: ignore[arg-type]
-            kept_part(y_pred, keep),  # type: ignore[arg-type]
-            kept_part(sample_weights, keep),
-            partial,
-        )
-    except CecliError as error:
-        raise renumbered(error, kept.rows, 0) from None
+    result = scoring(
+        kept_part(y_true, keep),  # type: ignore[arg-type]
+        kept_part(y_pred, keep),  # type: ignore[arg-type]
+        kept_part(sample_weights, keep),
+        partial,
+        kept.rows,
+    )
     return kept.spread(result)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cecli._arrays import as_array
+from cecli._naming import RowNumbers, numbered
 from cecli.errors import LabelError, OptionError
 
 _QUOTE = 5
@@ -83,7 +84,9 @@ def _positions(y: NDArray, labels: Sequence[object]) -> NDArray[np.intp]:
     return np.asarray(index.get_indexer(values), dtype=np.intp).reshape(y.shape)
 
 
-def _unknown(y: NDArray, codes: NDArray[np.intp], row_offset: int, labels: Sequence[object]):
+def _unknown(
+    y: NDArray, codes: NDArray[np.intp], row_offset: RowNumbers, labels: Sequence[object]
+) -> LabelError:
     rows = np.flatnonzero(codes.reshape(len(codes), -1).min(axis=1) < 0)
     first = rows[0]
     value = y.reshape(len(y), -1)[first][codes.reshape(len(codes), -1)[first] < 0][0]
@@ -94,14 +97,14 @@ def _unknown(y: NDArray, codes: NDArray[np.intp], row_offset: int, labels: Seque
         else f"{len(rows)} rows in all have labels not listed ({_quote(unknown)})"
     )
     return LabelError(
-        f"row {first + row_offset} has the label {_plain(value)!r}, which is not in labels "
-        f"({_quote(labels)}); {others}. Add the missing classes to labels, in y_pred's "
+        f"row {numbered(first, row_offset)} has the label {_plain(value)!r}, which is not in "
+        f"labels ({_quote(labels)}); {others}. Add the missing classes to labels, in y_pred's "
         "column order."
     )
 
 
 def class_positions(
-    y_true: Any, labels: Sequence[object] | None, k: int, row_offset: int = 0
+    y_true: Any, labels: Sequence[object] | None, k: int, row_offset: RowNumbers = 0
 ) -> NDArray:
     """Categorical ``y_true`` as class indices into ``labels``; unchanged without labels.
 
@@ -132,7 +135,7 @@ def binary_positives(
     y_true: Any,
     pos_label: object | None,
     labels: Sequence[object] | None,
-    row_offset: int = 0,
+    row_offset: RowNumbers = 0,
     ignored: NDArray[np.bool_] | None = None,
 ) -> NDArray:
     """Binary ``y_true`` as 0/1 targets: ``pos_label`` is 1, the other class 0.
@@ -186,7 +189,7 @@ def binary_positives(
             raise LabelError(
                 f"binary targets take two values, pos_label {_plain(pos_label)!r} and one "
                 f"other, but these take {len(distinct) + 1} (besides pos_label: "
-                f"{_quote(distinct)}; row {row + row_offset} has {distinct[1]!r}). For more "
-                "classes, use categorical_cross_entropy."
+                f"{_quote(distinct)}; row {numbered(row, row_offset)} has {distinct[1]!r}). For "
+                "more classes, use categorical_cross_entropy."
             )
     return (codes >= 0).astype(np.float64)

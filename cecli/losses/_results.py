@@ -152,7 +152,7 @@ class SampleScores:
     arrays hold the other rows, ``row_numbers`` their numbers in the whole
     input (None when no row of the batch was left out) and ``n_ignored``
     counts the rows left out. ``ignored`` is only set on the per-sample
-    file's scores (:func:`cecli.ignore.with_ignored_rows`), which hold every
+    file's scores (:func:`cecli.view.with_ignored_rows`), which hold every
     row again, the ignored ones marked there.
     """
 

@@ -104,6 +104,7 @@ def score_parts(
     labels: ArrayLike | None = None,
     pos_label: object | None = None,
     ignored_cells: NDArray[np.bool_] | None = None,
+    row_numbers: NDArray[np.int64] | None = None,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
@@ -116,7 +117,9 @@ def score_parts(
     whose every cell is were left out before (by :func:`cecli.view.view_of`).
     Each row's :attr:`SampleScores.weight` is then its sample weight times its
     share of the label weight kept (:func:`observed_share`), so that a mean
-    over rows is the mean over the cells kept.
+    over rows is the mean over the cells kept. ``row_numbers``, when rows
+    were left out before, are the rows' numbers in the whole input: the
+    errors name them, and :attr:`SampleScores.rows` holds them.
     """
     if kind not in KINDS:
         raise OptionError(f"must be one of {', '.join(KINDS)}; got {kind!r}.", option="kind")
@@ -124,16 +127,17 @@ def score_parts(
         "threshold", threshold, open_low=True, open_high=False
     )
     unit, ln_base = unit_of(base)
+    rows: _validate.RowNumbers = row_offset if row_numbers is None else row_numbers
     check_pos_weight_kind(kind, pos_weight)
     y_true, y_pred = as_array(y_true), as_array(y_pred)
-    y_true = _named(kind, y_true, y_pred, labels, pos_label, row_offset, ignored_cells)
+    y_true = _named(kind, y_true, y_pred, labels, pos_label, rows, ignored_cells)
     options = dict(
         from_logits=from_logits,
         eps=eps,
         label_smoothing=label_smoothing,
         focal_gamma=focal_gamma,
         facts=True,
-        row_offset=row_offset,
+        row_offset=rows,
         focal_alpha=focal_alpha,
     )
     if kind == "categorical":
@@ -144,7 +148,7 @@ def score_parts(
         scored = _binary(y_true, y_pred, **options, pos_weight=pos_weight)
         k = 2
     n = len(scored.loss) if kind != "multilabel" else len(np.asarray(y_pred))
-    weight = _sample_weights(sample_weights, n, row_offset)
+    weight = _sample_weights(sample_weights, n, rows)
     if kind == "multilabel":
         k = np.shape(y_pred)[1] if np.ndim(y_pred) == 2 else 1
         label_weight_array = (
@@ -201,6 +205,7 @@ def score_parts(
         classes=classes,
         targets=scored.targets if kind != "multilabel" else None,
         el2n=_el2n(kind, scored, from_logits, ignored_cells) if el2n else None,
+        row_numbers=row_numbers,
     )
     return scores, scored, sample_weight
 
@@ -211,7 +216,7 @@ def _named(
     y_pred: NDArray,
     labels: ArrayLike | None,
     pos_label: object | None,
-    row_offset: int,
+    row_offset: _validate.RowNumbers,
     ignored_cells: NDArray[np.bool_] | None = None,
 ) -> NDArray:
     """``y_true`` with the classes that ``labels`` and ``pos_label`` name as indices or 0/1

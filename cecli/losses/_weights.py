@@ -97,7 +97,7 @@ def _reduce(
 
 
 def _sample_weights(
-    sample_weights: ArrayLike | None, n: int, row_offset: int = 0
+    sample_weights: ArrayLike | None, n: int, row_offset: _validate.RowNumbers = 0
 ) -> NDArray[np.float64] | None:
     if sample_weights is None:
         return None

@@ -12,7 +12,8 @@ from rich.table import Table
 from cecli.render.escape import terminal
 from cecli.render.table import _gates
 from cecli.report import CompareReport, fmt_number
-from cecli.report.compare import calibration_rows
+from cecli.report.compare import calibration_rows, top_k_row
+from cecli.report.format import ignored_text
 
 if TYPE_CHECKING:
     from cecli.compare import RowPair
@@ -52,6 +53,9 @@ def _compare_files(report: CompareReport) -> Table:
     )
     table.add_row("kind", f"{report.kind}, {given}")
     table.add_row("samples", f"{c.n_samples:,}, paired")
+    ignored = report.ignored_dict()
+    if ignored:
+        table.add_row("ignored", terminal(ignored_text(report, ignored["ignore_label"])))
     return table
 
 
@@ -77,6 +81,9 @@ def _compare_summary(report: CompareReport) -> Table:
         f"{'+' if c.delta_accuracy > 0 else ''}{c.delta_accuracy * 100:.2f} pts",
         report.accuracy_interval_text(),
     )
+    top_k = top_k_row(report)
+    if top_k is not None:
+        table.add_row(*top_k, "not estimated")
     table.add_row("flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", "", "")
     for name, *cells in calibration_rows(report):
         table.add_row(name, *cells)

@@ -158,4 +158,13 @@ def compare_columns(c: SliceComparison) -> tuple[list[Column], int]:
         _column("verdict", c.verdict, lambda v: [_string(x) for x in v]),
         _column("ranked", c.ranked, _bools),
     ]
+    if c.n_ignored is not None:
+        columns.append(_column("n_ignored", c.n_ignored, _ints))
+    if c.baseline_top_k_accuracy is not None and c.candidate_top_k_accuracy is not None:
+        delta = c.candidate_top_k_accuracy - c.baseline_top_k_accuracy
+        columns += [
+            _column("baseline_top_k_accuracy", c.baseline_top_k_accuracy, _floats),
+            _column("candidate_top_k_accuracy", c.candidate_top_k_accuracy, _floats),
+            _column("delta_top_k_accuracy", delta, _floats),
+        ]
     return columns, len(c)

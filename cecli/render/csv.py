@@ -77,6 +77,15 @@ COMPARE_COLUMNS = (
 )
 
 
+#: ``compare --ignore-label`` and ``compare --top-k`` add these, before the calibration's.
+COMPARE_IGNORE_COLUMNS = ("ignore_label", "n_ignored")
+COMPARE_TOP_K_COLUMNS = (
+    "top_k",
+    "baseline_top_k_accuracy",
+    "candidate_top_k_accuracy",
+    "delta_top_k_accuracy",
+)
+
 #: ``compare --calibration`` adds these, before "passed".
 COMPARE_CALIBRATION_COLUMNS = (
     "baseline_ece",
@@ -107,13 +116,16 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
     data = report.to_dict() if isinstance(report, CompareReport) else report.to_dict(rows=False)
     columns = COLUMNS
     if isinstance(report, CompareReport):
-        columns = COMPARE_COLUMNS
         for side in ("baseline", "candidate"):
             data[f"{side}_mean_loss"] = data[side]["mean_loss"]
             data[f"{side}_accuracy"] = data[side]["accuracy"]
+            data[f"{side}_top_k_accuracy"] = data[side].get("top_k_accuracy")
+        extra = COMPARE_IGNORE_COLUMNS if report.ignored else ()
+        extra += COMPARE_TOP_K_COLUMNS if report.comparison.top_k is not None else ()
         if report.calibration is not None:
-            columns = (*COMPARE_COLUMNS[:-1], *COMPARE_CALIBRATION_COLUMNS, COMPARE_COLUMNS[-1])
+            extra += COMPARE_CALIBRATION_COLUMNS
             data |= {k: data["calibration"][k] for k in COMPARE_CALIBRATION_COLUMNS}
+        columns = (*COMPARE_COLUMNS[:-1], *extra, COMPARE_COLUMNS[-1])
     else:
         extra = IGNORE_COLUMNS if report.summary.ignore_index is not None else ()
         extra += TOP_K_COLUMNS if report.summary.top_k is not None else ()

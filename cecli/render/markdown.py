@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from cecli.kept import KeptRows, RowFacts
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
-from cecli.report.compare import calibration_rows
+from cecli.report.compare import calibration_rows, top_k_row
 from cecli.report.format import ignored_text
 
 if TYPE_CHECKING:
@@ -274,6 +274,9 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
         ],
         ["flagged", f"{b.flagged_count:,}", f"{k.flagged_count:,}", ""],
     ]
+    top_k = top_k_row(report)
+    if top_k is not None:  # after the accuracy's interval
+        summary.insert(5, list(top_k))
     for name, baseline, candidate, difference, interval in calibration_rows(report):
         summary += [
             [name, baseline, candidate, difference],
@@ -282,8 +285,10 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
     header = ["", "baseline", "candidate", "candidate - baseline"]
     lines += [*_table(header, summary, {1, 2, 3}), ""]
     boot = c.bootstrap
+    ignored = report.ignored_dict()
+    left_out = f"; {ignored_text(report, md(ignored['ignore_label']))} ignored" if ignored else ""
     lines += [
-        f"{c.n_samples:,} paired samples ({report.kind}); p_better "
+        f"{c.n_samples:,} paired samples ({report.kind}){left_out}; p_better "
         f"{'not estimated' if c.insufficient else f'{c.p_better:.3f}'}; the "
         f"candidate's loss is lower on {c.rows_better:.1%} of rows and higher on "
         f"{c.rows_worse:.1%}. Bootstrap: {boot.n_resamples:,} resamples, {boot.method} "

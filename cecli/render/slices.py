@@ -271,6 +271,22 @@ _DELTA_HEADER = ["rows", "baseline", "candidate", "delta", "CI", "p (Holm)", "ve
 _NARROW_HEADER = ["rows", "base", "cand", "delta", "CI", "p Holm", "verdict"]
 
 
+def _extra_header(c: SliceComparison) -> list[str]:
+    """The columns ``--ignore-label`` and ``--top-k`` add: rows ignored, top-k change in pts."""
+    header = [] if c.n_ignored is None else ["ignored"]
+    if c.top_k is not None:
+        header.append(f"top-{c.top_k} pts")
+    return header
+
+
+def _extra_cells(c: SliceComparison, s: SliceDelta) -> list[str]:
+    cells = [] if c.n_ignored is None else [f"{s.n_ignored or 0:,}"]
+    if c.top_k is not None:
+        d = s.delta_top_k_accuracy
+        cells.append("-" if d is None else f"{d * 100:+.2f}")
+    return cells
+
+
 def _compare_title(c: SliceComparison, top: int, name: Callable[[str], str] = str) -> str:
     by = ", ".join(name(str(s)) for s in c.specs)
     shown = c.n_ranked if top == 0 else min(top, c.n_ranked)
@@ -299,7 +315,33 @@ def compare_rich_tables(report: CompareReport) -> list[Table | str]:
     rows = c.worst(report.top)
     for s in rows:
         t.add_row(*(_terminal_value(v) for v in _values(s)), *_delta_cells(s, 3))
-    return [t if rows else "No slice has enough rows to be ranked.\n", correction_text(c) + "\n"]
+    parts: list[Table | str] = [t if rows else "No slice has enough rows to be ranked.\n"]
+    if rows and (c.n_ignored is not None or c.top_k is not None):
+        parts.append(_extra_table(c, rows))
+    return [*parts, correction_text(c) + "\n"]
+
+
+def _extra_table(c: SliceComparison, rows: list[SliceDelta]) -> Table:
+    """The same slices' rows ignored and top-k accuracies: a table of its own, to fit 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD)
+    for spec in c.specs:
+        t.add_column(terminal(spec.column), overflow="fold")
+    if c.n_ignored is not None:
+        t.add_column("rows ignored", justify="right")
+    if c.top_k is not None:
+        for name in ("baseline", "candidate", "difference"):
+            t.add_column(f"top-{c.top_k} {name}" if name != "difference" else name, justify="right")
+    for s in rows:
+        cells = [] if c.n_ignored is None else [f"{s.n_ignored or 0:,}"]
+        if c.top_k is not None:
+            b, k, d = s.baseline_top_k_accuracy, s.candidate_top_k_accuracy, s.delta_top_k_accuracy
+            cells += ["-" if x is None else f"{x:.2%}" for x in (b, k)]
+            cells.append("-" if d is None else f"{d * 100:+.2f} pts")
+        t.add_row(*(_terminal_value(v) for v in _values(s)), *cells)
+    return t
 
 
 def compare_markdown_lines(report: CompareReport) -> list[str]:
@@ -310,14 +352,16 @@ def compare_markdown_lines(report: CompareReport) -> list[str]:
     lines = [f"#### {_compare_title(c, report.top, md)}", ""]
     rows = c.worst(report.top)
     if rows:
-        header = [md(s.column) for s in c.specs] + _DELTA_HEADER
+        extra = _extra_header(c)
+        header = [md(s.column) for s in c.specs] + _DELTA_HEADER + extra
         right = {len(c.specs) + i for i in (0, 1, 2, 3, 5)}
+        right |= set(range(len(header) - len(extra), len(header)))
         lines.append("| " + " | ".join(header) + " |")
         rule = ("---:" if i in right else "---" for i in range(len(header)))
         lines.append("|" + "|".join(rule) + "|")
         for s in rows:
             values = [_markdown_value(v) for v in _values(s)]
-            lines.append("| " + " | ".join(values + _delta_cells(s)) + " |")
+            lines.append("| " + " | ".join(values + _delta_cells(s) + _extra_cells(c, s)) + " |")
         lines.append("")
     return [*lines, correction_text(c), ""]
 
@@ -338,9 +382,17 @@ COMPARE_CSV_COLUMNS = (
 
 
 def write_compare_csv(c: SliceComparison, out: TextIO) -> None:
-    """One header line, then one row per compared slice (ranked first)."""
+    """One header line, then one row per compared slice (ranked first).
+
+    ``--ignore-label`` adds ``n_ignored``; ``--top-k`` both models' top-k
+    accuracy and the difference.
+    """
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([spreadsheet(s.column) for s in c.specs] + list(COMPARE_CSV_COLUMNS))
+    extra = [] if c.n_ignored is None else ["n_ignored"]
+    if c.top_k is not None:
+        extra += [f"{side}_top_k_accuracy" for side in ("baseline", "candidate", "delta")]
+    header = [spreadsheet(s.column) for s in c.specs] + list(COMPARE_CSV_COLUMNS) + extra
+    writer.writerow(header)
     for s in c.rows():
         values = ["" if (t := value_text(v)) is None else spreadsheet(t) for v in _values(s)]
         numbers = [
@@ -355,4 +407,12 @@ def write_compare_csv(c: SliceComparison, out: TextIO) -> None:
             s.verdict,
             "true" if s.ranked else "false",
         ]
+        if c.n_ignored is not None:
+            numbers.append(s.n_ignored)
+        if c.top_k is not None:
+            numbers += [
+                s.baseline_top_k_accuracy,
+                s.candidate_top_k_accuracy,
+                s.delta_top_k_accuracy,
+            ]
         writer.writerow(values + ["" if x is None else _number(x) for x in numbers])

@@ -90,16 +90,52 @@ class CompareReport(_Named):
         }
 
     def side(self, summary: Summary, name: str) -> dict[str, Any]:
+        c = self.comparison
+        top_k = (
+            {}
+            if c.top_k is None
+            else {
+                "top_k_accuracy": finite(
+                    c.baseline_top_k_accuracy if name == "baseline" else c.candidate_top_k_accuracy
+                )
+            }
+        )
         return {
             "file": self.inputs.get(name),
             "input": "logits" if summary.from_logits else "probabilities",
             "mean_loss": finite(summary.mean_loss),
             "accuracy": finite(summary.accuracy),
+            **top_k,
             "n_samples": summary.n_samples,
             "perplexity": finite(summary.perplexity),
             "clipped": summary.clipped,
             "flagged_count": summary.flagged_count,
         }
+
+    @property
+    def n_ignored(self) -> int:
+        """The rows ``--ignore-label`` left out of both models."""
+        return self.comparison.n_ignored
+
+    @property
+    def ignored(self) -> bool:
+        """Whether ``--ignore-label`` was given."""
+        return self.baseline.ignore_index is not None
+
+    def ignored_dict(self) -> dict[str, Any]:
+        """``ignore_label`` and ``n_ignored`` (rows left out of both), with ``--ignore-label``."""
+        if not self.ignored:
+            return {}
+        label = self.inputs.get("ignore_label")
+        shown = str(self.baseline.ignore_index) if label is None else label
+        return {"ignore_label": shown, "n_ignored": self.comparison.n_ignored}
+
+    def top_k_dict(self) -> dict[str, Any]:
+        """``top_k`` and ``delta_top_k_accuracy`` (candidate - baseline), with ``--top-k``."""
+        c = self.comparison
+        if c.top_k is None:
+            return {}
+        return {"top_k": c.top_k, "delta_top_k_accuracy": finite(c.delta_top_k_accuracy)}
 
     def per_class(self) -> list[dict[str, Any]]:
         return [
@@ -167,6 +203,7 @@ class CompareReport(_Named):
             "kind": self.kind,
             "unit": self.unit,
             "n_samples": c.n_samples,
+            **self.ignored_dict(),
             "classes": list(self.classes),
             "baseline": self.side(self.baseline, "baseline"),
             "candidate": self.side(self.candidate, "candidate"),
@@ -186,6 +223,7 @@ class CompareReport(_Named):
             "delta_accuracy": finite(c.delta_accuracy),
             "delta_accuracy_ci_low": finite(c.accuracy_ci_low),
             "delta_accuracy_ci_high": finite(c.accuracy_ci_high),
+            **self.top_k_dict(),
             "rows_better": c.rows_better,
             "rows_worse": c.rows_worse,
             "threshold": self.baseline.threshold,
@@ -216,6 +254,28 @@ def calibration_rows(report: CompareReport) -> list[tuple[str, str, str, str, st
         ("Brier", f"{k.baseline_brier:.4f}", f"{k.candidate_brier:.4f}",
          f"{k.delta_brier:+.4f}", interval_text(k.brier)),
     ]  # fmt: skip
+
+
+def top_k_row(report: CompareReport) -> tuple[str, str, str, str] | None:
+    """``--top-k``'s row of the summary table: name, baseline, candidate, difference; or None.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as S
+    >>> c = S(top_k=5, baseline_top_k_accuracy=0.9, candidate_top_k_accuracy=0.925,
+    ...       delta_top_k_accuracy=0.025)
+    >>> top_k_row(S(comparison=c))
+    ('top-5 accuracy', '90.00%', '92.50%', '+2.50 pts')
+    """
+    c = report.comparison
+    if c.top_k is None or c.delta_top_k_accuracy is None:
+        return None
+    return (
+        f"top-{c.top_k} accuracy",
+        f"{c.baseline_top_k_accuracy:.2%}",
+        f"{c.candidate_top_k_accuracy:.2%}",
+        f"{_points(c.delta_top_k_accuracy)} pts",
+    )
 
 
 def _points(difference: float) -> str:

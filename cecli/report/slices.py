@@ -122,7 +122,11 @@ def compare_slicing_dict(c: SliceComparison) -> dict[str, Any]:
 
 
 def compare_slices_list(c: SliceComparison) -> list[dict[str, Any]]:
-    """Every slice of a comparison as a JSON object, ranked ones first."""
+    """Every slice of a comparison as a JSON object, ranked ones first.
+
+    With ``--ignore-label`` each has ``n_ignored``; with ``--top-k`` both
+    models' top-k accuracy and the difference.
+    """
     return [
         {
             "value": slice_value(s.value),
@@ -136,6 +140,16 @@ def compare_slices_list(c: SliceComparison) -> list[dict[str, Any]]:
             "p_holm": finite(s.p_holm),
             "verdict": s.verdict,
             "ranked": s.ranked,
+            **({} if c.n_ignored is None else {"n_ignored": s.n_ignored}),
+            **(
+                {}
+                if c.top_k is None
+                else {
+                    "baseline_top_k_accuracy": s.baseline_top_k_accuracy,
+                    "candidate_top_k_accuracy": s.candidate_top_k_accuracy,
+                    "delta_top_k_accuracy": s.delta_top_k_accuracy,
+                }
+            ),
         }
         for s in c.rows()
     ]

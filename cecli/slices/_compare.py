@@ -11,6 +11,11 @@ when its adjusted p-value is at most ``alpha = 1 - confidence``. Holm controls
 the chance of any false verdict at ``alpha``, as Bonferroni does, and finds
 at least as many. The intervals shown are Bonferroni's simultaneous ones, at
 ``1 - alpha / m``: an interval that leaves out 0 is always a Holm verdict.
+
+The rows ``ignore_index`` left out are in no sum; each slice counts them
+(``n_ignored``), and a slice whose every row was left out is there with no
+rows scored. With ``top_k``, each slice has both models' top-k accuracy
+(rows counted), without an interval.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cecli.errors import OptionError
 from cecli.moments import t_sf
 from cecli.slices._fold import SliceFold
 from cecli.slices._result import mean_intervals, settle
@@ -46,6 +52,17 @@ class SliceDelta:
     p_holm: float | None
     verdict: str
     ranked: bool
+    #: The slice's rows left out by ``ignore_index`` (None without it).
+    n_ignored: int | None = None
+    #: Each model's top-k accuracy over the slice's rows (None without ``top_k``, or no rows).
+    baseline_top_k_accuracy: float | None = None
+    candidate_top_k_accuracy: float | None = None
+
+    @property
+    def delta_top_k_accuracy(self) -> float | None:
+        if self.baseline_top_k_accuracy is None or self.candidate_top_k_accuracy is None:
+            return None
+        return self.candidate_top_k_accuracy - self.baseline_top_k_accuracy
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,12 @@ class SliceComparison:
     #: How many ranked slices were tested (Holm's ``m``).
     n_tests: int
     correction: str = "holm"
+    #: Per slice, the rows ``ignore_index`` left out; None without it.
+    n_ignored: NDArray[np.int64] | None = None
+    #: With ``top_k``: per slice, each model's top-k accuracy (NaN for a slice of no rows).
+    top_k: int | None = None
+    baseline_top_k_accuracy: NDArray[np.float64] | None = None
+    candidate_top_k_accuracy: NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -116,6 +139,11 @@ class SliceComparison:
                 ),
                 self.verdict[i],
                 bool(self.ranked[i]),
+                None if self.n_ignored is None else int(self.n_ignored[i]),
+                *(
+                    None if values is None else _number(values[i])
+                    for values in (self.baseline_top_k_accuracy, self.candidate_top_k_accuracy)
+                ),
             )
 
     def worst(self, top: int) -> list[SliceDelta]:
@@ -166,8 +194,16 @@ def compare_slices(
     *,
     min_rows: int = 30,
     confidence: float = 0.95,
+    ignored: NDArray[np.bool_] | None = None,
+    top_k: int | None = None,
+    baseline_rank: NDArray[np.int64] | None = None,
+    candidate_rank: NDArray[np.int64] | None = None,
 ) -> SliceComparison:
     """Compare two models' per-row losses slice by slice (rows in the same order).
+
+    ``ignored`` marks the rows ``ignore_index`` left out (their losses and
+    weights are not read); with ``top_k``, each model's rank of every row's
+    true class gives the slices' top-k accuracies.
 
     Examples
     --------
@@ -183,12 +219,28 @@ def compare_slices(
     """
     folds = [SliceFold(specs) for _ in range(3)]
     diff = candidate_loss - baseline_loss
+    ranks = None
+    if top_k is not None:
+        if baseline_rank is None or candidate_rank is None:
+            raise OptionError("needs both models' ranks of each row's true class.", option="top_k")
+        ranks = {"baseline_top_k": baseline_rank, "candidate_top_k": candidate_rank}
     for start in range(0, len(diff), BLOCK_ROWS):
         part = slice(start, start + BLOCK_ROWS)
         chunk = [v[part] for v in values]
+        losses = [x[part] for x in (baseline_loss, candidate_loss, diff)]
         w = None if weights is None else weights[part]
-        for fold, loss in zip(folds, (baseline_loss, candidate_loss, diff), strict=True):
-            fold.add_rows(chunk, loss[part], w)
+        hits = None if ranks is None else {name: r[part] <= top_k for name, r in ranks.items()}
+        if ignored is not None and ignored[part].any():
+            kept = ~ignored[part]
+            _count_ignored(folds, [v[~kept] for v in chunk])
+            chunk = [v[kept] for v in chunk]
+            losses = [x[kept] for x in losses]
+            w = None if w is None else w[kept]
+            hits = None if hits is None else {name: h[kept] for name, h in hits.items()}
+            if not kept.any():
+                continue
+        for fold, loss in zip(folds, losses, strict=True):
+            fold.add_rows(chunk, loss, w, marks=hits if fold is folds[2] else None)
     # the same rows, the same values: the three folds' slices are the same, in one order
     settled = [settle(fold) for fold in folds]
     count = settled[2].sums["count"].astype(np.int64)
@@ -209,6 +261,17 @@ def compare_slices(
     verdict[tested & (adjusted <= alpha) & (delta < 0)] = "better"
     sortable = np.where(np.isfinite(delta), -delta, np.inf)
     order = np.lexsort([*settled[2].value_order(), sortable, ~ranked])
+    marks = settled[2].marks
+
+    def marked(name: str) -> NDArray[np.int64]:
+        return marks.get(name, np.zeros(len(count), dtype=np.int64))
+
+    top_k_accuracy: list[NDArray[np.float64] | None] = [None, None]
+    if top_k is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            top_k_accuracy = [
+                (marked(f"{side}_top_k") / count)[order] for side in ("baseline", "candidate")
+            ]
     return SliceComparison(
         specs=tuple(specs),
         min_rows=min_rows,
@@ -225,4 +288,18 @@ def compare_slices(
         verdict=verdict[order].tolist(),
         ranked=ranked[order],
         n_tests=m,
+        n_ignored=None if ignored is None else marked("n_ignored")[order],
+        top_k=top_k,
+        baseline_top_k_accuracy=top_k_accuracy[0],
+        candidate_top_k_accuracy=top_k_accuracy[1],
     )
+
+
+def _count_ignored(folds: Sequence[SliceFold], values: Sequence[np.ndarray]) -> None:
+    """Count rows left out by ``ignore_index`` in their slices (a new slice has no rows).
+
+    Every fold numbers the slices alike; the last counts the rows (``n_ignored``).
+    """
+    for fold in folds:
+        local, where = fold.slice_rows(values)
+    folds[-1]._mark("n_ignored", where, np.bincount(local, minlength=len(where)))

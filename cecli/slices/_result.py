@@ -190,7 +190,8 @@ def quantile_bins(
     counts = rows[order]
     before = np.concatenate([[0], np.cumsum(counts)[:-1]])
     total = int(counts.sum())
-    raw = (n_bins * before) // max(total, 1)
+    # a value with no rows (only rows left out by ignore_index) joins the bin it falls in
+    raw = np.minimum((n_bins * before) // max(total, 1), n_bins - 1)
     # the bins present, numbered 0.. in order
     _, dense = np.unique(raw, return_inverse=True)
     n_made = int(dense.max(initial=-1)) + 1
