@@ -365,3 +365,27 @@ def test_cli_top_k_with_pos_weight_is_one_line(padded_csv):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("cecli: error: --top-k is for categorical predictions")
+
+
+def test_compare_ignore_label_with_pos_weight_is_each_models_bce_of_the_rows_kept(tmp_path):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(17)
+    labels = rng.integers(0, 2, 50)
+    labels[rng.random(50) < 0.3] = PAD
+    logits = {name: rng.normal(0, 2, 50) for name in ("base", "cand")}
+    for name, z in logits.items():
+        frame = pd.DataFrame({"z": z, "label": labels})
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    args = ["compare", str(tmp_path / "base.csv"), str(tmp_path / "cand.csv")]
+    args += ["--label-col", "label", "--logits", "--ignore-label", "-100", "--pos-weight", "3"]
+    args += ["-f", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.stdout)
+    kept = labels != PAD
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0, dtype=torch.float64))
+    for name, key in (("base", "baseline"), ("cand", "candidate")):
+        z = torch.tensor(logits[name][kept])
+        expected = bce(z, torch.tensor(labels[kept], dtype=torch.float64)).item()
+        assert d[key]["mean_loss"] == pytest.approx(expected, rel=1e-10)
+    assert d["n_ignored"] == int((~kept).sum())
