@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from cecli.accumulate import Summary
     from cecli.compare import Comparison, RowPair
     from cecli.compare_calibration import CalibrationComparison
+    from cecli.shown import Shown
     from cecli.slices import SliceComparison
 
 
@@ -34,6 +35,8 @@ class CompareReport(_Named):
     slices: SliceComparison | None = None
     #: Both models' ECE and Brier score and the differences (``--calibration``).
     calibration: CalibrationComparison | None = None
+    #: The ``--show`` columns' values of the listed rows; None without ``--show``.
+    show: Shown | None = None
 
     @property
     def kind(self) -> str:

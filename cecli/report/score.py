@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cecli.el2n import El2nSummary
     from cecli.label_issues import LabelIssueFindings
     from cecli.readers.shards import ShardMap
+    from cecli.shown import Shown
     from cecli.slices import SliceTable
 
 
@@ -65,6 +66,8 @@ class Report(_Named):
     #: For an input of many files, which file each row is in: listed rows gain
     #: ``file`` and ``file_row``. None for one file, whose rows gain nothing.
     shards: ShardMap | None = None
+    #: The ``--show`` columns' values of the listed rows; None without ``--show``.
+    show: Shown | None = None
 
     def el2n_dict(self) -> dict[str, Any] | None:
         """The EL2N distribution for JSON: mean, max, the quantiles ``p10`` to ``p99``."""
