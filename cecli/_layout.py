@@ -38,6 +38,8 @@ class _Plan:
     weight_col: tuple[Source, str] | None = None
     slice_cols: list[tuple[Source, str]] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
+    #: The ``--show`` columns: carried into the listed rows, whatever else they are.
+    show_cols: list[tuple[Source, str]] = field(default_factory=list)
     #: Columns read as nothing: ``{"file", "column", "reason"}`` each.
     ignored: list[dict[str, str]] = field(default_factory=list)
 
@@ -137,12 +139,40 @@ class InputLayout:
         plan = _Plan(pred_fields, label_fields, id_col, weight_col, slice_cols, headers)
         if self.label_source is not None:
             plan.label_fields = self._label_fields_in_file(plan)
+        plan.show_cols = self._show_columns(plan, sources)
         plan.ignored = self._ignored(plan, sources)
         return plan
 
+    def _show_columns(self, plan: _Plan, sources: list[Source]) -> list[tuple[Source, str]]:
+        """The ``--show`` columns, found by name; they change nothing else of the layout.
+
+        A column may be shown that is also the predictions, the labels, the ids or the
+        weights. A column only shown may have empty cells (they show as missing).
+        """
+        names = self.options.show_cols
+        if not names:
+            return []
+        named = [s for s in sources if s.named]
+        if not named:
+            files = " and ".join(s.display for s in sources)
+            raise OptionError(
+                f"--show {names[0]!r}: {files} has no named columns (NPY and NPZ arrays, and "
+                "CSV without a header, have none); give the columns to show in a file with a "
+                "header (CSV, TSV, Parquet, JSON Lines or Arrow), such as the LABELS file."
+            )
+        found = [self._find(name, "--show", named) for name in names]
+        used = {(id(c[0]), c[1]) for c in (plan.id_col, plan.weight_col) if c is not None}
+        used |= {(id(self.pred_source), f.name) for f in plan.pred_fields}
+        labels = self.label_source or self.pred_source
+        used |= {(id(labels), f.name) for f in plan.label_fields}
+        for source, name in found:
+            if (id(source), name) not in used:
+                source.nullable = source.nullable | {name}
+        return list(dict.fromkeys(found))
+
     def _ignored(self, plan: _Plan, sources: list[Source]) -> list[dict[str, str]]:
         """Every column that is read as nothing, and why: the report names them all."""
-        kept = (plan.id_col, plan.weight_col, *plan.slice_cols)
+        kept = (plan.id_col, plan.weight_col, *plan.slice_cols, *plan.show_cols)
         used = {(id(c[0]), c[1]) for c in kept if c is not None}
         used |= {(id(self.pred_source), f.name) for f in plan.pred_fields}
         labels = self.label_source or self.pred_source

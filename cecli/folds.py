@@ -19,8 +19,8 @@ three or four: :attr:`ScoreState.needs_another_pass` says so, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from cecli.calibration import CalibrationSummary, ReservoirSample, TemperatureFit
     from cecli.el2n import El2nDistribution, El2nSummary
     from cecli.label_issues import LabelIssueFindings, LabelIssueFold
+    from cecli.shown import ShownValues
     from cecli.slices import SliceFold, SliceTable
 
+T = TypeVar("T")
 #: Upper edges of the loss histogram's bins, in nats (then one bin to infinity).
 HISTOGRAM_EDGES_NATS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 #: Upper edges of the fine loss histogram, in nats: 10 bins a decade from 1e-4 to 100.
@@ -197,6 +199,8 @@ class Scored:
     slices: SliceTable | None = None
     #: The distribution of the rows' EL2N scores (with the ``el2n`` option).
     el2n: El2nSummary | None = None
+    #: The ``--show`` values of the rows it keeps (worst and flagged), if any.
+    shown: dict[int, ShownValues] = field(default_factory=dict)
 
 
 class ScoreState:
@@ -259,6 +263,8 @@ class ScoreState:
 
             self.el2n = El2nDistribution()
         self.ids: dict[int, str] = {}
+        #: The ``--show`` values of the kept rows, as :func:`cecli.shown.cells` writes them.
+        self.shown: dict[int, ShownValues] = {}
 
     def view(
         self,
@@ -309,8 +315,8 @@ class ScoreState:
             self.slices.add(view, view.slice_values)
         if self.el2n is not None:
             self.el2n.add(view)
-        if view.ids is not None:
-            self._note_ids(view)
+        if view.ids is not None or view.show_values is not None:
+            self._note_kept(view)
 
     def _check_cells_ignored(self) -> None:
         """Which statistics cannot yet leave out single cells of multilabel rows."""
@@ -329,32 +335,39 @@ class ScoreState:
                 option="ignore_index",
             )
 
-    def _note_ids(self, view: ChunkView) -> None:
-        """Keep the ids of the chunk's rows that are among the kept rows now."""
-        ids = view.ids
-        assert ids is not None
-        rows = view.rows
-        if self.loss.keep is None:  # every row is kept
-            self.ids.update(zip(rows.tolist(), map(str, ids), strict=True))
-            return
-        kept = self.loss.kept_row_array()
-        first, end = int(rows[0]), int(rows[-1]) + 1
-        mine = np.unique(kept[(kept >= first) & (kept < end)])
-        at = mine - first if view.ignored is None else np.searchsorted(rows, mine)
-        for row, i in zip(mine.tolist(), at.tolist(), strict=True):
-            self.ids[row] = str(ids[i])
-        if len(self.ids) > len(kept):
+    def _note_kept(self, view: ChunkView) -> None:
+        """Keep the ids and ``--show`` values of the chunk's rows that are among the kept rows now."""
+        from cecli.shown import row_values
+
+        rows, at, kept = view.rows, None, None
+        numbers = rows.tolist()
+        if self.loss.keep is not None:  # else every row is kept
+            kept = self.loss.kept_row_array()
+            first, end = int(rows[0]), int(rows[-1]) + 1
+            mine = np.unique(kept[(kept >= first) & (kept < end)])
+            at = mine - first if view.ignored is None else np.searchsorted(rows, mine)
+            numbers = mine.tolist()
+        if view.ids is not None:
+            ids = view.ids if at is None else view.ids[at]
+            self.ids.update(zip(numbers, map(str, ids), strict=True))
+        if view.show_values is not None:
+            self.shown.update(zip(numbers, row_values(view.show_values, at), strict=True))
+        if kept is not None and max(len(self.ids), len(self.shown)) > len(kept):
             self._prune_ids()
 
     def _prune_ids(self) -> None:
-        self.ids = self._kept_ids()
+        self.ids, self.shown = self._kept_ids(), self._kept_of(self.shown)
 
     def _kept_ids(self) -> dict[int, str]:
         """The ids noted of the rows kept now (every row's, when every row is kept)."""
+        return self._kept_of(self.ids)
+
+    def _kept_of(self, noted: dict[int, T]) -> dict[int, T]:
+        """The values ``noted`` of the rows kept now (every row's, when every row is kept)."""
         if self.loss.keep is None:
-            return dict(self.ids)
+            return dict(noted)
         kept = set(self.loss.kept_row_array().tolist())
-        return {row: name for row, name in self.ids.items() if row in kept}
+        return {row: value for row, value in noted.items() if row in kept}
 
     def merge(self, other: ScoreState) -> ScoreState:
         """Add the state of another run over other rows (in place); return self."""
@@ -382,6 +395,7 @@ class ScoreState:
             self.label_issues.merge(other.label_issues)
             self._findings = None
         self.ids.update(other.ids)
+        self.shown.update(other.shown)
         if self.loss.keep is not None:
             self._prune_ids()
         return self
@@ -428,6 +442,7 @@ class ScoreState:
             self.label_issue_findings(),
             None if self.slices is None else self.slices.result(self.options.min_slice_rows),
             None if self.el2n is None else self.el2n.result(),
+            self._kept_of(self.shown),
         )
 
 

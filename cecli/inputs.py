@@ -47,6 +47,8 @@ class InputOptions:
     slice_cols: tuple[str, ...] = ()
     #: Whether a --by column may be missing (compare's candidate reads the baseline's).
     slices_optional: bool = False
+    #: Columns carried into every listed row (``--show``), of either file.
+    show_cols: tuple[str, ...] = ()
     #: ``--ignore-label``: the label of rows to leave out (see :class:`cecli.labels.LabelDecoder`).
     ignore_label: str | None = None
 
@@ -67,6 +69,8 @@ class Batch:
     weights: np.ndarray | None = None
     #: The values of the ``--by`` columns, one array each, or None.
     slices: tuple[np.ndarray, ...] | None = None
+    #: The values of the ``--show`` columns as read, one array each, or None.
+    show: tuple[np.ndarray, ...] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -187,6 +191,7 @@ class Inputs(InputLayout):
                 "ignored_columns": plan.ignored,
             }
             | ({"slice_columns": [c[1] for c in plan.slice_cols]} if plan.slice_cols else {})
+            | ({"show_columns": self.show_names} if plan.show_cols else {})
             | ({} if self.options.ignore_label is None else {"ignore_label": self.ignore_label})
             | (self._shards_described())
         )
@@ -218,6 +223,11 @@ class Inputs(InputLayout):
                 out.append(path)
         return out
 
+    @property
+    def show_names(self) -> list[str]:
+        """The ``--show`` columns, as the files name them, in the order asked."""
+        return [name for _, name in self._plan.show_cols]
+
     def slice_fields(self) -> list[tuple[Source, Field]]:
         """The ``--by`` columns: each one's file and field."""
         return [(source, source.field(name)) for source, name in self._plan.slice_cols]
@@ -234,7 +244,7 @@ class Inputs(InputLayout):
         pred_columns = [f.name for f in plan.pred_fields]
         label_columns = [f.name for f in plan.label_fields]
         extra: dict[Source, list[str]] = {}
-        for col in (plan.id_col, plan.weight_col, *plan.slice_cols):
+        for col in (plan.id_col, plan.weight_col, *plan.slice_cols, *plan.show_cols):
             if col is not None and col[1] not in extra.get(col[0], []):  # all may be in one file
                 extra.setdefault(col[0], []).append(col[1])
         want_preds = pred_columns + (label_columns if labels is preds else [])
@@ -288,7 +298,8 @@ class Inputs(InputLayout):
         if plan.weight_col is not None:
             weights = frames[plan.weight_col[0]].columns[plan.weight_col[1]]
         slices = tuple(frames[src].columns[name] for src, name in plan.slice_cols) or None
-        return Batch(first, values, targets, ids, weights, slices)
+        show = tuple(frames[src].columns[name] for src, name in plan.show_cols) or None
+        return Batch(first, values, targets, ids, weights, slices, show)
 
     @property
     def read_again(self) -> bool:

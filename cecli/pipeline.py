@@ -146,6 +146,8 @@ def checked_view(inputs: Inputs, state: ScoreState, batch: Batch) -> ChunkView:
             )
         if batch.slices is not None:  # the --by columns, for the slice fold
             view = view.with_slice_values(batch.slices)
+        if batch.show is not None:  # the --show columns, for the folds that keep rows
+            view = view.with_show_values(batch.show)
         return view
     except LabelError as error:
         raise in_file(inputs.source_of("labels", batch.first_row), error) from None

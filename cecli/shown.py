@@ -1,9 +1,22 @@
-"""The ``--show`` columns' values of the listed rows: :class:`Shown`."""
+"""The ``--show`` columns' values of the listed rows: :class:`Shown`, and how cells become text.
+
+A ``--show`` column is read with the rest of its file, chunk by chunk, as
+the reader gives it (text, numbers, booleans); only the cells of the rows a
+report lists are turned into text (:func:`cells`), so the memory this takes
+is bounded by what is listed. A cell that is empty or missing is None.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: A row's values of the ``--show`` columns, one per column.
+ShownValues = tuple[str | None, ...]
 
 
 @dataclass(frozen=True)
@@ -36,3 +49,97 @@ class Shown:
     def as_dict(self, row: int) -> dict[str, str | None]:
         """The values of ``row`` keyed by column name, as JSON shows them."""
         return dict(zip(self.names, self.row(row), strict=True))
+
+
+def cells(column: NDArray, positions: NDArray[np.intp] | None = None) -> list[str | None]:
+    """The cells of ``column`` at ``positions`` (all when None) as text; None where missing.
+
+    Text is kept as read, an empty cell being missing (CSV cannot tell the two
+    apart); a whole number is written without ``.0``, any other number as
+    ``repr`` writes it (NaN, a missing number, is None); booleans are
+    ``true`` and ``false``; a row of numbers (a column of lists) is written
+    as a list.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cells(np.array(["a cat", "", None], dtype=object))
+    ['a cat', None, None]
+    >>> cells(np.array([3.0, 0.25, np.nan, 1e20, np.inf]))
+    ['3', '0.25', None, '1e+20', 'inf']
+    >>> cells(np.array([True, False])), cells(np.array([[1.0, 2.5]])), cells(np.arange(4), [3])
+    (['true', 'false'], ['[1, 2.5]'], ['3'])
+    """
+    values = np.asarray(column)
+    if positions is not None:
+        values = values[np.asarray(positions, dtype=np.intp)]
+    if values.ndim == 2:
+        return ["[" + ", ".join(map(_number, row)) + "]" for row in values.tolist()]
+    if values.dtype.kind == "b":
+        return ["true" if v else "false" for v in values.tolist()]
+    if values.dtype.kind in "fiu":
+        return [_number(v) for v in values.tolist()]
+    return [None if v is None or v == "" else str(v) for v in values.tolist()]
+
+
+def _number(value: object) -> str | None:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isfinite(value) and value == int(value) and abs(value) < 2**53:
+            return str(int(value))
+        return repr(value)
+    return None if value is None else str(value)
+
+
+def row_values(
+    columns: Sequence[NDArray], positions: NDArray[np.intp] | None = None
+) -> list[ShownValues]:
+    """Each row's values of ``columns`` at ``positions`` (all when None), as :func:`cells`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row_values([np.array(["a", "b"], dtype=object), np.array([1.0, 2.0])], np.array([1]))
+    [('b', '2')]
+    """
+    texts = [cells(column, positions) for column in columns]
+    return list(zip(*texts, strict=True))
+
+
+def value_matrix(columns: Sequence[NDArray], positions: NDArray[np.intp]) -> NDArray[np.object_]:
+    """The values of ``columns`` at ``positions`` as an object array, a row per position.
+
+    What a fold keeps next to each row it may list (label issues): one array, however
+    many rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value_matrix([np.array(["a", "b", "c"], dtype=object)], np.array([2, 0])).tolist()
+    [['c'], ['a']]
+    """
+    out = np.empty((len(positions), len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        out[:, j] = cells(column, positions)
+    return out
+
+
+def shown_of(
+    names: Sequence[str], kept: Mapping[int, ShownValues], issues: object = None
+) -> Shown:
+    """The :class:`Shown` of a run: the values kept of the listed rows and of the label issues.
+
+    ``issues`` is the run's :class:`~cecli.label_issues.LabelIssueFindings`, or None.
+
+    Examples
+    --------
+    >>> shown_of(["caption"], {2: ("a cat",)}).as_dict(2)
+    {'caption': 'a cat'}
+    """
+    values = dict(kept)
+    found = getattr(issues, "shown", None)
+    if found is not None:
+        for row, row_cells in zip(issues.rows.tolist(), found.tolist(), strict=True):  # type: ignore[attr-defined]
+            values.setdefault(row, tuple(row_cells))
+    return Shown(tuple(names), values)

@@ -53,17 +53,19 @@ class Spill:
             self._file: IO[bytes] = tempfile.TemporaryFile(prefix="cecli-", dir=folder)  # noqa: SIM115 - closed in close()
         except OSError as error:
             raise self._failed(error) from None
-        self._chunks: list[tuple[int, dict[str, Any], list[Any] | None]] = []
+        self._chunks: list[tuple[int, dict[str, Any], list[Any] | None, list[Any] | None]] = []
         self.n_bytes = 0
 
     def write(self, batch: Batch) -> None:
         """Append one batch (its arrays are copied to the file; they may change after)."""
         try:
             where = {name: self._put_column(getattr(batch, name)) for name in _ARRAYS}
-            slices = None
+            slices = show = None
             if batch.slices is not None:
                 slices = [self._put_column(column) for column in batch.slices]
-            self._chunks.append((batch.first_row, where, slices))
+            if batch.show is not None:
+                show = [self._put_column(column) for column in batch.show]
+            self._chunks.append((batch.first_row, where, slices, show))
         except OSError as error:
             raise self._failed(error) from None
 
@@ -129,10 +131,11 @@ class Spill:
         """The batches written, in order, one in memory at a time."""
         try:
             self._file.flush()
-            for first_row, where, slices in self._chunks:
+            for first_row, where, slices, show in self._chunks:
                 arrays = {name: self._get_column(where[name]) for name in _ARRAYS}
                 columns = None if slices is None else tuple(map(self._get_column, slices))
-                yield Batch(first_row, **arrays, slices=columns)  # type: ignore[arg-type]
+                shown = None if show is None else tuple(map(self._get_column, show))
+                yield Batch(first_row, **arrays, slices=columns, show=shown)  # type: ignore[arg-type]
         except OSError as error:
             raise self._failed(error) from None
 

@@ -68,6 +68,8 @@ class ChunkView:
         (class-index targets, no label smoothing, at most 64 classes).
     slice_values : tuple of ndarray or None
         The rows' values of the ``--by`` columns, when the run slices them.
+    show_values : tuple of ndarray or None
+        The rows' values of the ``--show`` columns as read, when the run shows them.
     ignored : ndarray of bool or None
         With ``ignore_index``: which of the chunk's rows were left out (their
         target is ``ignore_index``), None when none was. Every other array of
@@ -97,6 +99,7 @@ class ChunkView:
     ids: NDArray | None = None
     terms: RowTerms | None = None
     slice_values: tuple[NDArray, ...] | None = None
+    show_values: tuple[NDArray, ...] | None = None
     ignored: NDArray[np.bool_] | None = None
     cell_ignored: NDArray[np.bool_] | None = None
 
@@ -121,6 +124,13 @@ class ChunkView:
             keep = ~self.ignored
             values = tuple(np.asarray(v)[keep] for v in values)
         return replace(self, slice_values=values)
+
+    def with_show_values(self, values: tuple[NDArray, ...]) -> ChunkView:
+        """The view with the chunk's ``--show`` values (given for every row of the chunk)."""
+        if self.ignored is not None:
+            keep = ~self.ignored
+            values = tuple(np.asarray(v)[keep] for v in values)
+        return replace(self, show_values=values)
 
     def per_sample_scores(self) -> SampleScores:
         """The scores of every row of the chunk, for the per-sample file.

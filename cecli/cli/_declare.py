@@ -165,6 +165,36 @@ ByOption = Annotated[
         "or the labels file; COLUMN:10 cuts numbers in 10 quantile bins.",
     ),
 ]
+ShowOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COLUMN[,COLUMN]",
+        help="Carry these columns of the predictions (compare: the baseline's) or the labels "
+        "file, such as a caption or an image path, into every listed row.",
+    ),
+]
+
+
+def show_columns(show: str | None) -> tuple[str, ...]:
+    """The ``--show`` columns, in the order given (empty without ``--show``).
+
+    Examples
+    --------
+    >>> show_columns("caption, image"), show_columns(None)
+    (('caption', 'image'), ())
+    >>> show_columns(",")
+    Traceback (most recent call last):
+    ...
+    cecli.errors.OptionError: --show names columns, such as --show caption,image; got ','.
+    """
+    if show is None:
+        return ()
+    names = tuple(dict.fromkeys(name.strip() for name in show.split(",") if name.strip()))
+    if not names:
+        raise OptionError(f"--show names columns, such as --show caption,image; got {show!r}.")
+    return names
+
+
 #: Slices with fewer rows are listed apart, not ranked, unless --min-slice-rows says otherwise.
 MIN_SLICE_ROWS = 30
 MinSliceRowsOption = Annotated[
@@ -217,6 +247,7 @@ def input_options(
     slices_optional: bool = False,
     storage_option: list[str] | None = None,
     ignore_label: str | None = None,
+    show_cols: tuple[str, ...] = (),
 ) -> InputOptions:
     """The input layer's options, from the options ``score`` and ``compare`` share.
 
@@ -248,6 +279,7 @@ def input_options(
         slices_optional=slices_optional,
         storage_options=parse_storage_options(storage_option or ()),
         ignore_label=ignore_label,
+        show_cols=show_cols,
     )
 
 

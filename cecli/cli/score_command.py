@@ -40,6 +40,7 @@ from cecli.cli._declare import (
     PosWeightOption,
     PredColsOption,
     PredKeyOption,
+    ShowOption,
     SmoothingOption,
     StorageOptionOption,
     ThresholdOption,
@@ -49,6 +50,7 @@ from cecli.cli._declare import (
     input_options,
     plot_path,
     score_options,
+    show_columns,
     slice_specs,
 )
 from cecli.cli._run import render, run
@@ -137,6 +139,7 @@ def score(
     ] = False,
     plot: PlotOption = None,
     by: ByOption = None,
+    show: ShowOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     slice_fail_above: Annotated[
         float | None,
@@ -170,6 +173,7 @@ def score(
         from cecli.pipeline import score_inputs
         from cecli.render.progress import stderr_progress
         from cecli.report import build_report, check_gate_limits, check_gates
+        from cecli.shown import shown_of
 
         # every option is checked before a file is read
         check_count("--top", top, 0)
@@ -187,6 +191,7 @@ def score(
 
             check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
+        shown_columns = show_columns(show)
         on_workers = workers is not None or dask is not None
         if on_workers:
             from cecli.cli._workers import check_worker_options
@@ -217,6 +222,7 @@ def score(
             slice_cols=tuple(s.column for s in specs),
             storage_option=storage_option,
             ignore_label=ignore_label,
+            show_cols=shown_columns,
         )
         with Inputs(predictions, labels, options) as inputs:
             if specs:
@@ -242,6 +248,7 @@ def score(
                     shards=inputs.shard_map,
                     ranks=top_k is not None,
                     ignored=ignore_label is not None,
+                    show=inputs.show_names,
                 )
             try:
                 run_options = replace(
@@ -269,7 +276,7 @@ def score(
                         run_options,
                         on_batch=None
                         if writer is None
-                        else lambda b, s, c: writer.write(s, b.ids, c),
+                        else lambda b, s, c: writer.write(s, b.ids, c, b.show),
                         progress=stderr_progress(inputs),
                     )
                 if writer is not None:
@@ -304,6 +311,9 @@ def score(
                 scored.slices,
                 scored.el2n if el2n else None,
                 shards=inputs.shard_map,
+                show=shown_of(inputs.show_names, scored.shown, scored.label_issues)
+                if shown_columns
+                else None,
             )
         if picture is not None:
             from cecli.render.plot import write_score_plot

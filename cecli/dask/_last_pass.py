@@ -76,7 +76,7 @@ def last_pass_shard(
                         "label_issue": issue,
                         "label_quality": view.per_sample_column(quality, np.nan),
                     }
-                    writer.write(view.per_sample_scores(), batch.ids, columns)
+                    writer.write(view.per_sample_scores(), batch.ids, columns, batch.show)
                     del view
                 del batch
             if writer is not None:

@@ -76,6 +76,8 @@ class PartFile:
     #: Whether the rows get ``rank`` (``top_k``) and ``ignored`` (``ignore_index``).
     ranks: bool = False
     ignored: bool = False
+    #: The ``--show`` columns, written last.
+    show: tuple[str, ...] = ()
 
     def open(self) -> Any:
         """A :class:`~cecli.render.per_sample.PerSampleWriter` for this part."""
@@ -91,6 +93,7 @@ class PartFile:
             shards=self.shards,
             ranks=self.ranks,
             ignored=self.ignored,
+            show=self.show,
         )
 
 
@@ -106,9 +109,15 @@ class PartsFolder:
         label_issues: bool = False,
         ranks: bool = False,
         ignored: bool = False,
+        show: tuple[str, ...] = (),
     ) -> None:
         self.path = path
         self.format = parts_format(path)
+        self.show = show
+        if show:
+            from cecli.render._show_cells import per_sample_names
+
+            per_sample_names(show, self.format)  # an NPY part cannot hold them: say so now
         self.target = os.path.abspath(path.rstrip("/" + os.sep) or path)
         parent = os.path.dirname(self.target)
         if not os.path.isdir(parent):
@@ -160,6 +169,7 @@ class PartsFolder:
             self.label_issues,
             self.ranks,
             self.ignored,
+            self.show,
         )
 
     def commit(self) -> None:

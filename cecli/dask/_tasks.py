@@ -191,7 +191,7 @@ def score_shard(task: ShardTask) -> Part:
                     writer = task.per_sample.open()
                 for batch, view in viewed(inputs, state, task.first_row):
                     if writer is not None:
-                        writer.write(view.per_sample_scores(), batch.ids)
+                        writer.write(view.per_sample_scores(), batch.ids, show=batch.show)
                     state.add(view)
                     del batch, view
                 if writer is not None:
@@ -417,6 +417,7 @@ def score_on_workers(inputs: Any, options: Any, client: Any, per_sample: str | N
             label_issues=options.label_issues,
             ranks=options.top_k is not None,
             ignored=options.ignore_index is not None,
+            show=tuple(inputs.show_names),
         )
     try:
         tasks = shard_tasks(inputs, options, client, folder)

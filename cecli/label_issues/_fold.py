@@ -165,11 +165,14 @@ class LabelIssues:
         first_row: int = 0,
         ids: ArrayLike | None = None,
         row_numbers: NDArray[np.int64] | None = None,
+        shown: tuple[NDArray, ...] | None = None,
     ) -> None:
         """Add one chunk: its labels (N), its predictions (N x K), its first row, its ids.
 
         ``row_numbers`` number the rows when they are not ``first_row`` and on
-        (rows left out by ``ignore_index`` between them).
+        (rows left out by ``ignore_index`` between them). ``shown`` holds the
+        rows' values of the ``--show`` columns (N each): the rows that may be
+        issues keep theirs as text (:func:`cecli.shown.value_matrix`).
         """
         labels, preds = self._checked(labels, preds)
         if self.pass_number == 1:
@@ -181,7 +184,7 @@ class LabelIssues:
             self._add_joint(labels, preds)
         else:
             ids = None if ids is None else np.asarray(ids)
-            self._add_rows(labels, preds, int(first_row), ids, row_numbers)
+            self._add_rows(labels, preds, int(first_row), ids, row_numbers, shown)
 
     def add_view(self, view) -> None:  # type: ignore[no-untyped-def]
         """Add one checked :class:`~cecli.view.ChunkView` (categorical)."""
@@ -196,6 +199,7 @@ class LabelIssues:
             first_row=view.first_row,
             ids=view.ids,
             row_numbers=view.scores.row_numbers,
+            shown=view.show_values,
         )
 
     def _checked(self, labels: ArrayLike, preds: ArrayLike) -> tuple[NDArray[np.intp], NDArray]:
@@ -245,6 +249,7 @@ class LabelIssues:
         first_row: int,
         ids: NDArray | None,
         row_numbers: NDArray[np.int64] | None = None,
+        shown: tuple[NDArray, ...] | None = None,
     ) -> None:
         k = self.n_classes
         if not self._quota.any():
@@ -290,6 +295,10 @@ class LabelIssues:
             }
             if ids is not None:
                 entries["id"] = ids[lo : lo + len(y)][at]
+            if shown is not None:
+                from cecli.shown import value_matrix
+
+                entries["shown"] = value_matrix(shown, lo + at)
             self._hold(entries)
 
     def _hold(self, entries: dict[str, NDArray]) -> None:
@@ -432,13 +441,19 @@ class LabelIssues:
             p_suggested=p_suggested[order],
             scores=scores[order],
             ids=facts["id"][order] if "id" in facts else None,
+            shown=facts["shown"][order] if "shown" in facts else None,
         )
 
 
 def _concatenate(parts: list[dict[str, NDArray]]) -> dict[str, NDArray]:
     """The entries of several parts as one; a part given without ids gets None for them."""
-    fields = _ENTRY_FIELDS + (("id",) if any("id" in part for part in parts) else ())
-    none = {"id": lambda n: np.full(n, None, dtype=object)}
+    optional = tuple(name for name in ("id", "shown") if any(name in part for part in parts))
+    width = next((part["shown"].shape[1] for part in parts if "shown" in part), 0)
+    none = {
+        "id": lambda n: np.full(n, None, dtype=object),
+        "shown": lambda n: np.full((n, width), None, dtype=object),
+    }
+    fields = _ENTRY_FIELDS + optional
     return {
         name: np.concatenate(
             [part[name] if name in part else none[name](len(part["pair"])) for part in parts]

@@ -50,6 +50,8 @@ class LabelIssueResult:
     p_suggested: NDArray[np.float64]
     scores: NDArray[np.float64]
     ids: NDArray | None = None
+    #: The rows' ``--show`` values (rows x columns of text or None), when the chunks had them.
+    shown: NDArray | None = None
 
     @property
     def n_issues(self) -> int:

@@ -121,6 +121,7 @@ class LabelIssueFold:
                     first_row=view.first_row,
                     ids=view.ids,
                     row_numbers=view.scores.row_numbers,
+                    shown=view.show_values,
                 )
 
     def merge(self, other: LabelIssueFold) -> LabelIssueFold:
@@ -189,7 +190,7 @@ class LabelIssueFindings:
     problem (one, or one per label for multilabel). The arrays list every
     issue found, ranked by ``scores`` (then row): ``rows``, ``labels`` (the
     given class; multilabel: 0 absent, 1 present), ``suggested``,
-    ``p_given``, ``p_suggested``, ``ids``, and for multilabel ``classes``
+    ``p_given``, ``p_suggested``, ``ids``, ``shown``, and for multilabel ``classes``
     (which label). A multilabel row may be listed once per label.
     """
 
@@ -214,6 +215,8 @@ class LabelIssueFindings:
         for name, column in columns.items():
             object.__setattr__(self, name, column[order])
         object.__setattr__(self, "ids", None if ids is None else ids[order])
+        shown = _filled([r.shown for r in parts], [r.n_issues for r in parts])
+        object.__setattr__(self, "shown", None if shown is None else shown[order])
         # asked of every chunk of a last pass: found once
         object.__setattr__(self, "_issue_rows", np.unique(columns["rows"]))
 
@@ -225,6 +228,8 @@ class LabelIssueFindings:
     scores: NDArray[np.float64] = None  # type: ignore[assignment]
     classes: NDArray[np.int64] = None  # type: ignore[assignment]
     ids: NDArray | None = None
+    #: The issues' ``--show`` values, a row of text (or None) each, when the run shows columns.
+    shown: NDArray | None = None
     _issue_rows: NDArray[np.int64] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property
@@ -253,3 +258,15 @@ class LabelIssueFindings:
         found = self.issue_rows()
         at = np.minimum(np.searchsorted(found, rows), max(len(found) - 1, 0))
         return found[at] == rows if len(found) else np.zeros(len(rows), dtype=bool)
+
+
+def _filled(columns: list[NDArray | None], lengths: list[int]) -> NDArray | None:
+    """The problems' columns as one, None for a problem that found no issue (so has none)."""
+    present = [c for c in columns if c is not None]
+    if not present:
+        return None
+    parts = [
+        np.full((n, *present[0].shape[1:]), None, dtype=object) if c is None else c
+        for c, n in zip(columns, lengths, strict=True)
+    ]
+    return np.concatenate(parts)

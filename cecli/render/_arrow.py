@@ -53,6 +53,22 @@ def strings(texts: list[str]) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), len(texts), buffers).cast(pa.string())
 
 
+def nullable_strings(texts: list[str | None]) -> pa.Array:
+    """:func:`strings` where a None is a null.
+
+    Examples
+    --------
+    >>> nullable_strings(["a", None, "b"]).to_pylist()
+    ['a', None, 'b']
+    """
+    missing = np.fromiter((t is None for t in texts), bool, len(texts))
+    array = strings(["" if t is None else t for t in texts] if missing.any() else texts)  # type: ignore[misc]
+    if not missing.any():
+        return array
+    valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(array.type, len(texts), [valid, *array.buffers()[1:]])
+
+
 def indexed(codes: np.ndarray, names: pa.Array) -> pa.DictionaryArray:
     """Each row's name as a dictionary array: ``codes`` index into ``names``.
 

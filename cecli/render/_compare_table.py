@@ -9,6 +9,7 @@ from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 
+from cecli.render._show_cells import add_columns, fitted, terminal_cells
 from cecli.render.escape import terminal
 from cecli.render.table import _gates
 from cecli.report import CompareReport, fmt_number
@@ -142,13 +143,14 @@ def _compare_classes(report: CompareReport) -> Table:
     return table
 
 
-def _pairs(report: CompareReport, pairs: tuple[RowPair, ...], title: str) -> Table:
+def _pairs(report: CompareReport, pairs: tuple[RowPair, ...], title: str) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
     table.add_column("id" if report.ids else "row", overflow="fold")
     table.add_column("label")
     table.add_column("baseline", justify="right")
     table.add_column("candidate", justify="right")
     table.add_column("loss, baseline -> candidate", justify="right")
+    add_columns(table, report.show)
     for pair in pairs:
         d = report.pair_dict(pair)
         table.add_row(
@@ -157,8 +159,9 @@ def _pairs(report: CompareReport, pairs: tuple[RowPair, ...], title: str) -> Tab
             terminal(f"{d['baseline_predicted']} ({fmt_number(d['baseline_confidence'], 2)})"),
             terminal(f"{d['candidate_predicted']} ({fmt_number(d['candidate_confidence'], 2)})"),
             f"{fmt_number(d['baseline_loss'], 3)} -> {fmt_number(d['candidate_loss'], 3)}",
+            *terminal_cells(report.show, pair.row),
         )
-    return table
+    return fitted(table, report.show)
 
 
 def compare_parts(report: CompareReport) -> list[RenderableType]:

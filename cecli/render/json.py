@@ -163,6 +163,10 @@ def _issue_columns(section: LabelIssueSection, start: int, stop: int) -> list:
         _arrow.int_texts(suggested),
         *(_arrow.float_texts(a[start:stop]) for a in (f.p_given, f.p_suggested, f.scores)),
     ]
+    if section.show is not None:
+        from cecli.render._show_cells import json_texts
+
+        columns.append(_arrow.strings(json_texts(section.show, f.rows[start:stop].tolist())))
     return columns
 
 
@@ -334,8 +338,9 @@ class _Layout:
         self.predicted = _ClassCells(predicted, 2 if multilabel else len(report.classes))
         self.before_id = around[1]
         self.between_floats = around[7], around[8]
-        #: Before the rank, when the rows have ranks.
+        #: Before the rank, when the rows have ranks; before the --show values, when shown.
         self.before_rank = around[9] if self.ranked else None
+        self.before_show = around[-2] if report.show is not None else None
         self.tail = around[-1] + around[0]
         #: What is cut from the end of a block: the ",\n" and the head of a next row.
         self.cut = len(",\n") + len(around[0])
@@ -396,6 +401,11 @@ def _arrow_block(layout: _Layout, block: KeptRows) -> list[str | memoryview]:
     ]
     if layout.before_rank is not None:
         parts += [layout.before_rank, _arrow.int_texts(block.column("rank"))]
+    if layout.before_show is not None:
+        from cecli.render._show_cells import json_texts
+
+        assert layout.report.show is not None
+        parts += [layout.before_show, _arrow.strings(json_texts(layout.report.show, row.tolist()))]
     parts += [layout.tail]
     joined = pc.binary_join_element_wise(
         *(_arrow.scalar(p) if isinstance(p, str) else p for p in parts), _arrow.scalar("")
@@ -435,6 +445,10 @@ def _cells(
     ]
     if "rank" in columns:
         cells.append(columns["rank"].tolist())
+    if report.show is not None:
+        from cecli.render._show_cells import json_texts
+
+        cells.append(json_texts(report.show, row))
     return cells
 
 

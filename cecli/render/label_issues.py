@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cecli.render._show_cells import MAX_WIDTH, fitted
 from cecli.render.escape import markdown as md
 from cecli.render.escape import terminal, visible
 from cecli.report.format import fmt_number
@@ -59,6 +60,11 @@ def _columns(section: LabelIssueSection) -> list[str]:
     return [*head, "label", "suggested", "p_suggested", "quality"]
 
 
+def _shown_names(section: LabelIssueSection) -> list[str]:
+    """The ``--show`` columns' names (data: each renderer escapes them), after the others."""
+    return [] if section.show is None else list(section.show.names)
+
+
 def _cells(section: LabelIssueSection, escape: Any) -> list[list[str]]:
     columns = _columns(section)
     out = []
@@ -70,6 +76,7 @@ def _cells(section: LabelIssueSection, escape: Any) -> list[list[str]]:
             cells.append(escape(r["class"]))
         cells += [escape(r["label"]), escape(r["suggested"])]
         cells += [fmt_number(r["p_suggested"]), fmt_number(r["score"])]
+        cells += [escape(v or "") for v in r.get("show", {}).values()]
         out.append(cells)
     return out
 
@@ -109,9 +116,11 @@ def table_parts(
     for name in columns:
         right = name in ("row", "p_suggested", "quality")
         table.add_column(name, justify="right" if right else "left", overflow="fold")
+    for name in _shown_names(section):
+        table.add_column(terminal(name), overflow="ellipsis", no_wrap=True, max_width=MAX_WIDTH)
     for cells in _cells(section, terminal):
         table.add_row(*cells)
-    parts.append(table if shown else "No likely label errors.\n")
+    parts.append(fitted(table, section.show) if shown else "No likely label errors.\n")
     lines = [headline(section, n_samples), *([QUALITY_NOTE] if shown else [])]
     pairs = section.confused_pairs()[:SHOWN_PAIRS]
     if pairs:
@@ -149,7 +158,8 @@ def markdown_lines(section: LabelIssueSection, n_samples: int) -> list[str]:
     if shown:
         columns = _columns(section)
         right = {0, len(columns) - 2, len(columns) - 1}
-        lines += [*_table(columns, _cells(section, md), right), ""]
+        header = columns + [md(name) for name in _shown_names(section)]
+        lines += [*_table(header, _cells(section, md), right), ""]
     pairs = section.confused_pairs()[:SHOWN_PAIRS]
     if pairs:
         lines += ["Most confused:", "", *(f"- {_pair_text(p, md)}" for p in pairs), ""]

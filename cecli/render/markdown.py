@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from cecli.kept import KeptRows, RowFacts
+from cecli.render._show_cells import markdown_cells, markdown_header
 from cecli.render.escape import markdown as md
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 from cecli.report.compare import calibration_rows, top_k_row
@@ -96,11 +97,18 @@ def render(report: Report | CompareReport, out: TextIO) -> None:
             header = ["row", *(["id"] if with_ids else []), "label", "predicted"]
             header += ["confidence", "p_true", "loss", *(["rank"] if ranked else [])]
             right = {0, *range(len(header) - 3 - ranked, len(header))}
+            header += markdown_header(report.show)
             lines += _table(header, [], right)
             # with --top 0 there can be millions: a block of rows at a time
             for start in range(0, len(rows), _BLOCK_ROWS):
                 block = rows[start : start + _BLOCK_ROWS]
-                lines += _table_rows([_row_cells(report.row_dict(r), with_ids) for r in block])
+                lines += _table_rows(
+                    [
+                        _row_cells(report.row_dict(r), with_ids)
+                        + markdown_cells(report.show, r.row)
+                        for r in block
+                    ]
+                )
         else:
             lines += ["None." if key == "flagged" else ""]
         lines += [""]
@@ -339,7 +347,7 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
             continue
         with_ids = any(r["id"] is not None for r in rows)
         header = ["row", *(["id"] if with_ids else []), "label", "baseline", "candidate"]
-        header += ["baseline loss", "candidate loss"]
+        header += ["baseline loss", "candidate loss", *markdown_header(report.show)]
         table_rows = [
             [
                 str(r["row"]),
@@ -349,10 +357,12 @@ def _render_compare(report: CompareReport, out: TextIO) -> None:
                 f"{md(r['candidate_predicted'])} ({fmt_number(r['candidate_confidence'], 2)})",
                 fmt_number(r["baseline_loss"]),
                 fmt_number(r["candidate_loss"]),
+                *markdown_cells(report.show, r["row"]),
             ]
             for r in rows
         ]
-        right = {0, len(header) - 2, len(header) - 1}
+        losses = len(header) - len(markdown_header(report.show))
+        right = {0, losses - 2, losses - 1}
         lines += [*_table(header, table_rows, right), ""]
     if report.slices is not None:
         from cecli.render.slices import compare_markdown_lines

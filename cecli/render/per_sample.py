@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cecli.errors import InputError, OptionError, OutputError, reason_of
+from cecli.render._show_cells import per_sample_names
 from cecli.render.escape import spreadsheet, spreadsheet_array
 
 if TYPE_CHECKING:
@@ -51,19 +52,22 @@ if TYPE_CHECKING:
     from cecli.render._csv_file import CSVFile
 
 #: pyarrow's modules, imported by the writing thread (while the main one reads and scores).
-_PYARROW = ("pa", "CSVFile", "_indexed", "_numbers", "_strings")
+_PYARROW = ("pa", "CSVFile", "_indexed", "_numbers", "_strings", "_nullable_strings")
 
 #: The Parquet columns worth a dictionary: the names, of which there are few. A
 #: dictionary of a million distinct numbers only costs time before pyarrow gives up on it.
 _DICTIONARY_COLUMNS = ["label", "predicted"]
 #: The key, among a chunk's columns, of each row's shard index (an input of many files).
 _FILE = "file_index"
+#: Before a ``--show`` column's name among the columns handed to the writing thread.
+_SHOW = "show:"
 
 
 def _load_pyarrow() -> None:
-    global pa, CSVFile, _indexed, _numbers, _strings
+    global pa, CSVFile, _indexed, _numbers, _strings, _nullable_strings
     import pyarrow as pa
 
+    from cecli.render._arrow import nullable_strings as _nullable_strings
     from cecli.render._arrow import indexed as _indexed
     from cecli.render._arrow import numbers as _numbers
     from cecli.render._arrow import strings as _strings
@@ -163,6 +167,7 @@ class PerSampleWriter:
         shards: ShardMap | None = None,
         ranks: bool = False,
         ignored: bool = False,
+        show: Sequence[str] = (),
     ) -> None:
         self.path = path
         self.ranks, self.ignored = ranks, ignored
@@ -186,6 +191,9 @@ class PerSampleWriter:
                 f"--per-sample {path}: is a folder; name a file in it, such as "
                 f"{os.path.join(path, 'per_sample' + self.format)}."
             )
+        #: The ``--show`` columns, last, as text: named as in the input (``show_`` before a
+        #: name the file has already).
+        self.show = per_sample_names(show, self.format)
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):
             raise InputError(path, f"cannot be written: the folder {folder} does not exist.")
@@ -226,15 +234,21 @@ class PerSampleWriter:
         scores: SampleScores,
         ids: np.ndarray | None,
         columns: dict[str, np.ndarray] | None = None,
+        show: tuple[np.ndarray, ...] | None = None,
     ) -> None:
         """Hand one chunk's rows to the writing thread (the arrays must not change after).
 
-        ``columns`` holds the writer's :attr:`extra` columns, one value per row.
+        ``columns`` holds the writer's :attr:`extra` columns, one value per row;
+        ``show`` the chunk's ``--show`` columns as read, with :attr:`show`.
         """
         self._raise_failure()
         columns = columns or {}
         if set(columns) != set(self.extra):
             raise ValueError(f"expected the columns {sorted(self.extra)}, got {sorted(columns)}")
+        if self.show:
+            if show is None or len(show) != len(self.show):
+                raise ValueError(f"expected the --show columns {self.show}")
+            columns = {**columns, **{_SHOW + name: v for name, v in zip(self.show, show)}}
         if self.shards is not None:
             # now, on this thread: the map has the start of every shard read so far
             index, file_row = self.shards.locate(scores.rows)
@@ -337,6 +351,11 @@ class PerSampleWriter:
         for name in self.extra:
             columns[name] = _numbers(extra[name])
         columns["el2n"] = _numbers(_el2n(scores))
+        for name in self.show:
+            from cecli.shown import cells
+
+            text = _nullable_strings(cells(extra[_SHOW + name]))
+            columns[name] = spreadsheet_array(text) if self.format == ".csv" else text
         table = pa.table(columns)
         if self._writer is None:
             if self.format == ".csv":

@@ -17,6 +17,7 @@ from rich.segment import Segment, SegmentLines
 from rich.table import Table
 
 from cecli.accumulate import RowFacts
+from cecli.render._show_cells import add_columns, fitted, terminal_cells
 from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
 from cecli.report.format import ignored_text
@@ -108,7 +109,7 @@ def _per_class(report: Report) -> Table:
     return table
 
 
-def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
+def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
     table.add_column("id" if report.ids else "row", overflow="fold")
     table.add_column("label")
@@ -119,6 +120,7 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
     ranked = report.summary.top_k is not None
     if ranked:
         table.add_column("rank", justify="right")
+    add_columns(table, report.show)
     for r in report.shown(rows):
         d = report.row_dict(r)
         table.add_row(
@@ -129,8 +131,9 @@ def _rows(report: Report, rows: tuple[RowFacts, ...], title: str) -> Table:
             fmt_number(d["p_true"]),
             fmt_number(d["loss"]),
             *([str(d["rank"])] if ranked else []),
+            *terminal_cells(report.show, r.row),
         )
-    return table
+    return fitted(table, report.show)
 
 
 _BLOCKS = " ▏▎▍▌▋▊▉█"

@@ -18,6 +18,7 @@ from cecli.report.format import finite
 if TYPE_CHECKING:
     from cecli.label_issues import LabelIssueFindings, LabelIssueResult
     from cecli.readers.shards import ShardMap
+    from cecli.shown import Shown
 
 #: The keys of one listed label issue in the JSON document, in order.
 ISSUE_KEYS = ("row", "id", "label", "label_index", "suggested", "suggested_index",
@@ -53,6 +54,8 @@ class LabelIssueSection:
     top: int
     #: For an input of many files: each listed issue gains ``file`` and ``file_row``.
     shards: ShardMap | None = None
+    #: With ``--show``: each listed issue gains ``show``, the values of the columns shown.
+    show: Shown | None = None
 
     #: The document's keys, in order.
     KEYS = ("label_issues", "label_issue_count", "label_issues_estimated", "label_quality",
@@ -82,6 +85,7 @@ class LabelIssueSection:
     def keys(self) -> tuple[str, ...]:
         """The keys of a listed issue, in order (``class`` for multilabel; ``file``, sharded)."""
         keys = (*ISSUE_KEYS[:2], "class", *ISSUE_KEYS[2:]) if self.multilabel else ISSUE_KEYS
+        keys += ("show",) if self.show is not None else ()
         return keys if self.shards is None else (keys[0], "file", "file_row", *keys[1:])
 
     def given_names(self) -> list[str]:
@@ -116,6 +120,8 @@ class LabelIssueSection:
                 "p_suggested": finite(float(f.p_suggested[i])),
                 "score": finite(float(f.scores[i])),
             }
+            if self.show is not None:
+                row["show"] = self.show.as_dict(int(f.rows[i]))
             out.append(row)
         return out
 

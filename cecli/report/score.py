@@ -41,7 +41,12 @@ ROW_KEYS = (
 
 @dataclass(frozen=True)
 class Report(_Named):
-    """Everything a renderer shows. ``ids`` maps a row number to its id, when there are ids."""
+    """Everything a renderer shows. ``ids`` maps a row number to its id, when there are ids.
+
+    ``show`` holds the ``--show`` values of every row listed (worst, flagged and
+    label issues); each listed row of the JSON document gains ``"show"``, an
+    object of the columns' values (text, or null where missing), after its other keys.
+    """
 
     summary: Summary
     classes: list[str]
@@ -175,7 +180,8 @@ class Report(_Named):
     @property
     def row_keys(self) -> tuple[str, ...]:
         """The keys of a listed row: :data:`ROW_KEYS`, and ``rank`` with ``top_k``."""
-        return ROW_KEYS + (("rank",) if self.summary.top_k is not None else ())
+        keys = ROW_KEYS + (("rank",) if self.summary.top_k is not None else ())
+        return keys + (("show",) if self.show is not None else ())
 
     def predicted_name(self, row: RowFacts) -> str:
         if self.summary.kind == "multilabel":
@@ -199,6 +205,7 @@ class Report(_Named):
                 "loss": finite(row.loss),
             }
             | ({} if self.summary.top_k is None else {"rank": row.rank})
+            | ({} if self.show is None else {"show": self.show.as_dict(row.row)})
         )
 
     def shown(self, rows: Sequence[RowFacts]) -> Sequence[RowFacts]:
@@ -367,6 +374,7 @@ def build_report(
     slices: SliceTable | None = None,
     el2n: El2nSummary | None = None,
     shards: ShardMap | None = None,
+    show: Shown | None = None,
 ) -> Report:
     wanted = _row_numbers(summary.flagged) | _row_numbers(summary.worst) if ids else set()
     return Report(
@@ -381,10 +389,13 @@ def build_report(
         calibration,
         temperature,
         binning,
-        None if label_issues is None else LabelIssueSection(label_issues, classes, top, shards),
+        None
+        if label_issues is None
+        else LabelIssueSection(label_issues, classes, top, shards, show),
         slices,
         el2n,
         shards,
+        show,
     )
 
 
