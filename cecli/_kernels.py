@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cecli import _threads
+from cecli._class_bins import BlockBinner, ClassBins
 from cecli._row_terms import logits_terms, probs_terms
 from cecli._threads import BLOCK_BYTES
 
@@ -123,6 +124,8 @@ class HardScores:
     brier: NDArray[np.float64] | None = None
     #: logits only, with terms: the top-1 probability's log-odds ``log(c / (1 - c))``
     log_odds: NDArray[np.float64] | None = None
+    #: with ``class_bins`` (narrow arrays only): every class's probability binned
+    class_bins: ClassBins | None = None
 
 
 def _allocate(n: int, facts: bool, terms: bool = False) -> HardScores:
@@ -151,8 +154,21 @@ def _fix_ties(array: NDArray, start: int, n_max: NDArray, predicted: NDArray[np.
         predicted[ties] = np.argmax(array[start + ties], axis=1)
 
 
+def _binner(
+    n: int, k: int, n_bins: int | None, narrow: bool, facts: bool, step: int, dtype: np.dtype
+) -> BlockBinner | None:
+    """The binner of every class's probability, when asked for and the block is class-major."""
+    if n_bins is None or not (narrow and facts):
+        return None
+    return BlockBinner(n, k, n_bins, step, dtype)
+
+
 def logits_hard(
-    logits: NDArray, labels: NDArray[np.intp], facts: bool, terms: bool = False
+    logits: NDArray,
+    labels: NDArray[np.intp],
+    facts: bool,
+    terms: bool = False,
+    class_bins: int | None = None,
 ) -> HardScores | None:
     """Cross-entropy of logits against class indices.
 
@@ -163,7 +179,9 @@ def logits_hard(
     and the true class's softmax probability; with ``terms`` as well, on an
     array of at most :data:`NARROW_COLUMNS` columns, each row's entropy and
     Brier score, and the log-odds of its top-1 probability (wider arrays get
-    none: ``entropy`` stays None).
+    none: ``entropy`` stays None). With ``class_bins`` (and ``facts``), on a
+    narrow array, every class's softmax probability is binned in that many
+    equal-width bins (:mod:`cecli._class_bins`): ``scores.class_bins``.
 
     Returns None if a row's maximum is not finite (NaN, +inf, or every logit
     -inf) or a true class has a logit of -inf.
@@ -177,10 +195,11 @@ def logits_hard(
     n_max = np.empty(n, dtype) if facts and narrow else None  # how many classes share the max
     predicted = scores.predicted
     with_terms = scores if scores.entropy is not None else None
+    step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
+    binner = _binner(n, k, class_bins, narrow, facts, step, dtype)
 
     def work(start: int, stop: int) -> bool:
         scratch = _Scratch()
-        step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
         # Bad values (NaN, +inf, a row or a true class at -inf) end up as a loss that
         # is not finite; one check per block finds them all, silently.
         with np.errstate(all="ignore"):
@@ -188,7 +207,7 @@ def logits_hard(
                 hi = min(lo + step, stop)
                 if narrow:
                     neg_gap, total = _logits_narrow_block(
-                        logits, labels, lo, hi, dtype, scratch, n_max, predicted, with_terms
+                        logits, labels, lo, hi, dtype, scratch, n_max, predicted, with_terms, binner
                     )
                 else:
                     neg_gap, total = _logits_wide_block(
@@ -212,7 +231,13 @@ def logits_hard(
                     _logits_facts(logits, lo, hi, scores, total, neg_gap, n_max)
         return True
 
-    return scores if all(_threads.map_row_ranges(n, k * dtype.itemsize, work)) else None
+    # with a binner, the threads start on its slots' grid (see BlockBinner)
+    align = 1 if binner is None else binner.slot_rows
+    if not all(_threads.map_row_ranges(n, k * dtype.itemsize, work, align)):
+        return None
+    if binner is not None:
+        scores.class_bins = binner.result()
+    return scores
 
 
 def _logits_narrow_block(
@@ -225,11 +250,13 @@ def _logits_narrow_block(
     n_max: NDArray | None,
     predicted: NDArray | None,
     terms: HardScores | None = None,
+    binner: BlockBinner | None = None,
 ) -> tuple[NDArray, NDArray[np.float64]]:
     """``(z_y - z_max, sum_j exp(z_j - z_max))`` for rows ``lo:hi`` of a narrow array.
 
     With ``terms``, also writes the rows' Brier scores, and ``sum_j p_j d_j``
-    into their entropies (the caller subtracts it from ``log S``).
+    into their entropies (the caller subtracts it from ``log S``). With a
+    ``binner``, bins the block's softmax probabilities ``exp(d) * (1 / S)``.
     """
     n = hi - lo
     shifted = scratch.columns(logits, lo, hi, dtype)
@@ -246,6 +273,11 @@ def _logits_narrow_block(
     exps = np.exp(shifted, out=shifted if terms is None else scratch.get("e", shifted.shape, dtype))
     # Summed in float64, 1 + (a tiny rest) keeps the rest to 1e-16: small losses stay accurate.
     total = np.sum(exps, axis=0, dtype=np.float64, out=scratch.get("total", (n,), np.float64))
+    if binner is not None:
+        # the confidence 1 / S in the work type, as the calibration facts form each p
+        scale = np.divide(1.0, total, out=scratch.get("scale", (n,), np.float64))
+        probs = np.multiply(exps, scale.astype(dtype), out=scratch.get("p", exps.shape, dtype))
+        binner.add(probs, labels[lo:hi], true_at, lo)
     if terms is not None:
         rows = slice(lo, hi)
         logits_terms(exps, shifted, total, true_at, terms.entropy[rows], terms.brier[rows])  # type: ignore[index]
@@ -304,28 +336,33 @@ def probs_hard(
     sum_tolerance: float,
     facts: bool,
     terms: bool = False,
+    class_bins: int | None = None,
 ) -> HardScores | None:
     """Cross-entropy of probabilities against class indices: ``-log(clip(p[y], eps, 1 - eps))``.
 
     Checks every value (none below 0, no NaN) and every row sum (within
     ``sum_tolerance`` of 1, which also bounds every value by
     ``1 + sum_tolerance``), and counts the true-class probabilities that
-    clipping changed. Returns None if a check fails. ``facts`` and ``terms``
-    are as for :func:`logits_hard`.
+    clipping changed. Returns None if a check fails. ``facts``, ``terms``
+    and ``class_bins`` are as for :func:`logits_hard`.
     """
     n, k = probs.shape
     dtype = work_dtype(probs.dtype)
     narrow = k <= NARROW_COLUMNS
     scores = _allocate(n, facts, terms and narrow)
     block = _probs_block if not facts else _probs_narrow_block if narrow else _probs_wide_block
+    step = max(1, (BLOCK_BYTES if facts else PROBS_BLOCK_BYTES) // (k * dtype.itemsize))
+    binner = _binner(n, k, class_bins, narrow, facts, step, dtype)
 
     def work(start: int, stop: int) -> int | None:
         scratch = _Scratch()
-        step = max(1, (BLOCK_BYTES if facts else PROBS_BLOCK_BYTES) // (k * dtype.itemsize))
         clipped = 0
         for lo in range(start, stop, step):
             hi = min(lo + step, stop)
-            checked = block(probs, labels, lo, hi, dtype, scratch, scores)
+            if binner is None:
+                checked = block(probs, labels, lo, hi, dtype, scratch, scores)
+            else:
+                checked = _probs_narrow_block(probs, labels, lo, hi, dtype, scratch, scores, binner)
             if checked is None:
                 return None
             sums, p_true = checked
@@ -336,10 +373,14 @@ def probs_hard(
                 scores.p_true[lo:hi] = p_true
         return clipped
 
-    results = _threads.map_row_ranges(n, k * dtype.itemsize, work)
+    # with a binner, the threads start on its slots' grid (see BlockBinner)
+    align = 1 if binner is None else binner.slot_rows
+    results = _threads.map_row_ranges(n, k * dtype.itemsize, work, align)
     if any(r is None for r in results):
         return None
     scores.clipped = sum(results)
+    if binner is not None:
+        scores.class_bins = binner.result()
     return scores
 
 
@@ -391,8 +432,10 @@ def _probs_narrow_block(
     dtype: np.dtype,
     scratch: _Scratch,
     scores: HardScores,
+    binner: BlockBinner | None = None,
 ) -> tuple[NDArray, NDArray] | None:
-    """As :func:`_probs_block`, and the predicted class and its probability (and the terms)."""
+    """As :func:`_probs_block`, and the predicted class and its probability (and the terms,
+    and with a ``binner`` every class's probability binned)."""
     n = hi - lo
     p = scratch.columns(probs, lo, hi, dtype)
     if not p.min() >= 0.0:
@@ -408,6 +451,8 @@ def _probs_narrow_block(
     true_at = np.multiply(labels[lo:hi], n, out=scratch.get("at", (n,), np.intp))
     true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
     p_true = p.reshape(-1).take(true_at)
+    if binner is not None:
+        binner.add(p, labels[lo:hi], true_at, lo)  # before the terms change ``p``
     if scores.entropy is not None and scores.brier is not None:
         probs_terms(p, p_true, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
     return sums, p_true

@@ -162,13 +162,16 @@ def view_of(
     el2n: bool = False,
     ignore_index: int | None = None,
     rank: bool = False,
+    calibration_bins: int | None = None,
 ) -> ChunkView:
     """Check one chunk and compute its per-sample facts: the chunk's one validated view.
 
     Parameters are those of :func:`cecli.losses.score` (``first_row`` is its
     ``row_offset``); ``ids`` are carried along for the folds that name rows.
     With ``calibration``, the loss kernel also finds the per-row terms the
-    calibration sums read (:attr:`ChunkView.terms`), where it can. With
+    calibration sums read (:attr:`ChunkView.terms`), where it can; with
+    ``calibration_bins`` as well (the calibration sums' number of bins), it
+    bins every class's probability too, for their classwise sums. With
     ``el2n``, the scores hold each row's EL2N (:attr:`cecli.SampleScores.el2n`).
     With ``ignore_index``, the rows whose target it is are left out (for
     multilabel targets, the rows whose every cell it is; see
@@ -228,6 +231,7 @@ def view_of(
             terms=calibration,
             el2n=el2n,
             ignored_cells=cell_mask,
+            class_bins=calibration_bins if calibration else None,
         )
     except CecliError as error:
         if row_numbers is None:

@@ -25,9 +25,11 @@ def _categorical(
     facts: bool,
     row_offset: int = 0,
     terms: bool = False,
+    class_bins: int | None = None,
 ) -> _Scored:
     """Losses in nats; with ``facts`` the per-sample facts, with ``terms`` too the
-    :class:`~cecli.losses._results.RowTerms`, where the kernel can find them."""
+    :class:`~cecli.losses._results.RowTerms`, where the kernel can find them (with
+    ``class_bins``, every class's probability binned in that many bins as well)."""
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim != 2:
         raise ShapeError(
@@ -44,17 +46,22 @@ def _categorical(
         _validate.warn_if_probabilities(preds, categorical=True)
 
     if targets is None and alpha == 0:
+        bins = class_bins if terms else None
         if from_logits:
-            hard = _kernels.logits_hard(preds, labels, facts, terms)
+            hard = _kernels.logits_hard(preds, labels, facts, terms, bins)
         else:
-            hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms)
+            hard = _kernels.probs_hard(
+                preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms, bins
+            )
         if hard is None:
             _raise_bad_categorical(preds, labels, None, alpha, from_logits, row_offset)
         row_terms = None
         if hard.entropy is not None and hard.brier is not None:
             # the focal weighting below changes the loss in place; the KL needs it unweighted
             cross_entropy = hard.loss.copy() if gamma else hard.loss
-            row_terms = RowTerms(hard.entropy, hard.brier, cross_entropy, hard.log_odds)
+            row_terms = RowTerms(
+                hard.entropy, hard.brier, cross_entropy, hard.log_odds, hard.class_bins
+            )
         scored = _Scored(_focal(hard.loss, gamma), hard.clipped, labels, terms=row_terms)
         scored.predicted, scored.confidence, scored.p_true = (
             hard.predicted,

@@ -1,0 +1,243 @@
+"""Every class's probability binned while a loss kernel holds the block: the classwise sums.
+
+The classwise ECE and the Brier score's decomposition
+(:mod:`cecli.calibration._classwise`) bin each class's probability on its
+own, in ``n_bins`` equal-width bins (``lower < p <= upper``, the first also
+``p = 0``). For class-index targets without sample weights, the loss kernels
+of :mod:`cecli._kernels` do it here, on each ``K x B`` (class-major) block
+of probabilities they have just formed: no second softmax, no second pass
+over the chunk from memory, and on the kernels' threads.
+
+Most of a row's probabilities are small: only the values above the first
+bin's upper edge are binned one by one (a flat ``class * n_bins + bin``
+index, one ``np.bincount`` for the counts and one for the sums); the first
+bin's count and sum are each class's totals less theirs.
+
+The sums of the blocks are kept block by block (a few blocks to a slot when
+the sums are large) on the kernels' grid of blocks from row 0, and added in
+row order at the end: the same bits on any number of threads.
+
+Examples
+--------
+>>> import numpy as np
+>>> from cecli._class_bins import bin_edges, bin_index
+>>> bin_index(np.array([0.0, 0.2, 0.21, 1.0]), bin_edges(5)).tolist()
+[0, 0, 1, 4]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: The most float64 sums a chunk's slots may hold (8 MiB); more blocks then share a slot.
+SLOT_VALUES = 1 << 20
+
+
+def bin_edges(n_bins: int) -> NDArray[np.float64]:
+    """``b / n_bins``, correctly rounded (``np.linspace(0, 1, 6)[3]`` is 0.6000000000000001).
+
+    Examples
+    --------
+    >>> bin_edges(4).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    return np.arange(n_bins + 1) / n_bins
+
+
+def bin_index(confidence: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Bin ``b`` holds ``edges[b] < c <= edges[b + 1]``; 0 goes in the first, >1 in the last.
+
+    The same as ``np.searchsorted(edges[1:-1], c)``, five times faster:
+    ``ceil(c n) - 1``, then moved by one wherever rounding put ``c`` on the
+    wrong side of an edge. float32 values take :func:`float32_bin_index`.
+
+    Examples
+    --------
+    >>> bin_index(np.array([0.5, 0.5000001, 2.0]), bin_edges(2)).tolist()
+    [0, 1, 1]
+    """
+    if confidence.dtype == np.float32:
+        return float32_bin_index(confidence, len(edges) - 1)
+    n = len(edges) - 1
+    scaled = np.multiply(confidence, n)
+    np.ceil(scaled, out=scaled)
+    np.clip(scaled, 1, n, out=scaled)
+    index = scaled.astype(np.intp)
+    index -= 1
+    index -= confidence <= edges[index]
+    index += confidence > edges[index + 1]
+    return np.clip(index, 0, n - 1, out=index)
+
+
+def float32_bin_index(probs: NDArray[np.float32], n_bins: int) -> NDArray[np.intp]:
+    """:func:`bin_index` of float32 values: ``ceil(p n) - 1``, exactly.
+
+    ``p n`` is exact in float64 (24 bits times a small whole number), so its
+    ceiling is the exact one. The edges are ``b / n`` rounded to float64, but
+    no float32 value lies between ``b / n`` and its rounding (a float32 value
+    is ``m / 2^e`` with ``m < 2^24``, at least ``1 / (n 2^e)`` from any ``b / n``
+    it does not equal; a dyadic ``b / n`` is exact): the rounded edges bin a
+    float32 value as the exact ones do, and no value needs moving.
+
+    Examples
+    --------
+    >>> float32_bin_index(np.array([0.0, 0.125, 0.1250001, 1.0], np.float32), 8).tolist()
+    [0, 0, 1, 7]
+    >>> float32_bin_index(np.array([0.1], np.float32), 10).tolist()  # float32 0.1 is above 1/10
+    [1]
+    """
+    scaled = np.multiply(probs, n_bins, dtype=np.float64)
+    np.ceil(scaled, out=scaled)
+    index = scaled.astype(np.intp)
+    index -= 1
+    return np.clip(index, 0, n_bins - 1, out=index)
+
+
+def first_upper(edges: NDArray[np.float64], dtype: np.dtype) -> np.floating:
+    """The first bin's upper edge in ``dtype``: ``p > it`` exactly when ``p > edges[1]``.
+
+    For float32 it is the float32 at or just below ``edges[1]``: no float32
+    lies strictly between the two, so the comparison, made in float32 (a
+    float64 scalar would make NumPy cast the whole block), is the exact one.
+    One bin has no upper edge to pass: infinity.
+
+    Examples
+    --------
+    >>> float(first_upper(bin_edges(10), np.dtype(np.float32))) <= 0.1
+    True
+    """
+    if len(edges) == 2:
+        return dtype.type(np.inf)
+    edge = dtype.type(edges[1])
+    if float(edge) > edges[1]:
+        edge = np.nextafter(edge, dtype.type(-np.inf))
+    return edge
+
+
+@dataclass
+class ClassBins:
+    """A chunk's per (class, bin) sums, as :class:`BlockBinner` found them; ``K x n_bins``.
+
+    ``count`` is the number of rows whose probability of the class lies in
+    the bin, ``prob`` the sum of those probabilities (float64), ``correct``
+    the number of them whose true class it is.
+    """
+
+    n_bins: int
+    count: NDArray[np.int64]
+    prob: NDArray[np.float64]
+    correct: NDArray[np.int64]
+
+
+class BlockBinner:
+    """Bins each ``K x B`` block of a chunk's probabilities; the blocks' sums kept in row order.
+
+    ``step`` is the kernel's block of rows; the kernel's threads must start
+    on multiples of :attr:`slot_rows` (``map_row_ranges(..., align=...)``)
+    and walk their rows in steps of ``step``, so that each slot's blocks are
+    added by one thread, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binner = BlockBinner(n_rows=3, n_classes=2, n_bins=2, step=2)
+    >>> probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.5, 0.5]])
+    >>> labels = np.array([0, 1, 1])
+    >>> for lo in (0, 2):
+    ...     block = np.ascontiguousarray(probs[lo : lo + 2].T)
+    ...     rows = np.arange(block.shape[1])
+    ...     binner.add(block, labels[lo : lo + 2], labels[lo : lo + 2] * block.shape[1] + rows, lo)
+    >>> sums = binner.result()
+    >>> sums.count.tolist(), sums.correct.tolist()
+    ([[2, 1], [2, 1]], [[0, 1], [1, 1]])
+    >>> sums.prob.round(6).tolist()
+    [[0.8, 0.9], [0.6, 0.7]]
+    """
+
+    def __init__(
+        self,
+        n_rows: int,
+        n_classes: int,
+        n_bins: int,
+        step: int,
+        dtype: np.dtype | type = np.float64,
+    ) -> None:
+        self.n_bins, self.n_classes, self.step = n_bins, n_classes, max(1, step)
+        self.edges = bin_edges(n_bins)
+        self.threshold = first_upper(self.edges, np.dtype(dtype))
+        n_blocks = max(1, -(-n_rows // self.step))
+        cells = n_classes * n_bins
+        per_slot = max(1, -(-n_blocks * cells // SLOT_VALUES))
+        #: Rows of one slot: a run of whole blocks that one thread adds up in order.
+        self.slot_rows = per_slot * self.step
+        n_slots = -(-n_blocks // per_slot)
+        self._count = np.zeros((n_slots, cells), np.int64)
+        self._prob = np.zeros((n_slots, cells))
+        self._correct = np.zeros((n_slots, cells), np.int64)
+        # each class's first cell, less one: a value of class c in bin b >= 1 goes to
+        # offset[c] + ceil(p n)
+        self._offset = np.arange(n_classes, dtype=np.float64) * n_bins - 1.0
+
+    def add(
+        self, probs: NDArray, labels: NDArray[np.intp], true_at: NDArray[np.intp], lo: int
+    ) -> None:
+        """Add the ``K x B`` block of rows ``lo:lo + B``; ``true_at`` are the true classes'
+        flat positions in it (``label * B + row``). ``probs`` is not changed."""
+        k, b = probs.shape
+        n = self.n_bins
+        slot = lo // self.slot_rows
+        flat = probs.reshape(-1)
+        above = np.flatnonzero(np.greater(probs, self.threshold))
+        values = flat.take(above)
+        # ``above`` ascends, class by class: where each class's values start and end
+        cuts = np.searchsorted(above, np.arange(k + 1) * b)
+        per_class = np.diff(cuts)
+        index = self._cells(values, per_class)
+        count = np.bincount(index, minlength=k * n)
+        # (on no values, bincount gives int64 zeros even with weights)
+        prob = np.bincount(index, weights=values, minlength=k * n).astype(np.float64, copy=False)
+        in_first = b - per_class
+        count[::n] = in_first
+        # the first bin's sum: the class's total less the other bins' (which hold no
+        # first-bin cell yet); where it holds nothing, 0, not a rounding residue
+        total = np.einsum("ij->i", probs, dtype=np.float64)
+        first = total - prob.reshape(k, n).sum(axis=1)
+        first[in_first == 0] = 0.0
+        prob[::n] = np.maximum(first, 0.0, out=first)
+        correct = np.bincount(self._true_cells(flat.take(true_at), labels), minlength=k * n)
+        self._count[slot] += count
+        self._prob[slot] += prob
+        self._correct[slot] += correct
+
+    def _cells(self, values: NDArray, per_class: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The flat ``class * n_bins + bin`` cell of each value above the first bin."""
+        n = self.n_bins
+        if values.dtype == np.float32:
+            # p n is exact in float64 (see float32_bin_index); above the first bin, so >= 2
+            scaled = np.multiply(values, n, dtype=np.float64)
+            np.ceil(scaled, out=scaled)
+            np.minimum(scaled, n, out=scaled)  # probabilities a rounding above 1
+            scaled += np.repeat(self._offset, per_class)
+            return scaled.astype(np.intp)
+        index = bin_index(values, self.edges)
+        index += np.repeat(np.arange(self.n_classes, dtype=np.intp) * n, per_class)
+        return index
+
+    def _true_cells(self, p_true: NDArray, labels: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The flat cell of each row's true class."""
+        index = bin_index(p_true, self.edges)
+        index += labels * self.n_bins
+        return index
+
+    def result(self) -> ClassBins:
+        """The chunk's sums: the slots' added in row order."""
+        shape = (self.n_classes, self.n_bins)
+        return ClassBins(
+            self.n_bins,
+            self._count.sum(axis=0).reshape(shape),
+            self._prob.sum(axis=0).reshape(shape),
+            self._correct.sum(axis=0).reshape(shape),
+        )
