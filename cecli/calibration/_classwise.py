@@ -200,14 +200,16 @@ def _block_sums(
         weight_sums = _bin_totals(index, None, size).reshape(shape)
         weight_sums[:, 0] = in_first
         prob_sums = _bin_totals(index, values, size).reshape(shape)
-        # summed in float64 down the columns, with no float64 copy of float32 values
-        column_prob = np.einsum("ij->j", probs, dtype=np.float64)
+        # a matrix-vector product on a float64 copy of the block: twice as fast as
+        # np.einsum("ij->j", probs, dtype=np.float64), which casts as it goes, and
+        # several times faster than a sum down the short rows
+        column_prob = np.ones(b) @ probs.astype(np.float64, copy=False)
     else:
         value_weight = weight.take(above // c)
         weight_sums = _bin_totals(index, value_weight, size).reshape(shape)
         weight_sums[:, 0] = weight.sum() - weight_sums[:, 1:].sum(axis=1)
         prob_sums = _bin_totals(index, value_weight * values, size).reshape(shape)
-        column_prob = np.einsum("i,ij->j", weight, probs, dtype=np.float64)
+        column_prob = weight @ probs.astype(np.float64, copy=False)
     prob_sums[:, 0] = column_prob - prob_sums[:, 1:].sum(axis=1)
     if targets is None:
         assert labels is not None
