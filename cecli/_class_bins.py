@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -117,6 +118,19 @@ def first_upper(edges: NDArray[np.float64], dtype: np.dtype) -> np.floating:
     return edge
 
 
+class Buffers(Protocol):
+    """Reusable buffers by name: what the loss kernels' per-thread scratch gives."""
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray: ...
+
+
+class _Fresh:
+    """:class:`Buffers` that are fresh arrays every time."""
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+
 @dataclass
 class ClassBins:
     """A chunk's per (class, bin) sums, as :class:`BlockBinner` found them; ``K x n_bins``.
@@ -177,25 +191,34 @@ class BlockBinner:
         self._count = np.zeros((n_slots, cells), np.int64)
         self._prob = np.zeros((n_slots, cells))
         self._correct = np.zeros((n_slots, cells), np.int64)
-        # each class's first cell, less one: a value of class c in bin b >= 1 goes to
-        # offset[c] + ceil(p n)
-        self._offset = np.arange(n_classes, dtype=np.float64) * n_bins - 1.0
+        #: float32 values are binned by ``ceil(p n)`` alone (see float32_bin_index)
+        self._exact = np.dtype(dtype) == np.float32
 
     def add(
-        self, probs: NDArray, labels: NDArray[np.intp], true_at: NDArray[np.intp], lo: int
+        self,
+        probs: NDArray,
+        labels: NDArray[np.intp],
+        true_at: NDArray[np.intp],
+        lo: int,
+        scratch: Buffers | None = None,
     ) -> None:
         """Add the ``K x B`` block of rows ``lo:lo + B``; ``true_at`` are the true classes'
-        flat positions in it (``label * B + row``). ``probs`` is not changed."""
+        flat positions in it (``label * B + row``). ``probs`` is not changed.
+
+        ``scratch`` (the kernel thread's buffers) holds the temporaries: a fresh
+        array of a block's size for each would have the allocator map and unmap
+        pages block after block.
+        """
+        if scratch is None:
+            scratch = _Fresh()
         k, b = probs.shape
         n = self.n_bins
-        slot = lo // self.slot_rows
         flat = probs.reshape(-1)
-        above = np.flatnonzero(np.greater(probs, self.threshold))
-        values = flat.take(above)
-        # ``above`` ascends, class by class: where each class's values start and end
-        cuts = np.searchsorted(above, np.arange(k + 1) * b)
-        per_class = np.diff(cuts)
-        index = self._cells(values, per_class)
+        mask = np.greater(probs, self.threshold, out=scratch.get("bin_mask", probs.shape, bool))
+        above = np.flatnonzero(mask)  # ascends, class by class
+        values = self._values(flat, above, scratch)
+        per_class = np.diff(np.searchsorted(above, np.arange(k + 1) * b))
+        index = self._cells(values, above, b, scratch)
         count = np.bincount(index, minlength=k * n)
         # (on no values, bincount gives int64 zeros even with weights)
         prob = np.bincount(index, weights=values, minlength=k * n).astype(np.float64, copy=False)
@@ -207,29 +230,61 @@ class BlockBinner:
         first = total - prob.reshape(k, n).sum(axis=1)
         first[in_first == 0] = 0.0
         prob[::n] = np.maximum(first, 0.0, out=first)
-        correct = np.bincount(self._true_cells(flat.take(true_at), labels), minlength=k * n)
+        correct = np.bincount(self._true_cells(flat, true_at, labels, scratch), minlength=k * n)
+        slot = lo // self.slot_rows
         self._count[slot] += count
         self._prob[slot] += prob
         self._correct[slot] += correct
 
-    def _cells(self, values: NDArray, per_class: NDArray[np.intp]) -> NDArray[np.intp]:
-        """The flat ``class * n_bins + bin`` cell of each value above the first bin."""
-        n = self.n_bins
-        if values.dtype == np.float32:
-            # p n is exact in float64 (see float32_bin_index); above the first bin, so >= 2
-            scaled = np.multiply(values, n, dtype=np.float64)
-            np.ceil(scaled, out=scaled)
-            np.minimum(scaled, n, out=scaled)  # probabilities a rounding above 1
-            scaled += np.repeat(self._offset, per_class)
-            return scaled.astype(np.intp)
-        index = bin_index(values, self.edges)
-        index += np.repeat(np.arange(self.n_classes, dtype=np.intp) * n, per_class)
-        return index
+    @staticmethod
+    def _values(flat: NDArray, above: NDArray[np.intp], scratch: Buffers) -> NDArray[np.float64]:
+        """The values at ``above``, as float64 (exact), which ``np.bincount`` weighs by."""
+        # the positions are in range: "clip" takes straight into ``out`` ("raise" buffers)
+        if flat.dtype == np.float64:
+            out = scratch.get("bin_values", above.shape, np.float64)
+            return flat.take(above, out=out, mode="clip")
+        taken = flat.take(above, out=scratch.get("bin_taken", above.shape, flat.dtype), mode="clip")
+        values = scratch.get("bin_values", above.shape, np.float64)
+        np.copyto(values, taken)
+        return values
 
-    def _true_cells(self, p_true: NDArray, labels: NDArray[np.intp]) -> NDArray[np.intp]:
+    def _cells(
+        self, values: NDArray[np.float64], above: NDArray[np.intp], b: int, scratch: Buffers
+    ) -> NDArray[np.intp]:
+        """The flat ``class * n_bins + bin`` cell of each value above the first bin, made in
+        ``above`` (the values' flat positions ``class * b + row``)."""
+        n = self.n_bins
+        np.floor_divide(above, b, out=above)  # the class
+        np.multiply(above, n, out=above)
+        if self._exact:
+            # p n is exact in float64 for float32 p (see float32_bin_index): its ceiling is
+            # the bin plus one, at least 2 above the first bin, at most n (a probability a
+            # rounding above 1 is in the last bin)
+            scaled = np.multiply(values, n, out=scratch.get("bin_scaled", values.shape, np.float64))
+            np.ceil(scaled, out=scaled)
+            np.minimum(scaled, n, out=scaled)
+            scaled -= 1.0
+            np.add(above, scaled, out=above, casting="unsafe")
+        else:
+            above += bin_index(values, self.edges)
+        return above
+
+    def _true_cells(
+        self, flat: NDArray, true_at: NDArray[np.intp], labels: NDArray[np.intp], scratch: Buffers
+    ) -> NDArray[np.intp]:
         """The flat cell of each row's true class."""
-        index = bin_index(p_true, self.edges)
-        index += labels * self.n_bins
+        b = len(labels)
+        p_true = flat.take(true_at, out=scratch.get("bin_p_true", (b,), flat.dtype), mode="clip")
+        index = np.multiply(labels, self.n_bins, out=scratch.get("bin_true", (b,), np.intp))
+        if self._exact:
+            buffer = scratch.get("bin_true_scaled", (b,), np.float64)
+            scaled = np.multiply(p_true, self.n_bins, out=buffer, dtype=np.float64)
+            np.ceil(scaled, out=scaled)
+            np.clip(scaled, 1.0, self.n_bins, out=scaled)  # 0 is in the first bin
+            scaled -= 1.0
+            np.add(index, scaled, out=index, casting="unsafe")
+        else:
+            index += bin_index(p_true, self.edges)
         return index
 
     def result(self) -> ClassBins:

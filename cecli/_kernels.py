@@ -277,7 +277,7 @@ def _logits_narrow_block(
         # the confidence 1 / S in the work type, as the calibration facts form each p
         scale = np.divide(1.0, total, out=scratch.get("scale", (n,), np.float64))
         probs = np.multiply(exps, scale.astype(dtype), out=scratch.get("p", exps.shape, dtype))
-        binner.add(probs, labels[lo:hi], true_at, lo)
+        binner.add(probs, labels[lo:hi], true_at, lo, scratch)
     if terms is not None:
         rows = slice(lo, hi)
         logits_terms(exps, shifted, total, true_at, terms.entropy[rows], terms.brier[rows])  # type: ignore[index]
@@ -452,7 +452,7 @@ def _probs_narrow_block(
     true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
     p_true = p.reshape(-1).take(true_at)
     if binner is not None:
-        binner.add(p, labels[lo:hi], true_at, lo)  # before the terms change ``p``
+        binner.add(p, labels[lo:hi], true_at, lo, scratch)  # before the terms change ``p``
     if scores.entropy is not None and scores.brier is not None:
         probs_terms(p, p_true, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
     return sums, p_true
