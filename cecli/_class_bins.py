@@ -149,7 +149,9 @@ class ClassBins:
 class BlockBinner:
     """Bins each ``K x B`` block of a chunk's probabilities; the blocks' sums kept in row order.
 
-    ``step`` is the kernel's block of rows; the kernel's threads must start
+    ``step`` is the kernel's block of rows; ``at_most_one`` says that no
+    probability exceeds 1 (a softmax's, where checked probabilities may by a
+    rounding). The kernel's threads must start
     on multiples of :attr:`slot_rows` (``map_row_ranges(..., align=...)``)
     and walk their rows in steps of ``step``, so that each slot's blocks are
     added by one thread, in order.
@@ -178,6 +180,7 @@ class BlockBinner:
         n_bins: int,
         step: int,
         dtype: np.dtype | type = np.float64,
+        at_most_one: bool = False,
     ) -> None:
         self.n_bins, self.n_classes, self.step = n_bins, n_classes, max(1, step)
         self.edges = bin_edges(n_bins)
@@ -193,6 +196,8 @@ class BlockBinner:
         self._correct = np.zeros((n_slots, cells), np.int64)
         #: float32 values are binned by ``ceil(p n)`` alone (see float32_bin_index)
         self._exact = np.dtype(dtype) == np.float32
+        #: whether no probability exceeds 1 (a softmax's), so none needs moving to the last bin
+        self.at_most_one = at_most_one
 
     def add(
         self,
@@ -218,10 +223,11 @@ class BlockBinner:
         above = np.flatnonzero(mask)  # ascends, class by class
         values = self._values(flat, above, scratch)
         per_class = np.diff(np.searchsorted(above, np.arange(k + 1) * b))
-        index = self._cells(values, above, b, scratch)
-        count = np.bincount(index, minlength=k * n)
+        # each value's cell plus one: one past the cells, sliced off the counts
+        after = self._cells(values, above, b, scratch)
+        count = np.bincount(after, minlength=k * n + 1)[1:]
         # (on no values, bincount gives int64 zeros even with weights)
-        prob = np.bincount(index, weights=values, minlength=k * n).astype(np.float64, copy=False)
+        prob = np.bincount(after, weights=values, minlength=k * n + 1)[1:].astype(np.float64)
         in_first = b - per_class
         count[::n] = in_first
         # the first bin's sum: the class's total less the other bins' (which hold no
@@ -230,7 +236,8 @@ class BlockBinner:
         first = total - prob.reshape(k, n).sum(axis=1)
         first[in_first == 0] = 0.0
         prob[::n] = np.maximum(first, 0.0, out=first)
-        correct = np.bincount(self._true_cells(flat, true_at, labels, scratch), minlength=k * n)
+        after = self._true_cells(flat, true_at, labels, scratch)
+        correct = np.bincount(after, minlength=k * n + 1)[1:]
         slot = lo // self.slot_rows
         self._count[slot] += count
         self._prob[slot] += prob
@@ -251,8 +258,8 @@ class BlockBinner:
     def _cells(
         self, values: NDArray[np.float64], above: NDArray[np.intp], b: int, scratch: Buffers
     ) -> NDArray[np.intp]:
-        """The flat ``class * n_bins + bin`` cell of each value above the first bin, made in
-        ``above`` (the values' flat positions ``class * b + row``)."""
+        """The flat ``class * n_bins + bin`` cell, plus one, of each value above the first
+        bin, made in ``above`` (the values' flat positions ``class * b + row``)."""
         n = self.n_bins
         np.floor_divide(above, b, out=above)  # the class
         np.multiply(above, n, out=above)
@@ -262,17 +269,18 @@ class BlockBinner:
             # rounding above 1 is in the last bin)
             scaled = np.multiply(values, n, out=scratch.get("bin_scaled", values.shape, np.float64))
             np.ceil(scaled, out=scaled)
-            np.minimum(scaled, n, out=scaled)
-            scaled -= 1.0
+            if not self.at_most_one:
+                np.minimum(scaled, n, out=scaled)
             np.add(above, scaled, out=above, casting="unsafe")
         else:
             above += bin_index(values, self.edges)
+            above += 1
         return above
 
     def _true_cells(
         self, flat: NDArray, true_at: NDArray[np.intp], labels: NDArray[np.intp], scratch: Buffers
     ) -> NDArray[np.intp]:
-        """The flat cell of each row's true class."""
+        """The flat cell, plus one, of each row's true class."""
         b = len(labels)
         p_true = flat.take(true_at, out=scratch.get("bin_p_true", (b,), flat.dtype), mode="clip")
         index = np.multiply(labels, self.n_bins, out=scratch.get("bin_true", (b,), np.intp))
@@ -280,11 +288,14 @@ class BlockBinner:
             buffer = scratch.get("bin_true_scaled", (b,), np.float64)
             scaled = np.multiply(p_true, self.n_bins, out=buffer, dtype=np.float64)
             np.ceil(scaled, out=scaled)
-            np.clip(scaled, 1.0, self.n_bins, out=scaled)  # 0 is in the first bin
-            scaled -= 1.0
+            if self.at_most_one:
+                np.maximum(scaled, 1.0, out=scaled)  # 0 is in the first bin
+            else:
+                np.clip(scaled, 1.0, self.n_bins, out=scaled)
             np.add(index, scaled, out=index, casting="unsafe")
         else:
             index += bin_index(p_true, self.edges)
+            index += 1
         return index
 
     def result(self) -> ClassBins:

@@ -155,12 +155,22 @@ def _fix_ties(array: NDArray, start: int, n_max: NDArray, predicted: NDArray[np.
 
 
 def _binner(
-    n: int, k: int, n_bins: int | None, narrow: bool, facts: bool, step: int, dtype: np.dtype
+    n: int,
+    k: int,
+    n_bins: int | None,
+    narrow: bool,
+    facts: bool,
+    step: int,
+    dtype: np.dtype,
+    softmax: bool,
 ) -> BlockBinner | None:
-    """The binner of every class's probability, when asked for and the block is class-major."""
+    """The binner of every class's probability, when asked for and the block is class-major.
+
+    A ``softmax``'s probabilities are ``exp(d) * c`` with ``d <= 0`` and ``c <= 1``: at most 1.
+    """
     if n_bins is None or not (narrow and facts):
         return None
-    return BlockBinner(n, k, n_bins, step, dtype)
+    return BlockBinner(n, k, n_bins, step, dtype, at_most_one=softmax)
 
 
 def logits_hard(
@@ -196,7 +206,7 @@ def logits_hard(
     predicted = scores.predicted
     with_terms = scores if scores.entropy is not None else None
     step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
-    binner = _binner(n, k, class_bins, narrow, facts, step, dtype)
+    binner = _binner(n, k, class_bins, narrow, facts, step, dtype, softmax=True)
 
     def work(start: int, stop: int) -> bool:
         scratch = _Scratch()
@@ -273,7 +283,8 @@ def _logits_narrow_block(
     exps = np.exp(shifted, out=shifted if terms is None else scratch.get("e", shifted.shape, dtype))
     # Summed in float64, 1 + (a tiny rest) keeps the rest to 1e-16: small losses stay accurate.
     total = np.sum(exps, axis=0, dtype=np.float64, out=scratch.get("total", (n,), np.float64))
-    if binner is not None:
+    # a row with NaN or +inf (whose sum is NaN) fails the kernel's check: nothing to bin
+    if binner is not None and np.isfinite(total).all():
         # the confidence 1 / S in the work type, as the calibration facts form each p
         scale = np.divide(1.0, total, out=scratch.get("scale", (n,), np.float64))
         probs = np.multiply(exps, scale.astype(dtype), out=scratch.get("p", exps.shape, dtype))
@@ -352,7 +363,7 @@ def probs_hard(
     scores = _allocate(n, facts, terms and narrow)
     block = _probs_block if not facts else _probs_narrow_block if narrow else _probs_wide_block
     step = max(1, (BLOCK_BYTES if facts else PROBS_BLOCK_BYTES) // (k * dtype.itemsize))
-    binner = _binner(n, k, class_bins, narrow, facts, step, dtype)
+    binner = _binner(n, k, class_bins, narrow, facts, step, dtype, softmax=False)
 
     def work(start: int, stop: int) -> int | None:
         scratch = _Scratch()
@@ -451,8 +462,10 @@ def _probs_narrow_block(
     true_at = np.multiply(labels[lo:hi], n, out=scratch.get("at", (n,), np.intp))
     true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
     p_true = p.reshape(-1).take(true_at)
-    if binner is not None:
-        binner.add(p, labels[lo:hi], true_at, lo, scratch)  # before the terms change ``p``
+    # before the terms change ``p``; a block with +inf fails the caller's sum check: not binned
+    if binner is not None and np.isfinite(sums).all():
+        with np.errstate(all="ignore"):  # values far above 1 fail that check too
+            binner.add(p, labels[lo:hi], true_at, lo, scratch)
     if scores.entropy is not None and scores.brier is not None:
         probs_terms(p, p_true, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
     return sums, p_true
