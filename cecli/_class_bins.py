@@ -137,13 +137,17 @@ class ClassBins:
 
     ``count`` is the number of rows whose probability of the class lies in
     the bin, ``prob`` the sum of those probabilities (float64), ``correct``
-    the number of them whose true class it is.
+    the number of them whose true class it is. ``entropy`` and ``brier``
+    are the sums of the rows' entropies (nats) and Brier scores, when the
+    kernel summed them instead of keeping them row by row (else None).
     """
 
     n_bins: int
     count: NDArray[np.int64]
     prob: NDArray[np.float64]
     correct: NDArray[np.int64]
+    entropy: float | None = None
+    brier: float | None = None
 
 
 class BlockBinner:
@@ -151,7 +155,8 @@ class BlockBinner:
 
     ``step`` is the kernel's block of rows; ``at_most_one`` says that no
     probability exceeds 1 (a softmax's, where checked probabilities may by a
-    rounding). The kernel's threads must start
+    rounding); with ``row_sums`` the blocks' sums of the rows' entropies and
+    Brier scores are kept too (:meth:`add_rows`). The kernel's threads must start
     on multiples of :attr:`slot_rows` (``map_row_ranges(..., align=...)``)
     and walk their rows in steps of ``step``, so that each slot's blocks are
     added by one thread, in order.
@@ -181,6 +186,7 @@ class BlockBinner:
         step: int,
         dtype: np.dtype | type = np.float64,
         at_most_one: bool = False,
+        row_sums: bool = False,
     ) -> None:
         self.n_bins, self.n_classes, self.step = n_bins, n_classes, max(1, step)
         self.edges = bin_edges(n_bins)
@@ -194,6 +200,9 @@ class BlockBinner:
         self._count = np.zeros((n_slots, cells), np.int64)
         self._prob = np.zeros((n_slots, cells))
         self._correct = np.zeros((n_slots, cells), np.int64)
+        #: whether the rows' entropies and Brier scores are summed here (:meth:`add_rows`)
+        self.row_sums = row_sums
+        self._rows = np.zeros((n_slots, 2))
         #: float32 values are binned by ``ceil(p n)`` alone (see float32_bin_index)
         self._exact = np.dtype(dtype) == np.float32
         #: whether no probability exceeds 1 (a softmax's), so none needs moving to the last bin
@@ -298,12 +307,21 @@ class BlockBinner:
             index += 1
         return index
 
+    def add_rows(self, entropy: NDArray[np.float64], brier: NDArray[np.float64], lo: int) -> None:
+        """Add the entropies and Brier scores of the block of rows from ``lo``."""
+        slot = self._rows[lo // self.slot_rows]
+        slot[0] += entropy.sum()
+        slot[1] += brier.sum()
+
     def result(self) -> ClassBins:
         """The chunk's sums: the slots' added in row order."""
         shape = (self.n_classes, self.n_bins)
+        rows = self._rows.sum(axis=0) if self.row_sums else (None, None)
         return ClassBins(
             self.n_bins,
             self._count.sum(axis=0).reshape(shape),
             self._prob.sum(axis=0).reshape(shape),
             self._correct.sum(axis=0).reshape(shape),
+            None if rows[0] is None else float(rows[0]),
+            None if rows[1] is None else float(rows[1]),
         )

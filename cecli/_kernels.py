@@ -163,6 +163,7 @@ def _binner(
     step: int,
     dtype: np.dtype,
     softmax: bool,
+    row_sums: bool,
 ) -> BlockBinner | None:
     """The binner of every class's probability, when asked for and the block is class-major.
 
@@ -170,7 +171,18 @@ def _binner(
     """
     if n_bins is None or not (narrow and facts):
         return None
-    return BlockBinner(n, k, n_bins, step, dtype, at_most_one=softmax)
+    return BlockBinner(n, k, n_bins, step, dtype, at_most_one=softmax, row_sums=row_sums)
+
+
+def _term_rows(
+    scores: HardScores, scratch: _Scratch, lo: int, hi: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Where rows ``lo:hi``'s entropies and Brier scores go: their rows of the scores, or
+    scratch buffers whose sums the binner keeps (see ``row_terms``)."""
+    if scores.entropy is not None and scores.brier is not None:
+        return scores.entropy[lo:hi], scores.brier[lo:hi]
+    n = hi - lo
+    return scratch.get("row_entropy", (n,), np.float64), scratch.get("row_brier", (n,), np.float64)
 
 
 def logits_hard(
@@ -179,6 +191,7 @@ def logits_hard(
     facts: bool,
     terms: bool = False,
     class_bins: int | None = None,
+    row_terms: bool = True,
 ) -> HardScores | None:
     """Cross-entropy of logits against class indices.
 
@@ -191,7 +204,11 @@ def logits_hard(
     Brier score, and the log-odds of its top-1 probability (wider arrays get
     none: ``entropy`` stays None). With ``class_bins`` (and ``facts``), on a
     narrow array, every class's softmax probability is binned in that many
-    equal-width bins (:mod:`cecli._class_bins`): ``scores.class_bins``.
+    equal-width bins (:mod:`cecli._class_bins`): ``scores.class_bins``; and
+    without ``row_terms``, the entropies and Brier scores are not kept row by
+    row but summed over the chunk (``scores.class_bins.entropy`` and
+    ``.brier``; ``scores.entropy`` and ``scores.brier`` stay None), which
+    spares two arrays of a float64 per row.
 
     Returns None if a row's maximum is not finite (NaN, +inf, or every logit
     -inf) or a true class has a logit of -inf.
@@ -199,14 +216,24 @@ def logits_hard(
     n, k = logits.shape
     dtype = work_dtype(logits.dtype)
     narrow = k <= NARROW_COLUMNS
-    scores = _allocate(n, facts, terms and narrow)
-    if scores.entropy is not None:
+    step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
+    with_terms = terms and narrow and facts
+    binner = _binner(
+        n,
+        k,
+        class_bins,
+        narrow,
+        facts,
+        step,
+        dtype,
+        softmax=True,
+        row_sums=with_terms and not row_terms,
+    )
+    scores = _allocate(n, facts, with_terms and not (binner is not None and binner.row_sums))
+    if with_terms:
         scores.log_odds = np.empty(n)
     n_max = np.empty(n, dtype) if facts and narrow else None  # how many classes share the max
     predicted = scores.predicted
-    with_terms = scores if scores.entropy is not None else None
-    step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
-    binner = _binner(n, k, class_bins, narrow, facts, step, dtype, softmax=True)
 
     def work(start: int, stop: int) -> bool:
         scratch = _Scratch()
@@ -215,9 +242,11 @@ def logits_hard(
         with np.errstate(all="ignore"):
             for lo in range(start, stop, step):
                 hi = min(lo + step, stop)
+                term_rows = None
                 if narrow:
+                    term_rows = _term_rows(scores, scratch, lo, hi) if with_terms else None
                     neg_gap, total = _logits_narrow_block(
-                        logits, labels, lo, hi, dtype, scratch, n_max, predicted, with_terms, binner
+                        logits, labels, lo, hi, dtype, scratch, n_max, predicted, term_rows, binner
                     )
                 else:
                     neg_gap, total = _logits_wide_block(
@@ -225,18 +254,21 @@ def logits_hard(
                     )
                 # loss = log(sum_j exp(z_j - z_max)) + (z_max - z_y)
                 loss = np.log(total, out=scores.loss[lo:hi])
-                if with_terms is not None:
+                if term_rows is not None:
                     # H(p) = log S - sum_j p_j d_j: the block left the sum in ``entropy``
-                    entropy = with_terms.entropy[lo:hi]  # type: ignore[index]
+                    entropy = term_rows[0]
                     np.subtract(loss, entropy, out=entropy)
                     # c = 1 / S, so log(c / (1 - c)) = -log(S - 1): S - 1 is exact for S < 2,
                     # one rounding fewer than 1 - c (S = 1, a rest below 1e-16, gives +inf)
-                    log_odds = np.subtract(total, 1.0, out=with_terms.log_odds[lo:hi])  # type: ignore[index]
+                    log_odds = np.subtract(total, 1.0, out=scores.log_odds[lo:hi])  # type: ignore[index]
                     np.log(log_odds, out=log_odds)
                     np.negative(log_odds, out=log_odds)
                 loss -= neg_gap
                 if not np.isfinite(loss).all():
                     return False
+                if binner is not None and binner.row_sums:
+                    assert term_rows is not None
+                    binner.add_rows(term_rows[0], term_rows[1], lo)
                 if facts:
                     _logits_facts(logits, lo, hi, scores, total, neg_gap, n_max)
         return True
@@ -259,14 +291,15 @@ def _logits_narrow_block(
     scratch: _Scratch,
     n_max: NDArray | None,
     predicted: NDArray | None,
-    terms: HardScores | None = None,
+    terms: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
     binner: BlockBinner | None = None,
 ) -> tuple[NDArray, NDArray[np.float64]]:
     """``(z_y - z_max, sum_j exp(z_j - z_max))`` for rows ``lo:hi`` of a narrow array.
 
-    With ``terms``, also writes the rows' Brier scores, and ``sum_j p_j d_j``
-    into their entropies (the caller subtracts it from ``log S``). With a
-    ``binner``, bins the block's softmax probabilities ``exp(d) * (1 / S)``.
+    With ``terms`` (the rows' entropies and Brier scores, see :func:`_term_rows`),
+    also writes the rows' Brier scores, and ``sum_j p_j d_j`` into their
+    entropies (the caller subtracts it from ``log S``). With a ``binner``,
+    bins the block's softmax probabilities ``exp(d) * (1 / S)``.
     """
     n = hi - lo
     shifted = scratch.columns(logits, lo, hi, dtype)
@@ -290,8 +323,7 @@ def _logits_narrow_block(
         probs = np.multiply(exps, scale.astype(dtype), out=scratch.get("p", exps.shape, dtype))
         binner.add(probs, labels[lo:hi], true_at, lo, scratch)
     if terms is not None:
-        rows = slice(lo, hi)
-        logits_terms(exps, shifted, total, true_at, terms.entropy[rows], terms.brier[rows])  # type: ignore[index]
+        logits_terms(exps, shifted, total, true_at, terms[0], terms[1])
     return neg_gap, total
 
 
@@ -348,22 +380,34 @@ def probs_hard(
     facts: bool,
     terms: bool = False,
     class_bins: int | None = None,
+    row_terms: bool = True,
 ) -> HardScores | None:
     """Cross-entropy of probabilities against class indices: ``-log(clip(p[y], eps, 1 - eps))``.
 
     Checks every value (none below 0, no NaN) and every row sum (within
     ``sum_tolerance`` of 1, which also bounds every value by
     ``1 + sum_tolerance``), and counts the true-class probabilities that
-    clipping changed. Returns None if a check fails. ``facts``, ``terms``
-    and ``class_bins`` are as for :func:`logits_hard`.
+    clipping changed. Returns None if a check fails. ``facts``, ``terms``,
+    ``class_bins`` and ``row_terms`` are as for :func:`logits_hard`.
     """
     n, k = probs.shape
     dtype = work_dtype(probs.dtype)
     narrow = k <= NARROW_COLUMNS
-    scores = _allocate(n, facts, terms and narrow)
     block = _probs_block if not facts else _probs_narrow_block if narrow else _probs_wide_block
     step = max(1, (BLOCK_BYTES if facts else PROBS_BLOCK_BYTES) // (k * dtype.itemsize))
-    binner = _binner(n, k, class_bins, narrow, facts, step, dtype, softmax=False)
+    with_terms = terms and narrow and facts
+    binner = _binner(
+        n,
+        k,
+        class_bins,
+        narrow,
+        facts,
+        step,
+        dtype,
+        softmax=False,
+        row_sums=with_terms and not row_terms,
+    )
+    scores = _allocate(n, facts, with_terms and not (binner is not None and binner.row_sums))
 
     def work(start: int, stop: int) -> int | None:
         scratch = _Scratch()
@@ -466,8 +510,11 @@ def _probs_narrow_block(
     if binner is not None and np.isfinite(sums).all():
         with np.errstate(all="ignore"):  # values far above 1 fail that check too
             binner.add(p, labels[lo:hi], true_at, lo, scratch)
-    if scores.entropy is not None and scores.brier is not None:
-        probs_terms(p, p_true, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
+    if scores.entropy is not None or (binner is not None and binner.row_sums):
+        entropy, brier = _term_rows(scores, scratch, lo, hi)
+        probs_terms(p, p_true, true_at, entropy, brier, scratch)
+        if binner is not None and binner.row_sums:
+            binner.add_rows(entropy, brier, lo)
     return sums, p_true
 
 

@@ -65,7 +65,11 @@ class ChunkView:
         Each row's entropy, Brier score and cross-entropy, when the view was
         asked for them (``calibration=True``, or ``el2n=True``, whose scores are
         the square roots of the Brier scores) and the loss kernel found them
-        (class-index targets, no label smoothing, at most 64 classes).
+        (class-index targets, no label smoothing, at most 64 classes). With
+        ``calibration_bins`` and no sample weights, the kernel also bins every
+        class's probability (``terms.class_bins``), and unless ``el2n`` only
+        sums the entropies and Brier scores there (``terms.entropy`` and
+        ``terms.brier`` are then None).
     slice_values : tuple of ndarray or None
         The rows' values of the ``--by`` columns, when the run slices them.
     ignored : ndarray of bool or None

@@ -154,7 +154,7 @@ class CalibrationAccumulator:
         facts = _facts(self.kind, y_true, y_pred, self.from_logits, self.eps, offset, n_bins)
         weight = None
         if sample_weights is not None:
-            weight = _validate.sample_weight_array(sample_weights, len(facts.brier), offset)
+            weight = _validate.sample_weight_array(sample_weights, len(facts.kl), offset)
         self._absorb(facts, weight, offset, columns)
 
     def add(self, view: ChunkView) -> None:
@@ -192,13 +192,18 @@ class CalibrationAccumulator:
     def _absorb(
         self, facts: _Facts, weight: NDArray[np.float64] | None, offset: int, columns: int
     ) -> None:
-        n = len(facts.brier)
+        n = len(facts.kl)
         per_row = [facts.brier, facts.entropy, facts.target_entropy, facts.kl]
         if weight is None:
             sums = [0.0 if v is None else float(np.sum(v)) for v in per_row]
+            summed = facts.class_bins
+            if facts.brier is None and summed is not None and summed.brier is not None:
+                # the kernel summed them block by block
+                sums[0], sums[1] = summed.brier, summed.entropy
             row_weight = float(n)
             value_weight = None
         else:
+            assert facts.brier is not None  # the kernel sums them only for unweighted rows
             sums = [0.0 if v is None else float(weight @ v) for v in per_row]
             row_weight = float(np.sum(weight))
             per_value = len(facts.confidence) // n

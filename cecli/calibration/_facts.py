@@ -35,8 +35,9 @@ class _Facts:
     confidence: NDArray[np.float64]
     #: float64, or bool for class-index targets (1 where the top-1 class is the true one)
     credit: NDArray[np.float64] | NDArray[np.bool_]
-    brier: NDArray[np.float64]
-    entropy: NDArray[np.float64]
+    #: None where the loss kernel only summed them (``class_bins.brier`` and ``.entropy``)
+    brier: NDArray[np.float64] | None
+    entropy: NDArray[np.float64] | None
     #: None where every row's is 0 (class-index targets)
     target_entropy: NDArray[np.float64] | None
     kl: NDArray[np.float64]
@@ -111,17 +112,25 @@ def _kernel_facts(
     n_bins: int | None = None,
 ) -> _Facts:
     """The facts of class indices over a narrow array, from the loss kernel (which checks);
-    with ``n_bins``, the kernel bins every class's probability too."""
+    with ``n_bins``, the kernel bins every class's probability too, and only sums the
+    rows' entropies and Brier scores (unweighted sums are all the accumulator needs)."""
     if from_logits:
-        hard = _kernels.logits_hard(preds, labels, facts=True, terms=True, class_bins=n_bins)
+        hard = _kernels.logits_hard(
+            preds, labels, facts=True, terms=True, class_bins=n_bins, row_terms=n_bins is None
+        )
     else:
         hard = _kernels.probs_hard(
-            preds, labels, eps_value, ROW_SUM_TOLERANCE, True, True, class_bins=n_bins
+            preds,
+            labels,
+            eps_value,
+            ROW_SUM_TOLERANCE,
+            True,
+            True,
+            class_bins=n_bins,
+            row_terms=n_bins is None,
         )
     if hard is None:
         _raise_bad_categorical(preds, labels, None, from_logits, row_offset)
-    assert hard.entropy is not None
-    assert hard.brier is not None
     assert hard.confidence is not None
     assert hard.predicted is not None
     terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds, hard.class_bins)

@@ -26,10 +26,12 @@ def _categorical(
     row_offset: int = 0,
     terms: bool = False,
     class_bins: int | None = None,
+    row_terms: bool = True,
 ) -> _Scored:
     """Losses in nats; with ``facts`` the per-sample facts, with ``terms`` too the
     :class:`~cecli.losses._results.RowTerms`, where the kernel can find them (with
-    ``class_bins``, every class's probability binned in that many bins as well)."""
+    ``class_bins``, every class's probability binned in that many bins as well, and
+    without ``row_terms`` the entropies and Brier scores only summed)."""
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim != 2:
         raise ShapeError(
@@ -48,21 +50,22 @@ def _categorical(
     if targets is None and alpha == 0:
         bins = class_bins if terms else None
         if from_logits:
-            hard = _kernels.logits_hard(preds, labels, facts, terms, bins)
+            hard = _kernels.logits_hard(preds, labels, facts, terms, bins, row_terms)
         else:
             hard = _kernels.probs_hard(
-                preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms, bins
+                preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms, bins, row_terms
             )
         if hard is None:
             _raise_bad_categorical(preds, labels, None, alpha, from_logits, row_offset)
-        row_terms = None
-        if hard.entropy is not None and hard.brier is not None:
+        found = None
+        summed = hard.class_bins is not None and hard.class_bins.entropy is not None
+        if (hard.entropy is not None and hard.brier is not None) or summed:
             # the focal weighting below changes the loss in place; the KL needs it unweighted
             cross_entropy = hard.loss.copy() if gamma else hard.loss
-            row_terms = RowTerms(
+            found = RowTerms(
                 hard.entropy, hard.brier, cross_entropy, hard.log_odds, hard.class_bins
             )
-        scored = _Scored(_focal(hard.loss, gamma), hard.clipped, labels, terms=row_terms)
+        scored = _Scored(_focal(hard.loss, gamma), hard.clipped, labels, terms=found)
         scored.predicted, scored.confidence, scored.p_true = (
             hard.predicted,
             hard.confidence,
