@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from cecli import _kernels, _threads, _validate
 from cecli._class_bins import ClassBins
+from cecli._probs_kernel import probs_hard
 from cecli._row_terms import MASKED_GAP
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.calibration._bins import _safe_log
@@ -119,7 +120,7 @@ def _kernel_facts(
             preds, labels, facts=True, terms=True, class_bins=n_bins, row_terms=n_bins is None
         )
     else:
-        hard = _kernels.probs_hard(
+        hard = probs_hard(
             preds,
             labels,
             eps_value,

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _kernels, _threads, _validate
+from cecli._probs_kernel import probs_hard
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.errors import ShapeError
 from cecli.losses._common import _check_options, _class_index_targets, _focal
@@ -52,7 +53,7 @@ def _categorical(
         if from_logits:
             hard = _kernels.logits_hard(preds, labels, facts, terms, bins, row_terms)
         else:
-            hard = _kernels.probs_hard(
+            hard = probs_hard(
                 preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms, bins, row_terms
             )
         if hard is None:
