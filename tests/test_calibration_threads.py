@@ -80,3 +80,23 @@ def test_multilabel_calibration_json_is_the_same_bits_on_one_and_two_threads(tmp
         assert result.exit_code == 0, result.output
         reports.append(json.dumps(json.loads(result.stdout)["calibration"], sort_keys=True))
     assert reports[0] == reports[1]
+
+
+def test_weighted_and_soft_target_sums_are_the_same_bits_on_one_and_two_threads(monkeypatch):
+    """What the loss kernel does not bin (sample weights, soft targets) runs on blocks of its own,
+    on one grid from row 0: the same bits too."""
+    from cecli.calibration import calibration
+
+    rng = np.random.default_rng(18)
+    logits, labels = categorical(rng, 120_000, 10, np.float32, True)
+    weights = rng.uniform(0.5, 2.0, len(labels))
+    soft = softmax(rng.normal(0.0, 1.0, size=logits.shape) + 4.0 * np.eye(10)[labels])
+    runs = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("CECLI_NUM_THREADS", threads)
+        weighted = calibration(labels, logits, from_logits=True, sample_weights=weights)
+        softened = calibration(soft, logits, from_logits=True)
+        runs.append((weighted, softened))
+    assert runs[0] == runs[1]
+    assert runs[0][0].sample_weighted
+    assert runs[0][1].soft_targets
