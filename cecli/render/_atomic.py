@@ -71,9 +71,10 @@ def write_text(path: str, write: Callable[[TextIO], None]) -> None:
     Examples
     --------
     >>> import os, tempfile
+    >>> from pathlib import Path
     >>> path = os.path.join(tempfile.mkdtemp(), "page.html")
     >>> write_text(path, lambda out: out.write("<p>hi</p>"))
-    >>> open(path, encoding="utf-8").read()
+    >>> Path(path).read_text(encoding="utf-8")
     '<p>hi</p>'
     >>> def broken(out):
     ...     out.write("half")
@@ -83,7 +84,7 @@ def write_text(path: str, write: Callable[[TextIO], None]) -> None:
     ... except OSError as error:
     ...     print(error.strerror)
     No space left on device
-    >>> open(path, encoding="utf-8").read(), sorted(os.listdir(os.path.dirname(path)))
+    >>> Path(path).read_text(encoding="utf-8"), sorted(os.listdir(os.path.dirname(path)))
     ('<p>hi</p>', ['page.html'])
     """
     target = os.path.abspath(path)

@@ -111,13 +111,14 @@ def write_html(path: Path | str, report: Report | CompareReport) -> None:
     Examples
     --------
     >>> import os, tempfile
+    >>> from pathlib import Path
     >>> from cecli import Accumulator
     >>> from cecli.report import build_report
     >>> acc = Accumulator("binary")
     >>> scores = acc.update([0, 1], [0.2, 0.7])
     >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
     >>> write_html(path, build_report(acc.result(), ["0", "1"], {}, 10, {}))
-    >>> open(path, encoding="utf-8").read().endswith("</html>\\n")
+    >>> Path(path).read_text(encoding="utf-8").endswith("</html>\\n")
     True
     """
     from cecli.render._atomic import write_text
