@@ -151,7 +151,16 @@ _HATCH = "".join(
 
 
 def reliability(bins: Sequence[ReliabilityBin], kind: str, title: str) -> Markup:
-    """The reliability diagram of ``bins`` (empty ones left out), as a ``figure``."""
+    """The reliability diagram of ``bins`` (empty ones left out), as a ``figure``.
+
+    Examples
+    --------
+    >>> from cecli.calibration import ReliabilityBin
+    >>> bins = [ReliabilityBin(0.5, 1.0, 4, 4.0, 0.8, 0.5, 0.3, 0.15, 0.85)]
+    >>> figure = reliability(bins, "categorical", "Reliability")
+    >>> figure.count('class="bar"'), figure.count('class="over"'), figure.count('"whisker"')
+    (2, 2, 3)
+    """
     categorical = kind == "categorical"
     frame = _Frame(0.0, 1.0, 0.0, 1.12)
     body: list[str] = []
@@ -235,7 +244,14 @@ def _flag_position(edges: Sequence[float], flag_at: float) -> float | None:
 def loss_histogram(
     counts: Sequence[int], edges: Sequence[float], unit: str, flag_at: float
 ) -> Markup:
-    """Rows per per-sample-loss bin (bin ``i`` ends at ``edges[i]``, the last open), log scale."""
+    """Rows per per-sample-loss bin (bin ``i`` ends at ``edges[i]``, the last open), log scale.
+
+    Examples
+    --------
+    >>> figure = loss_histogram([5, 0, 1], [0.1, 1.0], "nats", 2.3)
+    >>> figure.count('<rect class="bar"'), "&gt; 1" in figure, 'class="shade"' in figure
+    (4, True, True)
+    """
     n = len(counts)
     peak = max(max(counts, default=0), 1)
     top = math.log10(peak + 1) * 1.12
@@ -278,7 +294,14 @@ def bootstrap(
     confidence: float,
     unit: str,
 ) -> Markup:
-    """The bootstrap differences' histogram, the interval shaded, 0 and the estimate marked."""
+    """The bootstrap differences' histogram, the interval shaded, 0 and the estimate marked.
+
+    Examples
+    --------
+    >>> figure = bootstrap([0.1, 0.2, 0.2, 0.3], 0.2, 0.1, 0.3, 0.95, "nats")
+    >>> 'class="band"' in figure, 'class="zero"' in figure, "difference +0.2" in figure
+    (True, True, True)
+    """
     import numpy as np
 
     values = np.asarray(resamples, dtype=float)

@@ -149,6 +149,12 @@ def foot(out: TextIO) -> None:
 
 
 def nav(links: list[tuple[str, str]]) -> Markup:
-    """Links to the page's sections: (anchor, cecli's own title)."""
+    """Links to the page's sections: (anchor, cecli's own title).
+
+    Examples
+    --------
+    >>> nav([("gates", "Gates & more")])
+    '<nav aria-label="sections"><a href="#gates">Gates &amp; more</a></nav>\\n'
+    """
     items = "".join(f'<a href="#{text(anchor)}">{text(title)}</a>' for anchor, title in links)
     return Markup(f'<nav aria-label="sections">{items}</nav>\n')

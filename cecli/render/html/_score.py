@@ -134,7 +134,14 @@ def _per_class(out: TextIO, report: Report) -> None:
 
 
 def flag_loss(report: Report) -> float:
-    """The loss above which confidently wrong rows lie (NaN for multilabel, or threshold 1)."""
+    """The loss above which confidently wrong rows lie (NaN for multilabel, or threshold 1).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as S
+    >>> round(flag_loss(S(summary=S(kind="binary", threshold=0.9, unit="nats"))), 4)
+    2.3026
+    """
     s = report.summary
     if s.kind == "multilabel" or s.threshold >= 1:
         return math.nan
