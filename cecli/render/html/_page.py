@@ -55,9 +55,10 @@ th[aria-sort=ascending] button::after{content:" \\25B2";color:var(--fg)}
 th[aria-sort=descending] button::after{content:" \\25BC";color:var(--fg)}
 th button:focus-visible{outline:2px solid var(--accent)}
 .missing{color:var(--muted);font-style:italic}
-td.img{min-width:8em;max-width:20em;overflow-wrap:anywhere}
-td.img img{display:block;height:64px;width:auto;max-width:96px;object-fit:contain;
-border-radius:3px;background:var(--panel);margin-bottom:2px}
+td.img{min-width:12em;max-width:24em;overflow-wrap:anywhere}
+.thumb{display:flex;align-items:center;gap:8px}
+td.img img{flex:none;height:64px;width:auto;max-width:96px;object-fit:contain;
+border-radius:3px;background:var(--panel)}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));
 gap:18px}
 figure{margin:8px 0;max-width:720px}svg{width:100%;height:auto;display:block;color:var(--fg)}

@@ -66,7 +66,10 @@ def _show_cell(value: str | None, image: bool) -> Cell:
     if src is None:
         return Cell(value)
     return Cell(
-        Markup(f'<img loading="lazy" src="{src}" alt="{text(value)}"><span>{text(value)}</span>'),
+        Markup(
+            f'<span class="thumb"><img loading="lazy" src="{src}" alt="{text(value)}">'
+            f"<span>{text(value)}</span></span>"
+        ),
         kind="img",
     )
 

@@ -32,6 +32,7 @@ def gates_part(out: TextIO, gates: list[Gate], passed: bool) -> None:
     section(out, "gates", "Gates")
     word, kind = ("all gates passed", "pass") if passed else ("a gate failed: exit 1", "fail")
     out.write(paragraph(Markup(f'<span class="badge {kind}">{text(word)}</span>')))
+    measured = any(g.measure or g.reason for g in gates)
     rows = []
     for g in gates:
         outcome, kind = ("passed", "pass") if g.passed else ("FAILED", "fail")
@@ -44,11 +45,12 @@ def gates_part(out: TextIO, gates: list[Gate], passed: bool) -> None:
                 Markup(f'<span class="{kind}">{text(outcome)}</span>'),
                 num(value, g.value),
                 num(f"{g.limit:g}", g.limit),
-                g.measure or g.reason or "",
+                *([g.measure or g.reason or ""] if measured else []),
             ]
         )
     columns = [Column("gate"), Column("outcome"), Column("value", True), Column("limit", True)]
-    table(out, "gates", None, [*columns, Column("measured")], rows, sortable=False)
+    columns += [Column("measured")] if measured else []
+    table(out, "gates", None, columns, rows, sortable=False)
     end_section(out)
 
 
