@@ -21,6 +21,7 @@ from cecli.cli._declare import (
     FocalOption,
     FormatOption,
     HeaderOption,
+    HtmlOption,
     IgnoreLabelOption,
     InputFormatOption,
     Kind,
@@ -39,6 +40,7 @@ from cecli.cli._declare import (
     ThresholdOption,
     TopKOption,
     WeightColOption,
+    html_path,
     input_options,
     plot_path,
     score_options,
@@ -141,6 +143,7 @@ def compare(
         typer.Option(help="Equal-width confidence bins for calibration, 1 to 1000.  [default: 15]"),
     ] = None,
     plot: PlotOption = None,
+    html: HtmlOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     fail_if_any_slice_worse: Annotated[
@@ -226,6 +229,7 @@ def compare(
             check_bootstrap_options(bootstrap, confidence, method, seed)
         check_max_increase(max_increase)
         picture = plot_path(plot)
+        page = html_path(html, baseline, candidate, labels)
         specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
         columns = tuple(s.column for s in specs)
         calibration_bins = None
@@ -318,6 +322,10 @@ def compare(
             from cecli.render.plot import write_compare_plot
 
             write_compare_plot(picture, report)
+        if page is not None:
+            from cecli.render.html import write_html
+
+            write_html(page, report)
         return render(report, output_format.value)
 
     run(work, debug)

@@ -26,6 +26,7 @@ from cecli.cli._declare import (
     FocalOption,
     FormatOption,
     HeaderOption,
+    HtmlOption,
     IgnoreLabelOption,
     InputFormatOption,
     Kind,
@@ -46,6 +47,7 @@ from cecli.cli._declare import (
     TopKOption,
     TopOption,
     WeightColOption,
+    html_path,
     input_options,
     plot_path,
     score_options,
@@ -136,6 +138,7 @@ def score(
         ),
     ] = False,
     plot: PlotOption = None,
+    html: HtmlOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     slice_fail_above: Annotated[
@@ -187,6 +190,7 @@ def score(
 
             check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
+        page = html_path(html, predictions, labels)
         on_workers = workers is not None or dask is not None
         if on_workers:
             from cecli.cli._workers import check_worker_options
@@ -309,6 +313,10 @@ def score(
             from cecli.render.plot import write_score_plot
 
             write_score_plot(picture, report, scored, adaptive=adaptive)
+        if page is not None:
+            from cecli.render.html import write_html
+
+            write_html(page, report)
         return render(report, output_format.value)
 
     run(work, debug)
