@@ -156,6 +156,14 @@ PlotOption = Annotated[
     str | None,
     typer.Option(help="Also draw the report's pictures to this .png, .svg or .pdf (matplotlib)."),
 ]
+JsonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        metavar="PATH",
+        help="Also write the JSON report to PATH, whatever --format prints (for CI steps).",
+    ),
+]
 
 ByOption = Annotated[
     str | None,

@@ -27,6 +27,7 @@ from cecli.cli._declare import (
     FormatOption,
     HeaderOption,
     IgnoreLabelOption,
+    JsonOption,
     InputFormatOption,
     Kind,
     KindOption,
@@ -136,6 +137,7 @@ def score(
         ),
     ] = False,
     plot: PlotOption = None,
+    json_file: JsonOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     slice_fail_above: Annotated[
@@ -187,6 +189,10 @@ def score(
 
             check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
+        if json_file is not None:
+            from cecli.render.report_file import check_json_path
+
+            check_json_path(json_file, (predictions, labels))
         on_workers = workers is not None or dask is not None
         if on_workers:
             from cecli.cli._workers import check_worker_options
@@ -309,6 +315,10 @@ def score(
             from cecli.render.plot import write_score_plot
 
             write_score_plot(picture, report, scored, adaptive=adaptive)
+        if json_file is not None:
+            from cecli.render.report_file import write_json_report
+
+            write_json_report(json_file, report)
         return render(report, output_format.value)
 
     run(work, debug)
