@@ -165,6 +165,15 @@ HtmlOption = Annotated[
     ),
 ]
 
+JsonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        metavar="PATH",
+        help="Also write the JSON report to PATH, whatever --format prints (for CI steps).",
+    ),
+]
+
 ByOption = Annotated[
     str | None,
     typer.Option(

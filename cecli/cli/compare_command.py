@@ -24,6 +24,7 @@ from cecli.cli._declare import (
     HtmlOption,
     IgnoreLabelOption,
     InputFormatOption,
+    JsonOption,
     Kind,
     KindOption,
     LabelColOption,
@@ -144,6 +145,7 @@ def compare(
     ] = None,
     plot: PlotOption = None,
     html: HtmlOption = None,
+    json_file: JsonOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     fail_if_any_slice_worse: Annotated[
@@ -230,6 +232,10 @@ def compare(
         check_max_increase(max_increase)
         picture = plot_path(plot)
         page = html_path(html, baseline, candidate, labels)
+        if json_file is not None:
+            from cecli.render.report_file import check_json_path
+
+            check_json_path(json_file, (baseline, candidate, labels))
         specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
         columns = tuple(s.column for s in specs)
         calibration_bins = None
@@ -326,6 +332,10 @@ def compare(
             from cecli.render.html import write_html
 
             write_html(page, report)
+        if json_file is not None:
+            from cecli.render.report_file import write_json_report
+
+            write_json_report(json_file, report)
         return render(report, output_format.value)
 
     run(work, debug)

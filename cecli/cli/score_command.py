@@ -29,6 +29,7 @@ from cecli.cli._declare import (
     HtmlOption,
     IgnoreLabelOption,
     InputFormatOption,
+    JsonOption,
     Kind,
     KindOption,
     LabelColOption,
@@ -139,6 +140,7 @@ def score(
     ] = False,
     plot: PlotOption = None,
     html: HtmlOption = None,
+    json_file: JsonOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     slice_fail_above: Annotated[
@@ -191,6 +193,10 @@ def score(
             check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
         page = html_path(html, predictions, labels)
+        if json_file is not None:
+            from cecli.render.report_file import check_json_path
+
+            check_json_path(json_file, (predictions, labels))
         on_workers = workers is not None or dask is not None
         if on_workers:
             from cecli.cli._workers import check_worker_options
@@ -317,6 +323,10 @@ def score(
             from cecli.render.html import write_html
 
             write_html(page, report)
+        if json_file is not None:
+            from cecli.render.report_file import write_json_report
+
+            write_json_report(json_file, report)
         return render(report, output_format.value)
 
     run(work, debug)
