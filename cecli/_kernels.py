@@ -1,8 +1,9 @@
 """Row-blocked, multithreaded NumPy kernels behind the per-sample losses.
 
 The public functions in :mod:`cecli.losses` validate and interpret their
-inputs; the two hot paths (class-index targets against logits or against
-probabilities) are done here, over an ``N x K`` array in row blocks that stay
+inputs; the two hot paths (class-index targets against logits, here, or
+against probabilities, in :mod:`cecli._probs_kernel`, which shares this
+module's scratch buffers and results) run over an ``N x K`` array in row blocks that stay
 in the CPU's cache, on a small pool of threads (:mod:`cecli._threads`; NumPy
 releases the GIL inside its ufunc loops, so the blocks of two threads run at
 the same time). Nothing here allocates an ``N x K`` temporary.
@@ -39,17 +40,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cecli import _threads
-from cecli._row_terms import logits_terms, probs_terms
+from cecli._class_bins import BlockBinner, ClassBins
+from cecli._row_terms import logits_terms
 from cecli._threads import BLOCK_BYTES
 
 #: Arrays with at most this many columns use the transposed loop order.
 NARROW_COLUMNS = 64
-#: Block size for the plain probabilities pass, which makes few passes per block: there,
-#: fewer NumPy calls (each hands the GIL over) outweigh blocks that stay in L2.
-PROBS_BLOCK_BYTES = 1 << 21
-#: Most values in one BLAS call (see :func:`_row_sums`): OpenBLAS computes a
-#: matrix-vector product of 9,216 values or more on its own threads.
-BLAS_VALUES = 8192
 
 
 def work_dtype(dtype: np.dtype) -> np.dtype:
@@ -123,6 +119,8 @@ class HardScores:
     brier: NDArray[np.float64] | None = None
     #: logits only, with terms: the top-1 probability's log-odds ``log(c / (1 - c))``
     log_odds: NDArray[np.float64] | None = None
+    #: with ``class_bins`` (narrow arrays only): every class's probability binned
+    class_bins: ClassBins | None = None
 
 
 def _allocate(n: int, facts: bool, terms: bool = False) -> HardScores:
@@ -151,8 +149,44 @@ def _fix_ties(array: NDArray, start: int, n_max: NDArray, predicted: NDArray[np.
         predicted[ties] = np.argmax(array[start + ties], axis=1)
 
 
+def _binner(
+    n: int,
+    k: int,
+    n_bins: int | None,
+    narrow: bool,
+    facts: bool,
+    step: int,
+    dtype: np.dtype,
+    softmax: bool,
+    row_sums: bool,
+) -> BlockBinner | None:
+    """The binner of every class's probability, when asked for and the block is class-major.
+
+    A ``softmax``'s probabilities are ``exp(d) * c`` with ``d <= 0`` and ``c <= 1``: at most 1.
+    """
+    if n_bins is None or not (narrow and facts):
+        return None
+    return BlockBinner(n, k, n_bins, step, dtype, at_most_one=softmax, row_sums=row_sums)
+
+
+def _term_rows(
+    scores: HardScores, scratch: _Scratch, lo: int, hi: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Where rows ``lo:hi``'s entropies and Brier scores go: their rows of the scores, or
+    scratch buffers whose sums the binner keeps (see ``row_terms``)."""
+    if scores.entropy is not None and scores.brier is not None:
+        return scores.entropy[lo:hi], scores.brier[lo:hi]
+    n = hi - lo
+    return scratch.get("row_entropy", (n,), np.float64), scratch.get("row_brier", (n,), np.float64)
+
+
 def logits_hard(
-    logits: NDArray, labels: NDArray[np.intp], facts: bool, terms: bool = False
+    logits: NDArray,
+    labels: NDArray[np.intp],
+    facts: bool,
+    terms: bool = False,
+    class_bins: int | None = None,
+    row_terms: bool = True,
 ) -> HardScores | None:
     """Cross-entropy of logits against class indices.
 
@@ -163,7 +197,13 @@ def logits_hard(
     and the true class's softmax probability; with ``terms`` as well, on an
     array of at most :data:`NARROW_COLUMNS` columns, each row's entropy and
     Brier score, and the log-odds of its top-1 probability (wider arrays get
-    none: ``entropy`` stays None).
+    none: ``entropy`` stays None). With ``class_bins`` (and ``facts``), on a
+    narrow array, every class's softmax probability is binned in that many
+    equal-width bins (:mod:`cecli._class_bins`): ``scores.class_bins``; and
+    without ``row_terms``, the entropies and Brier scores are not kept row by
+    row but summed over the chunk (``scores.class_bins.entropy`` and
+    ``.brier``; ``scores.entropy`` and ``scores.brier`` stay None), which
+    spares two arrays of a float64 per row.
 
     Returns None if a row's maximum is not finite (NaN, +inf, or every logit
     -inf) or a true class has a logit of -inf.
@@ -171,24 +211,37 @@ def logits_hard(
     n, k = logits.shape
     dtype = work_dtype(logits.dtype)
     narrow = k <= NARROW_COLUMNS
-    scores = _allocate(n, facts, terms and narrow)
-    if scores.entropy is not None:
+    step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
+    with_terms = terms and narrow and facts
+    binner = _binner(
+        n,
+        k,
+        class_bins,
+        narrow,
+        facts,
+        step,
+        dtype,
+        softmax=True,
+        row_sums=with_terms and not row_terms,
+    )
+    scores = _allocate(n, facts, with_terms and not (binner is not None and binner.row_sums))
+    if with_terms:
         scores.log_odds = np.empty(n)
     n_max = np.empty(n, dtype) if facts and narrow else None  # how many classes share the max
     predicted = scores.predicted
-    with_terms = scores if scores.entropy is not None else None
 
     def work(start: int, stop: int) -> bool:
         scratch = _Scratch()
-        step = max(1, BLOCK_BYTES // (k * dtype.itemsize))
         # Bad values (NaN, +inf, a row or a true class at -inf) end up as a loss that
         # is not finite; one check per block finds them all, silently.
         with np.errstate(all="ignore"):
             for lo in range(start, stop, step):
                 hi = min(lo + step, stop)
+                term_rows = None
                 if narrow:
+                    term_rows = _term_rows(scores, scratch, lo, hi) if with_terms else None
                     neg_gap, total = _logits_narrow_block(
-                        logits, labels, lo, hi, dtype, scratch, n_max, predicted, with_terms
+                        logits, labels, lo, hi, dtype, scratch, n_max, predicted, term_rows, binner
                     )
                 else:
                     neg_gap, total = _logits_wide_block(
@@ -196,23 +249,35 @@ def logits_hard(
                     )
                 # loss = log(sum_j exp(z_j - z_max)) + (z_max - z_y)
                 loss = np.log(total, out=scores.loss[lo:hi])
-                if with_terms is not None:
+                if term_rows is not None:
                     # H(p) = log S - sum_j p_j d_j: the block left the sum in ``entropy``
-                    entropy = with_terms.entropy[lo:hi]  # type: ignore[index]
+                    entropy = term_rows[0]
                     np.subtract(loss, entropy, out=entropy)
                     # c = 1 / S, so log(c / (1 - c)) = -log(S - 1): S - 1 is exact for S < 2,
                     # one rounding fewer than 1 - c (S = 1, a rest below 1e-16, gives +inf)
-                    log_odds = np.subtract(total, 1.0, out=with_terms.log_odds[lo:hi])  # type: ignore[index]
+                    log_odds = np.subtract(total, 1.0, out=scores.log_odds[lo:hi])  # type: ignore[index]
                     np.log(log_odds, out=log_odds)
                     np.negative(log_odds, out=log_odds)
                 loss -= neg_gap
                 if not np.isfinite(loss).all():
                     return False
+                if binner is not None and binner.row_sums:
+                    assert term_rows is not None
+                    binner.add_rows(term_rows[0], term_rows[1], lo)
                 if facts:
                     _logits_facts(logits, lo, hi, scores, total, neg_gap, n_max)
         return True
 
-    return scores if all(_threads.map_row_ranges(n, k * dtype.itemsize, work)) else None
+    # with a binner, the threads start on its slots' grid (see BlockBinner)
+    if binner is None:
+        done = _threads.map_row_ranges(n, k * dtype.itemsize, work)
+    else:
+        done = _threads.map_row_ranges(n, k * dtype.itemsize, work, align=binner.slot_rows)
+    if not all(done):
+        return None
+    if binner is not None:
+        scores.class_bins = binner.result()
+    return scores
 
 
 def _logits_narrow_block(
@@ -224,12 +289,15 @@ def _logits_narrow_block(
     scratch: _Scratch,
     n_max: NDArray | None,
     predicted: NDArray | None,
-    terms: HardScores | None = None,
+    terms: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+    binner: BlockBinner | None = None,
 ) -> tuple[NDArray, NDArray[np.float64]]:
     """``(z_y - z_max, sum_j exp(z_j - z_max))`` for rows ``lo:hi`` of a narrow array.
 
-    With ``terms``, also writes the rows' Brier scores, and ``sum_j p_j d_j``
-    into their entropies (the caller subtracts it from ``log S``).
+    With ``terms`` (the rows' entropies and Brier scores, see :func:`_term_rows`),
+    also writes the rows' Brier scores, and ``sum_j p_j d_j`` into their
+    entropies (the caller subtracts it from ``log S``). With a ``binner``,
+    bins the block's softmax probabilities ``exp(d) * (1 / S)``.
     """
     n = hi - lo
     shifted = scratch.columns(logits, lo, hi, dtype)
@@ -246,9 +314,14 @@ def _logits_narrow_block(
     exps = np.exp(shifted, out=shifted if terms is None else scratch.get("e", shifted.shape, dtype))
     # Summed in float64, 1 + (a tiny rest) keeps the rest to 1e-16: small losses stay accurate.
     total = np.sum(exps, axis=0, dtype=np.float64, out=scratch.get("total", (n,), np.float64))
+    # a row with NaN or +inf (whose sum is NaN) fails the kernel's check: nothing to bin
+    if binner is not None and np.isfinite(total).all():
+        # the confidence 1 / S in the work type, as the calibration facts form each p
+        scale = np.divide(1.0, total, out=scratch.get("scale", (n,), np.float64))
+        probs = np.multiply(exps, scale.astype(dtype), out=scratch.get("p", exps.shape, dtype))
+        binner.add(probs, labels[lo:hi], true_at, lo, scratch)
     if terms is not None:
-        rows = slice(lo, hi)
-        logits_terms(exps, shifted, total, true_at, terms.entropy[rows], terms.brier[rows])  # type: ignore[index]
+        logits_terms(exps, shifted, total, true_at, terms[0], terms[1])
     return neg_gap, total
 
 
@@ -295,156 +368,3 @@ def _logits_facts(
         _fix_ties(logits, lo, n_max[rows], scores.predicted[rows])
     confidence = np.divide(1.0, total, out=scores.confidence[rows])
     np.multiply(np.exp(neg_gap), confidence, out=scores.p_true[rows])
-
-
-def probs_hard(
-    probs: NDArray,
-    labels: NDArray[np.intp],
-    eps: float,
-    sum_tolerance: float,
-    facts: bool,
-    terms: bool = False,
-) -> HardScores | None:
-    """Cross-entropy of probabilities against class indices: ``-log(clip(p[y], eps, 1 - eps))``.
-
-    Checks every value (none below 0, no NaN) and every row sum (within
-    ``sum_tolerance`` of 1, which also bounds every value by
-    ``1 + sum_tolerance``), and counts the true-class probabilities that
-    clipping changed. Returns None if a check fails. ``facts`` and ``terms``
-    are as for :func:`logits_hard`.
-    """
-    n, k = probs.shape
-    dtype = work_dtype(probs.dtype)
-    narrow = k <= NARROW_COLUMNS
-    scores = _allocate(n, facts, terms and narrow)
-    block = _probs_block if not facts else _probs_narrow_block if narrow else _probs_wide_block
-
-    def work(start: int, stop: int) -> int | None:
-        scratch = _Scratch()
-        step = max(1, (BLOCK_BYTES if facts else PROBS_BLOCK_BYTES) // (k * dtype.itemsize))
-        clipped = 0
-        for lo in range(start, stop, step):
-            hi = min(lo + step, stop)
-            checked = block(probs, labels, lo, hi, dtype, scratch, scores)
-            if checked is None:
-                return None
-            sums, p_true = checked
-            if not (sums.min() >= 1.0 - sum_tolerance and sums.max() <= 1.0 + sum_tolerance):
-                return None
-            clipped += clip_log_loss(p_true, eps, scores.loss[lo:hi], scratch)
-            if facts:
-                scores.p_true[lo:hi] = p_true
-        return clipped
-
-    results = _threads.map_row_ranges(n, k * dtype.itemsize, work)
-    if any(r is None for r in results):
-        return None
-    scores.clipped = sum(results)
-    return scores
-
-
-def _probs_block(
-    probs: NDArray,
-    labels: NDArray[np.intp],
-    lo: int,
-    hi: int,
-    dtype: np.dtype,
-    scratch: _Scratch,
-    scores: HardScores,
-) -> tuple[NDArray, NDArray] | None:
-    """``(row sums, p[y])`` for rows ``lo:hi``, or None if a value is below 0 or NaN."""
-    n, k = hi - lo, probs.shape[1]
-    p = scratch.rows(probs, lo, hi, dtype)
-    # The sums read the block from memory first: the min then runs in cache.
-    sums = _row_sums(p, scratch.ones(k, dtype), scratch.get("sums", (n,), dtype))
-    if not np.minimum.reduce(p, axis=None) >= 0.0:  # NaN fails the comparison too
-        return None
-    true_at = np.add(scratch.arange(n, k), labels[lo:hi], out=scratch.get("at", (n,), np.intp))
-    # the caller checked the labels, so mode="clip" changes nothing; it is faster than "raise"
-    return sums, p.reshape(-1).take(true_at, out=scratch.get("p_true", (n,), dtype), mode="clip")
-
-
-def _row_sums(p: NDArray, ones: NDArray, out: NDArray) -> NDArray:
-    """``p.sum(axis=1)`` of a C-contiguous block, as products with a vector of ones, into ``out``.
-
-    BLAS sums short rows several times faster than ``p.sum(axis=1)``. The
-    block goes to BLAS as a stack of products of at most :data:`BLAS_VALUES`
-    values each: OpenBLAS runs larger products on its own threads, which
-    compete with this module's threads and can make the call fifty times
-    slower.
-    """
-    n, k = p.shape
-    rows = max(1, BLAS_VALUES // k)
-    stacked = n - n % rows
-    if stacked:
-        np.matmul(p[:stacked].reshape(-1, rows, k), ones, out=out[:stacked].reshape(-1, rows))
-    if stacked < n:
-        np.matmul(p[stacked:], ones, out=out[stacked:])
-    return out
-
-
-def _probs_narrow_block(
-    probs: NDArray,
-    labels: NDArray[np.intp],
-    lo: int,
-    hi: int,
-    dtype: np.dtype,
-    scratch: _Scratch,
-    scores: HardScores,
-) -> tuple[NDArray, NDArray] | None:
-    """As :func:`_probs_block`, and the predicted class and its probability (and the terms)."""
-    n = hi - lo
-    p = scratch.columns(probs, lo, hi, dtype)
-    if not p.min() >= 0.0:
-        return None
-    sums = np.sum(p, axis=0, out=scratch.get("sums", (n,), dtype))
-    top = np.max(p, axis=0, out=scratch.get("max", (n,), dtype))
-    is_max = np.equal(p, top, out=scratch.get("eq", p.shape, dtype))
-    n_max = np.sum(is_max, axis=0, out=scratch.get("count", (n,), dtype))
-    predicted = scores.predicted[lo:hi]
-    _argmax_of_max(is_max, predicted)
-    _fix_ties(probs, lo, n_max, predicted)
-    scores.confidence[lo:hi] = top
-    true_at = np.multiply(labels[lo:hi], n, out=scratch.get("at", (n,), np.intp))
-    true_at += scratch.arange(n)  # flat positions y * n + row in the K x n block
-    p_true = p.reshape(-1).take(true_at)
-    if scores.entropy is not None and scores.brier is not None:
-        probs_terms(p, p_true, true_at, scores.entropy[lo:hi], scores.brier[lo:hi], scratch)
-    return sums, p_true
-
-
-def _probs_wide_block(
-    probs: NDArray,
-    labels: NDArray[np.intp],
-    lo: int,
-    hi: int,
-    dtype: np.dtype,
-    scratch: _Scratch,
-    scores: HardScores,
-) -> tuple[NDArray, NDArray] | None:
-    """As :func:`_probs_narrow_block`, for a wide array."""
-    n, k = hi - lo, probs.shape[1]
-    p = scratch.rows(probs, lo, hi, dtype)
-    if not p.min() >= 0.0:
-        return None
-    sums = np.sum(p, axis=1, out=scratch.get("sums", (n,), dtype))
-    predicted = np.argmax(p, axis=1, out=scores.predicted[lo:hi])
-    flat = p.reshape(-1)
-    row_starts = scratch.arange(n, k)
-    scores.confidence[lo:hi] = flat.take(row_starts + predicted)
-    return sums, flat.take(row_starts + labels[lo:hi])
-
-
-def clip_log_loss(p: NDArray, eps: float, out: NDArray, scratch: _Scratch | None = None) -> int:
-    """``out = -log(clip(p, eps, 1 - eps))``, in ``p``'s precision.
-
-    Returns how many values clipping changed.
-    """
-    if scratch is None:
-        scratch = _Scratch()
-    clipped = np.clip(p, eps, 1.0 - eps, out=scratch.get("clipped", p.shape, p.dtype))
-    changed = np.not_equal(clipped, p, out=scratch.get("changed", p.shape, np.bool_))
-    n_clipped = int(np.count_nonzero(changed))
-    np.log(clipped, out=clipped)
-    np.negative(clipped, out=out)
-    return n_clipped

@@ -53,11 +53,16 @@ def n_threads() -> int:
         return os.cpu_count() or 1
 
 
-def map_row_ranges(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) -> list[_T]:
+def map_row_ranges(
+    n_rows: int, row_bytes: int, work: Callable[[int, int], _T], align: int = 1
+) -> list[_T]:
     """Call ``work(start, stop)`` on contiguous row ranges covering ``0..n_rows``.
 
     Large inputs are split into one range per thread and run on a shared
-    pool; the results come back in row order.
+    pool; the results come back in row order. Every range but the last
+    starts and ends on a multiple of ``align``: a thread that walks its
+    range in steps of ``align`` rows from its start walks blocks of one grid
+    from row 0, whatever the number of threads.
 
     Examples
     --------
@@ -65,12 +70,14 @@ def map_row_ranges(n_rows: int, row_bytes: int, work: Callable[[int, int], _T]) 
     [1000]
     """
     threads = n_threads()
-    if threads == 1 or n_rows * row_bytes < PARALLEL_MIN_BYTES or n_rows < 2 * threads:
+    units = -(-n_rows // max(1, align))
+    if threads == 1 or n_rows * row_bytes < PARALLEL_MIN_BYTES or units < 2 * threads:
         return [work(0, n_rows)]
     global _pool
     if _pool is None or _pool._max_workers != threads:
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cecli")
-    edges = np.linspace(0, n_rows, threads + 1).astype(int)
+    edges = np.linspace(0, units, threads + 1).astype(int) * max(1, align)
+    edges[-1] = n_rows
     futures = [_pool.submit(work, int(a), int(b)) for a, b in itertools.pairwise(edges)]
     return [future.result() for future in futures]
 

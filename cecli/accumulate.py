@@ -217,13 +217,16 @@ class Accumulator:
         ids: ArrayLike | None = None,
         calibration: bool = False,
         el2n: bool = False,
+        calibration_bins: int | None = None,
     ) -> ChunkView:
         """Check one chunk with this accumulator's options: its :class:`~cecli.view.ChunkView`.
 
         The view is what :meth:`add` takes, and what every other statistic
         of the chunk (calibration, histograms, ...) reads; ``calibration``
         asks it for the calibration sums' per-row terms too (see
-        :func:`~cecli.view.view_of`); ``el2n`` for each row's EL2N score.
+        :func:`~cecli.view.view_of`), and ``calibration_bins`` (their number
+        of bins) for every class's probability binned; ``el2n`` for each
+        row's EL2N score.
 
         Examples
         --------
@@ -261,6 +264,7 @@ class Accumulator:
             pos_label=self.pos_label,
             ignore_index=self.ignore_index,
             rank=self.top_k is not None,
+            calibration_bins=calibration_bins,
         )
 
     def add(self, scores: SampleScores | ChunkView) -> None:

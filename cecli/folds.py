@@ -284,6 +284,7 @@ class ScoreState:
             ids=ids,
             calibration=self.calibration is not None,
             el2n=self.el2n is not None,
+            calibration_bins=self.options.calibration_bins,
         )
 
     def add(self, view: ChunkView) -> None:

@@ -65,7 +65,11 @@ class ChunkView:
         Each row's entropy, Brier score and cross-entropy, when the view was
         asked for them (``calibration=True``, or ``el2n=True``, whose scores are
         the square roots of the Brier scores) and the loss kernel found them
-        (class-index targets, no label smoothing, at most 64 classes).
+        (class-index targets, no label smoothing, at most 64 classes). With
+        ``calibration_bins`` and no sample weights, the kernel also bins every
+        class's probability (``terms.class_bins``), and unless ``el2n`` only
+        sums the entropies and Brier scores there (``terms.entropy`` and
+        ``terms.brier`` are then None).
     slice_values : tuple of ndarray or None
         The rows' values of the ``--by`` columns, when the run slices them.
     show_values : tuple of ndarray or None
@@ -176,13 +180,16 @@ def view_of(
     pos_label: object | None = None,
     ignore_index: int | str | None = None,
     rank: bool = False,
+    calibration_bins: int | None = None,
 ) -> ChunkView:
     """Check one chunk and compute its per-sample facts: the chunk's one validated view.
 
     Parameters are those of :func:`cecli.losses.score` (``first_row`` is its
     ``row_offset``); ``ids`` are carried along for the folds that name rows.
     With ``calibration``, the loss kernel also finds the per-row terms the
-    calibration sums read (:attr:`ChunkView.terms`), where it can. With
+    calibration sums read (:attr:`ChunkView.terms`), where it can; with
+    ``calibration_bins`` as well (the calibration sums' number of bins), it
+    bins every class's probability too, for their classwise sums. With
     ``el2n``, the scores hold each row's EL2N (:attr:`cecli.SampleScores.el2n`).
     With ``ignore_index``, the rows whose target it is are left out (for
     multilabel targets, the rows whose every cell it is; see
@@ -248,6 +255,7 @@ def view_of(
         pos_label=pos_label,
         ignored_cells=cell_mask,
         row_numbers=row_numbers,
+        class_bins=calibration_bins if calibration else None,
     )
     preds = scored.preds
     assert preds is not None

@@ -71,6 +71,8 @@ def _workflow_commands() -> list[tuple[str, int]]:
     """
     found = []
     for match in re.finditer(r"```yaml\n(.*?)```", README, re.DOTALL):
+        if re.search(r"uses: [\w-]+/cecli@v\d", match.group(1)):
+            continue  # a workflow of the GitHub Action: tests/test_action.py runs it
         before = README[: match.start()]
         prose = before[before.rfind("```") + 3 :]
         statuses = re.findall(r"exit status (\d)", prose)

@@ -20,6 +20,7 @@ from scipy import special, stats
 from sklearn.metrics import brier_score_loss
 
 from cecli import _kernels
+from cecli._probs_kernel import probs_hard
 from cecli.calibration import CalibrationAccumulator, ReservoirSample
 from cecli.calibration._bins import _bin_edges, _binned, _coarse_of_fine
 from cecli.view import view_of
@@ -95,7 +96,7 @@ def test_probability_terms_are_the_entropy_and_brier_score(dtype):
     p /= p.sum(axis=1, keepdims=True)
     p = p.astype(dtype)
     labels = rng.integers(0, 6, size=4_000)
-    scores = _kernels.probs_hard(p, labels, 1e-7, 1e-3, facts=True, terms=True)
+    scores = probs_hard(p, labels, 1e-7, 1e-3, facts=True, terms=True)
     exact = p.astype(np.float64)
     close = FLOAT32 if dtype == np.float32 else FLOAT64
     assert scores.entropy == pytest.approx(stats.entropy(exact, axis=1), **close)

@@ -149,10 +149,12 @@ class CalibrationAccumulator:
         offset = self._next_row if row_offset is None else int(row_offset)
         columns = np.shape(y_pred)[1] if np.ndim(y_pred) == 2 else 1
         self._check_columns(columns)
-        facts = _facts(self.kind, y_true, y_pred, self.from_logits, self.eps, offset)
+        # the kernel's classwise sums are unweighted: with sample weights, not asked for
+        n_bins = self.n_bins if sample_weights is None else None
+        facts = _facts(self.kind, y_true, y_pred, self.from_logits, self.eps, offset, n_bins)
         weight = None
         if sample_weights is not None:
-            weight = _validate.sample_weight_array(sample_weights, len(facts.brier), offset)
+            weight = _validate.sample_weight_array(sample_weights, len(facts.kl), offset)
         self._absorb(facts, weight, offset, columns)
 
     def add(self, view: ChunkView) -> None:
@@ -176,7 +178,8 @@ class CalibrationAccumulator:
             raise OptionError("Cannot add a view clipped with another eps.", option="eps")
         columns = view.preds.shape[1] if view.preds.ndim == 2 else 1
         self._check_columns(columns)
-        self._absorb(facts_of_view(view), view.weights, view.first_row, columns)
+        n_bins = self.n_bins if view.weights is None else None
+        self._absorb(facts_of_view(view, n_bins), view.weights, view.first_row, columns)
 
     def _check_columns(self, columns: int) -> None:
         if self.n_columns is not None and columns != self.n_columns:
@@ -189,13 +192,18 @@ class CalibrationAccumulator:
     def _absorb(
         self, facts: _Facts, weight: NDArray[np.float64] | None, offset: int, columns: int
     ) -> None:
-        n = len(facts.brier)
+        n = len(facts.kl)
         per_row = [facts.brier, facts.entropy, facts.target_entropy, facts.kl]
         if weight is None:
             sums = [0.0 if v is None else float(np.sum(v)) for v in per_row]
+            summed = facts.class_bins
+            if facts.brier is None and summed is not None and summed.brier is not None:
+                # the kernel summed them block by block
+                sums[0], sums[1] = summed.brier, summed.entropy
             row_weight = float(n)
             value_weight = None
         else:
+            assert facts.brier is not None  # the kernel sums them only for unweighted rows
             sums = [0.0 if v is None else float(weight @ v) for v in per_row]
             row_weight = float(np.sum(weight))
             per_value = len(facts.confidence) // n
@@ -208,8 +216,14 @@ class CalibrationAccumulator:
             self._coarse_of_fine,
             facts.log_odds,
         )
-        if facts.class_probs is not None:
+        kernel_bins = facts.class_bins
+        if weight is None and kernel_bins is not None and kernel_bins.n_bins == self.n_bins:
+            classwise = _ClasswiseSums.of_counts(kernel_bins)
+        elif facts.class_probs is not None:
             classwise = categorical_sums(facts.class_probs, weight, self._edges)
+        elif self.kind == "binary":
+            # one column, binned as the top-label bins bin it: their sums, and no second pass
+            classwise = _ClasswiseSums.of_column(bins, _spread(facts, weight))
         else:
             classwise = bernoulli_sums(facts.confidence, facts.credit, weight, columns, self._edges)
         # all checks passed: only now does the state change
@@ -352,6 +366,15 @@ class CalibrationAccumulator:
             classwise_ece=classwise_ece(self._classwise),
             brier_decomposition=decomposition,
         )
+
+
+def _spread(facts: _Facts, weight: NDArray[np.float64] | None) -> float:
+    """``sum w t (1 - t)`` over binary targets ``t``: 0 for 0/1 targets."""
+    if not facts.soft:
+        return 0.0
+    t = facts.credit
+    spread = t * (1.0 - t)
+    return float(np.sum(spread)) if weight is None else float(weight @ spread)
 
 
 def calibration(

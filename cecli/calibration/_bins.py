@@ -8,6 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+# the bin edges and index live with the loss kernels' binning; the calibration modules
+# (and slices, compare) import them from here
+from cecli._class_bins import bin_edges as _bin_edges  # noqa: F401
+from cecli._class_bins import bin_index as _bin_index
 from cecli.calibration._results import ReliabilityBin
 from cecli.errors import OptionError
 
@@ -43,29 +47,6 @@ def _check_bins(n_bins: int) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise OptionError(f"must be a whole number >= 1; got {n_bins!r}.", option="n_bins")
     return int(n_bins)
-
-
-def _bin_edges(n_bins: int) -> NDArray[np.float64]:
-    """``b / n_bins``, correctly rounded (``np.linspace(0, 1, 6)[3]`` is 0.6000000000000001)."""
-    return np.arange(n_bins + 1) / n_bins
-
-
-def _bin_index(confidence: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.intp]:
-    """Bin ``b`` holds ``edges[b] < c <= edges[b + 1]``; 0 goes in the first, >1 in the last.
-
-    The same as ``np.searchsorted(edges[1:-1], c)``, five times faster:
-    ``ceil(c n) - 1``, then moved by one wherever rounding put ``c`` on the
-    wrong side of an edge.
-    """
-    n = len(edges) - 1
-    scaled = np.multiply(confidence, n)
-    np.ceil(scaled, out=scaled)
-    np.clip(scaled, 1, n, out=scaled)
-    index = scaled.astype(np.intp)
-    index -= 1
-    index -= confidence <= edges[index]
-    index += confidence > edges[index + 1]
-    return np.clip(index, 0, n - 1, out=index)
 
 
 def _fine_index(

@@ -9,6 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _kernels, _threads, _validate
+from cecli._class_bins import ClassBins
+from cecli._probs_kernel import probs_hard
 from cecli._row_terms import MASKED_GAP
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.calibration._bins import _safe_log
@@ -24,7 +26,7 @@ _MASKED_GAP = MASKED_GAP
 
 
 #: The fields of :class:`_Facts` that are not one value per row.
-_NOT_PER_ROW = ("soft", "log_odds", "class_probs")
+_NOT_PER_ROW = ("soft", "log_odds", "class_probs", "class_bins")
 
 
 @dataclass
@@ -34,8 +36,9 @@ class _Facts:
     confidence: NDArray[np.float64]
     #: float64, or bool for class-index targets (1 where the top-1 class is the true one)
     credit: NDArray[np.float64] | NDArray[np.bool_]
-    brier: NDArray[np.float64]
-    entropy: NDArray[np.float64]
+    #: None where the loss kernel only summed them (``class_bins.brier`` and ``.entropy``)
+    brier: NDArray[np.float64] | None
+    entropy: NDArray[np.float64] | None
     #: None where every row's is 0 (class-index targets)
     target_entropy: NDArray[np.float64] | None
     kl: NDArray[np.float64]
@@ -44,6 +47,8 @@ class _Facts:
     log_odds: NDArray[np.float64] | None = None
     #: Categorical: where every class's probability comes from, for the classwise sums.
     class_probs: _ClassProbs | None = None
+    #: Categorical, unweighted: every class's probability binned by the loss kernel.
+    class_bins: ClassBins | None = None
 
 
 def _class_major(
@@ -81,6 +86,7 @@ def _categorical_facts(
     from_logits: bool,
     eps: float | str,
     row_offset: int,
+    n_bins: int | None = None,
 ) -> _Facts:
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim != 2:
@@ -94,25 +100,41 @@ def _categorical_facts(
     labels, targets = _class_index_targets(y_true, n, k, row_offset)
     eps_value = _validate.resolve_eps(eps, preds.dtype)
     if targets is None and k <= _kernels.NARROW_COLUMNS:
-        return _kernel_facts(preds, labels, from_logits, eps_value, row_offset)
+        return _kernel_facts(preds, labels, from_logits, eps_value, row_offset, n_bins)
     return _categorical_terms(preds, labels, targets, from_logits, eps_value, row_offset)
 
 
 def _kernel_facts(
-    preds: NDArray, labels: NDArray[np.intp], from_logits: bool, eps_value: float, row_offset: int
+    preds: NDArray,
+    labels: NDArray[np.intp],
+    from_logits: bool,
+    eps_value: float,
+    row_offset: int,
+    n_bins: int | None = None,
 ) -> _Facts:
-    """The facts of class indices over a narrow array, from the loss kernel (which checks)."""
+    """The facts of class indices over a narrow array, from the loss kernel (which checks);
+    with ``n_bins``, the kernel bins every class's probability too, and only sums the
+    rows' entropies and Brier scores (unweighted sums are all the accumulator needs)."""
     if from_logits:
-        hard = _kernels.logits_hard(preds, labels, facts=True, terms=True)
+        hard = _kernels.logits_hard(
+            preds, labels, facts=True, terms=True, class_bins=n_bins, row_terms=n_bins is None
+        )
     else:
-        hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, True, True)
+        hard = probs_hard(
+            preds,
+            labels,
+            eps_value,
+            ROW_SUM_TOLERANCE,
+            True,
+            True,
+            class_bins=n_bins,
+            row_terms=n_bins is None,
+        )
     if hard is None:
         _raise_bad_categorical(preds, labels, None, from_logits, row_offset)
-    assert hard.entropy is not None
-    assert hard.brier is not None
     assert hard.confidence is not None
     assert hard.predicted is not None
-    terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds)
+    terms = RowTerms(hard.entropy, hard.brier, hard.loss, hard.log_odds, hard.class_bins)
     source = _ClassProbs(preds, from_logits, hard.predicted, hard.confidence, labels, None)
     return _hard_facts(hard.confidence, hard.predicted == labels, terms, source)
 
@@ -134,6 +156,7 @@ def _hard_facts(
         soft=False,
         log_odds=terms.log_odds,
         class_probs=class_probs,
+        class_bins=terms.class_bins,
     )
 
 
@@ -348,14 +371,21 @@ def _facts(
     from_logits: bool,
     eps: float | str,
     row_offset: int,
+    n_bins: int | None = None,
 ) -> _Facts:
+    """What one chunk contributes; with ``n_bins``, categorical class indices over a narrow
+    array have every class's probability binned by the loss kernel (unweighted sums)."""
     if kind == "categorical":
-        return _categorical_facts(y_true, y_pred, from_logits, eps, row_offset)
+        return _categorical_facts(y_true, y_pred, from_logits, eps, row_offset, n_bins)
     return _bernoulli_facts(y_true, y_pred, from_logits, eps, row_offset, kind == "multilabel")
 
 
-def facts_of_view(view: ChunkView) -> _Facts:
-    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again."""
+def facts_of_view(view: ChunkView, n_bins: int | None = None) -> _Facts:
+    """What a checked :class:`~cecli.view.ChunkView` contributes: nothing is checked again.
+
+    ``n_bins`` is passed on to the loss kernel when the view holds no terms
+    and the kernel runs again (see :func:`_facts`).
+    """
     if view.kind == "categorical" and view.terms is not None:
         scores = view.scores
         source = _ClassProbs(
@@ -364,7 +394,9 @@ def facts_of_view(view: ChunkView) -> _Facts:
         return _hard_facts(scores.confidence, scores.correct, view.terms, source)
     if view.kind == "categorical" and view.targets is None and _narrow(view.preds):
         # a view not asked for the terms: the kernel again, as the checking update does
-        return _kernel_facts(view.preds, view.labels, view.from_logits, view.eps, view.first_row)
+        return _kernel_facts(
+            view.preds, view.labels, view.from_logits, view.eps, view.first_row, n_bins
+        )
     if view.kind == "categorical":
         return _categorical_terms(
             view.preds,

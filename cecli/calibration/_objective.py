@@ -188,7 +188,9 @@ def _categorical_objective(
             np.maximum(d, _MASKED_GAP, out=d)
         if t is None:
             y = labels[lo:hi]
-            target_gap[lo:hi] = _take(d, y)
+            # from the whole K x N array: the block is a view of some of its columns, whose
+            # reshape(-1) would copy it
+            target_gap[lo:hi] = gaps.reshape(-1).take(y * n + np.arange(lo, hi))
             credit[lo:hi] = predicted == y
         else:
             target_gap[lo:hi] = (t * d).sum(axis=0)

@@ -121,7 +121,7 @@ class ReservoirSample:
             return
         rows = pick.astype(np.int64)
         rows += offset
-        values = [None if v is None else v.take(pick, axis=0) for v in values]
+        values = [None if v is None else _take_rows(v, pick) for v in values]
         self._offer(keys[pick], rows, values, owned=True)
 
     def _entrants(self, keys: NDArray[np.float64]) -> NDArray[np.intp] | None:
@@ -315,10 +315,34 @@ def _gathered(pieces: list[NDArray], picks: list[NDArray[np.intp] | None], n: in
         if pick is None:
             out[at : at + size] = piece
         else:
-            # the picks are in range: "clip" takes straight into ``out`` ("raise" buffers)
-            piece.take(pick, axis=0, out=out[at : at + size], mode="clip")
+            _take_rows(piece, pick, out[at : at + size])
         at += size
     return out
+
+
+def _take_rows(array: NDArray, pick: NDArray[np.intp], out: NDArray | None = None) -> NDArray:
+    """``array.take(pick, axis=0)`` (into ``out``): the same bytes, faster for rows of 2-D arrays.
+
+    A C-contiguous array's rows are taken as single items of a void type
+    (one copy of each row's bytes): 0.7 ms for 131,072 rows of 10 float32,
+    against 2.0 ms along axis 0 of the float array. The picks are in range:
+    ``mode="clip"`` takes straight into ``out`` (``"raise"`` buffers).
+    """
+    if (
+        array.ndim == 2
+        and array.flags.c_contiguous
+        and array.shape[1] > 0
+        and not array.dtype.hasobject  # (no void view of references)
+    ):
+        rows = np.dtype((np.void, array.shape[1] * array.itemsize))
+        if out is None:
+            out = np.empty((len(pick), array.shape[1]), array.dtype)
+        if out.flags.c_contiguous and out.dtype == array.dtype:
+            array.reshape(-1).view(rows).take(pick, out=out.reshape(-1).view(rows), mode="clip")
+            return out
+    if out is None:
+        return array.take(pick, axis=0)
+    return array.take(pick, axis=0, out=out, mode="clip")
 
 
 def _smallest(keys: NDArray[np.float64], count: int) -> NDArray[np.intp]:

@@ -156,6 +156,23 @@ PlotOption = Annotated[
     str | None,
     typer.Option(help="Also draw the report's pictures to this .png, .svg or .pdf (matplotlib)."),
 ]
+HtmlOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="PATH",
+        help="Also write the report as one self-contained .html page (sortable tables, "
+        "pictures); --format still goes to stdout.",
+    ),
+]
+
+JsonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        metavar="PATH",
+        help="Also write the JSON report to PATH, whatever --format prints (for CI steps).",
+    ),
+]
 
 ByOption = Annotated[
     str | None,
@@ -365,6 +382,21 @@ def parse_numbers(flag: str, text: str | None) -> float | list[float] | None:
             f"{flag} must be a number, or numbers such as 1,2,3; got {text!r}."
         ) from None
     return numbers[0] if len(numbers) == 1 else numbers
+
+
+def html_path(html: str | None, *inputs: str | None) -> object:
+    """The checked ``--html`` path (before any work is done), or None.
+
+    Examples
+    --------
+    >>> html_path(None) is None
+    True
+    """
+    if html is None:
+        return None
+    from cecli.render.html import check_html_path
+
+    return check_html_path(html, inputs)
 
 
 def plot_path(plot: str | None) -> object:

@@ -21,8 +21,10 @@ from cecli.cli._declare import (
     FocalOption,
     FormatOption,
     HeaderOption,
+    HtmlOption,
     IgnoreLabelOption,
     InputFormatOption,
+    JsonOption,
     Kind,
     KindOption,
     LabelColOption,
@@ -39,6 +41,7 @@ from cecli.cli._declare import (
     ThresholdOption,
     TopKOption,
     WeightColOption,
+    html_path,
     input_options,
     plot_path,
     score_options,
@@ -141,6 +144,8 @@ def compare(
         typer.Option(help="Equal-width confidence bins for calibration, 1 to 1000.  [default: 15]"),
     ] = None,
     plot: PlotOption = None,
+    html: HtmlOption = None,
+    json_file: JsonOption = None,
     by: ByOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     fail_if_any_slice_worse: Annotated[
@@ -226,6 +231,11 @@ def compare(
             check_bootstrap_options(bootstrap, confidence, method, seed)
         check_max_increase(max_increase)
         picture = plot_path(plot)
+        page = html_path(html, baseline, candidate, labels)
+        if json_file is not None:
+            from cecli.render.report_file import check_json_path
+
+            check_json_path(json_file, (baseline, candidate, labels))
         specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
         columns = tuple(s.column for s in specs)
         calibration_bins = None
@@ -318,6 +328,14 @@ def compare(
             from cecli.render.plot import write_compare_plot
 
             write_compare_plot(picture, report)
+        if page is not None:
+            from cecli.render.html import write_html
+
+            write_html(page, report)
+        if json_file is not None:
+            from cecli.render.report_file import write_json_report
+
+            write_json_report(json_file, report)
         return render(report, output_format.value)
 
     run(work, debug)

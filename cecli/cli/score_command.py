@@ -26,8 +26,10 @@ from cecli.cli._declare import (
     FocalOption,
     FormatOption,
     HeaderOption,
+    HtmlOption,
     IgnoreLabelOption,
     InputFormatOption,
+    JsonOption,
     Kind,
     KindOption,
     LabelColOption,
@@ -47,6 +49,7 @@ from cecli.cli._declare import (
     TopKOption,
     TopOption,
     WeightColOption,
+    html_path,
     input_options,
     plot_path,
     score_options,
@@ -138,6 +141,8 @@ def score(
         ),
     ] = False,
     plot: PlotOption = None,
+    html: HtmlOption = None,
+    json_file: JsonOption = None,
     by: ByOption = None,
     show: ShowOption = None,
     min_slice_rows: MinSliceRowsOption = None,
@@ -191,7 +196,15 @@ def score(
 
             check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
+<<<<<<< HEAD
         shown_columns = show_columns(show)
+=======
+        page = html_path(html, predictions, labels)
+        if json_file is not None:
+            from cecli.render.report_file import check_json_path
+
+            check_json_path(json_file, (predictions, labels))
+>>>>>>> main
         on_workers = workers is not None or dask is not None
         if on_workers:
             from cecli.cli._workers import check_worker_options
@@ -319,6 +332,14 @@ def score(
             from cecli.render.plot import write_score_plot
 
             write_score_plot(picture, report, scored, adaptive=adaptive)
+        if page is not None:
+            from cecli.render.html import write_html
+
+            write_html(page, report)
+        if json_file is not None:
+            from cecli.render.report_file import write_json_report
+
+            write_json_report(json_file, report)
         return render(report, output_format.value)
 
     run(work, debug)

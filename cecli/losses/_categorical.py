@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cecli import _kernels, _threads, _validate
+from cecli._probs_kernel import probs_hard
 from cecli._validate import ROW_SUM_TOLERANCE
 from cecli.errors import ShapeError
 from cecli.losses._common import _check_options, _class_index_targets, _focal, per_column
@@ -26,9 +27,13 @@ def _categorical(
     row_offset: _validate.RowNumbers = 0,
     terms: bool = False,
     focal_alpha: ArrayLike | None = None,
+    class_bins: int | None = None,
+    row_terms: bool = True,
 ) -> _Scored:
     """Losses in nats; with ``facts`` the per-sample facts, with ``terms`` too the
-    :class:`~cecli.losses._results.RowTerms`, where the kernel can find them."""
+    :class:`~cecli.losses._results.RowTerms`, where the kernel can find them (with
+    ``class_bins``, every class's probability binned in that many bins as well, and
+    without ``row_terms`` the entropies and Brier scores only summed)."""
     preds = _validate.as_float_array(y_pred, "Predictions")
     if preds.ndim != 2:
         raise ShapeError(
@@ -46,23 +51,29 @@ def _categorical(
         _validate.warn_if_probabilities(preds, categorical=True)
 
     if targets is None and alpha == 0:
+        bins = class_bins if terms else None
         if from_logits:
-            hard = _kernels.logits_hard(preds, labels, facts, terms)
+            hard = _kernels.logits_hard(preds, labels, facts, terms, bins, row_terms)
         else:
-            hard = _kernels.probs_hard(preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms)
+            hard = probs_hard(
+                preds, labels, eps_value, ROW_SUM_TOLERANCE, facts, terms, bins, row_terms
+            )
         if hard is None:
             _raise_bad_categorical(preds, labels, None, alpha, from_logits, row_offset)
-        row_terms = None
-        if hard.entropy is not None and hard.brier is not None:
+        found = None
+        summed = hard.class_bins is not None and hard.class_bins.entropy is not None
+        if (hard.entropy is not None and hard.brier is not None) or summed:
             # the focal weighting below changes the loss in place; the KL needs it unweighted
             focal = gamma or balance is not None
             cross_entropy = hard.loss.copy() if focal else hard.loss
-            row_terms = RowTerms(hard.entropy, hard.brier, cross_entropy, hard.log_odds)
+            found = RowTerms(
+                hard.entropy, hard.brier, cross_entropy, hard.log_odds, hard.class_bins
+            )
         loss = _focal(hard.loss, gamma)
         if balance is not None:
             # Keras's CategoricalFocalCrossentropy: alpha_c times the true class's term
             loss *= balance if balance.ndim == 0 else balance[labels]
-        scored = _Scored(loss, hard.clipped, labels, terms=row_terms)
+        scored = _Scored(loss, hard.clipped, labels, terms=found)
         scored.predicted, scored.confidence, scored.p_true = (
             hard.predicted,
             hard.confidence,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from cecli._class_bins import ClassBins
 
 
 @dataclass(frozen=True)
@@ -210,12 +214,17 @@ class RowTerms:
                        weighting): the KL divergence from the one-hot target
     ``log_odds``       logits only: ``log(c / (1 - c))`` of the top-1 probability ``c``,
                        ``-log(S - 1)`` from the softmax's sum ``S`` (``+inf`` where ``c = 1``)
+    ``class_bins``     when asked for (a number of bins): every class's probability binned,
+                       the chunk's per (class, bin) sums (:class:`cecli._class_bins.ClassBins`);
+                       when only the sums of the entropies and Brier scores were asked for,
+                       they are there, and ``entropy`` and ``brier`` are None
     """
 
-    entropy: NDArray[np.float64]
-    brier: NDArray[np.float64]
+    entropy: NDArray[np.float64] | None
+    brier: NDArray[np.float64] | None
     cross_entropy: NDArray[np.float64]
     log_odds: NDArray[np.float64] | None = None
+    class_bins: ClassBins | None = None
 
 
 def _as_array(loss: float | NDArray, dtype: object, copy: bool | None) -> NDArray:

@@ -105,13 +105,17 @@ def score_parts(
     pos_label: object | None = None,
     ignored_cells: NDArray[np.bool_] | None = None,
     row_numbers: NDArray[np.int64] | None = None,
+    class_bins: int | None = None,
 ) -> tuple[SampleScores, _Scored, NDArray[np.float64] | None]:
     """:func:`score`, with what it checked: the scorer's parts and the sample weights.
 
     For :func:`cecli.view.view_of`, which keeps the checked inputs so that no
     statistic checks or converts them again. With ``terms``, the scorer's
     parts also hold the calibration terms (``_Scored.terms``) where the loss
-    kernel found them; with ``el2n``, the scores hold each row's EL2N.
+    kernel found them (with ``class_bins`` and no sample weights, every
+    class's probability binned in that many bins too, and the entropies and
+    Brier scores only summed unless ``el2n``); with ``el2n``, the scores hold
+    each row's EL2N.
     ``ignored_cells`` (multilabel) marks the cells whose target is
     ``ignore_index``, left out of the rows' losses, facts and sums; the rows
     whose every cell is were left out before (by :func:`cecli.view.view_of`).
@@ -142,7 +146,13 @@ def score_parts(
     )
     if kind == "categorical":
         # the kernel finds the one-hot Brier score (EL2N squared) while it holds the softmax
-        scored = _categorical(y_true, y_pred, **options, terms=terms or el2n)
+        # the classwise sums of the kernel are unweighted: with sample weights, not asked for;
+        # and the calibration sums need only the sums of the rows' entropies and Brier scores,
+        # EL2N each row's Brier score
+        bins = class_bins if terms and sample_weights is None else None
+        scored = _categorical(
+            y_true, y_pred, **options, terms=terms or el2n, class_bins=bins, row_terms=el2n
+        )
         k = np.shape(y_pred)[1]
     elif kind == "binary":
         scored = _binary(y_true, y_pred, **options, pos_weight=pos_weight)

@@ -8,14 +8,16 @@ the way is one :class:`~cecli.errors.InputError` naming the input.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from cecli.errors import InputError
 from cecli.readers import STDIN
-from cecli.readers._background import FdStream
+from cecli.readers._background import FdStream, OrderedPool, read_ahead
 from cecli.readers._csv_text import reason
 
 if TYPE_CHECKING:
@@ -66,3 +68,44 @@ def read_bytes(stream: Any, size: int, error: Error, *, compressed: bool) -> byt
         hint = " Check that the extension names its compression." if compressed else ""
         raise error(f"could not be read ({reason(exc)}).{hint}") from None
     return data if isinstance(data, bytes) else bytes(data)
+
+
+class BlockStream:
+    """What the CSV and JSON Lines readers share: a buffer filled block by block from
+    ``_stream``, a block read ahead on a thread of its own, and closing them.
+
+    A reader sets ``path``, ``_stream``, ``_buffer``, ``_eof``, ``_reading``
+    (None) and ``_pools`` (its parse pools), and reads a block in
+    ``_read_block``.
+    """
+
+    path: str
+    _stream: Any
+    _buffer: bytearray
+    _eof: bool
+    _reading: threading.Thread | None
+    _pools: list[OrderedPool]
+
+    def _read_block(self) -> bytes:
+        raise NotImplementedError
+
+    def _fill(self, at_least: int) -> None:
+        """Read more blocks until the buffer holds ``at_least`` bytes or the input ends."""
+        while not self._eof and len(self._buffer) < at_least:
+            data = self._read_block()
+            if not data:
+                self._eof = True
+            self._buffer += data
+
+    def _read_ahead(self) -> Future[bytes]:
+        """The next block, read on a thread while the caller parses this one."""
+        future, self._reading = read_ahead(self._read_block)
+        return future
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.close()  # its threads, and any read of a pyarrow stream, have ended
+        reading = self._reading is not None and self._reading.is_alive()
+        # a read of a pipe may still wait for its writer: its descriptor closes at exit
+        if self.path != STDIN and not reading:
+            self._stream.close()

@@ -19,7 +19,6 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,9 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from cecli.readers import STDIN, Field, Frame, Source, display_name
+from cecli.readers import Field, Frame, Source, display_name
 from cecli.readers._arrow import bools, first_null, numbers, numbers_or_nan, stack, strings
-from cecli.readers._background import OrderedPool, read_ahead, wait
+from cecli.readers._background import OrderedPool, wait
 from cecli.readers._csv_start import CsvStart
 from cecli.readers._csv_text import (
     MAX_LINE_BYTES,
@@ -39,7 +38,7 @@ from cecli.readers._csv_text import (
     split_lines,
 )
 from cecli.readers._text import profile
-from cecli.readers._text_stream import open_text, read_bytes
+from cecli.readers._text_stream import BlockStream, open_text, read_bytes
 
 if TYPE_CHECKING:
     from cecli.readers._remote import Remote
@@ -73,7 +72,7 @@ class _Block:
     empty: dict[str, int] = field(default_factory=dict)
 
 
-class CsvSource(CsvStart, CsvErrors, Source):
+class CsvSource(BlockStream, CsvStart, CsvErrors, Source):
     """A CSV or TSV file (or standard input) read block by block."""
 
     header_option = True
@@ -148,14 +147,6 @@ class CsvSource(CsvStart, CsvErrors, Source):
             raise self.error(
                 f"is UTF-16 text with an invalid code unit ({exc.reason}). Save it as UTF-8."
             ) from None
-
-    def _fill(self, at_least: int) -> None:
-        """Read more blocks until the buffer holds ``at_least`` bytes or the input ends."""
-        while not self._eof and len(self._buffer) < at_least:
-            data = self._read_block()
-            if not data:
-                self._eof = True
-            self._buffer += data
 
     def _options(self, types: dict[str, pa.DataType] | None, columns: list[str] | None) -> _Options:
         """How pyarrow is to parse a block: made once for all the blocks of a file.
@@ -319,10 +310,6 @@ class CsvSource(CsvStart, CsvErrors, Source):
                 joined[name] = np.concatenate([part.columns[name] for part in parts])
         return Frame(first_row, row - first_row, joined, joined_stack)
 
-    def _read_ahead(self) -> Future[bytes]:
-        future, self._reading = read_ahead(self._read_block)
-        return future
-
     def _blocks(
         self,
         pending: bytes,
@@ -429,11 +416,3 @@ class CsvSource(CsvStart, CsvErrors, Source):
             else:
                 block.columns[name] = strings(column)
         return block
-
-    def close(self) -> None:
-        for pool in self._pools:
-            pool.close()  # its threads, and any read of a pyarrow stream, have ended
-        reading = self._reading is not None and self._reading.is_alive()
-        # a read of a pipe may still wait for its writer: its descriptor closes at exit
-        if self.path != STDIN and not reading:
-            self._stream.close()

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from cecli.readers import Frame, Source
-from cecli.readers._columns import DAMAGED, ArrowColumns, one_line, recut
+from cecli.readers._columns import DAMAGED, ArrowColumns, one_line, recut, release_decoded
 
 if TYPE_CHECKING:
     from cecli.readers._remote import Remote
@@ -271,10 +271,11 @@ class IpcSource(ArrowColumns, Source):
                 for name in columns:
                     frame.columns[name] = self._to_numpy(batch.column(name), name, first_row)
                 first_row += batch.num_rows
+                decoded = batch.nbytes
                 del batch
                 yield frame
                 # give decompressed buffers, and the mapped pages read, back
-                pa.default_memory_pool().release_unused()
+                release_decoded(decoded)
                 self._give_back()
         except DAMAGED as exc:
             raise self.error(

@@ -28,7 +28,6 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,12 +35,12 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from cecli.errors import InputError
-from cecli.readers import STDIN, Field, Frame, Source, display_name
-from cecli.readers._background import OrderedPool, read_ahead, wait
+from cecli.readers import Field, Frame, Source, display_name
+from cecli.readers._background import OrderedPool, wait
 from cecli.readers._columns import ArrowColumns, one_line
 from cecli.readers._csv_text import BOM, MAGIC, MAX_LINE_BYTES, arrow_copy
 from cecli.readers._jsonl_lines import checked_as, first_fault, key_kinds, row_lines
-from cecli.readers._text_stream import open_text, read_bytes
+from cecli.readers._text_stream import BlockStream, open_text, read_bytes
 
 if TYPE_CHECKING:
     from cecli.readers._remote import Remote
@@ -107,7 +106,7 @@ class _Place:
         return self.lines[r]
 
 
-class JsonlSource(ArrowColumns, Source):
+class JsonlSource(BlockStream, ArrowColumns, Source):
     """A JSON Lines file (or standard input) read block by block."""
 
     read_again = False
@@ -202,18 +201,6 @@ class JsonlSource(ArrowColumns, Source):
 
     def _read_block(self) -> bytes:
         return read_bytes(self._stream, self.block_bytes, self.error, compressed=self._compressed)
-
-    def _fill(self, at_least: int) -> None:
-        """Read more blocks until the buffer holds ``at_least`` bytes or the input ends."""
-        while not self._eof and len(self._buffer) < at_least:
-            data = self._read_block()
-            if not data:
-                self._eof = True
-            self._buffer += data
-
-    def _read_ahead(self) -> Future[bytes]:
-        future, self._reading = read_ahead(self._read_block)
-        return future
 
     # -- rows --------------------------------------------------------------------
 
@@ -383,11 +370,3 @@ class JsonlSource(ArrowColumns, Source):
         return self.error(
             f"{self.where(row)}, key {name!r} is null or missing; give every row a value."
         )
-
-    def close(self) -> None:
-        for pool in self._pools:
-            pool.close()  # its threads, and any read of a pyarrow stream, have ended
-        reading = self._reading is not None and self._reading.is_alive()
-        # a read of a pipe may still wait for its writer: its descriptor closes at exit
-        if self.path != STDIN and not reading:
-            self._stream.close()

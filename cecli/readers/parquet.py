@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cecli.readers import Frame, Source
-from cecli.readers._columns import DAMAGED, ArrowColumns, recut
+from cecli.readers._columns import DAMAGED, ArrowColumns, recut, release_decoded
 from cecli.readers._columns import one_line as _one_line
 
 if TYPE_CHECKING:
@@ -109,11 +109,10 @@ class ParquetSource(ArrowColumns, Source):
                 for name in columns:
                     frame.columns[name] = self._to_numpy(batch.column(name), name, first_row)
                 first_row += batch.num_rows
+                decoded = batch.nbytes
                 del batch
                 yield frame
-                # give the decoded pages back: the allocator would keep them for reuse,
-                # and a wide file's resident memory would creep up batch by batch
-                pa.default_memory_pool().release_unused()
+                release_decoded(decoded)
         except DAMAGED as exc:
             raise self.error(
                 f"could not be read past row {first_row}: the Parquet file is damaged "

@@ -12,6 +12,10 @@ runs. The renderers pass each such string through one of these functions:
   rich prints as it is (no markup, no emoji codes).
 - :func:`markdown`: :func:`visible`, escaped for GitHub-flavoured markdown:
   no link, image, HTML, emphasis, table cell break, @mention or #reference.
+- :func:`html`: :func:`visible`, escaped for HTML text and quoted
+  attribute values (``&``, ``<``, ``>``, ``"``, ``'``), and
+  :func:`image_src`: a value as an ``<img src>`` only when it is a relative
+  path or an http(s) or ``data:image/`` URL.
 - :func:`spreadsheet` and :func:`spreadsheet_array`: a text cell that a
   spreadsheet would run as a formula gets a leading ``'`` (OWASP, "CSV
   injection"); numbers are left as they are.
@@ -22,6 +26,7 @@ itself. Parquet and NPY files hold the values as they were read.
 
 from __future__ import annotations
 
+import html as _html
 import re
 from typing import TYPE_CHECKING
 
@@ -163,6 +168,86 @@ def markdown(text: object) -> str:
     cat
     """
     return _PUNCTUATION.sub(_escape_punctuation, visible(text))
+
+
+def html(text: object) -> str:
+    """``text`` for HTML, as element text or a double- or single-quoted attribute value.
+
+    Control characters are made visible (:func:`visible`: no bidirectional
+    override reorders the page, no newline hides in an attribute), then ``&``,
+    ``<``, ``>``, ``"`` and ``'`` become character references: no tag, no
+    entity, no end of the attribute.
+
+    Parameters
+    ----------
+    text : object
+        A value from the data.
+
+    Returns
+    -------
+    str
+        HTML whose rendering shows the text of :func:`visible`.
+
+    Examples
+    --------
+    >>> print(html("</td><img src=x onerror=alert(1)>"))
+    &lt;/td&gt;&lt;img src=x onerror=alert(1)&gt;
+    >>> print(html('" onmouseover="x\\' &amp;'))
+    &quot; onmouseover=&quot;x&#x27; &amp;amp;
+    >>> print(html("\\u202eabc\\n"))
+    \\u202eabc\\n
+    """
+    return _html.escape(visible(text), quote=True)
+
+
+#: A URL's scheme (RFC 3986), which makes it absolute.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+#: The pictures a ``data:`` URL may hold in an ``<img src>``.
+_DATA_IMAGE = re.compile(r"^data:image/(?:png|jpeg|gif|webp|bmp|svg\+xml)[;,]", re.IGNORECASE)
+#: What a browser strips from a URL or ignores in it (controls, spaces at the ends).
+_URL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def image_src(text: str) -> str | None:
+    """``text`` as the ``src`` of an ``<img>`` (HTML-escaped), or None where it must stay text.
+
+    A relative path (``img/3.png``, ``../x.jpg``: relative to the page, as
+    written) and an ``http://``, ``https://`` or ``data:image/...`` URL are
+    kept; any other scheme (``javascript:``, ``file:``, ``C:``) is not, nor a
+    value with a control character or space at an end, which a browser would
+    strip before reading the scheme. Spaces and other characters a URL cannot
+    hold are percent-encoded.
+
+    Parameters
+    ----------
+    text : str
+        A value from the data.
+
+    Returns
+    -------
+    str or None
+        The attribute value, escaped for a double-quoted attribute; None when
+        the value is not a picture's address that may be loaded.
+
+    Examples
+    --------
+    >>> image_src("img/cat 1.png"), image_src("https://e.org/a.png?s=2&t=3")
+    ('img/cat%201.png', 'https://e.org/a.png?s=2&amp;t=3')
+    >>> image_src("javascript:alert(1)//.png"), image_src(" java\\tscript:x.png")
+    (None, None)
+    >>> image_src("data:image/png;base64,iVBO")
+    'data:image/png;base64,iVBO'
+    """
+    from urllib.parse import quote
+
+    if not text or text != text.strip() or _URL_UNSAFE.search(text):
+        return None
+    scheme = _SCHEME.match(text)
+    if scheme is not None:
+        name = scheme.group(1).lower()
+        if name not in ("http", "https") and not (name == "data" and _DATA_IMAGE.match(text)):
+            return None
+    return _html.escape(quote(text, safe="/:?#[]@!$&'()*+,;=%-._~"), quote=True)
 
 
 #: What a spreadsheet may take for the start of a formula (OWASP, "CSV injection").

@@ -27,12 +27,10 @@ files: they hold the values as they were read.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import queue
 import stat
-import tempfile
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,6 +39,8 @@ import numpy as np
 
 from cecli.errors import InputError, OptionError, OutputError, reason_of
 from cecli.render._show_cells import per_sample_names
+from cecli.render._atomic import _unfinished
+from cecli.render._atomic import temporary as _temporary
 from cecli.render.escape import spreadsheet, spreadsheet_array
 
 if TYPE_CHECKING:
@@ -87,40 +87,6 @@ SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
 QUEUE_CHUNKS = 1
 #: The columns ``--label-issues`` adds, and their NPY types.
 LABEL_ISSUE_COLUMNS = {"label_issue": "?", "label_quality": "<f8"}
-
-#: Temporary files not yet renamed into place or removed. A signal can stop a run
-#: between any two steps; whatever is left here when the process exits is removed.
-_unfinished: set[str] = set()
-
-
-@atexit.register
-def _remove_unfinished() -> None:
-    for tmp in list(_unfinished):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    _unfinished.clear()
-
-
-def _temporary(target: str, folder: str) -> str:
-    """A new hidden file beside ``target``, with the mode ``target`` has or would get."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
-    try:
-        _unfinished.add(tmp)
-        os.close(fd)
-        # mkstemp makes the file private (0600); give it the mode a new file would
-        # have (the umask's), or keep the mode of the file it replaces
-        if os.path.exists(target):
-            mode = os.stat(target).st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-    except BaseException:
-        os.unlink(tmp)
-        _unfinished.discard(tmp)
-        raise
-    return tmp
 
 
 def _el2n(scores: SampleScores) -> np.ndarray:
