@@ -196,15 +196,12 @@ def score(
 
             check_slice_limit(slice_fail_above)
         picture = plot_path(plot)
-<<<<<<< HEAD
         shown_columns = show_columns(show)
-=======
         page = html_path(html, predictions, labels)
         if json_file is not None:
             from cecli.render.report_file import check_json_path
 
             check_json_path(json_file, (predictions, labels))
->>>>>>> main
         on_workers = workers is not None or dask is not None
         if on_workers:
             from cecli.cli._workers import check_worker_options
