@@ -108,8 +108,10 @@ def _narrowed(widths: list[int], over: int) -> list[int]:
 
     Examples
     --------
-    >>> _narrowed([30, 10, 5], 25)
+    >>> _narrowed([30, 10, 5], 20)
     [10, 10, 5]
+    >>> _narrowed([30, 10, 5], 25)
+    [7, 8, 5]
     """
     widths = list(widths)
     while over > 0:
