@@ -125,9 +125,7 @@ def value_matrix(columns: Sequence[NDArray], positions: NDArray[np.intp]) -> NDA
     return out
 
 
-def shown_of(
-    names: Sequence[str], kept: Mapping[int, ShownValues], issues: object = None
-) -> Shown:
+def shown_of(names: Sequence[str], kept: Mapping[int, ShownValues], issues: object = None) -> Shown:
     """The :class:`Shown` of a run: the values kept of the listed rows and of the label issues.
 
     ``issues`` is the run's :class:`~cecli.label_issues.LabelIssueFindings`, or None.
