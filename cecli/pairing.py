@@ -9,7 +9,7 @@ same labels and weights (:mod:`cecli.pairing_checks`), and passed to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +27,9 @@ from cecli.render.progress import Progress
 if TYPE_CHECKING:
     # imported when --calibration asks: calibration's modules cost start-up time
     from cecli.compare_calibration import CalibrationComparison, CalibrationRows
+    from cecli.shown import ShownValues
     from cecli.slices import SliceComparison, SliceSpec
+    from cecli.spill import ShownSpill
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Compared:
     slices: SliceComparison | None = None
     #: Both models' ECE and Brier score and their differences (with calibration_bins).
     calibration: CalibrationComparison | None = None
+    #: The baseline's ``--show`` values of the rows the comparison lists, by baseline row.
+    shown: dict[int, ShownValues] = field(default_factory=dict)
 
 
 def target_key_mix(n_classes: int, order: np.ndarray | None) -> np.ndarray:
@@ -133,12 +137,15 @@ def collect_side(
     order: np.ndarray | None = None,
     slices: bool = False,
     calibration: bool = False,
+    shown: ShownSpill | None = None,
 ) -> Side:
     """Score every row of ``inputs`` and keep each row's facts (about 60 bytes a row).
 
     ``order`` maps the input's classes to another model's (see
     :func:`class_order`), so that the target keys of both can be compared.
     ``calibration`` keeps each row's calibration facts too (32 bytes a row).
+    ``shown`` is given each chunk's ``--show`` columns, which go to disk: which
+    rows are listed is known only once both models' rows are lined up.
     """
     parts: list[SampleScores] = []
     ids: list[np.ndarray] = []
@@ -158,6 +165,8 @@ def collect_side(
             targets.append(np.asarray(batch.targets))
         if slices and batch.slices is not None:
             sliced.append(batch.slices)
+        if shown is not None and batch.show is not None:
+            shown.write(batch.first_row, batch.show)
         if calibration:
             calibration_parts.append(
                 calibration_rows(inputs.kind, batch, scores, inputs.options.from_logits)
@@ -314,8 +323,32 @@ def compare_inputs(
 
     ``join_on_ids`` lines the rows up by their ids instead of their order;
     ``shared_labels`` says both sides read their labels from one LABELS file,
-    which lines up with each side's rows by position.
+    which lines up with each side's rows by position. The baseline's ``--show``
+    columns (:attr:`cecli.inputs.Inputs.show_names`), if any, are kept on disk
+    until the rows listed are known (:class:`cecli.spill.ShownSpill`).
     """
+    if not baseline.show_names:
+        return _compared(baseline, candidate, options, compare, join_on_ids, shared_labels,
+                         progress, slices, min_slice_rows, None)  # fmt: skip
+    from cecli.spill import ShownSpill
+
+    with ShownSpill() as spill:
+        return _compared(baseline, candidate, options, compare, join_on_ids, shared_labels,
+                         progress, slices, min_slice_rows, spill)  # fmt: skip
+
+
+def _compared(
+    baseline: Inputs,
+    candidate: Inputs,
+    options: ScoreOptions,
+    compare: CompareOptions,
+    join_on_ids: bool,
+    shared_labels: bool,
+    progress: Callable[[Inputs], Progress | None] | None,
+    slices: tuple[SliceSpec, ...],
+    min_slice_rows: int,
+    spill: ShownSpill | None,
+) -> Compared:
     from cecli.frame import resolved
 
     order = class_order(baseline, candidate)
@@ -331,6 +364,7 @@ def compare_inputs(
         None if progress is None else progress(baseline),
         slices=bool(slices),
         calibration=with_calibration,
+        shown=spill,
     )
     c_options = options
     explicit = options.class_weights is not None and not isinstance(options.class_weights, str)
@@ -384,8 +418,8 @@ def compare_inputs(
         top_k=options.top_k,
     )
     listed = (*comparison.regressions, *comparison.fixed, *comparison.largest_increases)
-    shown = {p.row for p in listed}
-    ids = {} if b.ids is None else {row: str(b.ids[row]) for row in shown}
+    listed_rows = {p.row for p in listed}
+    ids = {} if b.ids is None else {row: str(b.ids[row]) for row in listed_rows}
     sliced = None
     if slices:
         from cecli.slices import compare_slices
@@ -422,7 +456,8 @@ def compare_inputs(
             seed=compare.seed,
             method=compare.method,  # type: ignore[arg-type]
         )
-    return Compared(b.summary, c.summary, comparison, ids, sliced, calibration)
+    shown = {} if spill is None else spill.values(listed_rows)
+    return Compared(b.summary, c.summary, comparison, ids, sliced, calibration, shown)
 
 
 def _reorder_classes(rows: RowScores, order: np.ndarray, kind: str) -> RowScores:

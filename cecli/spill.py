@@ -8,7 +8,9 @@ as it is scored to an anonymous temporary file (:func:`tempfile.TemporaryFile`,
 in ``TMPDIR``), raw arrays end to end, and read back a chunk at a time. The
 file has no name, so nothing is left behind whatever stops the run; it takes
 about the size of the predictions as numbers (rows x classes x 4 or 8 bytes),
-plus the labels, weights and ids.
+plus the labels, weights and ids. ``cecli compare --show`` keeps the baseline's
+``--show`` columns in one the same way (:class:`ShownSpill`) until it knows
+which rows it lists.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from cecli.inputs import Batch, Inputs
 from cecli.readers import STDIN
 from cecli.readers._remote import is_remote
 from cecli.readers._remote import stamp as remote_stamp
+
+if TYPE_CHECKING:
+    from cecli.shown import ShownValues
 
 #: Where each array of a chunk is in the file: (offset, dtype, shape), or None.
 _Where = tuple[int, np.dtype, tuple[int, ...]] | None
@@ -48,7 +53,11 @@ class Spill:
     [(0, [[0.9, 0.1]], array(['a'], dtype=object)), (1, [[0.2, 0.8]], None)]
     """
 
-    def __init__(self, folder: str | None = None) -> None:
+    def __init__(
+        self, folder: str | None = None, what: str = "the rows for the passes after the first"
+    ) -> None:
+        #: What the file holds, for the error when it cannot be written.
+        self.what = what
         try:
             self._file: IO[bytes] = tempfile.TemporaryFile(prefix="cecli-", dir=folder)  # noqa: SIM115 - closed in close()
         except OSError as error:
@@ -127,11 +136,12 @@ class Spill:
             raise OSError("the temporary file is shorter than what was written to it")
         return array.reshape(shape)
 
-    def batches(self) -> Iterator[Batch]:
-        """The batches written, in order, one in memory at a time."""
+    def batches(self, which: Iterable[int] | None = None) -> Iterator[Batch]:
+        """The batches written, in order, one in memory at a time (``which``: those alone)."""
+        chunks = self._chunks if which is None else [self._chunks[i] for i in which]
         try:
             self._file.flush()
-            for first_row, where, slices, show in self._chunks:
+            for first_row, where, slices, show in chunks:
                 arrays = {name: self._get_column(where[name]) for name in _ARRAYS}
                 columns = None if slices is None else tuple(map(self._get_column, slices))
                 shown = None if show is None else tuple(map(self._get_column, show))
@@ -141,7 +151,7 @@ class Spill:
 
     def _failed(self, error: OSError) -> OutputError:
         return OutputError(
-            f"the temporary copy of the rows for the passes after the first cannot be "
+            f"the temporary copy of {self.what} cannot be "
             f"written: {reason_of(error)}. It needs about {self.n_bytes_hint()}; point TMPDIR "
             "at a folder with room."
         )
@@ -155,6 +165,72 @@ class Spill:
             self._file.close()
 
     def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ShownSpill:
+    """The ``--show`` columns of every row, kept on disk until the rows to list are known.
+
+    ``cecli compare`` lists rows (regressions, fixed, the largest increases) only
+    once both models' rows are lined up, by position or by id; until then each
+    chunk's ``--show`` columns, as read, go to an unnamed temporary file
+    (:class:`Spill`), and :meth:`values` reads back the chunks that hold the rows
+    asked for, one at a time, keeping those rows' values alone. So memory holds a
+    chunk of them at most, not every row's; the file takes about the columns' size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.spill import ShownSpill
+    >>> with ShownSpill() as spill:
+    ...     spill.write(0, (np.array(["a", "b"], object), np.array([1.0, 2.5])))
+    ...     spill.write(2, (np.array(["c", None], object), np.array([3.0, np.nan])))
+    ...     spill.values([3, 1, 9])
+    {1: ('b', '2.5'), 3: (None, None)}
+    """
+
+    def __init__(self) -> None:
+        self._spill: Spill | None = None
+        #: Each chunk's first row and number of rows, in the order written.
+        self._chunks: list[tuple[int, int]] = []
+
+    def write(self, first_row: int, columns: tuple[np.ndarray, ...]) -> None:
+        """Keep one chunk's columns (the same rows each), its first row being ``first_row``."""
+        if self._spill is None:
+            self._spill = Spill(what="the --show columns")
+        none = np.empty(0)
+        self._spill.write(Batch(first_row, none, none, show=columns))
+        self._chunks.append((first_row, len(columns[0]) if columns else 0))
+
+    def values(self, rows: Iterable[int]) -> dict[int, ShownValues]:
+        """The values of those of ``rows`` written, as :func:`cecli.shown.cells` writes them."""
+        from cecli.shown import row_values
+
+        wanted = np.unique(np.fromiter(rows, dtype=np.int64))
+        out: dict[int, ShownValues] = {}
+        holding = [
+            i
+            for i, (first, n) in enumerate(self._chunks)
+            if np.any((wanted >= first) & (wanted < first + n))
+        ]
+        if self._spill is None or not holding:
+            return out
+        for batch in self._spill.batches(holding):
+            assert batch.show is not None
+            n = len(batch.show[0]) if batch.show else 0
+            mine = wanted[(wanted >= batch.first_row) & (wanted < batch.first_row + n)]
+            at = (mine - batch.first_row).astype(np.intp)
+            out.update(zip(mine.tolist(), row_values(batch.show, at), strict=True))
+        return out
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+
+    def __enter__(self) -> ShownSpill:
         return self
 
     def __exit__(self, *exc: object) -> None:

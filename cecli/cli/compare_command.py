@@ -36,6 +36,7 @@ from cecli.cli._declare import (
     PosWeightOption,
     PredColsOption,
     PredKeyOption,
+    ShowOption,
     SmoothingOption,
     StorageOptionOption,
     ThresholdOption,
@@ -45,6 +46,7 @@ from cecli.cli._declare import (
     input_options,
     plot_path,
     score_options,
+    show_columns,
     slice_specs,
 )
 from cecli.cli._run import render, run
@@ -147,6 +149,7 @@ def compare(
     html: HtmlOption = None,
     json_file: JsonOption = None,
     by: ByOption = None,
+    show: ShowOption = None,
     min_slice_rows: MinSliceRowsOption = None,
     fail_if_any_slice_worse: Annotated[
         bool,
@@ -238,6 +241,7 @@ def compare(
             check_json_path(json_file, (baseline, candidate, labels))
         specs = slice_specs(by, min_slice_rows, fail_if_any_slice_worse=fail_if_any_slice_worse)
         columns = tuple(s.column for s in specs)
+        shown_columns = show_columns(show)
         calibration_bins = None
         if bins is not None:
             check_count("--bins", bins, 1, 1000)
@@ -267,6 +271,8 @@ def compare(
                 slices_optional=not baseline,
                 storage_option=storage_option,
                 ignore_label=ignore_label,
+                # the listed rows are the baseline's: its file or the labels hold the columns
+                show_cols=shown_columns if baseline else (),
             )
 
         with (
@@ -309,6 +315,11 @@ def compare(
                 "ignore_label": base_inputs.ignore_label,
             }
             classes = base_inputs.classes
+            shown = None
+            if shown_columns:
+                from cecli.shown import Shown
+
+                shown = Shown(tuple(base_inputs.show_names), compared.shown)
         report = CompareReport(
             compared.baseline,
             compared.candidate,
@@ -323,6 +334,7 @@ def compare(
             + check_slice_compare_gate(compared.slices, fail_if_any_slice_worse),
             slices=compared.slices,
             calibration=compared.calibration,
+            show=shown,
         )
         if picture is not None:
             from cecli.render.plot import write_compare_plot

@@ -190,7 +190,8 @@ def compare(
         compare_on_workers(None, None, score_options, compare_options, None)  # says why not
     with (
         Inputs(baseline, labels, input_options) as base_inputs,
-        Inputs(candidate, labels, input_options) as cand_inputs,
+        # show_cols: the baseline's columns, carried into the listed rows
+        Inputs(candidate, labels, replace(input_options, show_cols=())) as cand_inputs,
     ):
         if client is not None:
             return compare_on_workers(

@@ -86,8 +86,9 @@ class CompareState:
     #: their differences (for insufficient_from's message).
     scale: float = 0.0
     diff_sum: float = 0.0
-    #: Per list of LISTS, at most ``keep`` rows: (RowPair, the baseline's id or None).
-    rows: dict[str, list[tuple[Any, str | None]]] = field(default_factory=dict)
+    #: Per list of LISTS, at most ``keep`` rows: (RowPair, the baseline's id or None, the
+    #: baseline's ``--show`` values or None).
+    rows: dict[str, list[tuple[Any, str | None, Any]]] = field(default_factory=dict)
     #: The rows ``ignore_index`` left out of both models.
     n_ignored: int = 0
     #: With ``top_k``: each model's rows whose true class ranks ``top_k`` or better.
@@ -103,13 +104,17 @@ class CompareState:
         for name in LISTS:
             self.rows.setdefault(name, [])
 
-    def add_pair(self, first_row: int, b: Any, c: Any, weight: np.ndarray, ids: Any) -> None:
+    def add_pair(
+        self, first_row: int, b: Any, c: Any, weight: np.ndarray, ids: Any, shown: Any = None
+    ) -> None:
         """Add one shard pair's rows (:class:`~cecli.compare.RowScores`, lined up).
 
         The rows ``ignore_index`` left out are left out of both (as
         :func:`cecli.compare.compare_rows` leaves them out), and the Poisson
         bootstrap weighs every other row by its number in the input, as the
-        serial run does.
+        serial run does. ``shown``, a :class:`~cecli.spill.ShownSpill` of the
+        baseline's ``--show`` columns (rows numbered in the input), gives the
+        listed rows' values.
         """
         from cecli.paired_rows import kept_rows, largest_increases, listed_pairs
 
@@ -153,14 +158,21 @@ class CompareState:
             "fixed": listed_pairs(b, c, fixed, diff, 1, self.keep, b, numbers),
             "largest_increases": listed_pairs(b, c, most, diff, -1, self.keep, c, numbers),
         }
+        values = {}
+        if shown is not None:
+            values = shown.values(first_row + p.row for pairs in found.values() for p in pairs)
         for name, pairs in found.items():
-            shown = [
-                (replace(p, row=first_row + p.row), None if ids is None else str(ids[p.row]))
+            listed = [
+                (
+                    replace(p, row=first_row + p.row),
+                    None if ids is None else str(ids[p.row]),
+                    values.get(first_row + p.row),
+                )
                 for p in pairs
             ]
-            self.rows[name] = self._kept(name, self.rows[name] + shown)
+            self.rows[name] = self._kept(name, self.rows[name] + listed)
 
-    def _kept(self, name: str, rows: list[tuple[Any, str | None]]) -> list[tuple[Any, str | None]]:
+    def _kept(self, name: str, rows: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
         # the serial order: by the signed difference, ties by the lower row
         rows = sorted(rows, key=lambda r: (LISTS[name] * r[0].delta, r[0].row))
         return rows if self.keep is None else rows[: self.keep]
@@ -196,8 +208,13 @@ class CompareState:
         return self
 
 
-def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[Any, Any]:
-    """One model's shard: its ScoreState over the rows, and a :class:`~cecli.pairing.Side`."""
+def _side(
+    path: str, labels: str | None, task: PairTask, which: int, shown: Any = None
+) -> tuple[Any, Any]:
+    """One model's shard: its ScoreState over the rows, and a :class:`~cecli.pairing.Side`.
+
+    ``shown`` (a :class:`~cecli.spill.ShownSpill`) is given each chunk's ``--show`` columns.
+    """
     from cecli.compare import RowScores
     from cecli.dask._tasks import new_state, viewed
     from cecli.inputs import Inputs
@@ -225,6 +242,8 @@ def _side(path: str, labels: str | None, task: PairTask, which: int) -> tuple[An
             keys.append(target_key(batch.targets, mix, order, inputs.kind))
             if weighted:
                 targets.append(np.asarray(batch.targets))
+            if shown is not None and batch.show is not None:
+                shown.write(batch.first_row, batch.show)
             state.add(view)
             del view, batch
         class_weights = None
@@ -248,11 +267,12 @@ def compare_shard(task: PairTask) -> Any:
     from cecli.dask._tasks import Part, failed
     from cecli.pairing import _reorder_classes, _row_weights
     from cecli.pairing_checks import _same_rows, _same_targets, _same_weights
+    from cecli.spill import ShownSpill
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, ShownSpill() as spill:
         warnings.simplefilter("always")
         try:
-            b_state, b = _side(task.baseline, task.labels, task, 0)
+            b_state, b = _side(task.baseline, task.labels, task, 0, spill)
             c_state, c = _side(task.candidate, task.labels, task, 1)
             _same_rows(b, task.baseline, c, task.candidate)
             c_rows = c.rows
@@ -269,7 +289,7 @@ def compare_shard(task: PairTask) -> Any:
                 task.n_resamples, task.seed, task.keep, b_state, c_state, top_k=task.top_k
             )
             b_rows, c_rows = b.rows.with_weight(weight), c_rows.with_weight(weight)
-            state.add_pair(task.first_row, b_rows, c_rows, weight, b.ids)
+            state.add_pair(task.first_row, b_rows, c_rows, weight, b.ids, spill)
         except CecliError as error:
             return failed(error)
     said = [str(w.message) for w in caught if issubclass(w.category, CecliWarning)]
@@ -375,7 +395,8 @@ def compare_on_workers(
         c_options = replace(options, class_weights=weights)
     common = {
         "baseline_options": baseline.options,
-        "candidate_options": candidate.options,
+        # the listed rows' --show values are the baseline's: the candidate needs no such column
+        "candidate_options": replace(candidate.options, show_cols=()),
         # each side's summary is the serial run's: no worst rows of its own, no EL2N; a
         # class that --ignore-label names has each side's own index
         "baseline_score": resolved(replace(options, keep=0), baseline),
@@ -433,7 +454,7 @@ def compared(
     if order is not None:
         c_classes = tuple(sorted(c_classes, key=lambda k: order[k.index]))
         c_classes = tuple(replace(k, index=int(order[k.index])) for k in c_classes)
-    rows = {name: tuple(p for p, _ in state.rows[name]) for name in LISTS}
+    rows = {name: tuple(r[0] for r in state.rows[name]) for name in LISTS}
     comparison = Comparison(
         n_samples=n,
         delta_mean_loss=result.estimate,
@@ -462,5 +483,7 @@ def compared(
         baseline_top_k_accuracy=None if state.top_k is None else state.baseline_top_k / n,
         candidate_top_k_accuracy=None if state.top_k is None else state.candidate_top_k / n,
     )
-    ids = {p.row: i for name in LISTS for p, i in state.rows[name] if i is not None}
-    return Compared(b_summary, c_summary, comparison, ids)
+    listed = [r for name in LISTS for r in state.rows[name]]
+    ids = {p.row: i for p, i, _ in listed if i is not None}
+    shown = {p.row: values for p, _, values in listed if values is not None}
+    return Compared(b_summary, c_summary, comparison, ids, shown=shown)

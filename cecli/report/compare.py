@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CompareReport(_Named):
-    """Everything a renderer shows for ``cecli compare``."""
+    """Everything a renderer shows for ``cecli compare``.
+
+    ``show`` holds the baseline's ``--show`` values of every row listed
+    (regressions, fixed, largest increases); each listed row of the JSON document
+    gains ``"show"``, an object of the columns' values (text, or null where
+    missing), after its other keys, as ``cecli score``'s rows do.
+    """
 
     baseline: Summary
     candidate: Summary
@@ -90,7 +96,7 @@ class CompareReport(_Named):
             "candidate_confidence": finite(pair.candidate_confidence),
             "candidate_loss": finite(pair.candidate_loss),
             "delta_loss": finite(pair.delta),
-        }
+        } | ({} if self.show is None else {"show": self.show.as_dict(pair.row)})
 
     def side(self, summary: Summary, name: str) -> dict[str, Any]:
         c = self.comparison
