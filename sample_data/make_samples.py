@@ -10,6 +10,9 @@ offline and gives the same files every time (fixed seeds):
   a held-out test split, and the true digits. Eight labels are deliberately
   flipped (see ``FLIPPED_ROWS`` below and sample_data/README.md) so that the
   report has confident mistakes to flag besides the model's real ones.
+* ``digits_images.csv``: the labels of ``digits_labels.csv`` (flipped ones
+  too) beside each test row's ``image``, its index in scikit-learn's
+  ``load_digits().images``: a column for ``--show``.
 * ``digits_probs_mlp.csv``: a second digits model, a small neural network
   (scikit-learn's MLPClassifier), on the same test images in the same order:
   the candidate to compare with the logistic regression in ``cecli compare``.
@@ -99,6 +102,11 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     probs = as_written(probs, "{:.8f}")  # what the CSV holds, so the NPZ holds the same
     write_csv(HERE / "digits_probs.csv", header, list(probs.T), ["{:.8f}"] * 10)
     write_csv(HERE / "digits_labels.csv", ["label"], [labels], ["{:d}"])
+    # the same split of the images' numbers: which image of load_digits() each test row is
+    _, index_test = train_test_split(
+        np.arange(len(data.target)), test_size=0.25, random_state=SEED, stratify=data.target
+    )
+    write_csv(HERE / "digits_images.csv", ["label", "image"], [labels, index_test], ["{:d}"] * 2)
     write_npz(HERE / "digits.npz", probs=probs, labels=labels)
     mlp = make_pipeline(StandardScaler(), MLPClassifier((64,), max_iter=1000, random_state=SEED))
     mlp.fit(x_train, y_train)

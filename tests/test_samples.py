@@ -81,3 +81,21 @@ def test_as_written_is_what_the_csv_text_reads_back_as():
     np.testing.assert_array_equal(
         script.as_written(values, "{:.8f}").ravel(), [float(t) for t in text]
     )
+
+
+def test_the_images_file_holds_the_labels_and_each_rows_image_in_scikit_learn():
+    from sklearn.datasets import load_digits
+
+    images = np.loadtxt(SAMPLE_DATA / "digits_images.csv", delimiter=",", skiprows=1, dtype=int)
+    labels = np.loadtxt(SAMPLE_DATA / "digits_labels.csv", skiprows=1, dtype=np.int64)
+    np.testing.assert_array_equal(images[:, 0], labels)
+    index = images[:, 1]
+    assert len(set(index.tolist())) == len(index)  # each a different image
+    digits = load_digits()
+    probs = np.loadtxt(SAMPLE_DATA / "digits_probs.csv", delimiter=",", skiprows=1)
+    flipped = np.zeros(len(labels), bool)
+    flipped[load_script().FLIPPED_ROWS] = True
+    # the image's own digit is the label, but where the label was flipped on purpose
+    np.testing.assert_array_equal(digits.target[index] == labels, ~flipped)
+    # and what the model saw: its most probable digit is the image's on nearly every row
+    assert np.mean(probs.argmax(axis=1) == digits.target[index]) > 0.95
