@@ -161,14 +161,17 @@ def test_all_rows_of_a_large_listing(tmp_path):
     assert_shows(report, read_back(preds, ["caption", "count"]))
 
 
-def test_ignored_rows_keep_their_own_row_numbers(frame, tmp_path):
-    labelled = frame.assign(label=frame["label"].where(np.arange(len(frame)) % 4 != 1, "-"))
-    preds = write(labelled, tmp_path / "ignored.csv")
-    args = (*PREDS, "--show", "path", "--ignore-label", "-", "--label-issues", "--top", "0")
+@pytest.mark.parametrize("top", ["0", "4"])
+def test_ignored_rows_keep_their_own_row_numbers(frame, tmp_path, top):
+    rows = np.arange(len(frame))
+    ignored = (rows % 4 == 1) | (rows < 100)  # the first chunks of 2K wholly
+    preds = write(frame.assign(label=frame["label"].where(~ignored, "-")), tmp_path / "i.csv")
+    args = (*PREDS, "--show", "path", "--ignore-label", "-", "--label-issues", "--top", top)
     for chunk in ("64M", "2K"):
         report = report_of(preds, *args, "--chunk-size", chunk)
-        assert len(report["worst"]) == len(frame) - len(frame) // 4
-        assert all(r["row"] % 4 != 1 for _, r in listed(report))
+        if top == "0":
+            assert len(report["worst"]) == (~ignored).sum()
+        assert not any(ignored[r["row"]] for _, r in listed(report))
         assert_shows(report, read_back(preds, ["path"]))
 
 
@@ -259,6 +262,24 @@ def test_a_column_also_the_label_a_prediction_or_the_id_shows_it_as_read(frame, 
     cat = read_back(preds, ["cat"])["cat"]  # as written: repr of the float
     for _, row in listed(report):
         assert row["show"] == {"label": row["label"], "cat": cat[row["row"]], "id": row["id"]}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("option", "column"),
+    [(("--by", "site"), "site"), (("--by", "size:4"), "size"), (("--weight-col", "w"), "w")],
+    ids=["by", "by-bins", "weight"],
+)
+def test_a_column_also_sliced_or_weighed_shows_its_cells(tmp_path, fmt, option, column):
+    rows = np.arange(240)
+    frame = model().assign(
+        site=np.where(rows % 5 == 0, None, np.array(["north", "south", "east"])[rows % 3]),
+        size=np.where(rows % 7 == 0, np.nan, rows * 1.5),
+        w=np.where(rows % 4 == 0, 2.0, 0.5),
+    )
+    preds = write(frame, tmp_path / f"model.{fmt}")
+    report = report_of(preds, *PREDS, *option, "--show", column, "--label-issues", "--top", "0")
+    assert_shows(report, read_back(preds, [column]))
 
 
 def test_names_are_matched_as_other_columns_are_and_asked_once(frame, tmp_path):
