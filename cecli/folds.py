@@ -337,7 +337,7 @@ class ScoreState:
             )
 
     def _note_kept(self, view: ChunkView) -> None:
-        """Keep the ids and ``--show`` values of the chunk's rows that are among the kept rows now."""
+        """Keep the ids and ``--show`` values of the chunk's rows among the kept rows now."""
         from cecli.shown import row_values
 
         rows, at, kept = view.rows, None, None

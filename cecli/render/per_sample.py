@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cecli.errors import InputError, OptionError, OutputError, reason_of
-from cecli.render._show_cells import per_sample_names
 from cecli.render._atomic import _unfinished
 from cecli.render._atomic import temporary as _temporary
+from cecli.render._show_cells import per_sample_names
 from cecli.render.escape import spreadsheet, spreadsheet_array
 
 if TYPE_CHECKING:
@@ -67,8 +67,8 @@ def _load_pyarrow() -> None:
     global pa, CSVFile, _indexed, _numbers, _strings, _nullable_strings
     import pyarrow as pa
 
-    from cecli.render._arrow import nullable_strings as _nullable_strings
     from cecli.render._arrow import indexed as _indexed
+    from cecli.render._arrow import nullable_strings as _nullable_strings
     from cecli.render._arrow import numbers as _numbers
     from cecli.render._arrow import strings as _strings
     from cecli.render._csv_file import CSVFile
@@ -214,7 +214,10 @@ class PerSampleWriter:
         if self.show:
             if show is None or len(show) != len(self.show):
                 raise ValueError(f"expected the --show columns {self.show}")
-            columns = {**columns, **{_SHOW + name: v for name, v in zip(self.show, show)}}
+            columns = {
+                **columns,
+                **{_SHOW + name: v for name, v in zip(self.show, show, strict=True)},
+            }
         if self.shards is not None:
             # now, on this thread: the map has the start of every shard read so far
             index, file_row = self.shards.locate(scores.rows)
