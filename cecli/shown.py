@@ -58,7 +58,8 @@ def cells(column: NDArray, positions: NDArray[np.intp] | None = None) -> list[st
     apart); a whole number is written without ``.0``, any other number as
     ``repr`` writes it (NaN, a missing number, is None); booleans are
     ``true`` and ``false``; a row of numbers (a column of lists) is written
-    as a list.
+    as a list (``nan`` in it for NaN). A float32 is written in its own shortest form (``0.1``), not
+    in that of the float64 it equals (``0.10000000149011612``).
 
     Examples
     --------
@@ -69,17 +70,33 @@ def cells(column: NDArray, positions: NDArray[np.intp] | None = None) -> list[st
     ['3', '0.25', None, '1e+20', 'inf']
     >>> cells(np.array([True, False])), cells(np.array([[1.0, 2.5]])), cells(np.arange(4), [3])
     (['true', 'false'], ['[1, 2.5]'], ['3'])
+    >>> cells(np.array([0.1, 2.0, np.nan], dtype=np.float32)), cells(np.float32([[0.1, 3]]))
+    (['0.1', '2', None], ['[0.1, 3]'])
+    >>> cells(np.array([[1.0, np.nan]]))
+    ['[1, nan]']
     """
     values = np.asarray(column)
     if positions is not None:
         values = values[np.asarray(positions, dtype=np.intp)]
-    if values.ndim == 2:
-        return ["[" + ", ".join(map(_number, row)) + "]" for row in values.tolist()]
+    # a float32 as NumPy's scalar, whose str is the shortest form of its own precision
+    narrow = values.dtype.kind == "f" and values.dtype.itemsize < 8
+    number = _narrow if narrow else _number
+    items = values if narrow else values.tolist()
+    if values.ndim == 2:  # NaN in a list is written as repr writes it in one
+        return ["[" + ", ".join(number(v) or "nan" for v in row) + "]" for row in items]
     if values.dtype.kind == "b":
-        return ["true" if v else "false" for v in values.tolist()]
+        return ["true" if v else "false" for v in items]
     if values.dtype.kind in "fiu":
-        return [_number(v) for v in values.tolist()]
+        return [number(v) for v in items]
     return [None if v is None or v == "" else str(v) for v in values.tolist()]
+
+
+def _narrow(value: np.floating) -> str | None:
+    """A float16 or float32 as :func:`_number` writes a float, in its own shortest form."""
+    as_float = float(value)
+    if math.isnan(as_float) or (as_float.is_integer() and abs(as_float) < 2**53):
+        return _number(as_float)
+    return str(value)
 
 
 def _number(value: object) -> str | None:

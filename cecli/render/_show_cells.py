@@ -149,10 +149,16 @@ def markdown_cells(show: Shown | None, row: int) -> list[str]:
 def per_sample_names(show: Sequence[str], suffix: str) -> tuple[str, ...]:
     """The per-sample file's names of the ``--show`` columns; NPY refuses them (numbers only).
 
+    A name of one of the file's own columns gains ``show_``; in CSV, a name that a
+    spreadsheet would run as a formula is defused as the cells are
+    (:func:`~cecli.render.escape.spreadsheet`): the header is a row of cells too.
+
     Examples
     --------
     >>> per_sample_names(["caption", "loss"], ".csv")
     ('caption', 'show_loss')
+    >>> per_sample_names(["=1+1", "-x"], ".csv"), per_sample_names(["=1+1"], ".parquet")
+    (("'=1+1", "'-x"), ('=1+1',))
     """
     if show and suffix == ".npy":
         raise OptionError(
@@ -161,6 +167,8 @@ def per_sample_names(show: Sequence[str], suffix: str) -> tuple[str, ...]:
         )
     names: list[str] = []
     for name in show:
+        if suffix == ".csv":
+            name = escape.spreadsheet(name)
         while name in _OWN_COLUMNS or name in names:
             name = f"show_{name}"
         names.append(name)
