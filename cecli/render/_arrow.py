@@ -12,6 +12,19 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from cecli._column import nullable_strings, strings
+
+#: Built from buffers (:mod:`cecli._column`), as the readers build a column of text.
+__all__ = [
+    "float_texts",
+    "indexed",
+    "int_texts",
+    "nullable_strings",
+    "numbers",
+    "scalar",
+    "strings",
+]
+
 
 def numbers(values: np.ndarray) -> pa.Array:
     """A NumPy array of numbers or booleans as an Arrow array, from its buffer.
@@ -28,45 +41,6 @@ def numbers(values: np.ndarray) -> pa.Array:
         return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
     kind = pa.from_numpy_dtype(values.dtype)
     return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
-
-
-def strings(texts: list[str]) -> pa.Array:
-    """Python strings as an Arrow string array, built from one UTF-8 buffer and its offsets.
-
-    Examples
-    --------
-    >>> strings(["a", "café", ""]).to_pylist()
-    ['a', 'café', '']
-    """
-    joined = "".join(texts)
-    if joined.isascii():  # the usual ids: a character is a byte
-        data, lengths = joined.encode("ascii"), np.fromiter(map(len, texts), np.int64, len(texts))
-    else:
-        encoded = [text.encode("utf-8") for text in texts]
-        data, lengths = b"".join(encoded), np.fromiter(map(len, encoded), np.int64, len(texts))
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    if offsets[-1] < 2**31:
-        buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
-        return pa.Array.from_buffers(pa.string(), len(texts), buffers)
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.large_string(), len(texts), buffers).cast(pa.string())
-
-
-def nullable_strings(texts: list[str | None]) -> pa.Array:
-    """:func:`strings` where a None is a null.
-
-    Examples
-    --------
-    >>> nullable_strings(["a", None, "b"]).to_pylist()
-    ['a', None, 'b']
-    """
-    missing = np.fromiter((t is None for t in texts), bool, len(texts))
-    array = strings(["" if t is None else t for t in texts] if missing.any() else texts)  # type: ignore[misc]
-    if not missing.any():
-        return array
-    valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
-    return pa.Array.from_buffers(array.type, len(texts), [valid, *array.buffers()[1:]])
 
 
 def indexed(codes: np.ndarray, names: pa.Array) -> pa.DictionaryArray:
