@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from cecli._column import join
 from cecli.errors import InputError
 from cecli.readers import Frame, Source
 from cecli.readers.shards import ShardedSource
@@ -58,9 +59,7 @@ class _Rows:
                 need = 0
         self._buffered -= n
         columns = (
-            parts[0]
-            if len(parts) == 1
-            else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            parts[0] if len(parts) == 1 else {k: join([p[k] for p in parts]) for k in parts[0]}
         )
         frame = Frame(self.consumed, n, columns)
         self.consumed += n

@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from cecli._column import is_arrow
 from cecli.errors import InputError, OutputError, reason_of
 from cecli.inputs import Batch, Inputs
 from cecli.readers import STDIN
@@ -78,10 +79,15 @@ class Spill:
         except OSError as error:
             raise self._failed(error) from None
 
-    def _put_column(self, array: np.ndarray | None) -> tuple[str, tuple[_Where, ...]] | None:
-        """An array as its raw bytes, or (objects: text) as UTF-8 text, its ends, and its Nones."""
+    def _put_column(self, array: Any) -> tuple[str, tuple[_Where, ...]] | None:
+        """An array as its raw bytes, or (objects: text) as UTF-8 text, its ends, and its Nones.
+
+        An Arrow array (a column only shown) is written as Arrow's IPC stream writes it.
+        """
         if array is None:
             return None
+        if is_arrow(array):
+            return "arrow", (self._put(_ipc_bytes(array)),)
         if array.dtype != object:
             return "raw", (self._put(array),)
         missing = np.fromiter((cell is None for cell in array.tolist()), bool, len(array))
@@ -94,6 +100,8 @@ class Spill:
         kind, where = record
         if kind == "raw":
             return self._get(where[0])
+        if kind == "arrow":
+            return _from_ipc(self._get(where[0]))
         cells = _texts(self._get(where[0]), self._get(where[1]))
         missing = self._get(where[2])
         if missing is not None:
@@ -315,6 +323,27 @@ class Replay:
 def _stamp(path: str) -> tuple[int, int, int]:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _ipc_bytes(array: Any) -> np.ndarray:
+    """An Arrow array (of any type, a slice too) as the bytes of an IPC stream of it."""
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    batch = pa.RecordBatch.from_arrays([array], names=["cells"])
+    sink = pa.BufferOutputStream()
+    with pyarrow.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return np.frombuffer(sink.getvalue(), dtype=np.uint8)
+
+
+def _from_ipc(data: np.ndarray | None) -> Any:
+    """The Arrow array :func:`_ipc_bytes` wrote."""
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    assert data is not None
+    return pyarrow.ipc.open_stream(pa.py_buffer(data)).read_next_batch().column(0)
 
 
 def _texts(starts: np.ndarray | None, data: np.ndarray | None) -> np.ndarray:

@@ -130,10 +130,14 @@ class ChunkView:
         return replace(self, slice_values=values)
 
     def with_show_values(self, values: tuple[NDArray, ...]) -> ChunkView:
-        """The view with the chunk's ``--show`` values (given for every row of the chunk)."""
+        """The view with the chunk's ``--show`` values (given for every row of the chunk).
+
+        A column only shown is an Arrow array (:mod:`cecli._column`), kept as it is.
+        """
         if self.ignored is not None:
-            keep = ~self.ignored
-            values = tuple(np.asarray(v)[keep] for v in values)
+            from cecli._column import keep
+
+            values = tuple(keep(v, ~self.ignored) for v in values)
         return replace(self, show_values=values)
 
     def per_sample_scores(self) -> SampleScores:

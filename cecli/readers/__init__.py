@@ -87,7 +87,8 @@ class Field:
 class Frame:
     """Consecutive rows of a source: ``columns`` maps a field's name to its values.
 
-    A ``"matrix"`` column is a 2-D array (rows x width); the others are 1-D.
+    A ``"matrix"`` column is a 2-D array (rows x width); the others are 1-D; a column
+    of the source's :attr:`Source.shown_only` is an Arrow array (see :mod:`cecli._column`).
     ``first_row`` is the 0-based number of the frame's first row in the file.
     ``stacked``, when the source gives it, holds the columns asked for with
     ``frames(..., stacked=names)`` as the rows of one ``len(names) x n_rows``
@@ -124,6 +125,11 @@ class Source:
     #: Columns of numbers whose empty cells are NaN, not an error (the --by columns:
     #: a missing value is a slice of its own). Set before :meth:`frames` is called.
     nullable: frozenset[str] = frozenset()
+    #: Columns only shown (``--show``, used for nothing else): read as the file holds them,
+    #: never checked as data, and given in :attr:`Frame.columns` as Arrow arrays (CSV and
+    #: TSV: the cells' text as written; the other formats: the column's own type), not
+    #: NumPy. Set before :meth:`frames` is called.
+    shown_only: frozenset[str] = frozenset()
     #: The rows of each row group, when the file is cut into them (Parquet), else None:
     #: a task on a worker may read a run of them (:meth:`frames`' ``row_groups``).
     row_groups: tuple[int, ...] | None = None

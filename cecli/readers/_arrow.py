@@ -67,6 +67,20 @@ def first_null(array: pa.Array | pa.ChunkedArray) -> int | None:
     return int(np.flatnonzero(~valid(array))[0])
 
 
+def first_valid(array: pa.Array) -> int | None:
+    """The index of the first slot of ``array`` that holds a value, or None when none does.
+
+    Examples
+    --------
+    >>> first_valid(pa.chunked_array([[None, None, 3]]).chunk(0)), first_valid(pa.nulls(2))
+    (2, None)
+    """
+    if array.null_count == 0:
+        return 0 if len(array) else None
+    found = np.flatnonzero(valid(array))
+    return int(found[0]) if found.size else None
+
+
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
     if isinstance(array, pa.ChunkedArray):
         return [array.chunk(i) for i in range(array.num_chunks)]

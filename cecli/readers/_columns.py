@@ -18,11 +18,21 @@ import pyarrow as pa
 
 from cecli.errors import InputError
 from cecli.readers import Field, quote_cell
-from cecli.readers._arrow import bools, first_null, integers, numbers, numbers_or_nan, strings
+from cecli.readers._arrow import (
+    bools,
+    first_null,
+    first_valid,
+    integers,
+    numbers,
+    numbers_or_nan,
+    strings,
+)
 from cecli.readers._text import profile
 
 #: Rows of a text column sampled to tell numbers stored as text from text.
 SAMPLE_ROWS = 65536
+#: Rows of a list column whose first row is empty searched for the width of its lists.
+LIST_ROWS = 4096
 #: What pyarrow raises for a damaged file: its own errors (a page header that does not
 #: deserialize, a dictionary index out of bounds, invalid UTF-8 in a cell), OSError (a
 #: codec that fails, a page shorter than its header says) and UnicodeDecodeError (a
@@ -141,13 +151,18 @@ class ArrowColumns:
         if is_list(t) and (is_number(t.value_type) or pa.types.is_boolean(t.value_type)):
             if pa.types.is_fixed_size_list(t):
                 return Field(f.name, "matrix", t.list_size)
+            # the width of the first row that holds a list: an empty row 0 is an error only
+            # if the column is read as data (a column only shown may have empty cells)
             first = self._first_rows(1, f.name)
-            if first.null_count or first[0].as_py() is None:
+            if first.null_count:
+                first = self._first_rows(LIST_ROWS, f.name)
+            at = first_valid(first)
+            if at is None:
                 raise self.error(
                     f"{self.where(0)}, {self.column_word} {f.name!r} is empty; a list of "
                     "numbers is needed."
                 )
-            return Field(f.name, "matrix", len(first[0]))
+            return Field(f.name, "matrix", len(first[at]))
         if is_text(t):
             # numbers stored as text are numbers, as in a CSV file; a column of them with
             # a bad cell is an error (in inputs), never a column silently left out
@@ -166,6 +181,8 @@ class ArrowColumns:
         )
 
     def _to_numpy(self, column: pa.Array, name: str, first_row: int) -> np.ndarray:
+        if name in self.shown_only:  # as the file holds it: text only for the rows listed
+            return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         f = self.field(name)
         nullable = f.kind == "number" and name in self.nullable and not is_text(column.type)
         if column.null_count and nullable:

@@ -121,11 +121,12 @@ def reason(exc: BaseException) -> str:
 class CsvErrors:
     """The messages of a CSV source about rows it cannot read (mixed into ``CsvSource``).
 
-    It uses the source's ``error``, ``field`` and ``fields``.
+    It uses the source's ``error``, ``field``, ``fields`` and ``shown_only``.
     """
 
     delimiter: str
     fields: list[Field]
+    shown_only: frozenset[str]
     named: bool
     _header_lines: int
 
@@ -205,6 +206,8 @@ class CsvErrors:
                     "delimiter, and quote any field that contains it."
                 )
             for name in wanted:
+                if name in self.shown_only:  # any text: its cells are shown as written
+                    continue
                 kind = self.field(name).kind
                 cell = cells[index[name]].strip()
                 if kind == "number" and cell and not is_number(cell):

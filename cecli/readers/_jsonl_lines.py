@@ -164,12 +164,16 @@ class KeyKinds:
         self.widths: dict[str, int] = {}
         #: Why a key is not read, for each key that is not.
         self.unread: dict[str, str] = {}
+        #: The keys of numbers that held a number that is not an integer (``0.5``, ``1e3``).
+        self.fractions: set[str] = set()
         self.rows = 0
 
     def add(self, row: dict[str, Any], number: int) -> None:
         for key, value in row.items():
             if key in self.unread:
                 continue
+            if isinstance(value, float):
+                self.fractions.add(key)
             before = self.kinds.get(key, "null")
             kind = join(before, kind_of(value))
             if kind in READABLE:
@@ -300,3 +304,30 @@ def first_fault(
             if problem is not None:
                 return f"row {row} (line {number}), {problem}."
     return None
+
+
+def shown_cells(
+    text: bytes, keys: tuple[str, ...], n_rows: int
+) -> dict[str, list[str | None]] | None:
+    """Each line's cells of ``keys`` as ``--show`` writes them; None unless every line is an object.
+
+    ``n_rows`` is the number of rows the lines must make (pyarrow's count).
+
+    Examples
+    --------
+    >>> shown_cells(b'{"tags": ["a", 1]}\\n\\n{"tags": {"x": 2}}\\n{"p": 1}\\n', ("tags",), 3)
+    {'tags': ['["a", 1]', '{"x": 2}', None]}
+    """
+    from cecli._cell_text import value_text
+
+    out: dict[str, list[str | None]] = {key: [] for key in keys}
+    for _, line in lines(text, 1):
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(row, dict):
+            return None
+        for key in keys:
+            out[key].append(value_text(row.get(key)))
+    return out if all(len(cells) == n_rows for cells in out.values()) else None

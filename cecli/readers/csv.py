@@ -9,7 +9,9 @@ is read in bounded memory with every core. Each block is one pyarrow block,
 so each of its columns is one chunk, seen by NumPy without a copy. The header
 (or, without one, the first data line) is read here, once; the column types
 pyarrow infers for the first block are kept for the rest, and a cell that
-does not fit them is reported with its row and text.
+does not fit them is reported with its row and text. A column only shown
+(``--show``, :attr:`~cecli.readers.Source.shown_only`) is read as text, each
+cell exactly as written, whatever the first block holds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from cecli._column import join
 from cecli.readers import Field, Frame, Source, display_name
 from cecli.readers._arrow import bools, first_null, numbers, numbers_or_nan, stack, strings
 from cecli.readers._background import OrderedPool, wait
@@ -241,8 +244,10 @@ class CsvSource(BlockStream, CsvStart, CsvErrors, Source):
         # and they come back here in order, where the rows before each are counted and
         # an error can name its row. Every thread is joined however reading ends: see
         # cecli.readers._background.
-        types = {name: self._types[name] for name in columns}
-        kinds = {name: self.field(name).kind for name in columns}
+        # a column only shown is its cells' text, exactly as written (an empty cell "")
+        shown = self.shown_only
+        types = {name: pa.string() if name in shown else self._types[name] for name in columns}
+        kinds = {name: "shown" if name in shown else self.field(name).kind for name in columns}
         options = self._options(types, list(kinds))
         if not stacked or any(kinds.get(name) != "number" for name in stacked):
             stacked = None
@@ -307,7 +312,7 @@ class CsvSource(BlockStream, CsvStart, CsvErrors, Source):
         joined = {} if joined_stack is None else dict(zip(stacked, joined_stack, strict=True))
         for name in columns:
             if name not in joined:
-                joined[name] = np.concatenate([part.columns[name] for part in parts])
+                joined[name] = join([part.columns[name] for part in parts])
         return Frame(first_row, row - first_row, joined, joined_stack)
 
     def _blocks(
@@ -413,6 +418,9 @@ class CsvSource(BlockStream, CsvStart, CsvErrors, Source):
                 block.columns[name] = numbers(column)  # float64, pyarrow's memory, no copy
             elif kind == "bool":
                 block.columns[name] = bools(column)
+            elif kind == "shown":  # pyarrow's memory, no Python strings
+                chunked = isinstance(column, pa.ChunkedArray)
+                block.columns[name] = column.combine_chunks() if chunked else column
             else:
                 block.columns[name] = strings(column)
         return block

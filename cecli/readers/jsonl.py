@@ -8,8 +8,11 @@ ordinary column (labels, weights, ids, ``--by`` slices). The keys and their
 types come from the first MiB of lines, typed by Python's :mod:`json`
 (:mod:`cecli.readers._jsonl_lines`); a key pyarrow cannot hold (objects,
 lists of text, numbers on one line and text on another) is a column that is
-an error only when it is asked for, so that a harness's other keys never stop
-a run.
+an error only when it is asked for as data, so that a harness's other keys
+never stop a run. A key only shown (``--show``,
+:attr:`~cecli.readers.Source.shown_only`) is never an error: it is read as the
+type of its first values (integers as int64, exactly) and, in a block where it
+holds anything else, by Python's json, each cell as its text.
 
 The text is read in blocks of about ``block_bytes``, each cut after its last
 line end (a JSON string holds no raw line break, so every line end ends a
@@ -39,7 +42,7 @@ from cecli.readers import Field, Frame, Source, display_name
 from cecli.readers._background import OrderedPool, wait
 from cecli.readers._columns import ArrowColumns, one_line
 from cecli.readers._csv_text import BOM, MAGIC, MAX_LINE_BYTES, arrow_copy
-from cecli.readers._jsonl_lines import checked_as, first_fault, key_kinds, row_lines
+from cecli.readers._jsonl_lines import checked_as, first_fault, key_kinds, row_lines, shown_cells
 from cecli.readers._text_stream import BlockStream, open_text, read_bytes
 
 if TYPE_CHECKING:
@@ -54,6 +57,17 @@ _TYPES = {
     "number": pa.float64(),
     "bool": pa.bool_(),
     "string": pa.string(),
+    "numbers": pa.list_(pa.float64()),
+    "list": pa.list_(pa.float64()),
+    "bools": pa.list_(pa.bool_()),
+}
+
+
+#: The Arrow type a key only shown is read as, by the kind of its first values (numbers:
+#: int64 or float64, see JsonlSource._shown_type); the other kinds are read by json.
+_SHOWN_TYPES = {
+    "string": pa.string(),
+    "bool": pa.bool_(),
     "numbers": pa.list_(pa.float64()),
     "list": pa.list_(pa.float64()),
     "bools": pa.list_(pa.bool_()),
@@ -162,6 +176,7 @@ class JsonlSource(BlockStream, ArrowColumns, Source):
         if kinds.rows == 0:
             raise self.no_rows("holds no JSON object (no rows): there is nothing to score.")
         self._unread = kinds.unread
+        self._kinds, self._fractions = kinds.kinds, kinds.fractions
         readable = {k: kind for k, kind in kinds.kinds.items() if k not in self._unread}
         self._schema = pa.schema([(k, _TYPES[kind]) for k, kind in readable.items()])
         self._checked_as = {k: checked_as(kind) for k, kind in readable.items()}
@@ -226,15 +241,29 @@ class JsonlSource(BlockStream, ArrowColumns, Source):
         ([[0.9, 0.1], [0.3, 0.7]], [0.0, 1.0])
         >>> source.close()
         """
+        shown = [name for name in columns if name in self.shown_only]
         for name in columns:
-            if name in self._unread:
+            if name in self._unread and name not in shown:
                 raise self.error(self._unread[name])
-        schema = pa.schema([self._schema.field(name) for name in columns])
-        checked_as = {name: self._checked_as[name] for name in columns}
+        # a key only shown is read by pyarrow as the type of its first values; where it
+        # holds other values (or values pyarrow cannot hold), by Python's json: never an error
+        typed = {name: t for name in shown if (t := self._shown_type(name)) is not None}
+        by_python = tuple(name for name in shown if name not in typed)
+        schema = pa.schema(
+            [
+                pa.field(name, typed[name]) if name in typed else self._schema.field(name)
+                for name in columns
+                if name not in by_python
+            ]
+        )
+        parse = functools.partial(
+            self._parse_block, schema=schema, typed=tuple(typed), by_python=by_python
+        )
+        checked_as = {name: self._checked_as[name] for name in columns if name not in shown}
         pending = bytes(self._buffer)
         self._buffer = bytearray()
         pool = OrderedPool(
-            lambda stopped: self._blocks(pending, schema, stopped),
+            lambda stopped: self._blocks(pending, parse, stopped),
             workers=self.workers,
             name="cecli-json",
             spare=2,
@@ -262,7 +291,7 @@ class JsonlSource(BlockStream, ArrowColumns, Source):
             pool.close()
 
     def _blocks(
-        self, pending: bytes, schema: pa.Schema, stopped: Callable[[], bool]
+        self, pending: bytes, parse: Callable[..., _Block], stopped: Callable[[], bool]
     ) -> Iterator[Callable[[], _Block]]:
         """The tasks of the pool: parse each block of whole lines (cut on the feeder thread)."""
         ahead = None if self._eof else self._read_ahead()
@@ -273,8 +302,7 @@ class JsonlSource(BlockStream, ArrowColumns, Source):
                 if end == 0:
                     break  # a line longer than a block: it goes with the next one
                 yield functools.partial(
-                    self._parse_block, arrow_copy(memoryview(pending)[:end]),
-                    pending.count(b"\n", 0, end), schema,
+                    parse, arrow_copy(memoryview(pending)[:end]), pending.count(b"\n", 0, end),
                 )  # fmt: skip
                 pending = pending[end:]
             while True:
@@ -285,9 +313,7 @@ class JsonlSource(BlockStream, ArrowColumns, Source):
                     self._eof = True
                     if pending:  # the last line, with or without its line end
                         lines = pending.count(b"\n") + (not pending.endswith(b"\n"))
-                        yield functools.partial(
-                            self._parse_block, arrow_copy(pending), lines, schema
-                        )
+                        yield functools.partial(parse, arrow_copy(pending), lines)
                     return
                 ahead = self._read_ahead()
                 end = block.rfind(b"\n") + 1
@@ -302,14 +328,58 @@ class JsonlSource(BlockStream, ArrowColumns, Source):
                 lines = pending.count(b"\n") + block.count(b"\n", 0, end)
                 pending = block[end:]
                 del block
-                yield functools.partial(self._parse_block, text, lines, schema)
+                yield functools.partial(parse, text, lines)
         finally:
             if self._wait_reads and self._reading is not None:
                 self._reading.join()  # a read inside pyarrow ends before the process does
 
+    def _shown_type(self, name: str) -> pa.DataType | None:
+        """The Arrow type a key only shown is read as, from its first values; None: by json.
+
+        Integers stay integers (exact, of any size an int64 holds); a key whose first
+        values are objects, lists of text, of several types, or nulls alone is read by
+        Python's json.
+        """
+        if name in self._unread:
+            return None
+        kind = self._kinds.get(name, "nested")
+        if kind == "number":
+            return pa.float64() if name in self._fractions else pa.int64()
+        return _SHOWN_TYPES.get(kind)
+
     @staticmethod
-    def _parse_block(text: pa.Buffer, n_lines: int, schema: pa.Schema) -> _Block:
-        """A block parsed, on a thread of the pool, each key as the type it was given."""
+    def _parse_block(
+        text: pa.Buffer,
+        n_lines: int,
+        schema: pa.Schema,
+        typed: tuple[str, ...] = (),
+        by_python: tuple[str, ...] = (),
+    ) -> _Block:
+        """A block parsed, on a thread of the pool: each key as its type, ``by_python`` by json.
+
+        ``typed`` keys are only shown: if the block cannot be read with them, it is read
+        without, and they are read by json too. The keys read by json are text, each
+        cell as :func:`cecli._cell_text.value_text` writes it.
+        """
+        block = JsonlSource._read_block_of(text, n_lines, schema)
+        if block.failure is not None and typed:
+            others = pa.schema([f for f in schema if f.name not in typed])
+            block = JsonlSource._read_block_of(text, n_lines, others)
+            by_python = (*by_python, *typed)
+        if not by_python or block.table is None:
+            return block
+        found = shown_cells(text.to_pybytes(), by_python, block.n_rows)
+        if found is None:  # a line that is not one object: found again, and said, by _check
+            return _Block(text, n_lines, failure=pa.ArrowInvalid("a row a line"))
+        table = block.table
+        for name, texts in found.items():
+            table = table.append_column(name, _text_array(texts))
+        block.table = table
+        return block
+
+    @staticmethod
+    def _read_block_of(text: pa.Buffer, n_lines: int, schema: pa.Schema) -> _Block:
+        """A block parsed by pyarrow, each key of ``schema`` as its type, the others left out."""
         # one chunk per column (a block larger than the text), no pyarrow threads (the pool
         # parses blocks side by side), keys not asked for left out
         read = pajson.ReadOptions(use_threads=False, block_size=max(len(text) + 1, 1 << 16))
@@ -370,3 +440,14 @@ class JsonlSource(BlockStream, ArrowColumns, Source):
         return self.error(
             f"{self.where(row)}, key {name!r} is null or missing; give every row a value."
         )
+
+
+def _text_array(texts: list[str | None]) -> pa.Array:
+    """Cells as an Arrow string array; a lone surrogate (``"\\ud800"`` in JSON) escaped."""
+    from cecli._column import nullable_strings
+
+    try:
+        return nullable_strings(texts)
+    except UnicodeEncodeError:
+        clean = [t if t is None else t.encode("utf-8", "backslashreplace").decode() for t in texts]
+        return nullable_strings(clean)

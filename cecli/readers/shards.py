@@ -183,8 +183,14 @@ class ShardMap:
 Opener = Callable[[str], Source]
 
 
-def _same_fields(display: str, first: Source, other: Source) -> None:
-    """An error naming the shard whose columns differ from the first shard's, and how."""
+def _same_fields(
+    display: str, first: Source, other: Source, shown_only: frozenset[str] = frozenset()
+) -> None:
+    """An error naming the shard whose columns differ from the first shard's, and how.
+
+    A column only shown (``shown_only``) may hold other kinds of cells in another shard
+    (numbers in one, text in the next): its cells are shown as each shard holds them.
+    """
     a = {f.name: f for f in first.fields}
     b = {f.name: f for f in other.fields}
     missing = [n for n in a if n not in b]
@@ -202,7 +208,7 @@ def _same_fields(display: str, first: Source, other: Source) -> None:
         )
     for name, f in a.items():
         g = b[name]
-        if (f.kind, f.width) != (g.kind, g.width):
+        if (f.kind, f.width) != (g.kind, g.width) and name not in shown_only:
             raise InputError(
                 display,
                 f"column {name!r} holds {_kind(f)} in {first.display} but {_kind(g)} in the "
@@ -299,11 +305,12 @@ class ShardedSource(Source):
                     yield i, None
                     continue
                 try:
-                    _same_fields(self.display, self._template, source)
+                    _same_fields(self.display, self._template, source, self.shown_only)
                 except InputError:
                     source.close()
                     raise
             source.nullable = self.nullable  # the --by columns, set on this source
+            source.shown_only = self.shown_only  # and the columns only shown
             self._reading = source
             try:
                 yield i, source
