@@ -99,6 +99,12 @@ class InputLayout:
                     raise
         for source, name in slice_cols:  # a missing value is a slice of its own, not an error
             source.nullable = source.nullable | {name}
+        show_cols = self._show_columns(sources)
+        # --show columns, and the columns set aside (compare's candidate: the baseline's
+        # --show columns, if this file has them too), are never taken as predictions
+        lower = _lower_map(preds.fields)
+        set_aside = {name for source, name in show_cols if source is preds}
+        set_aside |= {lower[n.lower()] for n in o.reserved_cols if n.lower() in lower}
         for col in (id_col, weight_col):
             if col is not None and col[0] is preds:
                 reserved.add(col[1])
@@ -116,7 +122,7 @@ class InputLayout:
                 numeric = [
                     f
                     for f in preds.fields
-                    if f.name not in reserved and f.kind in ("number", "matrix")
+                    if f.name not in reserved | set_aside and f.kind in ("number", "matrix")
                 ]
                 lower = _lower_map(numeric)
                 named = [lower[n] for n in LABEL_COLUMNS if n in lower]
@@ -127,8 +133,9 @@ class InputLayout:
                         "columns with --pred-cols, or leave out LABELS to use that column."
                     )
 
-        # a --by column is never a prediction, but may be the labels (--by label)
-        reserved |= {name for source, name in slice_cols if source is preds}
+        # a --by or --show column is never taken as a prediction unless --pred-cols names it,
+        # but may be the labels (--by label, --show label)
+        reserved |= {name for source, name in slice_cols if source is preds} | set_aside
         pred_fields = self._prediction_fields(reserved)
         if pred_fields[0].kind == "matrix":
             headers = [str(i) for i in range(pred_fields[0].width or 0)]
@@ -137,17 +144,19 @@ class InputLayout:
         else:
             headers = [f.name for f in pred_fields]
         plan = _Plan(pred_fields, label_fields, id_col, weight_col, slice_cols, headers)
+        plan.show_cols = show_cols
         if self.label_source is not None:
             plan.label_fields = self._label_fields_in_file(plan)
-        plan.show_cols = self._show_columns(plan, sources)
+        self._mark_shown_only(plan)
         plan.ignored = self._ignored(plan, sources)
         return plan
 
-    def _show_columns(self, plan: _Plan, sources: list[Source]) -> list[tuple[Source, str]]:
-        """The ``--show`` columns, found by name; they change nothing else of the layout.
+    def _show_columns(self, sources: list[Source]) -> list[tuple[Source, str]]:
+        """The ``--show`` columns, found by name, each once, in the order asked.
 
-        A column may be shown that is also the predictions, the labels, the ids or the
-        weights. A column only shown may have empty cells (they show as missing).
+        A column may be shown that is also the predictions (named in --pred-cols), the
+        labels, the ids, the weights or a ``--by`` column; it is never taken as a
+        prediction column otherwise, nor as the labels when another column may be.
         """
         names = self.options.show_cols
         if not names:
@@ -161,14 +170,22 @@ class InputLayout:
                 "header (CSV, TSV, Parquet, JSON Lines or Arrow), such as the LABELS file."
             )
         found = [self._find(name, "--show", named) for name in names]
-        used = {(id(c[0]), c[1]) for c in (plan.id_col, plan.weight_col) if c is not None}
+        return list(dict.fromkeys(found))
+
+    def _mark_shown_only(self, plan: _Plan) -> None:
+        """Mark the ``--show`` columns used for nothing else: read as the file holds them.
+
+        Such a column is never checked as data: its cells are shown as written (CSV) or
+        as their type writes them, empty cells as missing (:attr:`Source.shown_only`).
+        """
+        kept = (plan.id_col, plan.weight_col, *plan.slice_cols)
+        used = {(id(c[0]), c[1]) for c in kept if c is not None}
         used |= {(id(self.pred_source), f.name) for f in plan.pred_fields}
         labels = self.label_source or self.pred_source
         used |= {(id(labels), f.name) for f in plan.label_fields}
-        for source, name in found:
+        for source, name in plan.show_cols:
             if (id(source), name) not in used:
-                source.nullable = source.nullable | {name}
-        return list(dict.fromkeys(found))
+                source.shown_only = source.shown_only | {name}
 
     def _ignored(self, plan: _Plan, sources: list[Source]) -> list[dict[str, str]]:
         """Every column that is read as nothing, and why: the report names them all."""
@@ -277,9 +294,9 @@ class InputLayout:
         lower_ids = _lower_map(labels.fields)
         skip |= {lower_ids[n] for n in ID_COLUMNS if n in lower_ids}
         candidates = [f for f in labels.fields if f.name not in skip]
-        sliced = {c[1] for c in plan.slice_cols if c[0] is labels}
-        if len(candidates) > 1:  # a --by column may be the labels, when nothing else is
-            candidates = [f for f in candidates if f.name not in sliced]
+        sliced = {c[1] for c in (*plan.slice_cols, *plan.show_cols) if c[0] is labels}
+        if len(candidates) > 1:  # a --by or --show column may be the labels, if nothing else is
+            candidates = [f for f in candidates if f.name not in sliced] or candidates
         if len(candidates) == 1:
             return candidates
         lower = _lower_map(candidates)

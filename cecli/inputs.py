@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,9 @@ class InputOptions:
     slices_optional: bool = False
     #: Columns carried into every listed row (``--show``), of either file.
     show_cols: tuple[str, ...] = ()
+    #: Columns of the predictions never taken as predictions unless --pred-cols names them,
+    #: if there (compare's candidate: the baseline's ``--show`` columns, not read).
+    reserved_cols: tuple[str, ...] = ()
     #: ``--ignore-label``: the label of rows to leave out (see :class:`cecli.labels.LabelDecoder`).
     ignore_label: str | None = None
 
@@ -69,8 +73,9 @@ class Batch:
     weights: np.ndarray | None = None
     #: The values of the ``--by`` columns, one array each, or None.
     slices: tuple[np.ndarray, ...] | None = None
-    #: The values of the ``--show`` columns as read, one array each, or None.
-    show: tuple[np.ndarray, ...] | None = None
+    #: The values of the ``--show`` columns as read, one array each, or None: a column only
+    #: shown is an Arrow array, as its file holds it (:attr:`cecli.readers.Source.shown_only`).
+    show: tuple[Any, ...] | None = None
 
     @property
     def n_rows(self) -> int:

@@ -265,6 +265,7 @@ def input_options(
     storage_option: list[str] | None = None,
     ignore_label: str | None = None,
     show_cols: tuple[str, ...] = (),
+    reserved_cols: tuple[str, ...] = (),
 ) -> InputOptions:
     """The input layer's options, from the options ``score`` and ``compare`` share.
 
@@ -297,6 +298,7 @@ def input_options(
         storage_options=parse_storage_options(storage_option or ()),
         ignore_label=ignore_label,
         show_cols=show_cols,
+        reserved_cols=reserved_cols,
     )
 
 

@@ -271,8 +271,10 @@ def compare(
                 slices_optional=not baseline,
                 storage_option=storage_option,
                 ignore_label=ignore_label,
-                # the listed rows are the baseline's: its file or the labels hold the columns
+                # the listed rows are the baseline's: its file or the labels hold the columns;
+                # in the candidate's they are never predictions either (if it has them)
                 show_cols=shown_columns if baseline else (),
+                reserved_cols=() if baseline else shown_columns,
             )
 
         with (

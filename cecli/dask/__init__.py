@@ -190,8 +190,13 @@ def compare(
         compare_on_workers(None, None, score_options, compare_options, None)  # says why not
     with (
         Inputs(baseline, labels, input_options) as base_inputs,
-        # show_cols: the baseline's columns, carried into the listed rows
-        Inputs(candidate, labels, replace(input_options, show_cols=())) as cand_inputs,
+        # show_cols: the baseline's columns, carried into the listed rows (in the candidate's
+        # file, if there, they are never predictions either)
+        Inputs(
+            candidate,
+            labels,
+            replace(input_options, show_cols=(), reserved_cols=input_options.show_cols),
+        ) as cand_inputs,
     ):
         if client is not None:
             return compare_on_workers(
