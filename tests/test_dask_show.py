@@ -11,6 +11,7 @@ own) gives the same.
 from __future__ import annotations
 
 import glob
+import json
 import itertools
 import os
 
@@ -73,3 +74,28 @@ def test_a_local_cluster_of_two_gives_the_serial_answer(shards):
     workers = report_of(*args, "--workers", "2")
     assert listed(workers) == listed(serial)
     assert_shows(workers, read_back(whole, ["caption", "count"]))
+
+
+def test_compare_on_workers_leaves_shown_numbers_out_of_the_classes(cluster, frame, tmp_path):
+    """Without --pred-cols, --show count,ratio (numbers, in both files) are not classes."""
+    candidate = frame.assign(**model(n=300, seed=22)[CLASSES])
+    for name, rows in (("base", frame), ("cand", candidate)):
+        (tmp_path / name).mkdir()
+        for i, (lo, hi) in enumerate(itertools.pairwise(CUTS)):
+            write(rows.iloc[lo:hi], tmp_path / name / f"part-{i:02d}.parquet")
+    args = ("--show", "count,ratio", "--bootstrap", "200", "--top", "40", "-f", "json")
+    files = (tmp_path / "base" / "*.parquet", tmp_path / "cand" / "*.parquet")
+    serial = cecli("compare", *files, *args, "--ci-method", "poisson")
+    workers = cecli("compare", *files, *args, "--dask", cluster.scheduler.address)
+    assert serial.exit_code in (0, 1), serial.stderr
+    assert workers.exit_code in (0, 1), workers.stderr
+    serial_doc, workers_doc = json.loads(serial.stdout), json.loads(workers.stdout)
+    assert workers_doc["classes"] == serial_doc["classes"] == CLASSES
+    expected = read_back(write(frame, tmp_path / "whole.parquet"), ["count", "ratio"])
+    rows = workers_doc["largest_increases"]
+    assert rows
+    assert [r["show"] for r in rows] == [r["show"] for r in serial_doc["largest_increases"]]
+    assert all(
+        r["show"] == {"count": expected["count"][r["row"]], "ratio": expected["ratio"][r["row"]]}
+        for r in rows
+    )
