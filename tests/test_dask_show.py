@@ -11,8 +11,8 @@ own) gives the same.
 from __future__ import annotations
 
 import glob
-import json
 import itertools
+import json
 import os
 
 import pyarrow.parquet as pq
