@@ -136,7 +136,7 @@ class InputLayout:
         # a --by or --show column is never taken as a prediction unless --pred-cols names it,
         # but may be the labels (--by label, --show label)
         reserved |= {name for source, name in slice_cols if source is preds} | set_aside
-        pred_fields = self._prediction_fields(reserved)
+        pred_fields = self._prediction_fields(reserved, set_aside)
         if pred_fields[0].kind == "matrix":
             headers = [str(i) for i in range(pred_fields[0].width or 0)]
         elif not preds.named and len(pred_fields) > 1:
@@ -231,7 +231,9 @@ class InputLayout:
             )
         return preds.field(found[0])
 
-    def _prediction_fields(self, reserved: set[str]) -> list[Field]:
+    def _prediction_fields(
+        self, reserved: set[str], shown: set[str] | frozenset[str] = frozenset()
+    ) -> list[Field]:
         preds, o = self.pred_source, self.options
         if o.pred_cols:
             chosen: list[Field] = []
@@ -280,8 +282,18 @@ class InputLayout:
                 "with --pred-cols."
             )
         if not candidates:
+            numbers = [
+                f for f in preds.fields if f.name in shown and f.kind in ("number", "matrix")
+            ]
+            hint = (
+                f"; a --show column ({_listing(numbers)}) is not taken as predictions: name "
+                "it in --pred-cols to score it too"
+                if numbers
+                else ""
+            )
             raise preds.error(
-                f"has no columns of numbers to score (its columns are {_listing(preds.fields)})."
+                f"has no columns of numbers to score (its columns are "
+                f"{_listing(preds.fields)}){hint}."
             )
         return candidates
 

@@ -66,6 +66,19 @@ def test_named_in_pred_cols_it_is_a_prediction_and_shown(ten_classes):
     assert_shows(report, read_back(ten_classes, ["source_id"]))
 
 
+def test_a_file_whose_only_numbers_are_shown_says_to_name_them_in_pred_cols(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_text("p,label,note\n0.2,0,a\n0.9,1,b\n", encoding="utf-8")
+    result = cecli("score", path, "--show", "p")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "has no columns of numbers to score" in result.stderr
+    assert "a --show column ('p') is not taken as predictions" in result.stderr
+    assert "--pred-cols" in result.stderr
+    assert report_of(path, "--show", "p", "--pred-cols", "p")["kind"] == "binary"
+
+
 @pytest.mark.parametrize("in_candidate", [True, False], ids=["both-files", "baseline-only"])
 def test_compare_leaves_a_shown_column_out_of_the_classes(ten_classes, tmp_path, in_candidate):
     frame = pd.read_csv(ten_classes)
