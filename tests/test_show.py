@@ -47,10 +47,11 @@ def preds(request, frame, tmp_path_factory):
 
 
 def drop_show(report: dict, names: tuple[str, ...] = ()) -> dict:
-    """The report without each row's "show", nor ``names`` among the columns read as nothing."""
+    """The report without "show" (each row's, the columns'), nor ``names`` among those ignored."""
     out = json.loads(json.dumps(report))
     for _, row in listed(out):
         row.pop("show", None)
+    out["columns"].pop("show", None)
     ignored = out["columns"]["ignored"]
     out["columns"]["ignored"] = [c for c in ignored if c["column"] not in names]
     return out

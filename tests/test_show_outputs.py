@@ -172,11 +172,6 @@ def test_a_narrow_terminal_cuts_the_shown_cells_not_the_numbers(tmp_path):
                 assert len(less_cut) > len(cut)
 
 
-@pytest.mark.xfail(
-    reason="when the shown columns do not fit even cut to their narrowest (6 cells), rich "
-    "squeezes the table's own columns: p_true 9.8e-04 is drawn 9.8e-…, a column name predic…",
-    strict=True,
-)
 @pytest.mark.parametrize(("n_shown", "width"), [(3, 80), (5, 100)])
 def test_more_shown_columns_than_fit_leave_the_numbers_whole(tmp_path, n_shown, width):
     frame = model(n=60)
@@ -196,6 +191,19 @@ def test_more_shown_columns_than_fit_leave_the_numbers_whole(tmp_path, n_shown, 
         assert [r[:6] for r in rows[title]] == cells, title  # row, label, ..., loss as without
     head = re.compile(r"^ +(row +label +predicted +confidence +p_true +loss) ", re.MULTILINE)
     assert len(head.findall(shown.stdout)) == len(rows)  # the headers whole too
+    # a column that does not fit at all is left out, and the line under the table says so
+    notes = re.findall(r"^Left out for the width: (.+) \(see -f json\)\.$", shown.stdout, re.M)
+    assert notes, shown.stdout
+    for note in notes:
+        gone = note.split(", ")
+        assert gone == names[len(names) - len(gone) :]  # the last ones asked
+    assert max(cell_len(line) for line in shown.stdout.splitlines()) <= width
+
+
+def test_the_json_columns_name_the_shown_ones_in_the_order_asked(preds):
+    report = report_of(preds, *PREDS, "--show", "caption,path", "--top", "1")
+    assert report["columns"]["show"] == ["caption", "path"]
+    assert "show" not in report_of(preds, *PREDS, "--top", "1")["columns"]
 
 
 def write_rows(path, header, rows):

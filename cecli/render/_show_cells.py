@@ -75,7 +75,33 @@ class Fitted:
 
     rich narrows the columns that may wrap first, which would squeeze the numbers;
     here the shown columns give up their width instead, the widest first, down to
-    :data:`MIN_WIDTH` each, their values ending in an ellipsis.
+    :data:`MIN_WIDTH` each, their values ending in an ellipsis. If even then the
+    table is too wide, the last shown columns are left out, and a line under the
+    table names them: cecli's own columns are always drawn whole.
+
+    Examples
+    --------
+    >>> from rich.console import Console
+    >>> from rich.table import Table
+    >>> from cecli.shown import Shown
+    >>> table = Table("row", "loss")
+    >>> add_columns(table, Shown(("caption", "source")))
+    >>> table.add_row("0", "6.9282", "a cat on a mat, seen from the left", "the camera on the left")
+    >>> def draw(width):
+    ...     console = Console(width=width, color_system=None)
+    ...     with console.capture() as captured:
+    ...         console.print(Fitted(table, 2))
+    ...     return captured.get().rstrip().splitlines()
+    >>> print("\\n".join(draw(40)))
+    ┏━━━━━┳━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━┓
+    ┃ row ┃ loss   ┃ caption   ┃ source    ┃
+    ┡━━━━━╇━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━┩
+    │ 0   │ 6.9282 │ a cat on… │ the came… │
+    └─────┴────────┴───────────┴───────────┘
+    >>> lines = draw(30)
+    >>> print(lines[3]); print(" ".join(lines[5:]))
+    │ 0   │ 6.9282 │ a cat on a… │
+    Left out for the width: source (see -f json).
     """
 
     def __init__(self, table: Table, n_shown: int) -> None:
@@ -84,22 +110,41 @@ class Fitted:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.measure import Measurement
 
-        shown = self.table.columns[len(self.table.columns) - self.n_shown :]
-        if shown:
-            natural = Measurement.get(console, options.update(width=10**6), self.table).maximum
+        table, left_out = self.table, []
+        n_shown = self.n_shown
+        while n_shown:
+            shown = table.columns[len(table.columns) - n_shown :]
+            for column in shown:
+                column.max_width = MAX_WIDTH
+            natural = Measurement.get(console, options.update(width=10**6), table).maximum
             over = natural - options.max_width
+            if over <= 0:
+                break
             widths = [_natural_width(console, options, c) for c in shown]
-            if over > 0:
-                for column, width in zip(shown, _narrowed(widths, over), strict=True):
+            narrowed = _narrowed(widths, over)
+            if sum(widths) - sum(narrowed) >= over:
+                for column, width in zip(shown, narrowed, strict=True):
                     column.max_width = width
-        yield self.table
+                break
+            left_out.insert(0, table.columns.pop())  # even at their narrowest they do not fit
+            n_shown -= 1
+        yield table
+        if left_out:
+            from rich.text import Text
+
+            names = ", ".join(str(c.header) for c in left_out)  # escaped by add_columns
+            yield Text(f"Left out for the width: {names} (see -f json).\n")  # not markup
+        table.columns.extend(left_out)  # as it was, should it be drawn again
+        for column in table.columns[len(table.columns) - self.n_shown :]:
+            column.max_width = MAX_WIDTH
 
 
 def _natural_width(console: Console, options: ConsoleOptions, column: Column) -> int:
     from rich.measure import Measurement
 
     cells = [column.header, *column.cells]
-    width = max(Measurement.get(console, options, c).maximum for c in cells)
+    wide = options.update(width=10**6)  # as the table's natural width is measured
+    width = max(Measurement.get(console, wide, c).maximum for c in cells)
     return min(width, column.max_width or width)
 
 

@@ -283,6 +283,7 @@ class Report(_Named):
                 "id": self.inputs.get("id_column"),
                 "weight": self.inputs.get("weight_column"),
                 "ignored": self.inputs.get("ignored_columns", []),
+                **({"show": self.inputs["show_columns"]} if "show_columns" in self.inputs else {}),
             },
             "histogram": [
                 {"upper": finite(edge), "count": count}
