@@ -20,7 +20,7 @@ from cecli.accumulate import RowFacts
 from cecli.render._show_cells import add_columns, fitted, terminal_cells
 from cecli.render.escape import terminal
 from cecli.report import BINNED, CompareReport, Report, credit_name, fmt_gap, fmt_number
-from cecli.report.format import ignored_text
+from cecli.report.format import columns_text, ignored_text, weighting_text
 
 
 def _shards(files: dict, role: str) -> str:
@@ -39,11 +39,9 @@ def _summary(report: Report) -> Table:
     if files.get("labels") != files.get("predictions"):
         table.add_row("labels", terminal(files.get("labels")) + _shards(files, "label"))
     table.add_row("kind", f"{s.kind}, from {'logits' if s.from_logits else 'probabilities'}")
-    columns = files.get("prediction_columns") or []
-    if len(columns) > 1 or (columns and columns[0] not in ("0", "", "values")):  # npy: "values"
-        shown = columns if len(columns) <= 6 else [*columns[:3], "...", columns[-1]]
-        many = f" ({len(columns):,})" if len(columns) > 6 else ""
-        table.add_row("columns", terminal(", ".join(map(str, shown)) + many))
+    columns = columns_text(files.get("prediction_columns") or [], 6)
+    if columns is not None:
+        table.add_row("columns", terminal(columns))
     ignored = files.get("ignored_columns") or []
     if ignored:
         parts = [f"{c['column']} ({c['reason']})" for c in ignored[:6]]
@@ -68,12 +66,7 @@ def _summary(report: Report) -> Table:
     table.add_row("clipped", f"{s.clipped:,} values" if s.clipped else "none")
     weights = report.weights()
     if weights is not None:
-        parts = []
-        if weights["class_weights"]:
-            parts.append(f"class weights ({weights['class_weights']})")
-        if weights["sample_weights"]:
-            parts.append(f"sample weights (column {weights['sample_weights']!r})")
-        table.add_row("weighting", terminal(" x ".join(parts)))
+        table.add_row("weighting", terminal(weighting_text(weights, quote=True)))
     if s.label_smoothing:
         table.add_row("label smoothing", f"{s.label_smoothing:g}")
     if s.focal_gamma:

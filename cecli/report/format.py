@@ -47,3 +47,46 @@ def ignored_text(summary: object, label: str) -> str:
         what += " whose every cell is"
         return f"{n:,} {what} {label}"
     return f"{n:,} {what} (label {label})"
+
+
+def columns_text(columns: list[object], most: int) -> str | None:
+    """The prediction columns for a person, at most ``most`` named; None when not worth saying.
+
+    One column named ``0``, ``values`` (an NPY array) or nothing says nothing.
+
+    Examples
+    --------
+    >>> columns_text(["cat", "dog"], 6)
+    'cat, dog'
+    >>> columns_text([str(i) for i in range(10)], 6)
+    '0, 1, 2, ..., 9 (10)'
+    >>> columns_text(["values"], 6) is None
+    True
+    """
+    if not (len(columns) > 1 or (columns and columns[0] not in ("0", "", "values"))):
+        return None
+    if len(columns) <= most:
+        return ", ".join(map(str, columns))
+    shown = [*columns[: most // 2], "...", columns[-1]]
+    return ", ".join(map(str, shown)) + f" ({len(columns):,})"
+
+
+def weighting_text(weights: dict[str, object], *, quote: bool = False) -> str:
+    """The weighting of a report's :meth:`~cecli.report.Report.weights`, for a person.
+
+    ``quote`` writes the sample weights' column as ``repr`` does.
+
+    Examples
+    --------
+    >>> weighting_text({"class_weights": "balanced", "sample_weights": "w"}, quote=True)
+    "class weights (balanced) x sample weights (column 'w')"
+    """
+    parts = []
+    if weights["class_weights"]:
+        parts.append(f"class weights ({weights['class_weights']})")
+    if weights["sample_weights"]:
+        column = weights["sample_weights"]
+        parts.append(
+            f"sample weights (column {column!r})" if quote else f"sample weights (column {column})"
+        )
+    return " x ".join(parts)

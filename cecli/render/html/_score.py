@@ -21,7 +21,7 @@ from cecli.render.html._markup import (
 from cecli.render.html._page import foot, head, nav
 from cecli.render.html._rows import label_issue_rows, score_rows
 from cecli.report import BINNED, credit_name, fmt_gap, fmt_number
-from cecli.report.format import ignored_text
+from cecli.report.format import columns_text, ignored_text, weighting_text
 
 if TYPE_CHECKING:
     from cecli.report import Gate, Report
@@ -70,11 +70,9 @@ def _summary(report: Report) -> list[tuple[object, object]]:
         if files.get(key):
             pairs.append((f"{role} files", f"{len(files[key]):,}"))
     pairs.append(("kind", f"{s.kind}, from {'logits' if s.from_logits else 'probabilities'}"))
-    columns = files.get("prediction_columns") or []
-    if len(columns) > 1 or (columns and columns[0] not in ("0", "", "values")):
-        shown = columns if len(columns) <= 12 else [*columns[:6], "...", columns[-1]]
-        many = f" ({len(columns):,})" if len(columns) > 12 else ""
-        pairs.append(("columns", ", ".join(map(str, shown)) + many))
+    columns = columns_text(files.get("prediction_columns") or [], 12)
+    if columns is not None:
+        pairs.append(("columns", columns))
     pairs.append(("samples", f"{s.n_samples:,}"))
     ignored = report.ignored_dict()
     if ignored:
@@ -95,12 +93,7 @@ def _summary(report: Report) -> list[tuple[object, object]]:
     pairs.append(("clipped", f"{s.clipped:,} values" if s.clipped else "none"))
     weights = report.weights()
     if weights is not None:
-        parts = []
-        if weights["class_weights"]:
-            parts.append(f"class weights ({weights['class_weights']})")
-        if weights["sample_weights"]:
-            parts.append(f"sample weights (column {weights['sample_weights']})")
-        pairs.append(("weighting", " x ".join(parts)))
+        pairs.append(("weighting", weighting_text(weights)))
     for name, value in (("label smoothing", s.label_smoothing), ("focal gamma", s.focal_gamma)):
         if value:
             pairs.append((name, f"{value:g}"))
