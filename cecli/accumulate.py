@@ -47,6 +47,7 @@ from cecli.losses._score import check_naming_kind, check_pos_weight_kind
 from cecli.mean_interval import LossSpread
 from cecli.summary import ClassSummary as ClassSummary  # where it has always been
 from cecli.summary import Summary as Summary
+from cecli.summary import class_summaries
 from cecli.view import ChunkView, view_of
 
 
@@ -425,22 +426,6 @@ class Accumulator:
         assert self._spread is not None
         balanced = isinstance(self.class_weights, str) and self.kind != "multilabel"
         interval = self._spread.interval(mean, weights if balanced else None)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            class_mean = sums.loss / sums.mass
-            per_row = sums.count if sums.observed is None else sums.observed
-            class_accuracy = sums.correct / per_row
-        per_class = tuple(
-            ClassSummary(
-                index=c,
-                count=int(sums.count[c]),
-                support=float(sums.support[c]),
-                mean_loss=float(class_mean[c]) if sums.mass[c] > 0 else None,
-                accuracy=float(class_accuracy[c]) if per_row[c] > 0 else None,
-                flagged=int(sums.flagged[c]),
-                weight=None if weights is None else float(weights[c]),
-            )
-            for c in range(len(sums.loss))
-        )
         return Summary(
             kind=self.kind,
             from_logits=self.from_logits,
@@ -462,7 +447,7 @@ class Accumulator:
             sample_weighted=self.sample_weighted,
             label_smoothing=self.label_smoothing,
             focal_gamma=self.focal_gamma,
-            per_class=per_class,
+            per_class=class_summaries(sums, weights),
             worst=self._worst.result(),
             flagged=self._flagged.result(),
             ci_low=interval.low,

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from cecli.kept import KeptRows
 from cecli.mean_interval import LEVEL
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from cecli.losses import ClassSums
 
 
 @dataclass(frozen=True)
@@ -86,3 +94,37 @@ class Summary:
     ignore_index: int | str | None = None
     top_k: int | None = None
     top_k_accuracy: float | None = None
+
+
+def class_summaries(
+    sums: ClassSums, weights: NDArray[np.float64] | None
+) -> tuple[ClassSummary, ...]:
+    """Each class's :class:`ClassSummary` from the sums of its rows (and its class weight).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cecli.losses import ClassSums
+    >>> sums = ClassSums(loss=np.array([1.5, 0.0]), mass=np.array([3.0, 0.0]),
+    ...                  support=np.array([3.0, 0.0]), count=np.array([3, 0]),
+    ...                  correct=np.array([2, 0]), flagged=np.array([1, 0]))
+    >>> first, empty = class_summaries(sums, None)
+    >>> first.mean_loss, round(first.accuracy, 3), empty.mean_loss, empty.accuracy
+    (0.5, 0.667, None, None)
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        class_mean = sums.loss / sums.mass
+        per_row = sums.count if sums.observed is None else sums.observed
+        class_accuracy = sums.correct / per_row
+    return tuple(
+        ClassSummary(
+            index=c,
+            count=int(sums.count[c]),
+            support=float(sums.support[c]),
+            mean_loss=float(class_mean[c]) if sums.mass[c] > 0 else None,
+            accuracy=float(class_accuracy[c]) if per_row[c] > 0 else None,
+            flagged=int(sums.flagged[c]),
+            weight=None if weights is None else float(weights[c]),
+        )
+        for c in range(len(sums.loss))
+    )
