@@ -56,7 +56,9 @@ def cells(
     >>> cells(table.column("n").chunk(0)), cells(table.column("ok").chunk(0), [1])
     (['1152921504606846979', '7'], [None])
     """
-    if not isinstance(column, np.ndarray) and hasattr(column, "to_pylist"):
+    from cecli._column import is_arrow
+
+    if is_arrow(column):
         return arrow_cells(column, positions)
     values = np.asarray(column)
     if positions is not None:
@@ -134,8 +136,7 @@ def value_text(value: Any, arrow_type: Any = None) -> str | None:
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace") or None
     if isinstance(value, float):
-        narrow = _narrow_dtype(arrow_type)
-        return number_text(value) if narrow is None else narrow_text(narrow.type(value))
+        return _float_text(value, arrow_type)
     if isinstance(value, (bool, int, list, tuple, dict)):
         return _item(value, arrow_type)
     return str(value)  # a date, a time, a decimal: as Python writes it
@@ -150,9 +151,7 @@ def _item(value: Any, t: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        narrow = _narrow_dtype(t)
-        text = number_text(value) if narrow is None else narrow_text(narrow.type(value))
-        return text or "nan"
+        return _float_text(value, t) or "nan"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
@@ -166,6 +165,12 @@ def _item(value: Any, t: Any) -> str:
         return json.dumps(value.decode("utf-8", "backslashreplace"), ensure_ascii=False)
     text = str(value)
     return text if type(value).__name__ == "Decimal" else json.dumps(text, ensure_ascii=False)
+
+
+def _float_text(value: float, t: Any) -> str | None:
+    """A float as :func:`number_text` writes it, a float16 or float32 (by ``t``) in its own form."""
+    narrow = _narrow_dtype(t)
+    return number_text(value) if narrow is None else narrow_text(narrow.type(value))
 
 
 def _narrow_dtype(t: Any) -> np.dtype | None:
