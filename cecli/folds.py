@@ -354,14 +354,11 @@ class ScoreState:
         if view.show_values is not None:
             self.shown.update(zip(numbers, row_values(view.show_values, at), strict=True))
         if kept is not None and max(len(self.ids), len(self.shown)) > len(kept):
-            self._prune_ids()
+            self._prune()
 
-    def _prune_ids(self) -> None:
-        self.ids, self.shown = self._kept_ids(), self._kept_of(self.shown)
-
-    def _kept_ids(self) -> dict[int, str]:
-        """The ids noted of the rows kept now (every row's, when every row is kept)."""
-        return self._kept_of(self.ids)
+    def _prune(self) -> None:
+        """Forget the ids and ``--show`` values of rows no longer kept."""
+        self.ids, self.shown = self._kept_of(self.ids), self._kept_of(self.shown)
 
     def _kept_of(self, noted: dict[int, T]) -> dict[int, T]:
         """The values ``noted`` of the rows kept now (every row's, when every row is kept)."""
@@ -398,7 +395,7 @@ class ScoreState:
         self.ids.update(other.ids)
         self.shown.update(other.shown)
         if self.loss.keep is not None:
-            self._prune_ids()
+            self._prune()
         return self
 
     # -- the passes after the first (label issues) ------------------------------------
@@ -433,7 +430,7 @@ class ScoreState:
         fine = self.fine
         return Scored(
             summary,
-            self._kept_ids(),
+            self._kept_of(self.ids),
             self.histogram.result(),
             self.histogram.edges.tolist(),
             None if self.calibration is None else self.calibration.result(),
