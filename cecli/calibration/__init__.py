@@ -62,9 +62,11 @@ Conventions, in one place:
   cancellation (the Brier score is ``sum_{j != y} p_j^2 + (1 - p_y)^2``, the
   entropy ``log S - sum_j p_j d_j``), and summed over rows in float64. For
   class indices over at most 64 classes the loss kernel forms them
-  (:mod:`cecli._row_terms`): the squares exact in float64, the entropy's
-  sum over classes in the float type (for float32 good to about ``K * 6e-8``
-  relative). The temperature fit's final evaluations are in float64.
+  (:mod:`cecli._row_terms`): for probabilities the squares exact in
+  float64; for logits the Brier score's and the entropy's sums over classes
+  in the float type (for float32 good to about ``K * 6e-8`` relative, as
+  the float32 ``exp`` they come from). The temperature fit's final
+  evaluations are in float64.
 
 The package's files: ``_facts`` (what one chunk contributes), ``_bins`` (bin
 edges and per-bin sums), ``_classwise`` (every column's probability binned:
