@@ -29,6 +29,8 @@ from cecli.cli import app
 CLASSES = ["cat", "dog", "emu"]
 #: The extra columns of :func:`model`, in file order.
 EXTRA = ["caption", "count", "ratio", "ok", "path"]
+#: The prediction columns named, so that no numeric --show column is read as a class.
+PREDS = ("--pred-cols", ",".join(CLASSES))
 #: Every how many rows the label is wrong (and the model sure of the true class).
 WRONG_EVERY = 11
 

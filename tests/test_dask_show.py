@@ -17,11 +17,20 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
-from show_cases import CLASSES, assert_shows, cecli, listed, model, read_back, report_of, write
+from show_cases import (
+    CLASSES,
+    PREDS,
+    assert_shows,
+    cecli,
+    listed,
+    model,
+    read_back,
+    report_of,
+    write,
+)
 
 pytest.importorskip("distributed")
 
-PREDS = ("--pred-cols", ",".join(CLASSES))
 CUTS = [0, 97, 98, 98, 150, 300]
 SHOWN = ["path", "caption", "ratio", "ok"]
 

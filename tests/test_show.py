@@ -24,6 +24,7 @@ import pytest
 from show_cases import (
     CLASSES,
     EXTRA,
+    PREDS,
     assert_shows,
     cecli,
     listed,
@@ -32,8 +33,7 @@ from show_cases import (
     report_of,
     write,
 )
-
-PREDS = ("--pred-cols", ",".join(CLASSES))
+from test_cli_options import error_line
 
 
 @pytest.fixture(scope="module")
@@ -353,20 +353,10 @@ def test_text_after_the_first_mebibyte_of_numbers(tmp_path):
 # -- what cannot be shown -----------------------------------------------------------------
 
 
-def one_error_line(result) -> str:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("cecli: error: ")
-    return lines[0]
-
-
 def test_an_unknown_column_names_the_files_and_their_columns(frame, tmp_path):
     preds = write(frame[[*CLASSES, "caption"]], tmp_path / "preds.csv")
     labels = write(frame[["label", "path"]], tmp_path / "labels.parquet")
-    line = one_error_line(cecli("score", preds, labels, "--show", "path,captoin"))
+    line = error_line(cecli("score", preds, labels, "--show", "path,captoin"))
     assert "--show 'captoin'" in line
     assert f"{preds} has 'cat', 'dog', 'emu', 'caption'" in line
     assert f"{labels} has 'label', 'path'" in line
@@ -375,20 +365,20 @@ def test_an_unknown_column_names_the_files_and_their_columns(frame, tmp_path):
 @pytest.mark.parametrize("show", [",", " , ", ""])
 def test_show_without_a_name_is_refused(frame, tmp_path, show):
     preds = write(frame, tmp_path / "model.csv")
-    line = one_error_line(cecli("score", preds, *PREDS, "--show", show))
+    line = error_line(cecli("score", preds, *PREDS, "--show", show))
     assert "--show names columns" in line
 
 
 def test_arrays_have_no_columns_to_show(frame, tmp_path):
     np.save(tmp_path / "preds.npy", frame[CLASSES].to_numpy())
     np.save(tmp_path / "labels.npy", frame["label"].map(CLASSES.index).to_numpy())
-    line = one_error_line(
+    line = error_line(
         cecli("score", tmp_path / "preds.npy", tmp_path / "labels.npy", "--show", "caption")
     )
     assert "--show 'caption'" in line
     assert "no named columns" in line
     np.savez(tmp_path / "both.npz", preds=frame[CLASSES].to_numpy(), labels=np.zeros(240, int))
-    line = one_error_line(cecli("score", tmp_path / "both.npz", "--show", "caption"))
+    line = error_line(cecli("score", tmp_path / "both.npz", "--show", "caption"))
     assert "both.npz" in line
     assert "no named columns" in line
 
@@ -397,15 +387,13 @@ def test_a_csv_without_a_header_has_no_columns_to_show(frame, tmp_path):
     preds = tmp_path / "bare.csv"
     frame[CLASSES].to_csv(preds, index=False, header=False)
     np.save(tmp_path / "labels.npy", frame["label"].map(CLASSES.index).to_numpy())
-    line = one_error_line(
-        cecli("score", preds, tmp_path / "labels.npy", "--no-header", "--show", "0")
-    )
+    line = error_line(cecli("score", preds, tmp_path / "labels.npy", "--no-header", "--show", "0"))
     assert "no named columns" in line
 
 
 def test_a_hostile_column_name_is_escaped_in_the_error(frame, tmp_path):
     preds = write(frame[[*CLASSES, "label"]].assign(**{"\x1b]0;t\x07": "x"}), tmp_path / "h.csv")
-    line = one_error_line(cecli("score", preds, *PREDS, "--show", "\x1b[2J"))
+    line = error_line(cecli("score", preds, *PREDS, "--show", "\x1b[2J"))
     assert "\x1b" not in line
     assert "\x07" not in line
     assert r"'\x1b]0;t\x07'" in line

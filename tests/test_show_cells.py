@@ -20,11 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from show_cases import CLASSES, assert_shows, cecli, model, read_back, report_of, write
+from show_cases import CLASSES, PREDS, assert_shows, cecli, model, read_back, report_of, write
 
 from cecli.inputs import InputOptions, Inputs
-
-PREDS = ("--pred-cols", ",".join(CLASSES))
 
 
 def shown_by_row(report: dict, name: str, key: str = "worst") -> dict[int, str | None]:

@@ -22,6 +22,7 @@ from rich.cells import cell_len
 from show_cases import (
     CLASSES,
     EXTRA,
+    PREDS,
     assert_shows,
     cecli,
     listed,
@@ -30,12 +31,11 @@ from show_cases import (
     report_of,
     write,
 )
-from test_hostile_output import HOSTILE, RAW, assert_inert, assert_renders_as_text
+from test_hostile_output import HOSTILE, RAW, assert_inert, assert_renders_as_text, write_csv
 
 from cecli import shown as shown_module
 from cecli.folds import ScoreState
 
-PREDS = ("--pred-cols", ",".join(CLASSES))
 #: Asked in this order: two of them are named as columns of the per-sample file.
 SHOWN = ["path", "loss", "caption", "count", "ratio", "ok", "label"]
 
@@ -206,18 +206,10 @@ def test_the_json_columns_name_the_shown_ones_in_the_order_asked(preds):
     assert "show" not in report_of(preds, *PREDS, "--top", "1")["columns"]
 
 
-def write_rows(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
 @pytest.fixture
 def hostile(tmp_path):
     """Row i's note is the i-th hostile value: labelled b, 0.9 on a (flagged, loss -ln 0.1)."""
-    return write_rows(
+    return write_csv(
         tmp_path / "hostile.csv",
         ["a", "b", "label", "note"],
         [[0.9, 0.1, "b", value] for value in RAW],
@@ -246,7 +238,7 @@ def test_the_table_shows_hostile_cells_as_escapes(hostile, env):
 
 def test_markdown_escapes_hostile_cells_and_names(tmp_path):
     evil_name = "x|<b>`y`\x1b[2J"
-    named = write_rows(
+    named = write_csv(
         tmp_path / "named.csv",
         ["a", "b", "label", evil_name],
         [[0.9, 0.1, "b", value] for value in RAW],
@@ -273,7 +265,7 @@ def test_label_issue_tables_escape_hostile_cells(tmp_path):
     p = np.where(truth == 0, 0.95, 0.05)
     given = np.where(np.arange(n) < len(RAW), 1 - truth, truth)  # the first rows mislabelled
     rows = [[p[i], 1 - p[i], "ab"[given[i]], RAW[i % len(RAW)]] for i in range(n)]
-    path = write_rows(tmp_path / "issues.csv", ["a", "b", "label", "note"], rows)
+    path = write_csv(tmp_path / "issues.csv", ["a", "b", "label", "note"], rows)
     args = ("score", path, "--show", "note", "--label-issues", "--top", "0")
     report = report_of(*args[1:])
     issues = {r["row"] for r in report["label_issues"]}
@@ -291,7 +283,7 @@ def test_label_issue_tables_escape_hostile_cells(tmp_path):
 
 def test_per_sample_csv_defuses_hostile_cells_and_names_parquet_keeps_them(tmp_path):
     header = ["a", "b", "label", '=HYPERLINK("http://e")', "@SUM(A1)", "loss"]
-    path = write_rows(tmp_path / "named.csv", header, [[0.9, 0.1, "b", v, v, v] for v in RAW])
+    path = write_csv(tmp_path / "named.csv", header, [[0.9, 0.1, "b", v, v, v] for v in RAW])
     names = header[3:]
     for suffix in (".csv", ".parquet"):
         out = tmp_path / f"per_sample{suffix}"
